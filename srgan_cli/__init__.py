@@ -1,0 +1,3 @@
+"""srgan-cli: single-image super-resolution (SRResNet / SRGAN) from the command line."""
+
+__version__ = "0.1.0"

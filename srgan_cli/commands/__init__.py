@@ -1,0 +1,22 @@
+"""One module per subcommand; each exposes `register(app)`. Keep argument parsing here thin."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+# Order is the order in `srgan --help`.
+COMMAND_MODULES = ("upscale", "eval", "train", "export", "models")
+
+
+def register_all(app: typer.Typer) -> None:
+    """Register every subcommand module that exists in this package."""
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"srgan_cli.commands.{name}_cmd")
+        except ModuleNotFoundError as e:
+            if e.name == f"srgan_cli.commands.{name}_cmd":
+                continue
+            raise
+        module.register(app)
