@@ -1,32 +1,633 @@
-"""Image reading and writing at the edges of the pipeline (uint8/uint16 arrays)."""
+"""Image reading and writing at the edges of the pipeline (uint8/uint16 HxWxC arrays).
+
+Reading refuses anything that is not a fully decodable PNG, JPEG, BMP, TIFF or WebP image of at
+most `max_pixels` pixels, with an `InputImageError` naming the file. Colour is always RGB (gray
+replicated, palette and CMYK converted) so the model sees three channels; `ImageData` remembers
+what to give back on writing: grayscale, alpha, 16-bit depth and the ICC profile.
+
+Pillow decodes 16-bit colour PNGs and TIFFs to 8 bits, so those are read at full depth here:
+PNGs by running Pillow's own PNG decoder twice with rawmodes that keep the high and the low byte
+of each sample; TIFFs with `tifffile`. Pillow cannot write them either: 16-bit PNGs are written
+by a small encoder below, 16-bit TIFFs by `tifffile`.
+
+Every write goes through `atomic_write`: the bytes land in a hidden ``.<name>.<random>.part``
+file in the output folder, which replaces the output only once complete.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import re
+import secrets
+import struct
+import threading
+import warnings
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps
+import torch
+from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
-from srgan_cli.errors import InputImageError
+from srgan_cli.errors import InputImageError, OutputError, SrganError, UsageError
+
+# Pillow's own default limit (1024**3 // 4 // 3 pixels), fixed here so that code elsewhere
+# changing `Image.MAX_IMAGE_PIXELS` does not change ours.
+DEFAULT_MAX_PIXELS: int = 1024 * 1024 * 1024 // 4 // 3
+
+READ_EXTENSIONS: frozenset[str] = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+)
+WRITE_EXTENSIONS: frozenset[str] = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+)
+
+_PIL_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP")  # JPEG includes MPO
+_FORMAT_BY_EXT = {
+    ".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP",
+    ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP",
+}
+_SIXTEEN_BIT_FORMATS = frozenset({"PNG", "TIFF"})
+_ALPHA_FORMATS = frozenset({"PNG", "TIFF", "WEBP"})
+_ICC_FORMATS = frozenset({"PNG", "JPEG", "TIFF", "WEBP"})
+_MAX_SIDE = {"JPEG": 65535, "WEBP": 16383}
+_GRAY_MODES = frozenset({"1", "L", "LA", "La", "I;16", "I;16L", "I;16B", "I;16N", "I"})
+_TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_PNG_16BIT_RAWMODES = {"RGB;16B": ("RGB;16L", 3), "RGBA;16B": ("RGBA;16L", 4)}
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillow's "L"
+
+_PIL_GLOBALS_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True, eq=False)  # arrays: identity equality
+class ImageData:
+    """Decoded pixels plus what is needed to write them back faithfully.
+
+    `color` is HxWx3 RGB (uint8 or uint16; gray sources replicated), `alpha` HxW of the same
+    dtype or None, `gray` says to write one channel back, `bit_depth` is 8 or 16 and always
+    matches the dtype, `source_mode` is Pillow's mode of the file ("RGB;16", "RGBA;16" or
+    "LA;16" for 16-bit layouts Pillow has no mode for).
+    """
+
+    color: np.ndarray
+    alpha: np.ndarray | None
+    gray: bool
+    bit_depth: int
+    icc_profile: bytes | None
+    source_mode: str
+
+    def __post_init__(self) -> None:
+        c, a = self.color, self.alpha
+        if c.ndim != 3 or c.shape[2] != 3:
+            raise ValueError(f"color must be HxWx3, got shape {c.shape}")
+        if c.dtype not in (np.uint8, np.uint16):
+            raise ValueError(f"color must be uint8 or uint16, got {c.dtype}")
+        if self.bit_depth != 8 * c.dtype.itemsize:
+            raise ValueError(f"bit_depth {self.bit_depth} does not match color dtype {c.dtype}")
+        if a is not None and (a.shape != c.shape[:2] or a.dtype != c.dtype):
+            raise ValueError(
+                f"alpha must be {c.shape[:2]} {c.dtype}, got {a.shape} {a.dtype}")
+
+    def replace(self, *, color: np.ndarray, alpha: np.ndarray | None) -> ImageData:
+        """Same metadata, new pixels of any size; the bit depth follows `color`'s dtype."""
+        return ImageData(color=color, alpha=alpha, gray=self.gray,
+                         bit_depth=8 * color.dtype.itemsize, icc_profile=self.icc_profile,
+                         source_mode=self.source_mode)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height), as Pillow reports it."""
+        return self.color.shape[1], self.color.shape[0]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_image(path: str | Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ImageData:
+    """Fully decode one image (EXIF orientation applied); refuse it with InputImageError.
+
+    `max_pixels=None` lifts the decompression-bomb limit; otherwise width*height is checked
+    against it from the header, before any pixel is decoded."""
+    p = Path(path)
+    _check_input_file(p)
+    try:
+        with _pillow_guard(max_pixels):
+            fields = _decode(p, max_pixels)
+    except SrganError:
+        raise
+    except FileNotFoundError as e:
+        raise InputImageError(f"{p}: no such file") from e
+    except PermissionError as e:
+        raise InputImageError(f"{p}: permission denied") from e
+    except MemoryError as e:
+        raise InputImageError(f"{p}: not enough memory to decode the image") from e
+    except Exception as e:  # decoders raise anything on corrupt data
+        raise InputImageError(f"{p}: cannot decode image ({_one_line(e)})") from e
+    return fields
 
 
 def load_rgb_uint8(path: str | Path) -> np.ndarray:
     """Decode an image as an HxWx3 uint8 RGB array (EXIF orientation applied).
 
-    Grayscale is replicated to three channels; alpha is dropped. Used by datasets."""
-    p = Path(path)
+    Grayscale is replicated to three channels; alpha is dropped; 16-bit is rounded to 8 bits.
+    Used by datasets; refuses what `read_image` refuses."""
+    color = read_image(path).color
+    if color.dtype == np.uint16:
+        color = _to_8bit(color)
+    return np.ascontiguousarray(color)
+
+
+def _check_input_file(p: Path) -> None:
+    """Clear messages for the commonest ways a path is not a readable file."""
     try:
-        with Image.open(p) as im:
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(im, dtype=np.float64)
-                arr = np.clip(np.floor(arr / 257.0 + 0.5), 0, 255).astype(np.uint8)
-                return np.repeat(arr[..., None], 3, axis=2)
-            arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except FileNotFoundError as e:
-        raise InputImageError(f"{p}: no such file") from e
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise InputImageError(f"{p}: cannot read image ({e})") from e
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise InputImageError(f"{p}: image has zero size")
-    return np.ascontiguousarray(arr)
+        if p.is_dir():
+            raise InputImageError(f"{p}: is a directory, expected an image file")
+        if not p.exists():
+            raise InputImageError(f"{p}: no such file")
+        if not p.is_file():
+            raise InputImageError(f"{p}: not a regular file")
+        if p.stat().st_size == 0:
+            raise InputImageError(f"{p}: empty file (0 bytes), not an image")
+    except OSError as e:  # e.g. a parent folder without search permission
+        raise InputImageError(f"{p}: cannot access ({_one_line(e)})") from e
+    if not os.access(p, os.R_OK):
+        raise InputImageError(f"{p}: permission denied")
+
+
+@contextlib.contextmanager
+def _pillow_guard(max_pixels: int | None) -> Iterator[None]:
+    """Make Pillow refuse truncated files and not refuse images `max_pixels` allows.
+
+    Pillow's limits are process globals: they are changed (under a lock, then restored) only
+    when they disagree with this call; our own size check runs before decoding regardless."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        current = Image.MAX_IMAGE_PIXELS
+        too_strict = current is not None and (max_pixels is None or 2 * current < max_pixels)
+        if not too_strict and not ImageFile.LOAD_TRUNCATED_IMAGES:
+            yield
+            return
+        with _PIL_GLOBALS_LOCK:
+            saved = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
+            Image.MAX_IMAGE_PIXELS = max_pixels if too_strict else current
+            ImageFile.LOAD_TRUNCATED_IMAGES = False
+            try:
+                yield
+            finally:
+                Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = saved
+
+
+def _check_size(p: Path, width: int, height: int, max_pixels: int | None) -> None:
+    if width <= 0 or height <= 0:
+        raise InputImageError(f"{p}: image has zero size ({width}x{height})")
+    if max_pixels is not None and width * height > max_pixels:
+        raise InputImageError(
+            f"{p}: image is {width}x{height} = {width * height} pixels, over the limit of "
+            f"{max_pixels} (possible decompression bomb)")
+
+
+def _decode(p: Path, max_pixels: int | None) -> ImageData:
+    Image.init()  # register every plugin: `formats=` raises KeyError for one not yet loaded (MPO)
+    try:
+        im = Image.open(p, formats=_PIL_FORMATS)
+    except Image.DecompressionBombError as e:
+        raise InputImageError(f"{p}: image too large ({_one_line(e)})") from e
+    except UnidentifiedImageError:
+        head = _read_head(p)
+        if head[:4] in _TIFF_MAGIC:  # e.g. 16-bit gray+alpha, which Pillow cannot open
+            return _read_tiff16(p, max_pixels, None)
+        size = _header_size(head)
+        if size is not None:
+            _check_size(p, *size, max_pixels)
+        raise InputImageError(f"{p}: not a PNG, JPEG, BMP, TIFF or WebP image") from None
+    with im:
+        _check_size(p, im.width, im.height, max_pixels)
+        if im.format == "TIFF" and im.mode in ("RGB", "RGBA") and _tiff_bits(im) > 8:
+            return _read_tiff16(p, max_pixels, im.getexif().get(0x0112))
+        png16 = _png16_rawmodes(im)
+        im.load()  # full decode: truncated or corrupt data raises here
+        icc = im.info.get("icc_profile") or None
+        orientation = im.getexif().get(0x0112)
+        if png16 is not None:
+            color, alpha, mode = _png16_pixels(p, im, *png16)
+            gray = png16[1] == 2
+        else:
+            color, alpha, gray, icc, mode = _pillow_pixels(p, im, icc)
+    color = _orient(color, orientation)
+    alpha = None if alpha is None else _orient(alpha, orientation)
+    return ImageData(color=color, alpha=alpha, gray=gray, bit_depth=8 * color.dtype.itemsize,
+                     icc_profile=icc, source_mode=mode)
+
+
+def _pillow_pixels(
+    p: Path, im: Image.Image, icc: bytes | None
+) -> tuple[np.ndarray, np.ndarray | None, bool, bytes | None, str]:
+    """Pixels of a decoded Pillow image as (RGB color, alpha, gray, icc, source mode)."""
+    mode = im.mode
+    trns = im.info.get("transparency")
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        g = np.asarray(im)
+        if mode == "I" and g.size and (g.min() < 0 or g.max() > 65535):
+            raise InputImageError(
+                f"{p}: 32-bit integer image with values outside 0..65535 is not supported")
+        g = g.astype(np.uint16)
+        alpha = None
+        if isinstance(trns, int):
+            alpha = np.where(g == trns, 0, 65535).astype(np.uint16)
+        return _gray3(g), alpha, True, icc, mode
+    if mode == "F":
+        raise InputImageError(f"{p}: floating-point images are not supported")
+    if mode == "CMYK":
+        return np.asarray(_cmyk_to_rgb(im, icc)), None, False, None, mode
+    if mode in ("1", "L", "LA", "La"):
+        has_alpha = mode in ("LA", "La") or trns is not None
+        a = np.asarray(im.convert("LA" if has_alpha else "L"))
+        if has_alpha:
+            return _gray3(a[..., 0]), np.ascontiguousarray(a[..., 1]), True, icc, mode
+        return _gray3(a), None, True, icc, mode
+    has_alpha = "A" in mode or "a" in mode or trns is not None
+    try:
+        rgb = np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
+    except ValueError as e:
+        raise InputImageError(f"{p}: unsupported image mode {mode}") from e
+    if has_alpha:
+        return np.ascontiguousarray(rgb[..., :3]), np.ascontiguousarray(rgb[..., 3]), False, \
+            icc, mode
+    return rgb, None, False, icc, mode
+
+
+def _cmyk_to_rgb(im: Image.Image, icc: bytes | None) -> Image.Image:
+    """CMYK -> sRGB through the embedded CMYK profile if any, else Pillow's naive formula."""
+    if icc and _icc_space(icc) == "CMYK":
+        try:
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            out = ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"),
+                                            outputMode="RGB")
+            if out is not None:
+                return out
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass
+    return im.convert("RGB")
+
+
+def _png16_rawmodes(im: Image.Image) -> tuple[str, int] | None:
+    """For a 16-bit colour or gray+alpha PNG: (rawmode giving the low bytes, channels)."""
+    if im.format != "PNG" or len(im.tile) != 1:
+        return None
+    raw = im.tile[0].args
+    if raw == "LA;16B":
+        return "RGBA", 2  # one 8-bit RGBA pixel = the 4 bytes of one 16-bit LA pixel
+    return _PNG_16BIT_RAWMODES.get(raw)  # type: ignore[arg-type]
+
+
+def _png16_pixels(
+    p: Path, hi_im: Image.Image, low_rawmode: str, channels: int
+) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """Re-decode a 16-bit PNG with Pillow's decoder, keeping every byte.
+
+    Pillow unpacks "RGB;16B" keeping each sample's high byte; "RGB;16L" consumes the same 48
+    bits per pixel (so PNG unfiltering is identical) but keeps the other byte. Gray+alpha is
+    read raw as 8-bit RGBA = (L high, L low, A high, A low)."""
+    with Image.open(p, formats=["PNG"]) as lo_im:
+        lo_im.tile = [t._replace(args=low_rawmode) for t in lo_im.tile]
+        lo_im.load()
+        lo = np.asarray(lo_im).astype(np.uint16)
+    if channels == 2:
+        g = (lo[..., 0] << 8) | lo[..., 1]
+        return _gray3(g), (lo[..., 2] << 8) | lo[..., 3], "LA;16"
+    full = (np.asarray(hi_im).astype(np.uint16) << 8) | lo
+    if channels == 4:
+        return np.ascontiguousarray(full[..., :3]), np.ascontiguousarray(full[..., 3]), "RGBA;16"
+    trns = hi_im.info.get("transparency")
+    alpha = None
+    if isinstance(trns, tuple) and len(trns) == 3:
+        alpha = np.where(np.all(full == np.array(trns, np.uint16), axis=2), 0, 65535)
+        alpha = alpha.astype(np.uint16)
+    return full, alpha, "RGB;16"
+
+
+def _tiff_bits(im: Image.Image) -> int:
+    bits = getattr(im, "tag_v2", {}).get(258, (8,))
+    return max(bits) if isinstance(bits, tuple) and bits else int(bits)
+
+
+def _read_tiff16(p: Path, max_pixels: int | None, orientation: int | None) -> ImageData:
+    """16-bit colour or gray+alpha TIFF via tifffile (first page)."""
+    try:
+        import tifffile
+    except ImportError as e:
+        raise InputImageError(f"{p}: reading 16-bit TIFF needs the 'tifffile' package") from e
+    with tifffile.TiffFile(p) as tf:
+        page = tf.pages.first
+        _check_size(p, int(page.imagewidth), int(page.imagelength), max_pixels)
+        photometric = int(page.photometric)
+        if page.dtype != np.uint16 or photometric not in (0, 1, 2):
+            raise InputImageError(
+                f"{p}: unsupported TIFF layout ({page.dtype} samples, photometric "
+                f"{page.photometric.name}); expected 8- or 16-bit gray or RGB")
+        axes = page.axes
+        arr = page.asarray()
+        if orientation is None and 274 in page.tags:
+            orientation = int(page.tags[274].value)
+        icc_tag = page.tags.get(34675)
+        icc = bytes(icc_tag.value) if icc_tag is not None and icc_tag.value else None
+        extra = tuple(int(v) for v in np.atleast_1d(page.extrasamples))
+    if axes not in ("YX", "YXS", "SYX"):
+        raise InputImageError(f"{p}: unsupported TIFF layout (axes {axes})")
+    if axes == "YX":
+        arr = arr[..., None]
+    elif axes == "SYX":
+        arr = np.moveaxis(arr, 0, -1)
+    n_color = 3 if photometric == 2 else 1
+    if arr.shape[2] < n_color:
+        raise InputImageError(f"{p}: TIFF has {arr.shape[2]} samples, expected {n_color}")
+    color = arr[..., :n_color]
+    if photometric == 0:  # min-is-white
+        color = 65535 - color
+    alpha = np.ascontiguousarray(arr[..., n_color]) if arr.shape[2] > n_color else None
+    if alpha is not None and extra[:1] == (1,):  # associated (premultiplied) alpha
+        a = alpha.astype(np.float64)[..., None]
+        color = np.where(a > 0, np.floor(color * 65535.0 / np.maximum(a, 1) + 0.5), 0)
+        color = np.clip(color, 0, 65535).astype(np.uint16)
+    gray = n_color == 1
+    color = _gray3(color[..., 0]) if gray else np.ascontiguousarray(color)
+    mode = ("LA;16" if alpha is not None else "I;16") if gray else (
+        "RGBA;16" if alpha is not None else "RGB;16")
+    color = _orient(color, orientation)
+    alpha = None if alpha is None else _orient(alpha, orientation)
+    return ImageData(color=color, alpha=alpha, gray=gray, bit_depth=16, icc_profile=icc,
+                     source_mode=mode)
+
+
+def _read_head(p: Path, n: int = 4096) -> bytes:
+    with open(p, "rb") as f:
+        return f.read(n)
+
+
+def _header_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG, BMP or JPEG header Pillow refused (to spot zero sizes)."""
+    if head.startswith(_PNG_MAGIC) and head[12:16] == b"IHDR" and len(head) >= 24:
+        return struct.unpack(">II", head[16:24])
+    if head[:2] == b"BM" and len(head) >= 26:
+        w, h = struct.unpack("<ii", head[18:26])
+        return w, abs(h)
+    if head[:2] == b"\xff\xd8":
+        i = 2
+        while i + 9 <= len(head) and head[i] == 0xFF:
+            marker = head[i + 1]
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                h, w = struct.unpack(">HH", head[i + 5:i + 9])
+                return w, h
+            i += 2 + struct.unpack(">H", head[i + 2:i + 4])[0]
+    return None
+
+
+def _orient(a: np.ndarray, orientation: Any) -> np.ndarray:
+    """Apply an EXIF orientation (1..8) the way `ImageOps.exif_transpose` does."""
+    ops = {
+        2: lambda x: x[:, ::-1],
+        3: lambda x: x[::-1, ::-1],
+        4: lambda x: x[::-1],
+        5: lambda x: x.swapaxes(0, 1),
+        6: lambda x: np.rot90(x, -1),
+        7: lambda x: x[::-1, ::-1].swapaxes(0, 1),
+        8: lambda x: np.rot90(x, 1),
+    }
+    op = ops.get(orientation) if isinstance(orientation, int) else None
+    return a if op is None else np.ascontiguousarray(op(a))
+
+
+def _gray3(g: np.ndarray) -> np.ndarray:
+    return np.repeat(g[..., None], 3, axis=2)
+
+
+def _icc_space(icc: bytes) -> str:
+    """The ICC profile's data colour space ('RGB', 'GRAY', 'CMYK', ...) from its header."""
+    return icc[16:20].decode("latin-1").strip() if len(icc) >= 20 else ""
+
+
+def _one_line(e: BaseException) -> str:
+    return re.sub(r"\s+", " ", str(e)).strip() or type(e).__name__
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def check_output_path(path: str | Path, *, overwrite: bool = False) -> None:
+    """Refuse, with OutputError, an output that cannot be written; call before heavy work."""
+    p = Path(path)
+    if p.suffix.lower() not in WRITE_EXTENSIONS:
+        found = f"'{p.suffix}'" if p.suffix else "none"
+        raise OutputError(f"{p}: unknown output extension {found} "
+                          f"(expected one of {', '.join(sorted(WRITE_EXTENSIONS))})")
+    folder = p.parent
+    if not folder.is_dir():
+        raise OutputError(f"{p}: output folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{p}: output folder {folder} is not writable")
+    if p.is_dir():
+        raise OutputError(f"{p}: is a directory")
+    if p.exists() and not overwrite:
+        raise OutputError(f"{p}: exists; use --overwrite")
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path) -> Iterator[Path]:
+    """Yield a hidden temp path beside `path`; move it onto `path` only if the body succeeds.
+
+    The temp file is ``.<name>.<random>.part`` (hidden, not an image suffix, so input globs
+    skip it), created with the usual umask permissions. On any exception, KeyboardInterrupt
+    included, it is deleted and the exception re-raised; an existing `path` is untouched."""
+    p = Path(path)
+    while True:
+        tmp = p.with_name(f".{p.name}.{secrets.token_hex(4)}.part")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_image(
+    path: str | Path, image: ImageData, *, overwrite: bool = False, quality: int = 95
+) -> None:
+    """Write atomically in the format of `path`'s extension, keeping what the format can hold.
+
+    Gray sources are written as one channel (Rec.601 luma of `color`, exact for replicated
+    gray), except WebP which has no gray. 16-bit is kept in PNG and TIFF and rounded to 8 bits
+    elsewhere. Alpha is kept in PNG, TIFF and WebP; JPEG and BMP get the image composited over
+    white. The ICC profile is embedded in PNG, JPEG, TIFF and WebP when its colour space fits
+    the channels written. `quality` (1..100) is for JPEG (4:4:4 chroma) and WebP (100 =
+    lossless)."""
+    if not 1 <= quality <= 100:
+        raise UsageError(f"quality must be between 1 and 100, got {quality}")
+    p = Path(path)
+    check_output_path(p, overwrite=overwrite)
+    fmt = _FORMAT_BY_EXT[p.suffix.lower()]
+    limit = _MAX_SIDE.get(fmt)
+    if limit is not None and max(image.size) > limit:
+        w, h = image.size
+        raise OutputError(f"{p}: {w}x{h} is too large for {fmt} (at most {limit} px a side)")
+    pixels, icc = _pixels_for(fmt, image)
+    try:
+        with atomic_write(p) as tmp:
+            if not overwrite and p.exists():
+                raise OutputError(f"{p}: exists; use --overwrite")
+            if pixels.dtype == np.uint16 and fmt == "PNG":
+                _write_png16(tmp, pixels, icc)
+            elif pixels.dtype == np.uint16:
+                _write_tiff16(tmp, pixels, icc)
+            else:
+                _write_pillow(tmp, fmt, pixels, icc, quality)
+    except SrganError:
+        raise
+    except Exception as e:  # encoders and the OS raise anything
+        raise OutputError(f"{p}: cannot write image ({_one_line(e)})") from e
+
+
+def _pixels_for(fmt: str, image: ImageData) -> tuple[np.ndarray, bytes | None]:
+    """HxWxC array to encode (C = 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA) and the ICC to embed."""
+    color, alpha = image.color, image.alpha
+    if image.bit_depth == 16 and fmt not in _SIXTEEN_BIT_FORMATS:
+        color = _to_8bit(color)
+        alpha = None if alpha is None else _to_8bit(alpha)
+    if alpha is not None and fmt not in _ALPHA_FORMATS:
+        color, alpha = _over_white(color, alpha), None
+    gray = image.gray and fmt != "WEBP"
+    planes = [_luma(color)[..., None] if gray else color]
+    if alpha is not None:
+        planes.append(alpha[..., None])
+    pixels = np.ascontiguousarray(np.concatenate(planes, axis=2) if len(planes) > 1 else planes[0])
+    icc = image.icc_profile
+    wanted = "GRAY" if gray else "RGB"
+    if fmt not in _ICC_FORMATS or not icc or _icc_space(icc) != wanted:
+        icc = None
+    return pixels, icc
+
+
+def _to_8bit(a: np.ndarray) -> np.ndarray:
+    """uint16 -> uint8 by rounding v/257 (65535 -> 255, 257*k -> k)."""
+    return ((a.astype(np.uint32) * 2 + 257) // 514).astype(np.uint8)
+
+
+def _luma(color: np.ndarray) -> np.ndarray:
+    top = np.iinfo(color.dtype).max
+    y = np.floor(color.astype(np.float32) @ _LUMA + 0.5)
+    return np.clip(y, 0, top).astype(color.dtype)
+
+
+def _over_white(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    top = float(np.iinfo(color.dtype).max)
+    a = alpha.astype(np.float32)[..., None] / top
+    out = np.floor(color.astype(np.float32) * a + top * (1.0 - a) + 0.5)
+    return np.clip(out, 0, top).astype(color.dtype)
+
+
+def _write_pillow(tmp: Path, fmt: str, pixels: np.ndarray, icc: bytes | None,
+                  quality: int) -> None:
+    im = Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels)  # L/LA/RGB/RGBA
+    opts: dict[str, Any] = {}
+    if icc is not None:
+        opts["icc_profile"] = icc
+    if fmt == "JPEG":
+        opts.update(quality=quality, subsampling=0)
+    elif fmt == "WEBP":
+        opts.update(quality=quality, lossless=quality == 100, exact=quality == 100)
+    elif fmt == "TIFF":
+        opts.update(compression="tiff_adobe_deflate")
+    im.save(tmp, format=fmt, **opts)
+
+
+def _write_tiff16(tmp: Path, pixels: np.ndarray, icc: bytes | None) -> None:
+    import tifffile  # a scikit-image dependency; ImportError becomes an OutputError
+
+    channels = pixels.shape[2]
+    opts: dict[str, Any] = {"compression": "zlib", "planarconfig": "contig"}
+    if icc is not None:
+        opts["iccprofile"] = icc
+    if channels in (2, 4):
+        opts["extrasamples"] = ["unassalpha"]
+    data = pixels[..., 0] if channels == 1 else pixels
+    photometric = "rgb" if channels >= 3 else "minisblack"
+    tifffile.imwrite(tmp, data, photometric=photometric, metadata=None, **opts)
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(data, zlib.crc32(kind)) & 0xFFFFFFFF
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+def _write_png16(tmp: Path, pixels: np.ndarray, icc: bytes | None,
+                 rows_per_block: int = 256) -> None:
+    """A 16-bit PNG (gray, gray+alpha, RGB or RGBA), Sub-filtered, zlib level 6."""
+    h, w, c = pixels.shape
+    color_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
+    bpp = 2 * c
+    comp = zlib.compressobj(6)
+    with open(tmp, "wb") as f:
+        f.write(_PNG_MAGIC)
+        f.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, color_type, 0, 0, 0)))
+        if icc is not None:
+            f.write(_png_chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(icc)))
+        for y in range(0, h, rows_per_block):
+            raw = pixels[y:y + rows_per_block].astype(">u2").reshape(-1, w * c).view(np.uint8)
+            rows = np.empty((raw.shape[0], 1 + raw.shape[1]), np.uint8)
+            rows[:, 0] = 1  # filter type Sub: byte minus the same byte of the previous pixel
+            rows[:, 1:1 + bpp] = raw[:, :bpp]
+            rows[:, 1 + bpp:] = raw[:, bpp:] - raw[:, :-bpp]
+            data = comp.compress(rows.tobytes())
+            if data:
+                f.write(_png_chunk(b"IDAT", data))
+        f.write(_png_chunk(b"IDAT", comp.flush()))
+        f.write(_png_chunk(b"IEND", b""))
+
+
+# --------------------------------------------------------------------------- tensors
+
+
+def to_tensor(arr: np.ndarray) -> torch.Tensor:
+    """HxWxC (or HxW) uint8/uint16 -> 1xCxHxW float32 in [0, 1]."""
+    if arr.dtype not in (np.uint8, np.uint16):
+        raise TypeError(f"to_tensor expects uint8 or uint16, got {arr.dtype}")
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3:
+        raise ValueError(f"to_tensor expects HxWxC, got shape {arr.shape}")
+    x = arr.astype(np.float32) / np.float32(np.iinfo(arr.dtype).max)
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
+
+
+def from_tensor(t: torch.Tensor, dtype: Any = np.uint8) -> np.ndarray:
+    """1xCxHxW or CxHxW float in [0, 1] -> HxWxC uint8/uint16: clamped, floor(x*max + 0.5).
+
+    NaN becomes 0. The rounding runs on the tensor's device; only the result is copied."""
+    dt = np.dtype(dtype)
+    if dt not in (np.uint8, np.uint16):
+        raise TypeError(f"from_tensor dtype must be uint8 or uint16, got {dt}")
+    if t.dim() == 4:
+        if t.shape[0] != 1:
+            raise ValueError(f"from_tensor expects one image, got a batch of {t.shape[0]}")
+        t = t[0]
+    if t.dim() != 3:
+        raise ValueError(f"from_tensor expects 1xCxHxW or CxHxW, got shape {tuple(t.shape)}")
+    top = float(np.iinfo(dt).max)
+    x = torch.nan_to_num(t.detach().float(), nan=0.0).clamp_(0.0, 1.0)
+    x = x.mul_(top).add_(0.5).floor_().permute(1, 2, 0)
+    out = x.to(torch.uint8) if dt == np.uint8 else x.to(torch.int32)
+    return np.ascontiguousarray(out.cpu().numpy().astype(dt, copy=False))

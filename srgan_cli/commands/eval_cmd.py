@@ -1,0 +1,195 @@
+"""`srgan eval`: PSNR/SSIM of one or more models on benchmark datasets, side by side."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from srgan_cli.errors import OutputError, SrganError, UsageError
+
+if TYPE_CHECKING:
+    from srgan_cli.evaluate import EvalResult, Predictor
+    from srgan_cli.models.zoo import LoadedModel
+
+
+def _write_text_atomic(target: str, text: str) -> None:
+    """Write `text` to a file via a temporary file and a rename, or to stdout for "-"."""
+    if target == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    path = Path(target).expanduser()
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write ({e.strerror or e})") from e
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"{path}: cannot write ({e.strerror or e})") from e
+
+
+def _check_output_target(option: str, target: str | None) -> None:
+    """Fail before any work when an output file cannot be created."""
+    if target is None or target == "-":
+        return
+    path = Path(target).expanduser()
+    if path.is_dir():
+        raise OutputError(f"{option} {target}: is a folder, expected a file name")
+    if not path.parent.is_dir():
+        raise OutputError(f"{option} {target}: folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise OutputError(f"{option} {target}: folder {path.parent} is not writable")
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "model"
+
+
+def _load_models(specs: list[str], scale: int | None) -> tuple[list[LoadedModel], int]:
+    """Load every model; the scale is --scale, else the networks' common scale, else 4."""
+    from srgan_cli.models.zoo import BICUBIC, load_model
+
+    if scale is not None and scale < 1:
+        raise UsageError(f"--scale must be a positive integer, got {scale}")
+    networks = {s: load_model(s, scale=scale) for s in specs if s.lower() != BICUBIC}
+    if scale is None:
+        scales = sorted({m.scale for m in networks.values()})
+        if len(scales) > 1:
+            listed = ", ".join(f"{m.name} x{m.scale}" for m in networks.values())
+            raise UsageError(f"the models have different scales ({listed}): pass --scale")
+        scale = scales[0] if scales else 4
+    models = [networks[s] if s in networks else load_model(s, scale=scale) for s in specs]
+    seen: dict[str, int] = {}
+    for m in models:  # two files with the same stem: keep the columns apart
+        seen[m.name] = seen.get(m.name, 0) + 1
+        if seen[m.name] > 1:
+            m.name = f"{m.name}#{seen[m.name]}"
+    return models, scale
+
+
+def _predictor(model: LoadedModel, device: str, precision: str, tile: int) -> Predictor:
+    from srgan_cli.upscale import Upscaler
+
+    return Upscaler(model, device=device, precision=precision, tile=tile).upscale_array
+
+
+def _print_results(results: list[EvalResult], per_image: bool, to_stderr: bool) -> None:
+    from srgan_cli import report
+    from srgan_cli.console import stderr_console, stdout_console
+
+    console = stderr_console() if to_stderr else stdout_console()
+    header, rows = report.table_rows(results, per_image=per_image)
+    if console.is_terminal:
+        console.print(report.rich_table(header, rows))
+        console.print(report.protocol_line(results), style="dim")
+    else:
+        console.print(report.text_table(header, rows), end="", markup=False)
+        console.print(report.protocol_line(results), markup=False)
+
+
+def eval_command(
+    model: list[str] | None = typer.Option(
+        None, "--model", "-m", help="Model: bundled name, .safetensors/.pth path, or 'bicubic'. "
+        "Repeat to compare models side by side. [default: srresnet_x4 if installed, else "
+        "bicubic]", show_default=False, metavar="NAME|PATH"),
+    dataset: list[str] | None = typer.Option(
+        None, "--dataset", "-d", help="set5, set14, b100 (bsd100), urban100, manga109, div2k, "
+        "or a folder (with HR/ and LR_bicubic/X<s>/, or plain HR images). Repeatable. "
+        "[default: set5]", show_default=False, metavar="NAME|DIR"),
+    data_root: Path | None = typer.Option(
+        None, "--data-root", help="Folder holding the benchmark folders [default: $SRGAN_DATA, "
+        "else ./data].", show_default=False),
+    split: str = typer.Option("valid", "--split", help="DIV2K split: valid (0801-0900) or "
+                              "train (0001-0800)."),
+    scale: int | None = typer.Option(
+        None, "--scale", "-s", help="Upscaling factor [default: the model's, else 4].",
+        show_default=False),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    precision: str = typer.Option(
+        "fp32", "--precision", help="fp32, bf16, fp16 or auto. fp32 by default so that scores "
+        "are comparable with published ones."),
+    tile: int = typer.Option(0, "--tile", help="LR tile size in pixels (0: whole image)."),
+    crop_border: int | None = typer.Option(
+        None, "--crop-border", help="Pixels removed from each edge before scoring "
+        "[default: the scale].", show_default=False),
+    rgb: bool = typer.Option(False, "--rgb", help="Score all RGB channels instead of Y."),
+    regenerate_lr: bool = typer.Option(
+        False, "--regenerate-lr", help="Ignore shipped LR images; make LR from HR with MATLAB "
+        "bicubic."),
+    per_image: bool = typer.Option(False, "--per-image", help="Show every image's scores."),
+    json_out: str | None = typer.Option(
+        None, "--json", help="Write per-image and summary records as JSON to FILE ('-': stdout).",
+        metavar="FILE"),
+    csv_out: str | None = typer.Option(
+        None, "--csv", help="Write per-image and summary rows as CSV to FILE ('-': stdout).",
+        metavar="FILE"),
+    save_images: Path | None = typer.Option(
+        None, "--save-images", help="Write SR images to DIR/<model>/<dataset>_x<scale>/.",
+        metavar="DIR"),
+) -> None:
+    """Score models with PSNR/SSIM by the standard SR protocol (Y channel, border = scale)."""
+    from srgan_cli import report
+    from srgan_cli.console import progress
+    from srgan_cli.datasets import open_dataset
+    from srgan_cli.evaluate import evaluate
+    from srgan_cli.models.zoo import default_model_spec
+
+    if crop_border is not None and crop_border < 0:
+        raise UsageError(f"--crop-border must be >= 0, got {crop_border}")
+    if tile < 0:
+        raise UsageError(f"--tile must be >= 0 (0 = whole image), got {tile}")
+    if json_out == "-" and csv_out == "-":
+        raise UsageError("--json - and --csv - cannot both write to stdout")
+    _check_output_target("--json", json_out)
+    _check_output_target("--csv", csv_out)
+    if save_images is not None and save_images.exists() and not save_images.is_dir():
+        raise OutputError(f"--save-images {save_images}: exists and is not a folder")
+
+    specs = list(dict.fromkeys(model or [default_model_spec()]))
+    models, scale = _load_models(specs, scale)
+    datasets = [
+        open_dataset(spec, scale, data_root=data_root, split=split, regenerate_lr=regenerate_lr)
+        for spec in dict.fromkeys(dataset or ["set5"])
+    ]
+    predictors = [_predictor(m, device, precision, tile) for m in models]
+
+    results = []
+    with progress() as bar:
+        for ds in datasets:
+            for m, predict in zip(models, predictors, strict=True):
+                task = bar.add_task(f"{m.name} {ds.name} x{scale}", total=len(ds))
+                out_dir = None
+                if save_images is not None:
+                    out_dir = save_images / _safe_name(m.name) / f"{_safe_name(ds.name)}_x{scale}"
+                results.append(evaluate(
+                    predict, ds, scale=scale, crop_border=crop_border, y_channel=not rgb,
+                    model_name=m.name, dataset_name=ds.name, save_dir=out_dir,
+                    on_image=lambda _s, t=task: bar.advance(t),
+                ))
+                bar.remove_task(task)
+
+    stdout_taken = "-" in (json_out, csv_out)
+    _print_results(results, per_image, to_stderr=stdout_taken)
+    if json_out is not None or csv_out is not None:
+        versions = report.versions()
+        if json_out is not None:
+            _write_text_atomic(json_out, report.to_json(results, versions))
+        if csv_out is not None:
+            _write_text_atomic(csv_out, report.to_csv(results, versions))
+    failure = report.failure_message(results)
+    if failure is not None:
+        raise SrganError(failure)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval", help=eval_command.__doc__)(eval_command)

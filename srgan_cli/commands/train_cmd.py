@@ -1,0 +1,67 @@
+"""`srgan train`: every TrainConfig field is a flag; a TOML --config sets defaults for them."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Optional, get_args, get_origin, get_type_hints
+
+import typer
+
+from srgan_cli.training.config import HELP, TrainConfig
+
+
+def _option_for(name: str, hint: Any, default: Any) -> tuple[Any, Any]:
+    flag = "--" + name.replace("_", "-")
+    help_text = HELP[name]
+    shown = default if not isinstance(default, list) else (", ".join(map(str, default)) or "none")
+    help_text += f" [default: {shown}]"
+    if hint is bool:
+        return Optional[bool], typer.Option(None, f"{flag}/--no-{flag[2:]}", help=help_text,
+                                            show_default=False)
+    if get_origin(hint) is list:
+        (item,) = get_args(hint)
+        return Optional[list[item]], typer.Option(None, flag, help=help_text, show_default=False)
+    return Optional[hint], typer.Option(None, flag, help=help_text, show_default=False)
+
+
+def train(**kwargs: Any) -> None:
+    """Train SRResNet (stage psnr) or SRGAN (stage gan) on DIV2K or folders of images.
+
+    Every option can come from a TOML file (--config) and be overridden by flags. Runs on one
+    device, or on many with `torchrun --nproc_per_node N -m srgan_cli train ...` (DDP)."""
+    from srgan_cli.training.run import run_training
+
+    config_path = kwargs.pop("config")
+    resume = kwargs.pop("resume")
+    run_training(config_path, kwargs, resume=resume)
+
+
+def _build_signature() -> inspect.Signature:
+    kw = inspect.Parameter.KEYWORD_ONLY
+    params = [
+        inspect.Parameter(
+            "config", kw, annotation=Optional[Path],
+            default=typer.Option(None, "--config", "-c", help="TOML file with any of the "
+                                 "options below (flat keys, e.g. lr = 2e-4)."),
+        ),
+        inspect.Parameter(
+            "resume", kw, annotation=Optional[str],
+            default=typer.Option(None, "--resume", help="Continue a run: 'auto' (the run "
+                                 "folder's last.pt, if any) or a checkpoint path."),
+        ),
+    ]
+    hints = get_type_hints(TrainConfig)
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        annotation, default = _option_for(f.name, hints[f.name], getattr(defaults, f.name))
+        params.append(inspect.Parameter(f.name, kw, annotation=annotation, default=default))
+    return inspect.Signature(params)
+
+
+train.__signature__ = _build_signature()  # type: ignore[attr-defined]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train", help=train.__doc__)(train)

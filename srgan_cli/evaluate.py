@@ -1,0 +1,214 @@
+"""Score a predictor (LR uint8 -> SR uint8) on a dataset with the standard SR protocol.
+
+The predictor always gets RGB (a gray LR is replicated to three channels); the SR of a gray image
+is made gray again with ``metrics.rgb_to_gray`` and scored on the gray values, as the literature
+does. One image failing (a model error, a wrong output size) is recorded and the rest go on.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from srgan_cli.datasets import Sample
+from srgan_cli.errors import OutputError
+from srgan_cli.metrics import psnr_ssim, rgb_to_gray, to_uint8
+from srgan_cli.resize import imresize
+
+Predictor = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class ImageScore:
+    """One image's scores; ``psnr`` is ``inf`` for a perfect SR, NaN (with ``error``) on failure.
+
+    ``seconds`` is the predictor's time on this image."""
+
+    name: str
+    psnr: float
+    ssim: float
+    seconds: float
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class EvalResult:
+    """Per-image scores and their means over the images that did not fail.
+
+    ``mean_psnr`` is ``inf`` when some image scored ``inf``, NaN when every image failed;
+    ``seconds`` is the mean predictor time per image."""
+
+    model: str
+    dataset: str
+    scale: int
+    crop_border: int
+    y_channel: bool
+    images: list[ImageScore] = field(default_factory=list)
+    mean_psnr: float = math.nan
+    mean_ssim: float = math.nan
+    seconds: float = math.nan
+
+    @property
+    def failed(self) -> list[ImageScore]:
+        return [s for s in self.images if not s.ok]
+
+    @property
+    def psnr_infinite(self) -> bool:
+        return math.isinf(self.mean_psnr)
+
+
+def _mean(values: list[float]) -> float:
+    if not values:
+        return math.nan
+    if any(math.isinf(v) for v in values):
+        return math.inf
+    return float(np.mean(values))
+
+
+def summarize(
+    images: list[ImageScore], *, model: str, dataset: str, scale: int, crop_border: int,
+    y_channel: bool,
+) -> EvalResult:
+    """An EvalResult whose means are over the images without error."""
+    ok = [s for s in images if s.ok]
+    return EvalResult(
+        model=model, dataset=dataset, scale=scale, crop_border=crop_border, y_channel=y_channel,
+        images=list(images), mean_psnr=_mean([s.psnr for s in ok]),
+        mean_ssim=_mean([s.ssim for s in ok]), seconds=_mean([s.seconds for s in ok]),
+    )
+
+
+def bicubic_predictor(scale: int) -> Predictor:
+    """The bicubic baseline: MATLAB ``imresize(lr, scale)``, uint8 rounding per pass."""
+
+    def predict(lr: np.ndarray) -> np.ndarray:
+        return imresize(lr, scale)
+
+    return predict
+
+
+def as_rgb(img: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8: gray (HxW or HxWx1) replicated to three channels."""
+    if img.ndim == 2:
+        img = img[..., None]
+    if img.shape[2] == 1:
+        return np.ascontiguousarray(np.repeat(img, 3, axis=2))
+    return img
+
+
+def _check_output(sr: object, lr_hw: tuple[int, int], scale: int) -> np.ndarray:
+    if not isinstance(sr, np.ndarray):
+        raise ValueError(f"predictor returned {type(sr).__name__}, expected a numpy array")
+    want = (lr_hw[0] * scale, lr_hw[1] * scale, 3)
+    if sr.shape != want:
+        raise ValueError(
+            f"predictor output has shape {sr.shape}, expected {want} (LR {lr_hw} times x{scale})"
+        )
+    return to_uint8(sr)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+
+
+def save_png_atomic(path: Path, img: np.ndarray) -> None:
+    """Write a PNG via a temporary file in the same folder and a rename (no partial files)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            Image.fromarray(img).save(fh, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _prepare_save_dir(save_dir: Path) -> Path:
+    try:
+        save_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{save_dir}: cannot create the folder for SR images ({e})") from e
+    if not os.access(save_dir, os.W_OK):
+        raise OutputError(f"{save_dir}: folder is not writable")
+    return save_dir
+
+
+def score_sample(
+    predictor: Predictor, sample: Sample, *, scale: int, crop_border: int, y_channel: bool,
+    save_dir: Path | None = None,
+) -> ImageScore:
+    """Predict one sample and score it; exceptions become an ImageScore with ``error``."""
+    seconds = math.nan
+    try:
+        lr = as_rgb(sample.lr)
+        start = time.perf_counter()
+        out = predictor(lr)
+        seconds = time.perf_counter() - start
+        sr = _check_output(out, lr.shape[:2], scale)
+        if sample.hr.ndim == 2:
+            sr = rgb_to_gray(sr)
+        p, s = psnr_ssim(sr, sample.hr, crop_border=crop_border, y_channel=y_channel)
+    except Exception as e:  # recorded per image: the run goes on and the exit code says it failed
+        return ImageScore(sample.name, math.nan, math.nan, seconds, _first_line(e))
+    if save_dir is not None:
+        target = save_dir / f"{sample.name}.png"
+        try:
+            save_png_atomic(target, sr)
+        except OSError as e:
+            raise OutputError(f"{target}: cannot write SR image ({e})") from e
+    return ImageScore(sample.name, p, s, seconds)
+
+
+def evaluate(
+    predictor: Predictor,
+    dataset: Iterable[Sample],
+    *,
+    scale: int,
+    crop_border: int | None = None,
+    y_channel: bool = True,
+    model_name: str = "",
+    dataset_name: str = "",
+    save_dir: Path | None = None,
+    on_image: Callable[[ImageScore], None] | None = None,
+) -> EvalResult:
+    """Run `predictor` on every sample and score SR against HR (crop_border defaults to scale).
+
+    ``save_dir`` receives ``<name>.png`` of each SR as scored (gray for gray images);
+    ``on_image`` is called after each image (progress bars, logging)."""
+    if scale < 1:
+        raise ValueError(f"scale must be >= 1, got {scale}")
+    crop = scale if crop_border is None else crop_border
+    if crop < 0:
+        raise ValueError(f"crop_border must be >= 0, got {crop}")
+    ds_scale = getattr(dataset, "scale", None)
+    if ds_scale is not None and ds_scale != scale:
+        raise ValueError(f"dataset is prepared for x{ds_scale}, but scale x{scale} was given")
+    if not dataset_name:
+        dataset_name = str(getattr(dataset, "name", ""))
+    out_dir = None if save_dir is None else _prepare_save_dir(Path(save_dir))
+    images = []
+    for sample in dataset:
+        score = score_sample(
+            predictor, sample, scale=scale, crop_border=crop, y_channel=y_channel,
+            save_dir=out_dir,
+        )
+        images.append(score)
+        if on_image is not None:
+            on_image(score)
+    return summarize(
+        images, model=model_name, dataset=dataset_name, scale=scale, crop_border=crop,
+        y_channel=y_channel,
+    )

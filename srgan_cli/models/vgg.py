@@ -1,0 +1,87 @@
+"""VGG19 feature extractor for the perceptual (content) loss of SRGAN.
+
+Pretrained ImageNet weights are required outside tests. They are looked up, without any download,
+in an explicit path or in torchvision's cache (``$TORCH_HOME/hub/checkpoints``); when absent the
+error says exactly what to download and where to put it."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models import vgg19
+
+from srgan_cli.errors import TrainingError
+
+VGG19_FILE = "vgg19-dcbb9e9d.pth"
+VGG19_URL = f"https://download.pytorch.org/models/{VGG19_FILE}"
+# index after the ReLU that follows conv5_4 / conv2_2 in torchvision's vgg19().features
+LAYER_END = {"vgg54": 36, "vgg22": 9}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def torchvision_cache_path() -> Path:
+    """Where torchvision keeps downloaded weights (honours TORCH_HOME)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILE
+
+
+def find_vgg19_weights(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The explicit path if given (must exist), else torchvision's cache; else TrainingError."""
+    if explicit:
+        p = Path(explicit)
+        if not p.is_file():
+            raise TrainingError(f"--vgg-weights {p}: file not found")
+        return p
+    p = torchvision_cache_path()
+    if p.is_file():
+        return p
+    raise TrainingError(
+        f"VGG19 ImageNet weights are needed for the perceptual loss and were not found: download "
+        f"{VGG19_URL} to {p} (or pass --vgg-weights PATH); nothing is downloaded automatically"
+    )
+
+
+class VGGFeatures(nn.Module):
+    """Frozen VGG19 features up to `layer` (after its ReLU) of ImageNet-normalised RGB in [0,1]."""
+
+    def __init__(self, features: nn.Sequential, layer: str = "vgg54") -> None:
+        super().__init__()
+        if layer not in LAYER_END:
+            raise ValueError(f"unknown VGG layer {layer!r}")
+        self.features = nn.Sequential(*list(features.children())[: LAYER_END[layer]])
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        for p in self.parameters():
+            p.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> VGGFeatures:  # always frozen, always eval
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features((x - self.mean) / self.std)
+
+
+def load_vgg_features(layer: str = "vgg54", weights: str | None = None) -> VGGFeatures:
+    """VGG19 with ImageNet weights from disk only (``weights_only=True`` load)."""
+    path = find_vgg19_weights(weights)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError) as e:
+        raise TrainingError(f"{path}: not a readable VGG19 weights file ({e})") from e
+    net = vgg19()
+    try:
+        net.load_state_dict(state)
+    except (RuntimeError, TypeError) as e:
+        raise TrainingError(f"{path}: not torchvision VGG19 weights ({str(e)[:120]})") from e
+    return VGGFeatures(net.features, layer)
+
+
+def random_vgg_features(layer: str = "vgg54", seed: int = 0) -> VGGFeatures:
+    """Randomly initialised VGG19 features: for tests only, never used by the CLI."""
+    torch.manual_seed(seed)
+    return VGGFeatures(vgg19().features, layer)

@@ -1,0 +1,225 @@
+"""Formatting of evaluation results: side-by-side table, JSON and CSV (pure functions).
+
+Infinite PSNR (SR identical to HR) and NaN (failed image) are written as JSON ``null`` / empty CSV
+cells, with ``psnr_infinite`` saying which null means infinity.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from importlib import metadata
+from typing import Any
+
+from rich.table import Table
+
+from srgan_cli import __version__
+from srgan_cli.evaluate import EvalResult, ImageScore
+from srgan_cli.metrics import protocol
+
+REPORT_FORMAT = "srgan-cli-eval/1"
+_PACKAGES = {"torch": "torch", "numpy": "numpy", "scikit-image": "scikit-image"}
+
+
+def versions() -> dict[str, str]:
+    """Versions of srgan-cli and of the libraries the numbers depend on."""
+    out = {"srgan-cli": __version__}
+    for key, dist in _PACKAGES.items():
+        try:
+            out[key] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[key] = "not installed"
+    return out
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def _image_record(r: EvalResult, s: ImageScore) -> dict[str, Any]:
+    return {
+        "model": r.model, "dataset": r.dataset, "scale": r.scale, "image": s.name,
+        "psnr": _finite(s.psnr), "psnr_infinite": s.ok and math.isinf(s.psnr),
+        "ssim": _finite(s.ssim), "seconds": _finite(s.seconds), "error": s.error,
+    }
+
+
+def image_records(results: Sequence[EvalResult]) -> list[dict[str, Any]]:
+    """One record per image per result."""
+    return [_image_record(r, s) for r in results for s in r.images]
+
+
+def summary_records(results: Sequence[EvalResult]) -> list[dict[str, Any]]:
+    """One record per (model, dataset): means, counts and the protocol."""
+    return [
+        {
+            "model": r.model, "dataset": r.dataset, "scale": r.scale, "images": len(r.images),
+            "failed": len(r.failed), "mean_psnr": _finite(r.mean_psnr),
+            "psnr_infinite": r.psnr_infinite, "mean_ssim": _finite(r.mean_ssim),
+            "seconds_per_image": _finite(r.seconds),
+            "protocol": protocol(r.crop_border, r.y_channel),
+        }
+        for r in results
+    ]
+
+
+def to_json(results: Sequence[EvalResult], versions: dict[str, str]) -> str:
+    """The full report as JSON text (strict JSON: no NaN/Infinity literals)."""
+    doc = {
+        "format": REPORT_FORMAT,
+        "versions": versions,
+        "summary": summary_records(results),
+        "images": image_records(results),
+    }
+    return json.dumps(doc, indent=2, allow_nan=False) + "\n"
+
+
+CSV_FIELDS = (
+    "record", "model", "dataset", "scale", "image", "psnr", "psnr_infinite", "ssim", "seconds",
+    "images", "failed", "error", "y_channel", "crop_border", "ssim_window", "ssim_sigma",
+    "ssim_k1", "ssim_k2", "srgan_cli", "torch", "numpy", "scikit_image",
+)
+
+
+def _csv_common(r: EvalResult, versions: dict[str, str]) -> dict[str, Any]:
+    p = protocol(r.crop_border, r.y_channel)
+    return {
+        "model": r.model, "dataset": r.dataset, "scale": r.scale, "y_channel": r.y_channel,
+        "crop_border": r.crop_border, "ssim_window": p["ssim"]["size"],
+        "ssim_sigma": p["ssim"]["sigma"], "ssim_k1": p["ssim"]["k1"], "ssim_k2": p["ssim"]["k2"],
+        "srgan_cli": versions.get("srgan-cli", ""), "torch": versions.get("torch", ""),
+        "numpy": versions.get("numpy", ""), "scikit_image": versions.get("scikit-image", ""),
+    }
+
+
+def _cell(x: float) -> str:
+    return repr(float(x)) if math.isfinite(x) else ""
+
+
+def to_csv(results: Sequence[EvalResult], versions: dict[str, str]) -> str:
+    """Per-image rows (record=image) then per-result rows (record=summary), one header."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for r in results:
+        common = _csv_common(r, versions)
+        for s in r.images:
+            writer.writerow({
+                **common, "record": "image", "image": s.name, "psnr": _cell(s.psnr),
+                "psnr_infinite": s.ok and math.isinf(s.psnr), "ssim": _cell(s.ssim),
+                "seconds": _cell(s.seconds), "error": s.error or "",
+            })
+    for r in results:
+        writer.writerow({
+            **_csv_common(r, versions), "record": "summary", "psnr": _cell(r.mean_psnr),
+            "psnr_infinite": r.psnr_infinite, "ssim": _cell(r.mean_ssim),
+            "seconds": _cell(r.seconds), "images": len(r.images), "failed": len(r.failed),
+        })
+    return buf.getvalue()
+
+
+def fmt_psnr(x: float) -> str:
+    if math.isnan(x):
+        return "-"
+    return "inf" if math.isinf(x) else f"{x:.2f}"
+
+
+def fmt_ssim(x: float) -> str:
+    return "-" if math.isnan(x) else f"{x:.4f}"
+
+
+def fmt_seconds(x: float) -> str:
+    return "-" if math.isnan(x) else f"{x:.3f}"
+
+
+def table_rows(
+    results: Sequence[EvalResult], per_image: bool = False
+) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: one row per dataset (or per image plus a mean row), models side by side.
+
+    Each model has PSNR, SSIM and seconds-per-image columns; a failed image shows "failed"."""
+    models = list(dict.fromkeys(r.model for r in results))
+    datasets = list(dict.fromkeys((r.dataset, r.scale) for r in results))
+    by_key = {(r.model, r.dataset, r.scale): r for r in results}
+    header = ["dataset"] + (["image"] if per_image else [])
+    for m in models:
+        header += [f"{m} PSNR", f"{m} SSIM", f"{m} s/img"]
+    rows: list[list[str]] = []
+    for ds, scale in datasets:
+        label = f"{ds} x{scale}"
+        found = [by_key.get((m, ds, scale)) for m in models]
+        if per_image:
+            names = list(dict.fromkeys(s.name for r in found if r for s in r.images))
+            for name in names:
+                row = [label, name]
+                for r in found:
+                    score = next((s for s in r.images if s.name == name), None) if r else None
+                    if score is None:
+                        row += ["-", "-", "-"]
+                    elif not score.ok:
+                        row += ["failed", "failed", fmt_seconds(score.seconds)]
+                    else:
+                        row += [fmt_psnr(score.psnr), fmt_ssim(score.ssim),
+                                fmt_seconds(score.seconds)]
+                rows.append(row)
+        row = [label] + (["mean"] if per_image else [])
+        for r in found:
+            if r is None:
+                row += ["-", "-", "-"]
+            else:
+                row += [fmt_psnr(r.mean_psnr), fmt_ssim(r.mean_ssim), fmt_seconds(r.seconds)]
+        rows.append(row)
+    return header, rows
+
+
+def _left_columns(header: Sequence[str]) -> int:
+    """Label columns (dataset, image) are left-aligned, numbers right-aligned."""
+    return 2 if len(header) > 1 and header[1] == "image" else 1
+
+
+def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain aligned table (no box drawing), for pipes and files."""
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
+    n_left = _left_columns(header)
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [str(c).ljust(w) if i < n_left else str(c).rjust(w)
+                 for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(header), *(line(r) for r in rows)]) + "\n"
+
+
+def rich_table(header: Sequence[str], rows: Sequence[Sequence[str]], title: str = "") -> Table:
+    """The same table for a terminal."""
+    table = Table(title=title or None)
+    n_left = _left_columns(header)
+    for i, name in enumerate(header):
+        table.add_column(name, justify="left" if i < n_left else "right", no_wrap=True)
+    for r in rows:
+        table.add_row(*r)
+    return table
+
+
+def failure_message(results: Sequence[EvalResult], limit: int = 3) -> str | None:
+    """One line naming the failed images (None when all succeeded)."""
+    failed = [(r, s) for r in results for s in r.failed]
+    if not failed:
+        return None
+    shown = "; ".join(f"{r.model}/{r.dataset}/{s.name}: {s.error}" for r, s in failed[:limit])
+    more = f"; and {len(failed) - limit} more" if len(failed) > limit else ""
+    noun = "image" if len(failed) == 1 else "images"
+    return f"{len(failed)} {noun} failed: {shown}{more}"
+
+
+def protocol_line(results: Sequence[EvalResult]) -> str:
+    """A short description of how the numbers were computed, printed under the table."""
+    if not results:
+        return ""
+    r = results[0]
+    channel = "Y (BT.601)" if r.y_channel else "RGB"
+    return (f"PSNR/SSIM on {channel}, {r.crop_border} px border cropped, SSIM Gaussian 11x11 "
+            "sigma 1.5; seconds = model time per image")

@@ -1,0 +1,1 @@
+"""Training: config, patch data, losses, the two-stage trainer, checkpoints, DDP helpers."""

@@ -1,0 +1,25 @@
+"""Run a training from CLI options: resolve the config, build the Trainer, fit, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from srgan_cli.training import distributed as dist_utils
+from srgan_cli.training.config import resolve
+
+
+def run_training(config_path: Path | None, overrides: dict[str, Any], *,
+                 resume: str | None = None) -> dict[str, Any]:
+    """Resolve config (defaults <- TOML <- flags), train, and return the last log record."""
+    from srgan_cli.training.trainer import Trainer
+
+    cfg = resolve(config_path, overrides)
+    try:
+        trainer = Trainer(cfg, resume=resume)
+        record = trainer.fit()
+    finally:
+        dist_utils.shutdown()
+    if dist_utils.from_env().is_main:
+        trainer._log(f"done: step {trainer.step}, checkpoint {Path(cfg.run_dir) / 'last.pt'}")
+    return record

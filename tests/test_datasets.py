@@ -1,0 +1,184 @@
+"""datasets.py on small layouts built in tmp_path: names, layouts, LR files, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from srgan_cli.datasets import load_image, open_dataset
+from srgan_cli.errors import DatasetError, UsageError
+from srgan_cli.resize import imresize, modcrop
+
+
+def _img(h: int, w: int, seed: int, gray: bool = False) -> np.ndarray:
+    shape = (h, w) if gray else (h, w, 3)
+    return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
+
+
+def _save(path: Path, arr: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path)
+
+
+def _benchmark(folder: Path, scales: tuple[int, ...] = (2,), gray_last: bool = False,
+               hr: str = "HR", lr: str = "LR_bicubic") -> dict[str, np.ndarray]:
+    """A folder in the EDSR layout with three images of odd sizes; returns the HR arrays."""
+    images = {"a": _img(31, 45, 1), "b": _img(40, 27, 2), "c": _img(33, 33, 3, gray=gray_last)}
+    for name, arr in images.items():
+        _save(folder / hr / f"{name}.png", arr)
+        for s in scales:
+            _save(folder / lr / f"X{s}" / f"{name}x{s}.png", imresize(modcrop(arr, s), 1 / s))
+    return images
+
+
+def test_known_name_with_shipped_lr(tmp_path: Path) -> None:
+    images = _benchmark(tmp_path / "Set5")
+    ds = open_dataset("set5", 2, data_root=tmp_path)
+    assert (ds.name, ds.scale, len(ds), ds.lr_source) == ("Set5", 2, 3, "file")
+    assert ds.names == ["a", "b", "c"]
+    samples = list(ds)
+    for s in samples:
+        hr = images[s.name]
+        np.testing.assert_array_equal(s.hr, modcrop(hr, 2))
+        assert s.hr.shape[0] % 2 == 0 and s.hr.shape[1] % 2 == 0
+        assert s.lr.shape[:2] == (s.hr.shape[0] // 2, s.hr.shape[1] // 2)
+        assert s.lr_source == "file"
+
+
+def test_missing_lr_scale_and_regenerate_use_matlab_bicubic(tmp_path: Path) -> None:
+    _benchmark(tmp_path / "Set5", scales=(2,))
+    for ds in (open_dataset("set5", 3, data_root=tmp_path),
+               open_dataset("set5", 2, data_root=tmp_path, regenerate_lr=True)):
+        assert ds.lr_source == "bicubic"
+        for s in ds:
+            assert s.lr_source == "bicubic"
+            np.testing.assert_array_equal(s.lr, imresize(s.hr, 1 / ds.scale))
+
+
+def test_folder_names_match_case_insensitively_and_aliases(tmp_path: Path) -> None:
+    _benchmark(tmp_path / "bsd100", hr="hr", lr="lr_bicubic")
+    (tmp_path / "bsd100" / "lr_bicubic" / "X2").rename(tmp_path / "bsd100" / "lr_bicubic" / "x2")
+    for spec in ("b100", "BSD100", "bsd100"):
+        ds = open_dataset(spec, 2, data_root=tmp_path)
+        assert len(ds) == 3 and ds.lr_source == "file"
+
+
+def test_gray_images_stay_gray(tmp_path: Path) -> None:
+    _benchmark(tmp_path / "Set14", gray_last=True)
+    gray = {s.name: s for s in open_dataset("set14", 2, data_root=tmp_path)}["c"]
+    assert gray.hr.ndim == 2 and gray.lr.ndim == 2 and gray.hr.shape == (32, 32)
+
+
+def test_load_image_modes(tmp_path: Path) -> None:
+    rgba = np.dstack([_img(8, 9, 4), np.full((8, 9), 7, np.uint8)])
+    _save(tmp_path / "rgba.png", rgba)
+    np.testing.assert_array_equal(load_image(tmp_path / "rgba.png"), rgba[..., :3])
+    g16 = (np.arange(72, dtype=np.uint16).reshape(8, 9) * 900)
+    Image.fromarray(g16).save(tmp_path / "g16.png")
+    out = load_image(tmp_path / "g16.png")
+    assert out.ndim == 2 and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, np.floor(g16 / 257.0 + 0.5).astype(np.uint8))
+
+
+def test_data_root_from_env_then_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _benchmark(tmp_path / "env" / "Urban100")
+    _benchmark(tmp_path / "cwd" / "data" / "Manga109")
+    monkeypatch.setenv("SRGAN_DATA", str(tmp_path / "env"))
+    assert len(open_dataset("urban100", 2)) == 3
+    monkeypatch.delenv("SRGAN_DATA")
+    monkeypatch.chdir(tmp_path / "cwd")
+    assert open_dataset("manga109", 2).root == tmp_path / "cwd" / "data" / "Manga109"
+
+
+def test_path_specs(tmp_path: Path) -> None:
+    _benchmark(tmp_path / "mine")
+    ds = open_dataset(str(tmp_path / "mine"), 2)
+    assert (ds.name, ds.lr_source, len(ds)) == ("mine", "file", 3)
+    plain = tmp_path / "plain"
+    for i in range(2):
+        _save(plain / f"img{i}.png", _img(20, 22, 10 + i))
+    (plain / "notes.txt").write_text("not an image")
+    ds = open_dataset(str(plain), 4)
+    assert ds.names == ["img0", "img1"] and ds.lr_source == "bicubic"
+    assert [s.hr.shape for s in ds] == [(20, 20, 3), (20, 20, 3)]
+
+
+def _div2k(root: Path, split: str, names: list[str], with_lr: bool) -> None:
+    for i, name in enumerate(names):
+        hr = _img(26, 30, 20 + i)
+        _save(root / "DIV2K" / f"DIV2K_{split}_HR" / f"{name}.png", hr)
+        if with_lr:
+            _save(root / "DIV2K" / f"DIV2K_{split}_LR_bicubic" / "X2" / f"{name}x2.png",
+                  imresize(modcrop(hr, 2), 0.5))
+
+
+def test_div2k_official_layout_and_splits(tmp_path: Path) -> None:
+    _div2k(tmp_path, "valid", ["0801", "0802"], with_lr=True)
+    _div2k(tmp_path, "train", ["0001", "0002", "0003"], with_lr=False)
+    valid = open_dataset("div2k", 2, data_root=tmp_path)
+    assert (valid.names, valid.lr_source) == (["0801", "0802"], "file")
+    train = open_dataset("DIV2K", 2, data_root=tmp_path, split="train")
+    assert (len(train), train.lr_source) == (3, "bicubic")
+    assert open_dataset("div2k", 2, data_root=tmp_path / "DIV2K").names == ["0801", "0802"]
+    with pytest.raises(DatasetError, match="DIV2K_valid_HR"):
+        open_dataset("div2k", 2, data_root=tmp_path / "nowhere")
+
+
+def test_lr_size_mismatch_names_the_file(tmp_path: Path) -> None:
+    _benchmark(tmp_path / "Set5")
+    bad = tmp_path / "Set5" / "LR_bicubic" / "X2" / "bx2.png"
+    _save(bad, _img(19, 13, 5))
+    with pytest.raises(DatasetError) as err:
+        open_dataset("set5", 2, data_root=tmp_path)
+    msg = str(err.value)
+    assert str(bad) in msg and "13x19" in msg and "expected 13x20" in msg and "\n" not in msg
+
+
+def test_missing_lr_file_is_reported(tmp_path: Path) -> None:
+    _benchmark(tmp_path / "Set5")
+    (tmp_path / "Set5" / "LR_bicubic" / "X2" / "cx2.png").unlink()
+    with pytest.raises(DatasetError, match="cx2.png.*--regenerate-lr"):
+        open_dataset("set5", 2, data_root=tmp_path)
+    assert len(open_dataset("set5", 2, data_root=tmp_path, regenerate_lr=True)) == 3
+
+
+def test_missing_and_empty_datasets(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError) as err:
+        open_dataset("set14", 4, data_root=tmp_path)
+    msg = str(err.value)
+    assert "Set14" in msg and str(tmp_path) in msg and "data/README.md" in msg
+    assert "\n" not in msg
+    (tmp_path / "Set14" / "HR").mkdir(parents=True)
+    with pytest.raises(DatasetError, match="no images in .*data/README.md"):
+        open_dataset("set14", 4, data_root=tmp_path)
+    with pytest.raises(DatasetError, match="neither a known name"):
+        open_dataset(str(tmp_path / "absent"), 4)
+    (tmp_path / "file.png").write_bytes(b"x")
+    with pytest.raises(DatasetError, match="not a folder"):
+        open_dataset(str(tmp_path / "file.png"), 4)
+
+
+def test_corrupt_and_too_small_images(tmp_path: Path) -> None:
+    folder = tmp_path / "f"
+    _save(folder / "ok.png", _img(20, 20, 1))
+    (folder / "broken.png").write_bytes(b"\x89PNG not really")
+    with pytest.raises(DatasetError, match="broken.png: cannot read image"):
+        open_dataset(str(folder), 2)
+    (folder / "broken.png").unlink()
+    _save(folder / "tiny.png", _img(3, 9, 2))
+    with pytest.raises(DatasetError, match="tiny.png: image is 9x3, smaller than the scale x4"):
+        open_dataset(str(folder), 4)
+
+
+def test_bad_scale_and_split(tmp_path: Path) -> None:
+    _benchmark(tmp_path / "Set5")
+    with pytest.raises(UsageError, match="positive integer"):
+        open_dataset("set5", 0, data_root=tmp_path)
+    with pytest.raises(UsageError, match="valid, train"):
+        open_dataset("div2k", 2, data_root=tmp_path, split="test")
+    with pytest.raises(UsageError, match="div2k only"):
+        open_dataset("set5", 2, data_root=tmp_path, split="train")
+    assert open_dataset("set5", np.int64(2), data_root=tmp_path).scale == 2

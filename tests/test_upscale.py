@@ -1,0 +1,304 @@
+"""Upscaler: tiled == untiled, OOM halving, BN folding, devices/precisions, dtypes, ImageData."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from srgan_cli.errors import DeviceError, UsageError
+from srgan_cli.imaging import ImageData
+from srgan_cli.models.srresnet import SRResNet
+from srgan_cli.models.zoo import LoadedModel, load_model
+from srgan_cli.resize import imresize
+from srgan_cli.upscale import (
+    Upscaler,
+    fold_batchnorm,
+    fold_conv_bn,
+    output_size,
+    resolve_device,
+    resolve_precision,
+    tiled_forward,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """The test machine's 2 cores are shared with a training job: one thread is much faster."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def random_srresnet(
+    scale: int = 4, num_blocks: int = 2, channels: int = 8, seed: int = 0
+) -> SRResNet:
+    """Random weights and non-trivial BN statistics (so BN folding really does something)."""
+    torch.manual_seed(seed)
+    net = SRResNet(scale=scale, num_blocks=num_blocks, channels=channels)
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.3, 0.3)
+            m.running_var.uniform_(0.5, 2.0)
+            nn.init.uniform_(m.weight, 0.5, 1.5)
+            nn.init.uniform_(m.bias, -0.1, 0.1)
+    return net.eval().requires_grad_(False)
+
+
+def loaded(net: nn.Module, scale: int = 4) -> LoadedModel:
+    return LoadedModel("test", "srresnet", scale, net, {}, "memory")  # type: ignore[arg-type]
+
+
+def make_image(h: int = 200, w: int = 300, seed: int = 0) -> np.ndarray:
+    """Smooth gradients plus noise: realistic enough to exercise every pixel."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([xx / w, yy / h, (xx + yy) / (w + h)], axis=2) * 200
+    return np.clip(base + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def reference(net: nn.Module, arr: np.ndarray) -> np.ndarray:
+    """The unfolded network on the whole image, float, HWC."""
+    x = torch.from_numpy(arr).permute(2, 0, 1)[None].float() / 255.0
+    with torch.inference_mode():
+        return net(x)[0].permute(1, 2, 0).numpy()
+
+
+# ----------------------------------------------------------------------------- BN folding
+
+
+def test_fold_conv_bn_matches() -> None:
+    torch.manual_seed(1)
+    conv, bn = nn.Conv2d(4, 6, 3, padding=1), nn.BatchNorm2d(6)
+    bn.running_mean.uniform_(-1, 1)
+    bn.running_var.uniform_(0.2, 3)
+    nn.init.uniform_(bn.weight, -2, 2)
+    nn.init.uniform_(bn.bias, -1, 1)
+    bn.eval()
+    x = torch.randn(2, 4, 9, 7)
+    with torch.no_grad():
+        want = bn(conv(x))
+        got = fold_conv_bn(conv, bn)(x)
+    assert (got - want).abs().max().item() <= 1e-5
+    conv_nobias = nn.Conv2d(4, 6, 3, padding=1, bias=False)
+    with torch.no_grad():
+        assert (fold_conv_bn(conv_nobias, bn)(x) - bn(conv_nobias(x))).abs().max() <= 1e-5
+
+
+def test_fold_batchnorm_network() -> None:
+    net = random_srresnet()
+    folded = fold_batchnorm(net)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in net.modules()) == 2 * 2 + 1  # untouched
+    x = torch.rand(1, 3, 20, 24)
+    with torch.no_grad():
+        assert (folded(x) - net(x)).abs().max().item() <= 1e-5
+
+
+# ----------------------------------------------------------------------------- tiled == untiled
+
+
+@pytest.mark.parametrize(("tile", "batch_size"), [(16, 1), (37, 3), (64, 2), (128, 1), (0, 1)])
+def test_tiled_equals_untiled(tile: int, batch_size: int) -> None:
+    net = random_srresnet()
+    arr = make_image(200, 300)
+    whole = Upscaler(loaded(net), device="cpu", tile=0, fold_bn=False).upscale_float(arr)
+    assert np.abs(whole - reference(net, arr)).max() <= 1e-5
+    up = Upscaler(loaded(net), device="cpu", tile=tile, batch_size=batch_size)
+    assert up.tile_pad == net.receptive_radius
+    out = up.upscale_float(arr)
+    assert out.shape == (800, 1200, 3) and out.dtype == np.float32
+    assert np.abs(out - whole).max() <= 1e-4
+
+
+def test_too_little_context_is_visible() -> None:
+    """The equality above is not trivial: with less context than the radius, tiles differ."""
+    net = random_srresnet()
+    arr = make_image(100, 120)
+    whole = Upscaler(loaded(net), device="cpu").upscale_float(arr)
+    radius = net.receptive_radius
+    short = Upscaler(loaded(net), device="cpu", tile=32, tile_pad=radius - 4)
+    assert np.abs(short.upscale_float(arr) - whole).max() > 1e-4
+    # the radius is tight: one pixel less context already changes the output
+    short = Upscaler(loaded(net), device="cpu", tile=32, tile_pad=radius - 1)
+    assert np.abs(short.upscale_float(arr) - whole).max() > 1e-6
+
+
+def test_full_default_generator_tiled() -> None:
+    """The default 16-block, 64-channel x4 generator: folded and tiled output equals untiled."""
+    net = random_srresnet(num_blocks=16, channels=64, seed=3)
+    arr = make_image(24, 128, seed=3)  # wider than tile + 2 * radius, so it really is cut
+    whole = reference(net, arr)
+    up = Upscaler(loaded(net), device="cpu", tile=24, batch_size=2)
+    assert up.tile_pad == net.receptive_radius == 40
+    assert np.abs(up.upscale_float(arr) - whole).max() <= 1e-4
+    rounded = np.clip(np.floor(whole * 255 + 0.5), 0, 255)
+    assert np.abs(up.upscale_array(arr).astype(float) - rounded).max() <= 1
+
+
+def test_upscale_array_dtypes() -> None:
+    net = random_srresnet(scale=2)
+    arr8 = make_image(30, 40)
+    up = Upscaler(loaded(net, 2), device="cpu", tile=16)
+    out8 = up.upscale_array(arr8)
+    assert out8.dtype == np.uint8 and out8.shape == (60, 80, 3)
+    want = np.clip(np.floor(up.upscale_float(arr8) * 255 + 0.5), 0, 255)
+    assert np.abs(out8.astype(float) - want).max() <= 1  # float rounding ties only
+    arr16 = arr8.astype(np.uint16) * 257
+    out16 = up.upscale_array(arr16)
+    assert out16.dtype == np.uint16 and out16.shape == (60, 80, 3)
+    assert np.abs(out16.astype(float) / 257 - out8).max() <= 1
+    with pytest.raises(UsageError):
+        up.upscale_array(arr8.astype(np.float32))
+    with pytest.raises(UsageError):
+        up.upscale_array(arr8[..., :2])
+
+
+def test_bf16_on_cpu_close_to_fp32() -> None:
+    net = random_srresnet()
+    arr = make_image(24, 32)
+    fp32 = Upscaler(loaded(net), device="cpu").upscale_array(arr).astype(int)
+    up = Upscaler(loaded(net), device="cpu", precision="bf16")
+    assert up.dtype == torch.bfloat16
+    assert np.abs(up.upscale_array(arr).astype(int) - fp32).mean() < 3
+
+
+# ----------------------------------------------------------------------------- out of memory
+
+
+class FakeOOM(nn.Module):
+    """Wraps a network and raises CUDA's OOM error for inputs of more than `limit` pixels."""
+
+    raised = 0
+
+    def __init__(self, net: SRResNet, limit: int) -> None:
+        super().__init__()
+        self.net = net
+        self.limit = limit
+
+    @property
+    def receptive_radius(self) -> int:
+        return self.net.receptive_radius
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] * x.shape[2] * x.shape[3] > self.limit:
+            FakeOOM.raised += 1
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.net(x)
+
+
+def test_oom_halves_tile_and_matches_untiled() -> None:
+    net = random_srresnet()
+    arr = make_image(90, 110)
+    whole = Upscaler(loaded(net), device="cpu").upscale_float(arr)
+    FakeOOM.raised = 0
+    # batches of 2 windows: the whole image fails, then 55 px tiles (2 x 79^2 px), 27 px pass
+    up = Upscaler(loaded(FakeOOM(net, limit=6000)), device="cpu", tile=0, batch_size=2)
+    state = {k: v for k, v in vars(up).items() if k != "_net"}
+    out = up.upscale_float(arr)
+    assert FakeOOM.raised == 2
+    assert np.abs(out - whole).max() <= 1e-4
+    assert {k: v for k, v in vars(up).items() if k != "_net"} == state  # nothing kept per call
+    out8 = up.upscale_array(arr)  # starts again from the configured tile size
+    assert np.abs(out8.astype(float) - np.clip(np.floor(whole * 255 + 0.5), 0, 255)).max() <= 1
+
+
+def test_oom_below_minimum_tile_is_device_error() -> None:
+    up = Upscaler(loaded(FakeOOM(random_srresnet(), limit=10)), device="cpu", tile=64)
+    with pytest.raises(DeviceError, match="out of memory"):
+        up.upscale_array(make_image(40, 40))
+
+
+def test_tiled_forward_batches_and_other_errors() -> None:
+    lr = np.arange(5 * 7 * 3, dtype=np.float32).reshape(5, 7, 3)
+    seen: list[tuple[int, ...]] = []
+
+    def nearest(win: np.ndarray) -> np.ndarray:
+        seen.append(win.shape)
+        return win.repeat(2, axis=1).repeat(2, axis=2)
+
+    out = tiled_forward(nearest, lr, 2, tile=2, pad=0, batch_size=4)
+    assert np.array_equal(out, lr.repeat(2, axis=0).repeat(2, axis=1))
+    assert seen == [(4, 2, 2, 3)] * 3  # 3 x 4 cores, all windows 2x2 (edge ones shifted in)
+    progress: list[tuple[int, int]] = []
+    tiled_forward(nearest, lr, 2, tile=3, pad=1, progress_cb=lambda d, t: progress.append((d, t)))
+    assert progress[-1] == (35, 35)
+    assert all(a[0] < b[0] for a, b in zip(progress, progress[1:], strict=False))
+
+    def broken(win: np.ndarray) -> np.ndarray:
+        raise ValueError("not an OOM")
+
+    with pytest.raises(ValueError, match="not an OOM"):
+        tiled_forward(broken, lr, 2, tile=2, pad=0)
+
+
+# ----------------------------------------------------------------------------- devices, precision
+
+
+def test_resolve_device_and_precision() -> None:
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
+    for bad in ("gpu0", "cuda:x", "tpu"):
+        with pytest.raises(DeviceError, match="unknown device"):
+            resolve_device(bad)
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="CUDA is not available"):
+            resolve_device("cuda")
+    with pytest.raises(DeviceError):
+        resolve_device(f"cuda:{torch.cuda.device_count() + 3}")
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu) == torch.float32
+    assert resolve_precision("fp32", cpu) == torch.float32
+    assert resolve_precision("bf16", cpu) == torch.bfloat16
+    with pytest.raises(DeviceError, match="fp16 is not supported on the CPU"):
+        resolve_precision("fp16", cpu)
+    with pytest.raises(DeviceError, match="unknown precision"):
+        resolve_precision("int8", cpu)
+
+
+def test_bad_options() -> None:
+    model = loaded(random_srresnet())
+    for kwargs in ({"tile": -1}, {"tile_pad": -2}, {"batch_size": 0}):
+        with pytest.raises(UsageError):
+            Upscaler(model, device="cpu", **kwargs)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------- images
+
+
+def _image(color: np.ndarray, alpha: np.ndarray | None = None, gray: bool = False) -> ImageData:
+    return ImageData(color=color, alpha=alpha, gray=gray, bit_depth=8 * color.dtype.itemsize,
+                     icc_profile=b"icc", source_mode="RGBA" if alpha is not None else "RGB")
+
+
+def test_upscale_image_alpha_and_outscale() -> None:
+    net = random_srresnet()
+    arr = make_image(20, 30)
+    alpha = np.linspace(0, 255, 20 * 30).reshape(20, 30).astype(np.uint8)
+    up = Upscaler(loaded(net), device="cpu", tile=16)
+    out = up.upscale_image(_image(arr, alpha))
+    assert out.size == (120, 80) and out.icc_profile == b"icc"
+    assert np.array_equal(out.color, up.upscale_array(arr))
+    assert np.array_equal(out.alpha, imresize(alpha, 4))
+    small = up.upscale_image(_image(arr, alpha), outscale=2.5)
+    assert small.size == (75, 50) and small.alpha is not None and small.alpha.shape == (50, 75)
+    assert np.array_equal(small.color, imresize(out.color, size=(50, 75)))
+    odd = up.upscale_image(_image(arr), outscale=1.25)  # 37.5 x 25 -> rounds half up to 38
+    assert odd.size == (38, 25) and odd.alpha is None
+    with pytest.raises(UsageError):
+        up.upscale_image(_image(arr), outscale=0.0)
+
+
+def test_bicubic_model() -> None:
+    model = load_model("bicubic", scale=3)
+    up = Upscaler(model, device="cpu")
+    arr = make_image(10, 12)
+    assert np.array_equal(up.upscale_array(arr), imresize(arr, 3))
+    img16 = _image(arr.astype(np.uint16) * 257)
+    out = up.upscale_image(img16, outscale=2)  # one direct resize to the exact size
+    assert out.bit_depth == 16 and np.array_equal(out.color, imresize(img16.color, size=(20, 24)))
+    assert output_size(10, 12, 2) == (20, 24)
