@@ -51,6 +51,9 @@ def test_round_trip_with_card(tmp_path: Path) -> None:
             "scale": 99}  # structural fields come from the module
     save_model(net, path, card)
     assert sorted(os.listdir(tmp_path)) == ["m.safetensors"]  # no temp file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
     m = load_model(str(path))
     assert (m.kind, m.scale, m.name, m.source) == ("srresnet", 2, "m", str(path))
     assert m.card["training_data"] == "DIV2K" and m.card["steps"] == 1000

@@ -34,6 +34,7 @@ class Job:
     input: Path
     output: Path | None = None
     error: SrganError | None = None
+    make_folder: bool = False  # output under -o DIR: create its (mirrored) subfolder
 
 
 @dataclass
@@ -125,6 +126,25 @@ def output_for(src: Source, out_dir: Path | None, suffix: str, ext: str | None) 
     return out_dir / sub / name
 
 
+def _in_out_job(src: str, dst: str) -> Job:
+    """The one job of `srgan upscale IN OUT`."""
+    out = Path(dst).expanduser()
+    if any(c in dst for c in GLOB_CHARS) and not out.exists():
+        raise UsageError(f"{dst}: the output of IN OUT cannot be a pattern; use -o DIR for "
+                         "several images")
+    if Path(src).expanduser().is_dir():
+        raise UsageError(f"{src} is a folder: IN OUT takes one image; use -o DIR to upscale "
+                         "a folder")
+    found = expand_inputs([src], recursive=False)
+    if len(found) != 1:
+        raise UsageError(f"{src} matches {len(found)} images: IN OUT takes one image; use -o "
+                         "DIR to upscale several")
+    first = found[0]
+    if isinstance(first, Job):
+        return Job(first.input, out, first.error)
+    return Job(first.path, out)
+
+
 def plan_jobs(
     inputs: list[str],
     *,
@@ -134,26 +154,13 @@ def plan_jobs(
     recursive: bool,
     scale_label: str,
 ) -> list[Job]:
-    """Decide every input's output path. Two paths without -o, the second not an existing
-    folder, mean IN OUT; otherwise outputs go to -o DIR, or beside the inputs with a suffix."""
+    """Decide every input's output path. Two paths without -o, --suffix or --ext, the second
+    not an existing folder, mean IN OUT; otherwise outputs go to -o DIR, or beside the inputs
+    with a suffix."""
     ext = normalise_ext(ext)
-    if len(inputs) == 2 and output_dir is None and not Path(inputs[1]).expanduser().is_dir():
-        src, out = inputs[0], Path(inputs[1]).expanduser()
-        if any(c in inputs[1] for c in GLOB_CHARS) and not out.exists():
-            raise UsageError(f"{inputs[1]}: the output of IN OUT cannot be a pattern; "
-                             "use -o DIR for several images")
-        if ext is not None or suffix is not None:
-            raise UsageError("--ext and --suffix apply to -o DIR or to several inputs, not to "
-                             "IN OUT (the output name is given)")
-        found = expand_inputs([src], recursive)
-        if len(found) == 1 and isinstance(found[0], Job):
-            return [Job(found[0].input, out, found[0].error)]
-        if len(found) != 1 or Path(src).expanduser().is_dir():
-            raise UsageError(f"{src} names {len(found)} images: IN OUT takes one image; use "
-                             "-o DIR to upscale several")
-        first = found[0]
-        assert isinstance(first, Source)
-        return [Job(first.path, out)]
+    if (len(inputs) == 2 and output_dir is None and suffix is None and ext is None
+            and not Path(inputs[1]).expanduser().is_dir()):
+        return [_in_out_job(inputs[0], inputs[1])]
     if suffix is None:
         suffix = "" if output_dir is not None else f"_{scale_label}"
     if output_dir is not None:
@@ -170,7 +177,7 @@ def plan_jobs(
             jobs.append(item)
             continue
         out = output_for(item, output_dir, suffix, ext)
-        job = Job(item.path, out)
+        job = Job(item.path, out, make_folder=output_dir is not None)
         key = out.resolve()
         if key == item.path.resolve():
             job.error = OutputError(f"{item.path}: the output would replace the input; give "
@@ -228,10 +235,8 @@ def run_job(
         if skip_existing and job.output.exists():
             rec.status = "skipped"
             return rec
-        if job.output.parent != Path() and not job.output.parent.exists():
-            # subfolders mirrored under -o DIR are created; the IN OUT folder must exist
-            if job.input.parent != job.output.parent and job.output.parent.parent.exists():
-                job.output.parent.mkdir(parents=True, exist_ok=True)
+        if job.make_folder:
+            job.output.parent.mkdir(parents=True, exist_ok=True)
         check_output_path(job.output, overwrite=overwrite)
         img = read_image(job.input, max_pixels=max_pixels)
         rec.input_size = list(img.size)
@@ -269,15 +274,17 @@ def upscale_command(
     inputs: list[str] = typer.Argument(
         ..., metavar="INPUT... | IN OUT",
         help="Images, folders of images and glob patterns ('photos/*.jpg', quoted or not). "
-        "Exactly two paths without -o, the second not an existing folder, mean IN OUT: upscale "
-        "IN and write OUT (its extension picks the format).", show_default=False),
+        "Exactly two paths, without -o, --suffix or --ext and the second not an existing "
+        "folder, mean IN OUT: upscale IN and write OUT (its extension picks the format).",
+        show_default=False),
     output_dir: Path | None = typer.Option(
         None, "--output-dir", "-o", metavar="DIR",
         help="Write the results into DIR (created if needed; subfolders of a --recursive "
         "folder input are mirrored). Without -o, results go beside their inputs.",
         show_default=False),
     suffix: str | None = typer.Option(
-        None, "--suffix", help="Appended to each output's file name before the extension. "
+        None, "--suffix", metavar="TEXT",
+        help="Appended to each output's file name before the extension. "
         "Default: none with -o DIR, '_x4' (the scale) beside the inputs.", show_default=False),
     ext: str | None = typer.Option(
         None, "--ext", metavar="EXT", help="Output format for several inputs: png, jpg, jpeg, "
@@ -300,10 +307,12 @@ def upscale_command(
         "applied, then MATLAB bicubic resizes to round(size x FACTOR). Default: the model's "
         "scale.", show_default=False),
     device: str = typer.Option(
-        "auto", "--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."),
+        "auto", "--device", metavar="DEVICE",
+        help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."),
     precision: str = typer.Option(
-        "auto", "--precision", help="auto (bf16 on a GPU that has it, else fp16; fp32 on the "
-        "CPU), fp32, bf16 or fp16 (GPU only)."),
+        "auto", "--precision", metavar="PRECISION",
+        help="auto (bf16 on a GPU that has it, else fp16; fp32 on the CPU), fp32, bf16 or fp16 "
+        "(GPU only)."),
     tile: int | None = typer.Option(
         None, "--tile", min=0, metavar="N", help="Process the image in N x N low-resolution "
         "tiles to bound memory; the result is the same as untiled. 0 = whole image at once. "
@@ -321,7 +330,7 @@ def upscale_command(
         show_default=False),
     json_out: bool = typer.Option(
         False, "--json", help="Print one JSON record per image on stdout: input, output, "
-        "input_size, output_size ([w, h]), seconds, status (ok, error, skipped), error."),
+        "input_size, output_size (width, height), seconds, status (ok, error, skipped), error."),
     quiet: bool = typer.Option(
         False, "--quiet", "-q", help="Print nothing but errors (and --json records)."),
 ) -> None:
@@ -354,9 +363,9 @@ def upscale_command(
     jobs = plan_jobs(inputs, output_dir=output_dir, suffix=suffix, ext=ext, recursive=recursive,
                      scale_label=_scale_label(outscale if outscale else loaded.scale))
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else (max_pixels or None)
-    out = stdout_console()
     records: list[Record] = []
     with progress(None if not quiet else False) as bar:
+        out = stdout_console()  # made inside: a live progress display redirects stdout
         images = bar.add_task("images", total=len(jobs)) if len(jobs) > 1 else None
         for job in jobs:
             tiles = bar.add_task(job.input.name, total=1)
@@ -386,10 +395,10 @@ def _finish(records: list[Record], err: Any) -> None:
         raise _Failed(failed[0].error or "failed", failed[0].exit_code)
     for r in failed:
         err.print(f"error: {r.error}", markup=False)
-    err.print(f"error: {len(failed)} of {len(records)} images failed", markup=False)
     codes = {r.exit_code for r in failed}
     sys.stdout.flush()
-    raise typer.Exit(codes.pop() if len(codes) == 1 else EXIT_MIXED)
+    raise _Failed(f"{len(failed)} of {len(records)} images failed",
+                  codes.pop() if len(codes) == 1 else EXIT_MIXED)
 
 
 class _Failed(SrganError):

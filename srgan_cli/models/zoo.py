@@ -199,6 +199,12 @@ def _unwrap(module: nn.Module) -> nn.Module:
     return module
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def save_model(module: nn.Module, path: str | Path, card: dict[str, Any]) -> None:
     """Write `module`'s weights and `card` as safetensors, atomically (temp file + os.replace).
 
@@ -229,6 +235,7 @@ def save_model(module: nn.Module, path: str | Path, card: dict[str, Any]) -> Non
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=metadata)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give a normal file's mode
         os.replace(tmp, path)
     except OSError as e:
         raise OutputError(f"{path}: cannot write model file ({e.strerror or e})") from e

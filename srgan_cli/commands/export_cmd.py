@@ -1,0 +1,62 @@
+"""`srgan export`: a run folder or checkpoint -> a .safetensors model file with its card."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from srgan_cli.errors import UsageError
+
+
+def _parse_card(items: list[str]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for item in items:
+        if "=" not in item:
+            raise UsageError(f"--card expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def export(
+    source: Path = typer.Argument(..., help="Run folder (uses last.pt, or best.pt with "
+                                  "--weights best) or a checkpoint file."),
+    out: Path = typer.Argument(..., help="Model file to write (.safetensors)."),
+    weights: str = typer.Option("auto", "--weights", help="auto (EMA when the run has it, "
+                                "else raw), ema, raw, or best (the run's best validation weights)."),
+    card: list[str] = typer.Option([], "--card", help="Extra model-card field KEY=VALUE "
+                                   "(VALUE parsed as JSON when it is JSON). Repeatable."),
+    measure: list[str] = typer.Option([], "--measure", help="Score the exported model on this "
+                                      "dataset (set5, set14, ... or a folder) and store PSNR/SSIM "
+                                      "in the card. Repeatable."),
+    data_root: Path | None = typer.Option(None, "--data-root", help="Benchmark root for "
+                                          "--measure (default: $SRGAN_DATA, else ./data)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
+) -> None:
+    """Export a trained generator as a model file that `srgan upscale --model` reads."""
+    from srgan_cli.console import stdout_console
+    from srgan_cli.training.export import export as do_export
+
+    extra = _parse_card(card)
+    net, written = do_export(source, out, weights=weights, extra=extra, overwrite=overwrite)
+    if measure:
+        from srgan_cli.training.measure import measure_model
+
+        written["metrics"] = measure_model(out, measure, data_root=data_root)
+        do_export(source, out, weights=weights, extra={**extra, "metrics": written["metrics"]},
+                  overwrite=True)
+    con = stdout_console()
+    con.print(f"wrote {out} (x{net.scale}, {net.num_blocks} blocks, {net.channels} channels, "
+              f"{written['weights']} weights, step {written['training']['steps']})", markup=False)
+    for name, m in written.get("metrics", {}).items():
+        con.print(f"  {name} x{m['scale']}: PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.4f}",
+                  markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export)

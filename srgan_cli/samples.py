@@ -1,0 +1,28 @@
+"""Sample images that ship with scikit-image (no download, no third-party data in this repo)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from srgan_cli.errors import UsageError
+from srgan_cli.resize import imresize, modcrop
+
+SAMPLES = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "colorwheel")
+
+
+def sample_hr(name: str = "astronaut") -> np.ndarray:
+    """A scikit-image sample as HxWx3 uint8 RGB."""
+    if name not in SAMPLES:
+        raise UsageError(f"unknown sample {name!r}; choose from {', '.join(SAMPLES)}")
+    import skimage.data
+
+    img = np.asarray(getattr(skimage.data, name)())
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    return np.ascontiguousarray(img[..., :3].astype(np.uint8))
+
+
+def sample_pair(name: str = "astronaut", scale: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """(HR cropped to a multiple of scale, LR = MATLAB bicubic shrink of it)."""
+    hr = modcrop(sample_hr(name), scale)
+    return hr, imresize(hr, 1 / scale)

@@ -1,0 +1,98 @@
+"""Export a training run or checkpoint as a model file (safetensors + model card)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+from typing import Any
+
+from srgan_cli.errors import CheckpointError, OutputError, UsageError
+from srgan_cli.models.srresnet import SRResNet
+from srgan_cli.training import checkpoint as ckpt
+
+WEIGHT_CHOICES = ("auto", "ema", "raw", "best")
+
+
+def _pick_checkpoint(source: Path, weights: str) -> Path:
+    if source.is_dir():
+        name = ckpt.BEST if weights == "best" else ckpt.LAST
+        path = source / name
+        if not path.is_file():
+            raise CheckpointError(f"{source}: run folder has no {name}")
+        return path
+    if weights == "best":
+        raise UsageError("--weights best needs a run folder (it reads <run>/best.pt)")
+    return source
+
+
+def generator_from_checkpoint(state: dict[str, Any], weights: str, where: Path) -> SRResNet:
+    """The generator of a checkpoint: EMA weights when present (auto/ema), else the raw ones."""
+    cfg = state.get("config", {})
+    try:
+        net = SRResNet(int(cfg["scale"]), int(cfg["num_blocks"]), int(cfg["channels"]))
+    except (KeyError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{where}: checkpoint has no usable config ({e})") from e
+    if weights == "ema" and state.get("ema") is None:
+        raise CheckpointError(f"{where}: checkpoint holds no EMA weights (trained with ema = 0)")
+    use_ema = weights in ("auto", "ema") and state.get("ema") is not None
+    sd = state["ema"] if use_ema else state["generator"]
+    try:
+        net.load_state_dict(sd)
+    except RuntimeError as e:
+        raise CheckpointError(f"{where}: generator weights do not match its config") from e
+    return net.eval()
+
+
+def training_card(state: dict[str, Any], weights_used: str) -> dict[str, Any]:
+    """Card fields describing how the weights were trained (from the checkpoint's config)."""
+    cfg = state.get("config", {})
+    data = [d if d.lower() == "div2k" else Path(d).name for d in cfg.get("data", [])]
+    return {
+        "training": {
+            "stage": state.get("stage", cfg.get("stage")),
+            "steps": int(state.get("step", 0)),
+            "data": data,
+            "batch_size": cfg.get("batch_size"),
+            "patch_size": cfg.get("patch_size"),
+            "lr": cfg.get("lr"),
+            "schedule": cfg.get("schedule"),
+            "pixel_loss": cfg.get("pixel_loss"),
+            "content_loss": cfg.get("content_loss") if cfg.get("stage") == "gan" else None,
+            "ema": cfg.get("ema"),
+            "amp": cfg.get("amp"),
+            "seed": cfg.get("seed"),
+        },
+        "weights": weights_used,
+        "exported": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def export(
+    source: str | Path,
+    out: str | Path,
+    *,
+    weights: str = "auto",
+    extra: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> tuple[SRResNet, dict[str, Any]]:
+    """Write `out` (.safetensors) from a run folder or checkpoint; return the model and card."""
+    from srgan_cli.models.zoo import save_model
+
+    if weights not in WEIGHT_CHOICES:
+        raise UsageError(f"--weights must be one of {', '.join(WEIGHT_CHOICES)}, got {weights!r}")
+    out = Path(out)
+    if out.suffix.lower() != ".safetensors":
+        raise OutputError(f"{out}: the model file must end in .safetensors")
+    if out.exists() and not overwrite:
+        raise OutputError(f"{out}: exists; use --overwrite")
+    path = _pick_checkpoint(Path(source), weights)
+    state = ckpt.load(path)
+    net = generator_from_checkpoint(state, weights, path)
+    used = "ema" if weights in ("auto", "ema") and state.get("ema") is not None else "raw"
+    if weights == "best":
+        used = "best"
+    card = training_card(state, used)
+    card["name"] = out.stem
+    card.update(extra or {})
+    save_model(net, out, card)
+    return net, card

@@ -1,0 +1,291 @@
+"""`srgan upscale` / `srgan models`: outputs, one-line errors with exit codes, batches, --json."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from srgan_cli.cli import main
+from srgan_cli.errors import DeviceError, InputImageError, ModelError, OutputError, UsageError
+from srgan_cli.models.srresnet import SRResNet
+from srgan_cli.models.zoo import DEFAULT_MODEL, save_model
+from srgan_cli.resize import imresize
+
+
+@pytest.fixture(autouse=True)
+def _env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Run in tmp_path with an empty weights folder and one torch thread (shared CPUs)."""
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    monkeypatch.setenv("SRGAN_WEIGHTS_DIR", str(weights))
+    monkeypatch.chdir(tmp_path)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """srgan in-process: (exit code, stdout, stderr)."""
+    try:
+        main(args)
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def error_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if not line.startswith("note:")]
+
+
+def write_png(path: Path, h: int = 12, w: int = 16, mode: str = "RGB", seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    channels = {"RGB": 3, "RGBA": 4}[mode]
+    Image.fromarray(rng.integers(0, 256, (h, w, channels), dtype=np.uint8), mode).save(path)
+    return path
+
+
+def x2_model(path: Path) -> Path:
+    torch.manual_seed(0)
+    net = SRResNet(scale=2, num_blocks=1, channels=4)
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+    save_model(net.eval(), path, {"training_data": "random"})
+    return path
+
+
+def size_of(path: Path) -> tuple[int, int]:
+    with Image.open(path) as im:
+        return im.size
+
+
+# ----------------------------------------------------------------------------- single image
+
+
+def test_in_out_with_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_png(tmp_path / "in.png")
+    model = x2_model(tmp_path / "m.safetensors")
+    code, out, err = run(["upscale", "in.png", "out.png", "--model", str(model), "--device",
+                          "cpu"], capsys)
+    assert code == 0, err
+    assert size_of(tmp_path / "out.png") == (32, 24)
+    assert "in.png -> out.png" in out and "16x12 -> 32x24" in out
+    # tiling never changes the result
+    code, _, err = run(["upscale", "in.png", "tiled.png", "-m", str(model), "--tile", "4",
+                        "--tile-pad", "20", "--batch-size", "3", "-q"], capsys)
+    assert code == 0, err
+    a = np.asarray(Image.open(tmp_path / "out.png")).astype(int)
+    b = np.asarray(Image.open(tmp_path / "tiled.png")).astype(int)
+    assert np.abs(a - b).max() <= 1
+
+
+def test_default_model_falls_back_to_bicubic(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    write_png(tmp_path / "in.png")
+    code, _, err = run(["upscale", "in.png", "out.png"], capsys)
+    assert code == 0 and f"note: the default model {DEFAULT_MODEL} is not installed" in err
+    want = imresize(np.asarray(Image.open(tmp_path / "in.png")), 4)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out.png")), want)
+
+
+def test_default_model_when_installed(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    torch.manual_seed(0)
+    save_model(SRResNet(4, 1, 4).eval(), tmp_path / "weights" / f"{DEFAULT_MODEL}.safetensors",
+               {})
+    write_png(tmp_path / "in.png", 6, 5)
+    code, _, err = run(["upscale", "in.png", "out.png"], capsys)
+    assert code == 0 and "note:" not in err and size_of(tmp_path / "out.png") == (20, 24)
+
+
+def test_outscale_and_alpha(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_png(tmp_path / "in.png", 10, 15, mode="RGBA")
+    model = x2_model(tmp_path / "m.safetensors")
+    code, _, err = run(["upscale", "in.png", "out.png", "-m", str(model), "--outscale", "1.5"],
+                       capsys)
+    assert code == 0, err
+    with Image.open(tmp_path / "out.png") as im:
+        assert im.size == (23, 15) and im.mode == "RGBA"  # round(22.5) = 23
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "exit_code", "message"),
+    [
+        (None, ["missing.png", "out.png"], InputImageError.exit_code, "missing.png: no such file"),
+        ("text", ["in.png", "out.png"], InputImageError.exit_code, "in.png: "),
+        ("png+out", ["in.png", "out.png"], OutputError.exit_code, "out.png: exists"),
+        ("png", ["in.png", "out.xyz"], OutputError.exit_code, "unknown output extension '.xyz'"),
+        ("png", ["in.png", "nofolder/out.png"], OutputError.exit_code, "does not exist"),
+        ("png", ["in.png", "-o", "/proc/srgan-test/out"], OutputError.exit_code,
+         "cannot create the output folder"),
+        ("png", ["in.png", "out.png", "-m", "nope.safetensors"], ModelError.exit_code,
+         "nope.safetensors: model file not found"),
+        ("png", ["in.png", "out.png", "-m", "no_such_model"], ModelError.exit_code,
+         "unknown model 'no_such_model'"),
+        ("png+garbage", ["in.png", "out.png", "-m", "bad.safetensors"], ModelError.exit_code,
+         "not a valid safetensors file"),
+        ("png", ["in.png", "out.png", "--device", "tpu"], DeviceError.exit_code,
+         "unknown device 'tpu'"),
+        ("png", ["in.png", "out.png", "--precision", "fp16", "--device", "cpu"],
+         DeviceError.exit_code, "fp16 is not supported on the CPU"),
+        ("png", ["in.png", "out.png", "--overwrite", "--skip-existing"], UsageError.exit_code,
+         "exclude each other"),
+        ("png", ["in.png", "out.png", "--outscale", "-2"], UsageError.exit_code,
+         "--outscale must be positive"),
+        ("png", [".", "out.png"], UsageError.exit_code, ". is a folder: IN OUT takes one image"),
+        ("png+png", ["*.png", "out.png"], UsageError.exit_code,
+         "*.png matches 2 images: IN OUT takes one image"),
+        ("png", ["in.png", "-o", "o", "--ext", "gif"], OutputError.exit_code,
+         "--ext gif: unknown output extension"),
+        ("png", ["in.png", "in.png", "--suffix", "", "--overwrite", "-o", "."],
+         OutputError.exit_code, "the output would replace the input"),
+    ],
+)
+def test_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], setup: str | None, args: list[str],
+    exit_code: int, message: str,
+) -> None:
+    if setup == "text":
+        (tmp_path / "in.png").write_text("not an image")
+    if setup and setup.startswith("png"):
+        write_png(tmp_path / "in.png")
+    if setup == "png+out":
+        (tmp_path / "out.png").write_bytes(b"old")
+    if setup == "png+png":
+        write_png(tmp_path / "in2.png")
+    if setup == "png+garbage":
+        (tmp_path / "bad.safetensors").write_bytes(os.urandom(100))
+    code, out, err = run(["upscale", *args], capsys)
+    lines = error_lines(err)
+    assert code == exit_code, err
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], err
+    assert "Traceback" not in err
+    if setup == "png+out":
+        assert (tmp_path / "out.png").read_bytes() == b"old"
+
+
+def test_no_traceback_in_a_real_process(tmp_path: Path) -> None:
+    (tmp_path / "in.png").write_text("not an image")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("SRGAN_DEBUG", None)
+    p = subprocess.run([sys.executable, "-m", "srgan_cli", "upscale", "in.png", "out.png"],
+                       capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert p.returncode == InputImageError.exit_code
+    assert error_lines(p.stderr) == [p.stderr.splitlines()[-1]] and "Traceback" not in p.stderr
+    assert p.stdout == ""
+
+
+# ----------------------------------------------------------------------------- batches
+
+
+def test_batch_continues_past_a_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    write_png(tmp_path / "a.png")
+    (tmp_path / "b.png").write_text("broken")
+    write_png(tmp_path / "c.png", seed=2)
+    code, out, err = run(["upscale", "a.png", "b.png", "c.png", "-o", "out", "--model",
+                          "bicubic"], capsys)
+    assert code == InputImageError.exit_code
+    assert (tmp_path / "out" / "a.png").exists() and (tmp_path / "out" / "c.png").exists()
+    assert not (tmp_path / "out" / "b.png").exists()
+    lines = error_lines(err)
+    assert len(lines) == 2 and "b.png" in lines[0] and lines[1] == "error: 1 of 3 images failed"
+    assert len(out.splitlines()) == 2 and "Traceback" not in err
+
+
+def test_batch_mixed_failures_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    write_png(tmp_path / "a.png")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.png").write_bytes(b"x")
+    code, _, err = run(["upscale", "a.png", "gone.png", "-o", "out", "-m", "bicubic"], capsys)
+    assert code == 1 and "2 of 2 images failed" in err
+
+
+def test_json_records_globs_and_skip(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    write_png(tmp_path / "a.png", 8, 6)
+    write_png(tmp_path / "b.png", 5, 7)
+    (tmp_path / "b_x2.png").write_bytes(b"keep")  # the output of b exists: skipped
+    code, out, err = run(["upscale", "[ab].png", "--json", "-m", "bicubic", "--outscale", "2",
+                          "--skip-existing"], capsys)
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["input"] for r in records] == ["a.png", "b.png"]
+    a, b = records
+    assert a["output"] == "a_x2.png" and a["status"] == "ok" and a["error"] is None
+    assert a["input_size"] == [6, 8] and a["output_size"] == [12, 16]
+    assert isinstance(a["seconds"], float)
+    assert b["status"] == "skipped" and (tmp_path / "b_x2.png").read_bytes() == b"keep"
+    code, out, _ = run(["upscale", "missing.png", "--json", "-m", "bicubic"], capsys)
+    (rec,) = [json.loads(line) for line in out.splitlines()]
+    assert code == InputImageError.exit_code and rec["status"] == "error"
+    assert "no such file" in rec["error"] and rec["output_size"] is None
+
+
+def test_folders_recursive_and_ext(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    (tmp_path / "photos").mkdir()
+    write_png(tmp_path / "photos" / "a.png")
+    (tmp_path / "photos" / "sub").mkdir()
+    write_png(tmp_path / "photos" / "sub" / "b.png")
+    (tmp_path / "photos" / "notes.txt").write_text("ignored")
+    code, _, err = run(["upscale", "photos", "-o", "flat", "-m", "bicubic"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "flat").iterdir()) == ["a.png"]
+    code, _, err = run(["upscale", "photos", "-o", "deep", "-r", "--ext", "jpg", "--suffix",
+                        "_big", "-m", "bicubic"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "deep" / "a_big.jpg").exists()
+    assert (tmp_path / "deep" / "sub" / "b_big.jpg").exists()
+    code, _, err = run(["upscale", "photos/sub", "-m", "bicubic", "-q"], capsys)
+    assert code == 0 and (tmp_path / "photos" / "sub" / "b_x4.png").exists()
+    (tmp_path / "empty").mkdir()
+    code, _, err = run(["upscale", "empty", "-o", "x", "-m", "bicubic"], capsys)
+    assert code == InputImageError.exit_code and "has no images" in err
+
+
+def test_two_inputs_with_suffix_are_not_in_out(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    write_png(tmp_path / "a.png")
+    write_png(tmp_path / "b.png", seed=1)
+    code, out, err = run(["upscale", "a.png", "b.png", "--suffix", "_big", "-m", "bicubic"],
+                         capsys)
+    assert code == 0, err
+    assert (tmp_path / "a_big.png").exists() and (tmp_path / "b_big.png").exists()
+    assert size_of(tmp_path / "b_big.png") == (64, 48)
+
+
+def test_duplicate_outputs_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    write_png(tmp_path / "a.png")
+    Image.open(tmp_path / "a.png").save(tmp_path / "a.bmp")
+    code, _, err = run(["upscale", "a.png", "a.bmp", "-o", "o", "--ext", "png", "-m",
+                        "bicubic"], capsys)
+    assert code == OutputError.exit_code and "is also the output of" in err
+    assert (tmp_path / "o" / "a.png").exists()
+
+
+# ----------------------------------------------------------------------------- models
+
+
+def test_models_listing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    x2_model(tmp_path / "weights" / "tiny_x2.safetensors")
+    code, out, _ = run(["models"], capsys)
+    assert code == 0 and "tiny_x2" in out and "x2" in out and "training_data=random" in out
+    assert "bicubic (default)" in out
+    code, out, _ = run(["models", "--json"], capsys)
+    data = json.loads(out)
+    names = {m["name"]: m for m in data["models"]}
+    assert set(names) == {"tiny_x2", "bicubic"} and data["weights_dir"].endswith("weights")
+    assert names["tiny_x2"]["scale"] == 2 and names["tiny_x2"]["num_blocks"] == 1
+    assert names["tiny_x2"]["card"]["training_data"] == "random"
+    code, _, err = run(["upscale", "missing.png", "out.png", "-m", "tiny_x2"], capsys)
+    assert code == InputImageError.exit_code  # the bundled name resolved; the input is missing
