@@ -65,15 +65,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(e.exit_code)
     except SystemExit:
         raise
+    except typer.Abort:
+        stderr_console().print("aborted", markup=False)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as e:  # click usage errors and anything unexpected: one line, no traceback
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
+        if isinstance(e, _click_exception()):
             e.show()
             sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
-            stderr_console().print("aborted", markup=False)
-            sys.exit(EXIT_INTERRUPTED)
         if debug:
             raise
         msg = str(e).splitlines()[0] if str(e) else ""
@@ -82,3 +80,12 @@ def main(argv: list[str] | None = None) -> None:
             markup=False,
         )
         sys.exit(EXIT_INTERNAL)
+
+
+def _click_exception() -> type[Exception]:
+    """Click's exception base: vendored by newer typer, the click package for older ones."""
+    try:
+        from typer._click.exceptions import ClickException
+    except ImportError:  # typer < 0.22 uses click itself
+        from click.exceptions import ClickException
+    return ClickException

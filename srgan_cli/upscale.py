@@ -164,10 +164,13 @@ def tiled_forward(
         group = take_batch(queue, batch_size)
         windows = np.stack([lr[t.win_y[0] : t.win_y[1], t.win_x[0] : t.win_x[1]] for t in group])
         try:
-            result = run(windows)
+            result: np.ndarray | None = run(windows)
         except Exception as e:
             if not is_out_of_memory(e):
                 raise
+            result = None  # handled below, once the exception (and the tensors its traceback
+            # holds) is gone, so that on_oom can really free the cache
+        if result is None:
             failed = current if current > 0 else max(h, w)
             current = failed // 2
             if current < min_tile:

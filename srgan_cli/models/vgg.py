@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 from pathlib import Path
 
 import torch
@@ -66,18 +67,33 @@ class VGGFeatures(nn.Module):
         return self.features((x - self.mean) / self.std)
 
 
+def _one_line(e: BaseException, limit: int = 160) -> str:
+    """An exception's text on one line (torch's load errors span many lines), shortened."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def load_vgg_features(layer: str = "vgg54", weights: str | None = None) -> VGGFeatures:
     """VGG19 with ImageNet weights from disk only (``weights_only=True`` load)."""
     path = find_vgg19_weights(weights)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError) as e:
-        raise TrainingError(f"{path}: not a readable VGG19 weights file ({e})") from e
+        with warnings.catch_warnings():  # "pickle protocol 4" notes are noise for a CLI user
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise TrainingError(
+            f"{path}: not a readable VGG19 weights file (corrupt, or a pickle that the safe "
+            "loader refuses to run)"
+        ) from e
+    except Exception as e:  # truncated zip, text, garbage: torch.load raises many types
+        raise TrainingError(
+            f"{path}: not a readable VGG19 weights file ({type(e).__name__}: {_one_line(e)})"
+        ) from e
     net = vgg19()
     try:
         net.load_state_dict(state)
     except (RuntimeError, TypeError) as e:
-        raise TrainingError(f"{path}: not torchvision VGG19 weights ({str(e)[:120]})") from e
+        raise TrainingError(f"{path}: not torchvision VGG19 weights ({_one_line(e)})") from e
     return VGGFeatures(net.features, layer)
 
 

@@ -195,8 +195,10 @@ def build_cache(
             entries.append(CachedPair(src.hr.stem, hr_p, lr_p, (lr_shape[0], lr_shape[1])))
         except (SrganError, OSError) as e:
             if not skip_bad:
-                if isinstance(e, SrganError):
+                if isinstance(e, DatasetError):
                     raise
+                if isinstance(e, SrganError):  # e.g. InputImageError: its message names the file
+                    raise DatasetError(f"training image {e}") from e
                 raise DatasetError(f"{src.hr}: {e}") from e
             msg = f"warning: skipping {e}" if isinstance(e, SrganError) else f"warning: skipping {src.hr}: {e}"
             if warn is not None:

@@ -1,0 +1,72 @@
+"""The `srgan` entry point: help, version, module form, plain output when piped, exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from srgan_cli import __version__
+
+ANSI = "\x1b["
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "srgan_cli", *args], capture_output=True, text=True,
+        env={**os.environ, **(env or {})}, timeout=120,
+    )
+
+
+def test_version() -> None:
+    r = run("--version")
+    assert r.returncode == 0
+    assert r.stdout.strip() == f"srgan-cli {__version__}"
+
+
+def test_help_lists_commands_without_colour_when_piped() -> None:
+    r = run("--help")
+    assert r.returncode == 0
+    for cmd in ("upscale", "eval", "train", "export", "models", "sample"):
+        assert cmd in r.stdout
+    assert ANSI not in r.stdout and ANSI not in r.stderr
+
+
+def test_every_subcommand_has_help() -> None:
+    for cmd in ("upscale", "eval", "train", "export", "models", "sample"):
+        r = run(cmd, "--help")
+        assert r.returncode == 0, (cmd, r.stderr)
+        assert "Usage:" in r.stdout
+        assert ANSI not in r.stdout
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    r = run("frobnicate")
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert "frobnicate" in r.stderr
+
+
+def test_bad_option_value_is_one_line_usage_error() -> None:
+    r = run("train", "--steps", "many")
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert "--steps" in r.stderr
+
+
+def test_console_script_is_installed() -> None:
+    exe = os.path.join(os.path.dirname(sys.executable), "srgan")
+    r = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and __version__ in r.stdout
+
+
+def test_sample_command_writes_an_image(tmp_path) -> None:
+    from srgan_cli.imaging import read_image
+
+    out, hr = tmp_path / "lr.png", tmp_path / "hr.png"
+    r = run("sample", str(out), "--hr-out", str(hr), "--shrink", "4")
+    assert r.returncode == 0, r.stderr
+    lr_img, hr_img = read_image(out), read_image(hr)
+    assert lr_img.size == (128, 128) and hr_img.size == (512, 512)
+    r = run("sample", str(out))  # exists, no --overwrite
+    assert r.returncode == 4 and "exists" in r.stderr and "Traceback" not in r.stderr
