@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> None:
     debug = os.environ.get("SRGAN_DEBUG") == "1"
     try:
         _register()
-        app(args=argv, standalone_mode=False)
+        rv = app(args=argv, standalone_mode=False)
+        if isinstance(rv, int) and rv != 0:  # typer.Exit(n) is returned, not raised, here
+            sys.exit(rv)
     except SrganError as e:
         stderr_console().print(f"error: {e}", markup=False, highlight=False)
         sys.exit(e.exit_code)

@@ -100,19 +100,19 @@ def _print_results(results: list[EvalResult], per_image: bool, to_stderr: bool) 
 def eval_command(
     model: list[str] | None = typer.Option(
         None, "--model", "-m", help="Model: bundled name, .safetensors/.pth path, or 'bicubic'. "
-        "Repeat to compare models side by side. [default: srresnet_x4 if installed, else "
-        "bicubic]", show_default=False, metavar="NAME|PATH"),
+        "Repeat to compare models side by side. (default: srresnet_x4 if installed, else "
+        "bicubic)", show_default=False, metavar="NAME|PATH"),
     dataset: list[str] | None = typer.Option(
         None, "--dataset", "-d", help="set5, set14, b100 (bsd100), urban100, manga109, div2k, "
         "or a folder (with HR/ and LR_bicubic/X<s>/, or plain HR images). Repeatable. "
-        "[default: set5]", show_default=False, metavar="NAME|DIR"),
+        "(default: set5)", show_default=False, metavar="NAME|DIR"),
     data_root: Path | None = typer.Option(
-        None, "--data-root", help="Folder holding the benchmark folders [default: $SRGAN_DATA, "
-        "else ./data].", show_default=False),
+        None, "--data-root", help="Folder holding the benchmark folders (default: $SRGAN_DATA, "
+        "else ./data).", show_default=False),
     split: str = typer.Option("valid", "--split", help="DIV2K split: valid (0801-0900) or "
                               "train (0001-0800)."),
     scale: int | None = typer.Option(
-        None, "--scale", "-s", help="Upscaling factor [default: the model's, else 4].",
+        None, "--scale", "-s", help="Upscaling factor (default: the model's, else 4).",
         show_default=False),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
     precision: str = typer.Option(
@@ -121,7 +121,7 @@ def eval_command(
     tile: int = typer.Option(0, "--tile", help="LR tile size in pixels (0: whole image)."),
     crop_border: int | None = typer.Option(
         None, "--crop-border", help="Pixels removed from each edge before scoring "
-        "[default: the scale].", show_default=False),
+        "(default: the scale).", show_default=False),
     rgb: bool = typer.Option(False, "--rgb", help="Score all RGB channels instead of Y."),
     regenerate_lr: bool = typer.Option(
         False, "--regenerate-lr", help="Ignore shipped LR images; make LR from HR with MATLAB "

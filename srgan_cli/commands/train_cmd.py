@@ -16,7 +16,7 @@ def _option_for(name: str, hint: Any, default: Any) -> tuple[Any, Any]:
     flag = "--" + name.replace("_", "-")
     help_text = HELP[name]
     shown = default if not isinstance(default, list) else (", ".join(map(str, default)) or "none")
-    help_text += f" [default: {shown}]"
+    help_text += f" (default: {shown})"
     if hint is bool:
         return Optional[bool], typer.Option(None, f"{flag}/--no-{flag[2:]}", help=help_text,
                                             show_default=False)
@@ -35,7 +35,12 @@ def train(**kwargs: Any) -> None:
 
     config_path = kwargs.pop("config")
     resume = kwargs.pop("resume")
-    run_training(config_path, kwargs, resume=resume)
+    try:
+        run_training(config_path, kwargs, resume=resume)
+    except KeyboardInterrupt:
+        # Typer (standalone_mode=False) would turn this into a *returned* 130 that cli.main
+        # ignores (exit status 0); the checkpoint message has been printed by the trainer.
+        raise SystemExit(130) from None
 
 
 def _build_signature() -> inspect.Signature:

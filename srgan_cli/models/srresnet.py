@@ -64,7 +64,8 @@ class SRResNet(nn.Module):
         self.body = nn.Sequential(*[ResidualBlock(channels) for _ in range(num_blocks)])
         self.body_conv = nn.Conv2d(channels, channels, 3, padding=1)
         self.body_bn = nn.BatchNorm2d(channels)
-        self.upsampler = nn.Sequential(*[UpsampleStage(channels, f) for f in upsample_factors(scale)])
+        stages = [UpsampleStage(channels, f) for f in upsample_factors(scale)]
+        self.upsampler = nn.Sequential(*stages)
         self.tail = nn.Conv2d(channels, 3, 9, padding=4)
 
     @property
@@ -82,63 +83,6 @@ class SRResNet(nn.Module):
         radius += Fraction(4, factor)  # 9x9 tail at output resolution
         return int(-(-radius.numerator // radius.denominator))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.bn2(self.conv2(self.act(self.bn1(self.conv1(x)))))
-
-
-class UpsampleStage(nn.Module):
-    """Sub-pixel convolution: conv to r^2 C channels, PixelShuffle(r), PReLU."""
-
-    def __init__(self, channels: int, factor: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(channels, channels * factor * factor, 3, padding=1)
-        self.shuffle = nn.PixelShuffle(factor)
-        self.act = nn.PReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.shuffle(self.conv(x)))
-
-
-def upsample_factors(scale: int) -> list[int]:
-    """Per-stage factors: x2 stages, or one x3 stage for scale 3."""
-    if scale not in SUPPORTED_SCALES:
-        raise ValueError(f"scale must be one of {SUPPORTED_SCALES}, got {scale}")
-    if scale == 3:
-        return [3]
-    return [2] * (scale.bit_length() - 1)
-
-
-class SRResNet(nn.Module):
-    """SRResNet generator with `num_blocks` residual blocks of `channels` features, x`scale`."""
-
-    def __init__(self, scale: int = 4, num_blocks: int = 16, channels: int = 64) -> None:
-        super().__init__()
-        if num_blocks < 1 or channels < 1:
-            raise ValueError("num_blocks and channels must be positive")
-        self.scale = scale
-        self.num_blocks = num_blocks
-        self.channels = channels
-        self.head = nn.Conv2d(3, channels, 9, padding=4)
-        self.head_act = nn.PReLU()
-        self.body = nn.Sequential(*[ResidualBlock(channels) for _ in range(num_blocks)])
-        self.body_conv = nn.Conv2d(channels, channels, 3, padding=1)
-        self.body_bn = nn.BatchNorm2d(channels)
-        self.upsampler = nn.Sequential(*[UpsampleStage(channels, f) for f in upsample_factors(scale)])
-        self.tail = nn.Conv2d(channels, 3, 9, padding=4)
-
-    @property
-    def receptive_radius(self) -> int:
-        """LR pixels of context each output pixel depends on, on each side.
-
-        head 4 + 2 per residual block + 1 body conv; upsampling convs and the 9x9 tail act at
-        higher resolution and add 1 + 4/scale LR pixels (rounded up)."""
-        hr_tail = 4
-        up = 0
-        factor = 1
-        for stage in self.upsampler:
-            up += -(-1 // factor) if factor == 1 else -(-1 // factor)  # 3x3 conv at current res
-            factor *= stage.shuffle.upscale_factor
-        return 4 + 2 * self.num_blocks + 1 + up + -(-hr_tail // factor)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         head = self.head_act(self.head(x))

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision.models import vgg19
 
 from srgan_cli.errors import TrainingError
 
@@ -89,15 +88,20 @@ def load_vgg_features(layer: str = "vgg54", weights: str | None = None) -> VGGFe
         raise TrainingError(
             f"{path}: not a readable VGG19 weights file ({type(e).__name__}: {_one_line(e)})"
         ) from e
-    net = vgg19()
+    from torchvision.models import vgg19  # lazy: torchvision takes seconds to import
+
+    with torch.device("meta"):  # no 140M-parameter random init just to overwrite it
+        net = vgg19()
     try:
-        net.load_state_dict(state)
+        net.load_state_dict(state, assign=True)
     except (RuntimeError, TypeError) as e:
         raise TrainingError(f"{path}: not torchvision VGG19 weights ({_one_line(e)})") from e
-    return VGGFeatures(net.features, layer)
+    return VGGFeatures(net.features, layer).float()
 
 
 def random_vgg_features(layer: str = "vgg54", seed: int = 0) -> VGGFeatures:
     """Randomly initialised VGG19 features: for tests only, never used by the CLI."""
+    from torchvision.models import vgg19
+
     torch.manual_seed(seed)
     return VGGFeatures(vgg19().features, layer)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +63,14 @@ def load(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise CheckpointError(f"{p}: checkpoint not found")
     try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # "pickle protocol" notes on foreign files: noise
+            warnings.simplefilter("ignore")
+            state = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise CheckpointError(f"{p}: refused, the file needs arbitrary code to unpickle") from e
+        raise CheckpointError(
+            f"{p}: not a readable checkpoint (corrupt, or a pickle that the safe loader refuses "
+            "to run)"
+        ) from e
     except Exception as e:  # truncated zip, garbage bytes
         raise CheckpointError(f"{p}: not a readable checkpoint ({type(e).__name__})") from e
     if not isinstance(state, dict) or state.get("format") != FORMAT:

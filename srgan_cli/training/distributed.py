@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,19 @@ def any_across(flag: bool, info: DistInfo, device: torch.device) -> bool:
     t = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item() > 0)
+
+
+def average_buffers(module: nn.Module | None, info: DistInfo) -> None:
+    """Average floating-point buffers (BatchNorm running statistics) over ranks, in place.
+
+    DDP keeps parameters identical, but each rank updates its BatchNorm statistics from its own
+    batch; averaging them (collective: every rank must call it) leaves all replicas equal."""
+    if module is None or not info.enabled:
+        return
+    for b in module.buffers():
+        if b.is_floating_point():
+            dist.all_reduce(b, op=dist.ReduceOp.SUM)
+            b.div_(info.world_size)
 
 
 def barrier(info: DistInfo) -> None:

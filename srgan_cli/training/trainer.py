@@ -139,6 +139,7 @@ class Trainer:
         self._log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.show_progress = sys.stderr.isatty() if show_progress is None else show_progress
         self._stop_requested = False
+        self._val_set: Any = None
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
@@ -292,6 +293,11 @@ class Trainer:
             "rng": ckpt.rng_state(),
         }
 
+    def _sync_buffers(self) -> None:
+        """DDP: make BatchNorm statistics equal on every rank (collective) before a save."""
+        for m in (self.generator, self.discriminator, self.ema.module if self.ema else None):
+            dist_utils.average_buffers(m, self.dist)
+
     def save_checkpoint(self) -> Path | None:
         if not self.dist.is_main:
             return None
@@ -415,14 +421,13 @@ class Trainer:
         """Score the (EMA) generator on `val_data` with the evaluator; keep the best weights."""
         if not self.cfg.val_data or not self.dist.is_main:
             return None
-        from srgan_cli.datasets import open_dataset
         from srgan_cli.evaluate import evaluate
         from srgan_cli.training.validate import generator_predictor
 
         model = self.eval_generator
         was_training = model.training
         model.eval()
-        dataset = open_dataset(self.cfg.val_data, self.cfg.scale)
+        dataset = self._val_dataset()
         result = evaluate(
             generator_predictor(model, self.device, self.cfg.channels_last), dataset,
             scale=self.cfg.scale, model_name="train", dataset_name=str(self.cfg.val_data),
@@ -439,6 +444,16 @@ class Trainer:
             )
         scores["best_psnr"] = self.best_psnr
         return scores
+
+    def _val_dataset(self) -> Any:
+        """The validation set, opened once; names are looked up under data_root like DIV2K."""
+        if self._val_set is None:
+            from srgan_cli.datasets import open_dataset
+
+            self._val_set = open_dataset(
+                self.cfg.val_data, self.cfg.scale, data_root=self.cfg.data_root or None
+            )
+        return self._val_set
 
     # ----- the loop -----------------------------------------------------------------------------
     def _install_signal_handlers(self) -> dict[int, Any]:
@@ -492,6 +507,8 @@ class Trainer:
         self._tb = None
         self._prepare_run_dir()
         loader = self.make_loader()
+        if cfg.val_every and cfg.val_data and self.dist.is_main:
+            self._val_dataset()  # a missing validation set fails now, not after val_every steps
         old_handlers = self._install_signal_handlers()
         last: dict[str, Any] = {"step": self.step}
         window_t = time.perf_counter()
@@ -543,6 +560,7 @@ class Trainer:
                             self._log(_format_record(record, cfg.steps))
                     stop = dist_utils.any_across(self._stop_requested, self.dist, self.device)
                     if self.step % cfg.save_every == 0 or self.step == cfg.steps or stop:
+                        self._sync_buffers()
                         self.save_checkpoint()
                     if stop:
                         raise KeyboardInterrupt
