@@ -235,7 +235,7 @@ def test_bad_image_is_a_dataset_error_naming_the_file(tmp_path: Path, bad: str) 
         build_cache([srcs[0], *src], 4, 32, tmp_path / "cache")
     msg = str(info.value)
     assert str(files[bad]) in msg and "\n" not in msg
-    expected = {"small": "smaller than the 32 px patch", "broken": "",
+    expected = {"small": "smaller than the 32 px patch", "broken": "training image",
                 "mism": "LR is 8x9, expected 8x8"}[bad]
     assert expected in msg
 

@@ -126,6 +126,8 @@ def test_sigkill_then_resume_auto_is_bit_exact(tmp_path: Path) -> None:
     s0 = _step_of(killed / "last.pt")
     assert s0 >= 4 and s0 % 2 == 0
     final = s0 + 3
+    with (killed / "metrics.jsonl").open("a") as fh:  # as if killed while writing a record
+        fh.write('{"step": 999, "lo')
 
     resumed = _run(_cli_args(tmp_path, "killed", final, "--save-every", "2", "--resume", "auto"))
     assert resumed.returncode == 0, resumed.stderr

@@ -300,3 +300,23 @@ def test_validation_logs_and_run_folder(tmp_path: Path) -> None:
 
     assert load_checkpoint(run / "last.pt")["step"] == 4  # saved at the end
     assert resolve(run / "config.toml", {}) == cfg  # the saved config loads back
+
+
+def test_validation_set_by_name_under_data_root_and_missing_one_fails_fast(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from srgan_cli.errors import DatasetError
+
+    monkeypatch.delenv("SRGAN_DATA", raising=False)  # only data_root may find Set5
+    monkeypatch.chdir(tmp_path)
+    _images(tmp_path / "train")
+    _images(tmp_path / "root" / "Set5" / "HR", n=2, size=(20, 24))
+    cfg = _cfg(tmp_path, steps=2, val_every=2, val_data="set5", data_root=str(tmp_path / "root"))
+    record = Trainer(cfg, log=_quiet).fit()
+    assert record["step"] == 2 and math.isfinite(record["val_psnr"])
+
+    cfg = _cfg(tmp_path, steps=2, val_every=2, val_data=str(tmp_path / "nope"),
+               run_dir=str(tmp_path / "run2"))
+    with pytest.raises(DatasetError, match="nope"):
+        Trainer(cfg, log=_quiet).fit()
+    assert not (tmp_path / "run2" / "last.pt").exists()  # no training step was taken

@@ -27,8 +27,10 @@ def export(
     source: Path = typer.Argument(..., help="Run folder (uses last.pt, or best.pt with "
                                   "--weights best) or a checkpoint file."),
     out: Path = typer.Argument(..., help="Model file to write (.safetensors)."),
-    weights: str = typer.Option("auto", "--weights", help="auto (EMA when the run has it, "
-                                "else raw), ema, raw, or best (the run's best validation weights)."),
+    weights: str = typer.Option(
+        "auto", "--weights",
+        help="auto (EMA when the run has it, else raw), ema, raw, or best (the run's best "
+        "validation weights)."),
     card: list[str] = typer.Option([], "--card", help="Extra model-card field KEY=VALUE "
                                    "(VALUE parsed as JSON when it is JSON). Repeatable."),
     measure: list[str] = typer.Option([], "--measure", help="Score the exported model on this "

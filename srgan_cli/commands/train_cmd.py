@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Optional, get_args, get_origin, get_type_hints
+from typing import Any, get_args, get_origin, get_type_hints
 
 import typer
 
@@ -18,12 +18,12 @@ def _option_for(name: str, hint: Any, default: Any) -> tuple[Any, Any]:
     shown = default if not isinstance(default, list) else (", ".join(map(str, default)) or "none")
     help_text += f" (default: {shown})"
     if hint is bool:
-        return Optional[bool], typer.Option(None, f"{flag}/--no-{flag[2:]}", help=help_text,
+        return bool | None, typer.Option(None, f"{flag}/--no-{flag[2:]}", help=help_text,
                                             show_default=False)
     if get_origin(hint) is list:
         (item,) = get_args(hint)
-        return Optional[list[item]], typer.Option(None, flag, help=help_text, show_default=False)
-    return Optional[hint], typer.Option(None, flag, help=help_text, show_default=False)
+        return list[item] | None, typer.Option(None, flag, help=help_text, show_default=False)
+    return hint | None, typer.Option(None, flag, help=help_text, show_default=False)
 
 
 def train(**kwargs: Any) -> None:
@@ -47,12 +47,12 @@ def _build_signature() -> inspect.Signature:
     kw = inspect.Parameter.KEYWORD_ONLY
     params = [
         inspect.Parameter(
-            "config", kw, annotation=Optional[Path],
+            "config", kw, annotation=Path | None,
             default=typer.Option(None, "--config", "-c", help="TOML file with any of the "
                                  "options below (flat keys, e.g. lr = 2e-4)."),
         ),
         inspect.Parameter(
-            "resume", kw, annotation=Optional[str],
+            "resume", kw, annotation=str | None,
             default=typer.Option(None, "--resume", help="Continue a run: 'auto' (the run "
                                  "folder's last.pt, if any) or a checkpoint path."),
         ),

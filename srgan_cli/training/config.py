@@ -83,7 +83,8 @@ class TrainConfig:
         if self.amp not in AMP_MODES:
             raise bad("amp", f"must be one of {', '.join(AMP_MODES)}")
         if self.patch_size % self.scale or self.patch_size < 2 * self.scale:
-            raise bad("patch_size", f"must be a multiple of scale {self.scale}, got {self.patch_size}")
+            raise bad("patch_size",
+                      f"must be a multiple of scale {self.scale}, got {self.patch_size}")
         if self.stage == "gan" and self.patch_size < 32:
             raise bad("patch_size", "the discriminator needs patches of at least 32 px")
         for key in ("num_blocks", "channels", "batch_size", "steps", "save_every", "log_every"):

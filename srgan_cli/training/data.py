@@ -62,7 +62,8 @@ def div2k_sources(root: Path, scale: int, split: str = "train") -> list[SourcePa
     hr_dir = base / f"DIV2K_{split}_HR"
     if not hr_dir.is_dir():
         raise DatasetError(
-            f"DIV2K not found: no folder {hr_dir} (set --data-root or SRGAN_DATA; see data/README.md)"
+            f"DIV2K not found: no folder {hr_dir} (set --data-root or SRGAN_DATA; "
+            "see data/README.md)"
         )
     lr_dir = base / f"DIV2K_{split}_LR_bicubic" / f"X{scale}"
     pairs = []
@@ -200,7 +201,8 @@ def build_cache(
                 if isinstance(e, SrganError):  # e.g. InputImageError: its message names the file
                     raise DatasetError(f"training image {e}") from e
                 raise DatasetError(f"{src.hr}: {e}") from e
-            msg = f"warning: skipping {e}" if isinstance(e, SrganError) else f"warning: skipping {src.hr}: {e}"
+            what = str(e) if isinstance(e, SrganError) else f"{src.hr}: {e}"
+            msg = f"warning: skipping {what}"
             if warn is not None:
                 warn(msg)
             else:

@@ -63,7 +63,7 @@ def training_card(state: dict[str, Any], weights_used: str) -> dict[str, Any]:
             "seed": cfg.get("seed"),
         },
         "weights": weights_used,
-        "exported": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "exported": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
 

@@ -10,7 +10,7 @@ def measure_model(
     model_path: str | Path, datasets: list[str], *, data_root: str | Path | None = None,
     device: str = "auto",
 ) -> dict[str, dict[str, Any]]:
-    """{dataset: {psnr, ssim, scale, images, protocol}} for each dataset, with LR files if shipped."""
+    """{dataset: {psnr, ssim, scale, images, protocol}}; shipped LR files are used if present."""
     from srgan_cli.datasets import open_dataset
     from srgan_cli.evaluate import evaluate
     from srgan_cli.models.zoo import load_model

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -22,6 +23,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
+from srgan_cli.devices import resolve_device
 from srgan_cli.errors import CheckpointError, DeviceError, TrainingError
 from srgan_cli.models.discriminator import Discriminator
 from srgan_cli.models.srresnet import SRResNet
@@ -52,27 +54,6 @@ class StepResult:
     step: int
     losses: dict[str, float]
     lr: float
-
-
-def resolve_train_device(spec: str) -> torch.device:
-    """auto: CUDA, then MPS, then CPU; else the named device, checked to exist."""
-    if spec == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(spec)
-    except RuntimeError as e:
-        raise DeviceError(f"unknown device {spec!r} (use auto, cpu, cuda, cuda:N or mps)") from e
-    if dev.type == "cuda" and (
-        not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()
-    ):
-        raise DeviceError(f"device {spec!r} is not available on this machine")
-    if dev.type == "mps" and not (torch.backends.mps.is_available()):
-        raise DeviceError("device 'mps' is not available on this machine")
-    return dev
 
 
 def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
@@ -129,7 +110,7 @@ class Trainer:
     ) -> None:
         self.cfg = cfg
         self.dist = dist_utils.from_env()
-        self.device = resolve_train_device(cfg.device)
+        self.device = resolve_device(cfg.device)
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
             torch.cuda.set_device(self.device)
@@ -141,7 +122,12 @@ class Trainer:
         self._stop_requested = False
         self._val_set: Any = None
         if cfg.deterministic:
-            torch.use_deterministic_algorithms(True)
+            # CPU: every kernel used here is deterministic (bit-exact resume). CUDA: cuBLAS needs
+            # a fixed workspace, and the discriminator's adaptive-pool backward has no
+            # deterministic kernel, so there such ops warn instead of stopping the run.
+            if self.device.type == "cuda":
+                os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True, warn_only=self.device.type != "cpu")
             torch.backends.cudnn.benchmark = False
         elif self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
@@ -325,17 +311,14 @@ class Trainer:
             )
         dist_utils.barrier(self.dist)
         if not self.dist.is_main:
-            entries = build_cache(
-                sources, cfg.scale, cfg.patch_size, cache, skip_bad=cfg.skip_bad, warn=lambda m: None
-            )
+            entries = build_cache(sources, cfg.scale, cfg.patch_size, cache,
+                                  skip_bad=cfg.skip_bad, warn=lambda m: None)
         dataset = PatchDataset(entries, cfg.scale, cfg.patch_size, cfg.seed)
         sampler = StepBatchSampler(
             self.step, cfg.steps, cfg.batch_size, self.dist.rank, self.dist.world_size
         )
         workers = cfg.workers
         if workers < 0:
-            import os
-
             workers = 0 if self.device.type != "cuda" else min(8, os.cpu_count() or 1)
         return DataLoader(
             dataset,
@@ -490,7 +473,7 @@ class Trainer:
         if metrics.is_file():  # drop records past the resumed step (they will be redone)
             keep = [
                 line for line in metrics.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= self.step
+                if _record_step(line) <= self.step
             ]
             metrics.write_text("".join(line + "\n" for line in keep))
         self._tb = None
@@ -578,6 +561,14 @@ class Trainer:
             if self._tb is not None:
                 self._tb.close()
         return last
+
+
+def _record_step(line: str) -> float:
+    """The step of a metrics.jsonl line; inf for a blank or torn one (a killed writer)."""
+    try:
+        return float(json.loads(line).get("step", 0))
+    except (ValueError, AttributeError):
+        return math.inf
 
 
 def _format_record(record: dict[str, Any], total: int) -> str:
