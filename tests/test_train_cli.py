@@ -72,6 +72,13 @@ def test_config_file_with_flag_overrides(tmp_path: Path) -> None:
     assert load_checkpoint(run / "last.pt")["step"] == 2
     assert [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [
         1, 2]
+    # starting again in the same folder without --resume must not overwrite the run
+    before = (run / "last.pt").read_bytes()
+    res = _train("--config", str(conf), "--steps", "3", "--run-dir", str(run),
+                 "--cache-dir", str(tmp_path / "cache"))
+    line = _one_line_error(res, 8)
+    assert "--resume auto" in line and str(run) in line
+    assert (run / "last.pt").read_bytes() == before
 
 
 def _main_error(capsys: pytest.CaptureFixture[str], code: int, *args: str) -> str:

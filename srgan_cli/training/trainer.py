@@ -194,6 +194,12 @@ class Trainer:
     # ----- set-up helpers -------------------------------------------------------------------
     def _find_resume(self, resume: str | None) -> dict[str, Any] | None:
         if not resume:
+            existing = ckpt.find_resume(self.run_dir)
+            if existing is not None:  # never overwrite a run's checkpoint by starting afresh
+                raise CheckpointError(
+                    f"{self.run_dir} already holds a training checkpoint ({existing.name}): "
+                    "continue it with --resume auto, or choose another --run-dir"
+                )
             return None
         if resume == "auto":
             path = ckpt.find_resume(self.run_dir)
