@@ -6,6 +6,10 @@ official layout ``DIV2K/DIV2K_<split>_HR`` and ``DIV2K/DIV2K_<split>_LR_bicubic/
 names match case-insensitively. HR is cropped top-left to a multiple of the scale; shipped LR files
 are used (their size checked) unless missing or ``regenerate_lr``, then LR is MATLAB bicubic of HR.
 Gray images stay gray (HxW) so that they are scored on their own values.
+
+Structural problems (missing or empty folders, missing LR files, sizes wrong in the headers) are
+DatasetErrors when the dataset is opened; a file that fails to decode later is reported per image
+by ``BenchmarkDataset.load_all`` (a ``LoadFailure``) so that an evaluation can go on without it.
 """
 
 from __future__ import annotations
@@ -54,6 +58,14 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class LoadFailure:
+    """An image of the dataset that could not be loaded; ``error`` is the one-line reason."""
+
+    name: str
+    error: str
+
+
+@dataclass(frozen=True)
 class _Entry:
     name: str
     hr_path: Path
@@ -96,14 +108,19 @@ def _lr_file(by_name: dict[str, Path], stem: str, scale: int) -> Path | None:
     return None
 
 
-def _header_size(path: Path) -> tuple[int, int]:
-    """(height, width) from the file header, orientation applied; DatasetError if unreadable."""
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """(height, width) from the file header, orientation applied; None if unreadable (the
+    decode error is then reported for this image alone, when it is loaded)."""
     try:
         with Image.open(path) as im:
             w, h = im.size
-            orientation = im.getexif().get(0x0112, 1)
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise DatasetError(f"{path}: cannot read image ({e})") from e
+            if im.format == "PNG" and "exif" not in im.info:
+                # Pillow would decode all the pixels to look for an eXIf chunk after them
+                orientation = 1
+            else:
+                orientation = im.getexif().get(0x0112, 1)
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
+        return None
     return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
 
 
@@ -118,7 +135,7 @@ def load_image(path: Path) -> np.ndarray:
             if im.mode in _GRAY_MODES:
                 return np.array(im.convert("L"), dtype=np.uint8)
             return np.array(im.convert("RGB"), dtype=np.uint8)
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
         raise DatasetError(f"{path}: cannot read image ({e})") from e
 
 
@@ -147,8 +164,17 @@ class BenchmarkDataset:
         return "file" if self.lr_dir is not None else "bicubic"
 
     def __iter__(self) -> Iterator[Sample]:
+        """Every sample in order; a file that fails to decode raises DatasetError."""
         for entry in self._entries:
             yield self._load(entry)
+
+    def load_all(self) -> Iterator[Sample | LoadFailure]:
+        """Every sample in order, with a LoadFailure in place of each one that fails to load."""
+        for entry in self._entries:
+            try:
+                yield self._load(entry)
+            except DatasetError as e:
+                yield LoadFailure(entry.name, str(e))
 
     def __repr__(self) -> str:
         return (f"BenchmarkDataset({self.name!r}, x{self.scale}, {len(self)} images, "
@@ -177,15 +203,18 @@ def _check_lr_size(
 def _entries(
     hr_dir: Path, lr_dir: Path | None, scale: int, label: str
 ) -> list[_Entry]:
-    """One entry per HR image; sizes checked from the headers so that errors come early."""
+    """One entry per HR image; sizes checked from the headers so that errors come early.
+
+    A file whose header cannot be read is kept: it fails alone when it is loaded."""
     hr_files = _images(hr_dir)
     if not hr_files:
         raise DatasetError(f"{label}: no images in {hr_dir} ({HELP})")
     lr_index = {} if lr_dir is None else {p.name.lower(): p for p in _images(lr_dir)}
     entries = []
     for hr_path in hr_files:
-        h, w = _header_size(hr_path)
-        if h < scale or w < scale:
+        hr_hw = _header_size(hr_path)
+        if hr_hw is not None and min(hr_hw) < scale:
+            h, w = hr_hw
             raise DatasetError(f"{hr_path}: image is {w}x{h}, smaller than the scale x{scale}")
         lr_path = None
         if lr_dir is not None:
@@ -195,7 +224,10 @@ def _entries(
                     f"{lr_dir}: no LR image {hr_path.stem}x{scale}.png for {hr_path.name}; "
                     "add it, remove the folder, or pass --regenerate-lr"
                 )
-            _check_lr_size(lr_path, _header_size(lr_path), (h - h % scale, w - w % scale), scale)
+            lr_hw = _header_size(lr_path)
+            if hr_hw is not None and lr_hw is not None:
+                h, w = hr_hw
+                _check_lr_size(lr_path, lr_hw, (h - h % scale, w - w % scale), scale)
         entries.append(_Entry(hr_path.stem, hr_path, lr_path))
     return entries
 

@@ -2,14 +2,14 @@
 
 The predictor always gets RGB (a gray LR is replicated to three channels); the SR of a gray image
 is made gray again with ``metrics.rgb_to_gray`` and scored on the gray values, as the literature
-does. One image failing (a model error, a wrong output size) is recorded and the rest go on.
+does. One image failing (a file that does not decode, a model error, a wrong output size) is
+recorded and the rest go on.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from srgan_cli.datasets import Sample
+from srgan_cli.datasets import BenchmarkDataset, LoadFailure, Sample
 from srgan_cli.errors import OutputError
+from srgan_cli.imaging import atomic_write
 from srgan_cli.metrics import psnr_ssim, rgb_to_gray, to_uint8
 from srgan_cli.resize import imresize
 
@@ -125,15 +126,10 @@ def _first_line(e: BaseException) -> str:
 
 
 def save_png_atomic(path: Path, img: np.ndarray) -> None:
-    """Write a PNG via a temporary file in the same folder and a rename (no partial files)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            Image.fromarray(img).save(fh, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a uint8 PNG (HxW gray or HxWx3) via a temporary file and a rename: no partial
+    files, even on Ctrl-C, and the usual umask permissions."""
+    with atomic_write(path) as tmp:
+        Image.fromarray(img).save(tmp, format="PNG")
 
 
 def _prepare_save_dir(save_dir: Path) -> Path:
@@ -172,9 +168,13 @@ def score_sample(
     return ImageScore(sample.name, p, s, seconds)
 
 
+def _failed_load(failure: LoadFailure) -> ImageScore:
+    return ImageScore(failure.name, math.nan, math.nan, math.nan, failure.error)
+
+
 def evaluate(
     predictor: Predictor,
-    dataset: Iterable[Sample],
+    dataset: Iterable[Sample | LoadFailure],
     *,
     scale: int,
     crop_border: int | None = None,
@@ -186,6 +186,8 @@ def evaluate(
 ) -> EvalResult:
     """Run `predictor` on every sample and score SR against HR (crop_border defaults to scale).
 
+    A BenchmarkDataset is read with ``load_all``, so an image that fails to decode (like a
+    LoadFailure item of a plain iterable) is recorded as failed and the others are still scored.
     ``save_dir`` receives ``<name>.png`` of each SR as scored (gray for gray images);
     ``on_image`` is called after each image (progress bars, logging)."""
     if scale < 1:
@@ -199,12 +201,16 @@ def evaluate(
     if not dataset_name:
         dataset_name = str(getattr(dataset, "name", ""))
     out_dir = None if save_dir is None else _prepare_save_dir(Path(save_dir))
+    items = dataset.load_all() if isinstance(dataset, BenchmarkDataset) else dataset
     images = []
-    for sample in dataset:
-        score = score_sample(
-            predictor, sample, scale=scale, crop_border=crop, y_channel=y_channel,
-            save_dir=out_dir,
-        )
+    for item in items:
+        if isinstance(item, LoadFailure):
+            score = _failed_load(item)
+        else:
+            score = score_sample(
+                predictor, item, scale=scale, crop_border=crop, y_channel=y_channel,
+                save_dir=out_dir,
+            )
         images.append(score)
         if on_image is not None:
             on_image(score)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srgan_cli.datasets import load_image, open_dataset
+from srgan_cli.datasets import LoadFailure, Sample, load_image, open_dataset
 from srgan_cli.errors import DatasetError, UsageError
 from srgan_cli.resize import imresize, modcrop
 
@@ -165,12 +165,50 @@ def test_corrupt_and_too_small_images(tmp_path: Path) -> None:
     folder = tmp_path / "f"
     _save(folder / "ok.png", _img(20, 20, 1))
     (folder / "broken.png").write_bytes(b"\x89PNG not really")
-    with pytest.raises(DatasetError, match="broken.png: cannot read image"):
-        open_dataset(str(folder), 2)
+    ds = open_dataset(str(folder), 2)  # an unreadable file fails alone, when it is loaded
+    broken, ok = ds.load_all()
+    assert isinstance(broken, LoadFailure) and "broken.png: cannot read image" in broken.error
+    assert isinstance(ok, Sample) and ok.name == "ok"
     (folder / "broken.png").unlink()
     _save(folder / "tiny.png", _img(3, 9, 2))
     with pytest.raises(DatasetError, match="tiny.png: image is 9x3, smaller than the scale x4"):
         open_dataset(str(folder), 4)
+
+
+def _truncate(path: Path) -> None:
+    """Keep the header (so the dataset opens) but cut the pixel data in half."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def test_image_that_fails_to_decode_is_a_load_failure_not_the_end(tmp_path: Path) -> None:
+    images = _benchmark(tmp_path / "Set5")
+    _truncate(tmp_path / "Set5" / "HR" / "b.png")
+    _truncate(tmp_path / "Set5" / "LR_bicubic" / "X2" / "cx2.png")
+    ds = open_dataset("set5", 2, data_root=tmp_path)  # the headers are fine: it opens
+    assert ds.names == ["a", "b", "c"]
+    a, b, c = ds.load_all()
+    assert isinstance(a, Sample) and a.name == "a"
+    np.testing.assert_array_equal(a.hr, modcrop(images["a"], 2))
+    assert isinstance(b, LoadFailure) and b.name == "b"
+    assert "b.png: cannot read image" in b.error and "truncated" in b.error
+    assert isinstance(c, LoadFailure) and "cx2.png: cannot read image" in c.error
+    assert "\n" not in b.error + c.error
+    with pytest.raises(DatasetError, match="b.png: cannot read image"):
+        list(ds)  # plain iteration stays strict
+
+
+def test_exif_rotation_is_seen_in_the_header_check(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90: the 20x10 file is a 10x20 (w x h) image
+    folder = tmp_path / "Rot"
+    (folder / "HR").mkdir(parents=True)
+    Image.fromarray(_img(10, 20, 1)).save(folder / "HR" / "r.png", exif=exif)
+    _save(folder / "LR_bicubic" / "X2" / "rx2.png", _img(5, 10, 2))  # made unrotated: wrong
+    with pytest.raises(DatasetError, match="rx2.png: LR is 10x5, expected 5x10"):
+        open_dataset(str(folder), 2)
+    (sample,) = open_dataset(str(folder), 2, regenerate_lr=True)
+    assert sample.hr.shape == (20, 10, 3)
 
 
 def test_bad_scale_and_split(tmp_path: Path) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from srgan_cli.datasets import Sample, open_dataset
+from srgan_cli.datasets import LoadFailure, Sample, open_dataset
 from srgan_cli.evaluate import (
     EvalResult,
     ImageScore,
@@ -125,6 +126,42 @@ def test_save_dir_receives_the_scored_images(tmp_path: Path) -> None:
         np.testing.assert_array_equal(np.asarray(im), imresize(samples[0].lr, 2))
     with Image.open(out / "g.png") as im:
         assert im.mode == "L"
+
+
+def test_saved_images_have_normal_permissions_and_no_temp_files(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        evaluate(bicubic_predictor(2), _samples(), scale=2, save_dir=tmp_path / "sr")
+    finally:
+        os.umask(old)
+    files = sorted((tmp_path / "sr").iterdir())
+    assert [p.name for p in files] == ["a.png", "b.png", "g.png"]  # no hidden temp files
+    assert all(p.stat().st_mode & 0o777 == 0o644 for p in files)
+
+
+def test_unreadable_image_is_recorded_and_the_rest_is_scored(tmp_path: Path) -> None:
+    arrays = {f"im{i}": _sample("x", 20, 22, 2, 20 + i).hr for i in range(3)}
+    for name, arr in arrays.items():
+        Image.fromarray(arr).save(tmp_path / f"{name}.png")
+    data = (tmp_path / "im1.png").read_bytes()
+    (tmp_path / "im1.png").write_bytes(data[: len(data) // 2])  # header intact, pixels cut
+    ds = open_dataset(str(tmp_path), 2)
+    seen: list[str] = []
+    result = evaluate(bicubic_predictor(2), ds, scale=2, save_dir=tmp_path / "sr",
+                      on_image=lambda s: seen.append(s.name))
+    assert seen == [s.name for s in result.images] == ["im0", "im1", "im2"]
+    (bad,) = result.failed
+    assert bad.name == "im1" and "im1.png: cannot read image" in (bad.error or "")
+    assert math.isnan(bad.psnr) and math.isnan(bad.ssim)
+    good = [Sample(n, a, imresize(a, 0.5), "bicubic") for n, a in arrays.items() if n != "im1"]
+    expected = evaluate(bicubic_predictor(2), good, scale=2)
+    assert result.mean_psnr == expected.mean_psnr and result.mean_ssim == expected.mean_ssim
+    assert sorted(p.name for p in (tmp_path / "sr").iterdir()) == ["im0.png", "im2.png"]
+    # a LoadFailure in a plain iterable is recorded the same way
+    mixed = evaluate(bicubic_predictor(2), [good[0], LoadFailure("gone", "cannot read")],
+                     scale=2)
+    assert [s.error for s in mixed.images] == [None, "cannot read"]
+    assert mixed.mean_psnr == mixed.images[0].psnr
 
 
 def test_summarize_edge_cases() -> None:

@@ -67,6 +67,17 @@ def test_toml_then_overrides(tmp_path: Path) -> None:
         ("amp = \"fp8\"\n", "amp"),
         ("data = []\n", "data"),
         ("data = [\"a\", \"b\"]\nlr_data = [\"c\"]\n", "lr_data"),
+        ("beta1 = 1.0\n", "beta1"),
+        ("beta2 = -0.1\n", "beta2"),
+        ("gamma = 0\n", "gamma"),
+        ("min_lr = 1.0\n", "min_lr"),
+        ("warmup_steps = -1\n", "warmup_steps"),
+        ("grad_clip = -1\n", "grad_clip"),
+        ("adv_weight = -1e-3\n", "adv_weight"),
+        ("weight_decay = -1\n", "weight_decay"),
+        ("workers = -2\n", "workers"),
+        ("milestones = [-5]\n", "milestones"),
+        ("schedule = \"linear\"\n", "schedule"),
     ],
 )
 def test_bad_key_type_or_value_names_the_key(tmp_path: Path, text: str, key: str) -> None:
@@ -117,3 +128,13 @@ def test_lr_schedules() -> None:
     assert [lr_factor(s, 10, "step", milestones=[2, 4], gamma=0.5) for s in (1, 2, 4)] == [
         1.0, 0.5, 0.25]
     assert [lr_factor(s, 10, "halve") for s in (4, 5)] == [1.0, 0.1]
+
+
+def test_schedule_auto_is_constant_for_psnr_and_halve_for_gan() -> None:
+    from srgan_cli.training.config import TrainConfig
+    from srgan_cli.training.trainer import effective_schedule
+
+    assert TrainConfig().schedule == "auto"
+    assert effective_schedule(TrainConfig(stage="psnr")) == "constant"
+    assert effective_schedule(TrainConfig(stage="gan")) == "halve"
+    assert effective_schedule(TrainConfig(stage="gan", schedule="cosine")) == "cosine"

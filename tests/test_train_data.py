@@ -99,22 +99,48 @@ def test_div2k_official_layout(tmp_path: Path) -> None:
     hr1, hr2 = _img(34, 40, 1), _img(32, 37, 2)
     _save(base / "DIV2K_train_HR" / "0001.png", hr1)
     _save(base / "DIV2K_train_HR" / "0002.png", hr2)
-    lr1 = _img(8, 10, 21)  # shipped LR for 0001 only
-    lr_file = _save(base / "DIV2K_train_LR_bicubic" / "X4" / "0001x4.png", lr1)
     _save(base / "DIV2K_valid_HR" / "0801.png", _img(32, 32, 3))  # not training data
 
+    # no LR folder: LR made with MATLAB bicubic
     sources = gather_sources(["div2k"], [], 4, data_root=str(tmp_path))
-    assert [(s.hr.name, s.lr) for s in sources] == [("0001.png", lr_file), ("0002.png", None)]
+    assert [(s.hr.name, s.lr) for s in sources] == [("0001.png", None), ("0002.png", None)]
     entries = build_cache(sources, 4, 32, tmp_path / "cache")
-    hr, lr = _cached(entries, "0001")
-    np.testing.assert_array_equal(hr, modcrop(hr1, 4))
-    np.testing.assert_array_equal(lr, lr1)
     hr, lr = _cached(entries, "0002")
     np.testing.assert_array_equal(hr, modcrop(hr2, 4))
     np.testing.assert_array_equal(lr, imresize(modcrop(hr2, 4), 1 / 4))
 
+    # an LR folder with a file missing is an error naming it, not a silent fallback
+    lr1, lr2 = _img(8, 10, 21), _img(8, 9, 22)
+    lr_file = _save(base / "DIV2K_train_LR_bicubic" / "X4" / "0001x4.png", lr1)
+    with pytest.raises(DatasetError, match="0002x4.png"):
+        gather_sources(["div2k"], [], 4, data_root=str(tmp_path))
+    lr_file2 = _save(base / "DIV2K_train_LR_bicubic" / "X4" / "0002x4.png", lr2)
+    sources = gather_sources(["div2k"], [], 4, data_root=str(tmp_path))
+    assert [(s.hr.name, s.lr) for s in sources] == [("0001.png", lr_file), ("0002.png", lr_file2)]
+    entries = build_cache(sources, 4, 32, tmp_path / "cache")
+    hr, lr = _cached(entries, "0001")
+    np.testing.assert_array_equal(hr, modcrop(hr1, 4))
+    np.testing.assert_array_equal(lr, lr1)
+
     with pytest.raises(DatasetError, match="DIV2K_train_HR"):
         gather_sources(["div2k"], [], 4, data_root=str(tmp_path / "elsewhere"))
+
+
+def test_div2k_folder_names_match_case_insensitively(tmp_path: Path) -> None:
+    _save(tmp_path / "div2k" / "div2k_train_hr" / "0001.png", _img(32, 32, 1))
+    lr = _save(tmp_path / "div2k" / "div2k_train_lr_bicubic" / "x4" / "0001x4.png", _img(8, 8, 2))
+    sources = gather_sources(["div2k"], [], 4, data_root=str(tmp_path))
+    assert [(s.hr.name, s.lr) for s in sources] == [("0001.png", lr)]
+
+
+def test_corrupt_cache_file_is_rebuilt(tmp_path: Path) -> None:
+    _save(tmp_path / "imgs" / "a.png", _img(32, 32, 1))
+    sources = gather_sources([str(tmp_path / "imgs")], [], 4)
+    (entry,) = build_cache(sources, 4, 32, tmp_path / "cache")
+    entry.hr.write_bytes(b"torn")
+    (entry,) = build_cache(sources, 4, 32, tmp_path / "cache")
+    hr, _ = _cached([entry], "a")
+    assert hr.shape == (32, 32, 3)
 
 
 # ----------------------------------------------------------------------------- patches

@@ -205,6 +205,41 @@ def _interrupted_fit(cfg: TrainConfig, at_step: int, **kw: Any) -> None:
     assert load_checkpoint(Path(cfg.run_dir) / "last.pt")["step"] == at_step - 1
 
 
+def test_second_ctrl_c_inside_an_update_keeps_the_last_checkpoint(tmp_path: Path) -> None:
+    _images(tmp_path / "train")
+    cfg = _cfg(tmp_path, "r", steps=6, save_every=1, ema=0.5)
+    logs: list[str] = []
+    t = Trainer(cfg, log=logs.append)
+    assert t.ema is not None
+    real = t.ema.update
+
+    def ema_update(module: Any) -> None:  # runs after the optimiser changed the weights
+        if t.step + 1 == 3:
+            raise KeyboardInterrupt
+        real(module)
+
+    t.ema.update = ema_update  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        t.fit()
+    saved = load_checkpoint(Path(cfg.run_dir) / "last.pt")
+    assert saved["step"] == 2  # not the half-updated state of step 3
+    assert any("kept the last checkpoint" in m and "--resume auto" in m for m in logs)
+    # resuming from it gives the uninterrupted result
+    full = _fit(_cfg(tmp_path, "full", steps=6, save_every=1, ema=0.5))
+    part = _fit(_cfg(tmp_path, "r", steps=6, save_every=1, ema=0.5), resume="auto")
+    _assert_same_state(full.state(), part.state())
+
+
+def test_unwritable_run_folder_is_a_one_line_output_error(tmp_path: Path) -> None:
+    from srgan_cli.errors import OutputError
+
+    _images(tmp_path / "train")
+    (tmp_path / "file").write_text("not a folder")
+    cfg = _cfg(tmp_path, "file/run", steps=1)
+    with pytest.raises(OutputError, match="cannot write"):
+        Trainer(cfg, log=lambda m: None).fit()
+
+
 def test_resume_in_process_matches_for_both_stages(tmp_path: Path) -> None:
     _images(tmp_path / "train")
     psnr = dict(steps=4, ema=0.5, schedule="cosine", warmup_steps=1, save_every=100)

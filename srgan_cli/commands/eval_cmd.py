@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,22 +18,20 @@ if TYPE_CHECKING:
 
 
 def _write_text_atomic(target: str, text: str) -> None:
-    """Write `text` to a file via a temporary file and a rename, or to stdout for "-"."""
+    """Write `text` to a file via a temporary file and a rename, or to stdout for "-".
+
+    The temporary file is removed on any exception, Ctrl-C included."""
+    from srgan_cli.imaging import atomic_write
+
     if target == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
         return
     path = Path(target).expanduser()
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:
-        raise OutputError(f"{path}: cannot write ({e.strerror or e})") from e
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        with atomic_write(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as fh:
             fh.write(text)
-        os.replace(tmp, path)
     except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
         raise OutputError(f"{path}: cannot write ({e.strerror or e})") from e
 
 

@@ -11,15 +11,19 @@ from srgan_cli.errors import UsageError
 
 
 def _parse_card(items: list[str]) -> dict[str, object]:
+    """--card KEY=VALUE items as a dict; VALUE is parsed as JSON when it is JSON, else a string."""
     out: dict[str, object] = {}
     for item in items:
         if "=" not in item:
             raise UsageError(f"--card expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise UsageError(f"--card expects KEY=VALUE with a non-empty KEY, got {item!r}")
         try:
-            out[key.strip()] = json.loads(value)
+            out[key] = json.loads(value)
         except json.JSONDecodeError:
-            out[key.strip()] = value
+            out[key] = value
     return out
 
 
@@ -38,24 +42,21 @@ def export(
                                       "in the card. Repeatable."),
     data_root: Path | None = typer.Option(None, "--data-root", help="Benchmark root for "
                                           "--measure (default: $SRGAN_DATA, else ./data)."),
+    device: str = typer.Option("auto", "--device", help="Device for --measure: auto, cpu, "
+                               "cuda, cuda:N or mps."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
 ) -> None:
     """Export a trained generator as a model file that `srgan upscale --model` reads."""
     from srgan_cli.console import stdout_console
     from srgan_cli.training.export import export as do_export
 
-    extra = _parse_card(card)
-    net, written = do_export(source, out, weights=weights, extra=extra, overwrite=overwrite)
-    if measure:
-        from srgan_cli.training.measure import measure_model
-
-        written["metrics"] = measure_model(out, measure, data_root=data_root)
-        do_export(source, out, weights=weights, extra={**extra, "metrics": written["metrics"]},
-                  overwrite=True)
+    net, written = do_export(source, out, weights=weights, extra=_parse_card(card),
+                             overwrite=overwrite, measure=measure, data_root=data_root,
+                             device=device)
     con = stdout_console()
     con.print(f"wrote {out} (x{net.scale}, {net.num_blocks} blocks, {net.channels} channels, "
               f"{written['weights']} weights, step {written['training']['steps']})", markup=False)
-    for name, m in written.get("metrics", {}).items():
+    for name, m in (written.get("metrics") or {}).items():
         con.print(f"  {name} x{m['scale']}: PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.4f}",
                   markup=False)
 

@@ -17,7 +17,7 @@ from srgan_cli.errors import ConfigError
 STAGES = ("psnr", "gan")
 PIXEL_LOSSES = ("mse", "l1")
 CONTENT_LOSSES = ("vgg54", "vgg22", "mse", "l1")
-SCHEDULES = ("constant", "cosine", "step", "halve")
+SCHEDULES = ("auto", "constant", "cosine", "step", "halve")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 
 
@@ -36,7 +36,7 @@ class TrainConfig:
     batch_size: int = 16  # per process
     steps: int = 100_000  # total optimisation steps of this stage
     lr: float = 1e-4
-    schedule: str = "constant"  # constant | cosine | step | halve (x0.1 at steps/2, the paper's)
+    schedule: str = "auto"  # auto (psnr: constant, gan: halve) | constant | cosine | step | halve
     milestones: list[int] = field(default_factory=list)  # for schedule = step
     gamma: float = 0.5  # for schedule = step
     min_lr: float = 0.0  # for schedule = cosine
@@ -94,6 +94,20 @@ class TrainConfig:
             raise bad("val_every", "must be >= 0 (0 = off)")
         if self.lr <= 0:
             raise bad("lr", "must be positive")
+        for key in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, key) < 1.0:
+                raise bad(key, "must be in [0, 1)")
+        for key in ("min_lr", "warmup_steps", "grad_clip", "adv_weight", "weight_decay"):
+            if getattr(self, key) < 0:
+                raise bad(key, "must be >= 0")
+        if self.min_lr > self.lr:
+            raise bad("min_lr", f"must not exceed lr ({self.lr})")
+        if self.gamma <= 0:
+            raise bad("gamma", "must be positive")
+        if self.workers < -1:
+            raise bad("workers", "must be >= 0, or -1 for automatic")
+        if any(m < 0 for m in self.milestones):
+            raise bad("milestones", "steps must be >= 0")
         if not 0.0 <= self.ema < 1.0:
             raise bad("ema", "must be in [0, 1)")
         if not self.data:
@@ -214,8 +228,9 @@ HELP: dict[str, str] = {
     "batch_size": "Crops per step and per process.",
     "steps": "Total optimisation steps of this stage.",
     "lr": "Base learning rate (Adam).",
-    "schedule": "LR schedule: constant, cosine (to --min-lr), step (x--gamma at each "
-    "--milestones step), halve (x0.1 for the second half: SRGAN's 1e-4 then 1e-5).",
+    "schedule": "LR schedule: auto (constant for psnr, halve for gan), constant, cosine (to "
+    "--min-lr), step (x--gamma at each --milestones step), halve (x0.1 for the second half: "
+    "SRGAN's 1e-4 then 1e-5).",
     "milestones": "Steps at which schedule 'step' multiplies the lr by --gamma (repeatable).",
     "gamma": "LR factor at each milestone of schedule 'step'.",
     "min_lr": "Final learning rate of schedule 'cosine'.",

@@ -52,24 +52,44 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in TRAIN_EXTENSIONS)
 
 
+def _child_ci(folder: Path | None, name: str) -> Path | None:
+    """The sub-folder `name` of `folder`, matched case-insensitively (exact match first)."""
+    if folder is None or not folder.is_dir():
+        return None
+    if (folder / name).is_dir():
+        return folder / name
+    for p in sorted(folder.iterdir()):
+        if p.is_dir() and p.name.lower() == name.lower():
+            return p
+    return None
+
+
 def default_data_root() -> Path:
     return Path(os.environ.get("SRGAN_DATA", "data"))
 
 
 def div2k_sources(root: Path, scale: int, split: str = "train") -> list[SourcePair]:
     """The official DIV2K layout: DIV2K/DIV2K_<split>_HR and DIV2K_<split>_LR_bicubic/X<s>."""
-    base = root / "DIV2K" if (root / "DIV2K").is_dir() else root
-    hr_dir = base / f"DIV2K_{split}_HR"
-    if not hr_dir.is_dir():
+    base = _child_ci(root, "DIV2K") or root
+    hr_dir = _child_ci(base, f"DIV2K_{split}_HR")
+    if hr_dir is None:
         raise DatasetError(
-            f"DIV2K not found: no folder {hr_dir} (set --data-root or SRGAN_DATA; "
-            "see data/README.md)"
+            f"DIV2K not found: no folder {base / f'DIV2K_{split}_HR'} (set --data-root or "
+            "SRGAN_DATA; see data/README.md)"
         )
-    lr_dir = base / f"DIV2K_{split}_LR_bicubic" / f"X{scale}"
+    lr_parent = _child_ci(base, f"DIV2K_{split}_LR_bicubic")
+    lr_dir = _child_ci(lr_parent, f"X{scale}") if lr_parent is not None else None
     pairs = []
     for hr in _images_in(hr_dir):
-        lr = lr_dir / f"{hr.stem}x{scale}.png"
-        pairs.append(SourcePair(hr, lr if lr.is_file() else None))
+        lr = None
+        if lr_dir is not None:  # the LR folder is there: every LR file must be too
+            lr = lr_dir / f"{hr.stem}x{scale}.png"
+            if not lr.is_file():
+                raise DatasetError(
+                    f"{lr}: missing LR image for {hr.name} (complete {lr_dir}, or remove it to "
+                    "make LR with MATLAB bicubic)"
+                )
+        pairs.append(SourcePair(hr, lr))
     if not pairs:
         raise DatasetError(f"DIV2K folder {hr_dir} holds no images (see data/README.md)")
     return pairs
@@ -174,15 +194,18 @@ def build_cache(
     warn: Callable[[str], None] | None = None,
 ) -> list[CachedPair]:
     """Decode every pair once into `cache_dir` (reusing what is there); return the entries."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DatasetError(f"cache folder {cache_dir}: cannot create ({e.strerror or e})") from e
     entries: list[CachedPair] = []
     for src in sources:
         try:
             key = _cache_key(src, scale)
             hr_p, lr_p = cache_dir / f"{key}_hr.npy", cache_dir / f"{key}_lr.npy"
-            if hr_p.is_file() and lr_p.is_file():
-                hr_shape = np.load(hr_p, mmap_mode="r").shape
-                lr_shape = np.load(lr_p, mmap_mode="r").shape
+            shapes = _cached_shapes(hr_p, lr_p)
+            if shapes is not None:
+                hr_shape, lr_shape = shapes
                 if hr_shape[0] < patch_size or hr_shape[1] < patch_size:
                     raise DatasetError(
                         f"{src.hr}: image is {hr_shape[1]}x{hr_shape[0]} px, smaller than the "
@@ -210,6 +233,18 @@ def build_cache(
     if not entries:
         raise DatasetError("no usable training images left")
     return entries
+
+
+def _cached_shapes(
+    hr_p: Path, lr_p: Path
+) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """Shapes of a cached pair, or None when missing or unreadable (then it is rebuilt)."""
+    if not (hr_p.is_file() and lr_p.is_file()):
+        return None
+    try:
+        return np.load(hr_p, mmap_mode="r").shape, np.load(lr_p, mmap_mode="r").shape
+    except (ValueError, OSError, EOFError):  # torn or corrupt cache file
+        return None
 
 
 def sample_patch(

@@ -67,6 +67,39 @@ def training_card(state: dict[str, Any], weights_used: str) -> dict[str, Any]:
     }
 
 
+def check_target(out: str | Path, *, overwrite: bool = False) -> Path:
+    """The output path, refused with OutputError before any work when it cannot be written."""
+    out = Path(out).expanduser()
+    if out.suffix.lower() != ".safetensors":
+        raise OutputError(f"{out}: the model file must end in .safetensors")
+    if out.is_dir():
+        raise OutputError(f"{out}: is a folder, expected a .safetensors file name")
+    if out.exists() and not overwrite:
+        raise OutputError(f"{out}: exists; use --overwrite")
+    if not out.parent.is_dir():
+        raise OutputError(f"{out}: folder {out.parent} does not exist")
+    return out
+
+
+def build(
+    source: str | Path, *, weights: str = "auto", name: str = "",
+    extra: dict[str, Any] | None = None,
+) -> tuple[SRResNet, dict[str, Any]]:
+    """The generator (eval mode, CPU) of a run folder or checkpoint and its card; writes nothing."""
+    if weights not in WEIGHT_CHOICES:
+        raise UsageError(f"--weights must be one of {', '.join(WEIGHT_CHOICES)}, got {weights!r}")
+    path = _pick_checkpoint(Path(source).expanduser(), weights)
+    state = ckpt.load(path)
+    net = generator_from_checkpoint(state, weights, path)
+    used = "ema" if weights in ("auto", "ema") and state.get("ema") is not None else "raw"
+    if weights == "best":
+        used = "best"
+    card = training_card(state, used)
+    card["name"] = name
+    card.update(extra or {})
+    return net, card
+
+
 def export(
     source: str | Path,
     out: str | Path,
@@ -74,25 +107,24 @@ def export(
     weights: str = "auto",
     extra: dict[str, Any] | None = None,
     overwrite: bool = False,
+    measure: list[str] | None = None,
+    data_root: str | Path | None = None,
+    device: str = "auto",
 ) -> tuple[SRResNet, dict[str, Any]]:
-    """Write `out` (.safetensors) from a run folder or checkpoint; return the model and card."""
-    from srgan_cli.models.zoo import save_model
+    """Write `out` (.safetensors) from a run folder or checkpoint; return the model and card.
 
-    if weights not in WEIGHT_CHOICES:
-        raise UsageError(f"--weights must be one of {', '.join(WEIGHT_CHOICES)}, got {weights!r}")
-    out = Path(out)
-    if out.suffix.lower() != ".safetensors":
-        raise OutputError(f"{out}: the model file must end in .safetensors")
-    if out.exists() and not overwrite:
-        raise OutputError(f"{out}: exists; use --overwrite")
-    path = _pick_checkpoint(Path(source), weights)
-    state = ckpt.load(path)
-    net = generator_from_checkpoint(state, weights, path)
-    used = "ema" if weights in ("auto", "ema") and state.get("ema") is not None else "raw"
-    if weights == "best":
-        used = "best"
-    card = training_card(state, used)
-    card["name"] = out.stem
-    card.update(extra or {})
+    With `measure`, the in-memory model is scored on those datasets first and the scores are
+    stored in the card as ``metrics``, so a missing dataset or a failed image leaves no file
+    behind; the file is written once, complete."""
+    from srgan_cli.models.zoo import LoadedModel, save_model
+
+    out = check_target(out, overwrite=overwrite)
+    net, card = build(source, weights=weights, name=out.stem, extra=extra)
+    if measure:
+        from srgan_cli.training.measure import measure_model
+
+        model = LoadedModel(out.stem, "srresnet", net.scale, net, card, str(source))
+        card["metrics"] = measure_model(model, measure, data_root=data_root, device=device)
+        check_target(out, overwrite=overwrite)  # measuring takes a while: check again
     save_model(net, out, card)
     return net, card

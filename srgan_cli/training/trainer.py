@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
 from srgan_cli.devices import resolve_device
-from srgan_cli.errors import CheckpointError, DeviceError, TrainingError
+from srgan_cli.errors import CheckpointError, DeviceError, OutputError, TrainingError
 from srgan_cli.models.discriminator import Discriminator
 from srgan_cli.models.srresnet import SRResNet
 from srgan_cli.models.vgg import VGGFeatures, load_vgg_features
@@ -120,6 +120,7 @@ class Trainer:
         self._log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.show_progress = sys.stderr.isatty() if show_progress is None else show_progress
         self._stop_requested = False
+        self._dirty = False  # True while an optimiser update of the current step is under way
         self._val_set: Any = None
         if cfg.deterministic:
             # CPU: every kernel used here is deterministic (bit-exact resume). CUDA: cuBLAS needs
@@ -158,8 +159,8 @@ class Trainer:
 
         def factor(step: int) -> float:
             return lr_factor(
-                step, cfg.steps, cfg.schedule, warmup=cfg.warmup_steps, milestones=cfg.milestones,
-                gamma=cfg.gamma, min_ratio=cfg.min_lr / cfg.lr,
+                step, cfg.steps, effective_schedule(cfg), warmup=cfg.warmup_steps,
+                milestones=cfg.milestones, gamma=cfg.gamma, min_ratio=cfg.min_lr / cfg.lr,
             )
 
         self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, factor)
@@ -294,7 +295,12 @@ class Trainer:
         if not self.dist.is_main:
             return None
         path = self.run_dir / ckpt.LAST
-        ckpt.save(self.state(), path)
+        try:
+            ckpt.save(self.state(), path)
+        except OSError as e:
+            raise CheckpointError(
+                f"cannot write checkpoint {path} ({e.strerror or e}); the previous one is intact"
+            ) from e
         return path
 
     @property
@@ -355,6 +361,7 @@ class Trainer:
         if self.cfg.grad_clip > 0:
             self.scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+        self._dirty = True  # from here until `step` is counted, the state is mid-update
         self.scaler.step(opt)
 
     def train_step(self, hr: torch.Tensor, lr_img: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -473,15 +480,20 @@ class Trainer:
     def _prepare_run_dir(self) -> None:
         if not self.dist.is_main:
             return
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.toml").write_text(to_toml(self.cfg))
-        metrics = self.run_dir / "metrics.jsonl"
-        if metrics.is_file():  # drop records past the resumed step (they will be redone)
-            keep = [
-                line for line in metrics.read_text().splitlines()
-                if _record_step(line) <= self.step
-            ]
-            metrics.write_text("".join(line + "\n" for line in keep))
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            _write_atomic(self.run_dir / "config.toml", to_toml(self.cfg))
+            metrics = self.run_dir / "metrics.jsonl"
+            if metrics.is_file():  # drop records past the resumed step (they will be redone)
+                keep = [
+                    line for line in metrics.read_text().splitlines()
+                    if _record_step(line) <= self.step
+                ]
+                _write_atomic(metrics, "".join(line + "\n" for line in keep))
+        except OSError as e:
+            raise OutputError(
+                f"run folder {self.run_dir}: cannot write ({e.strerror or e})"
+            ) from e
         self._tb = None
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -503,6 +515,8 @@ class Trainer:
         window_t = time.perf_counter()
         window_steps = 0
         sums: dict[str, float] = {}
+        self._dirty = False
+        saved_step = -1
         from srgan_cli.console import progress
 
         try:
@@ -522,6 +536,7 @@ class Trainer:
                             f"grad_clip, or amp = off)"
                         )
                     self.step += 1
+                    self._dirty = False
                     window_steps += 1
                     for k, v in values.items():
                         sums[k] = sums.get(k, 0.0) + v
@@ -551,15 +566,24 @@ class Trainer:
                     if self.step % cfg.save_every == 0 or self.step == cfg.steps or stop:
                         self._sync_buffers()
                         self.save_checkpoint()
+                        saved_step = self.step
                     if stop:
                         raise KeyboardInterrupt
         except KeyboardInterrupt:
             if self.dist.is_main:
-                path = self.save_checkpoint()
-                self._log(
-                    f"interrupted at step {self.step}; checkpoint saved to {path} "
-                    f"(continue with --resume auto)"
-                )
+                last_path = self.run_dir / ckpt.LAST
+                if self._dirty:  # a second Ctrl-C inside an update: the state is half-changed
+                    self._log(
+                        f"interrupted inside step {self.step + 1}; kept the last checkpoint "
+                        f"{last_path} (continue with --resume auto)"
+                    )
+                else:
+                    if saved_step != self.step:
+                        self.save_checkpoint()
+                    self._log(
+                        f"interrupted at step {self.step}; checkpoint saved to {last_path} "
+                        f"(continue with --resume auto)"
+                    )
             raise
         finally:
             for sig, h in old_handlers.items():
@@ -567,6 +591,23 @@ class Trainer:
             if self._tb is not None:
                 self._tb.close()
         return last
+
+
+def effective_schedule(cfg: TrainConfig) -> str:
+    """schedule 'auto': constant for stage psnr, SRGAN's 1e-4 then 1e-5 ('halve') for gan."""
+    if cfg.schedule != "auto":
+        return cfg.schedule
+    return "halve" if cfg.stage == "gan" else "constant"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Replace a small text file through a temp file, so a kill never leaves it torn."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _record_step(line: str) -> float:
