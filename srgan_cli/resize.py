@@ -10,6 +10,12 @@ normalises each row of weights. It resizes one dimension at a time, the one shru
 - float input (B): the same maths with no intermediate rounding (BasicSR's ``imresize``); pass
   ``rounding="once"`` with integer input to round only the final result.
 - ``border="replicate"`` (C): older MATLAB, border indices clamped instead of mirrored.
+
+Memory: each pass is computed in blocks of about ``CHUNK_BYTES`` of float64 and written straight
+into an array of its final dtype, so an integer resize with per-pass rounding needs only its
+uint8/uint16 result and intermediate. Float input gives float64 arrays (the intermediate and the
+result), and integer input with ``rounding="once"`` keeps its intermediate in float64 (the second
+pass needs it unrounded).
 """
 
 from __future__ import annotations
@@ -71,7 +77,7 @@ CHUNK_BYTES = 1 << 20
 cache: blocks of 1 MiB were 2-4x faster than whole-image float64 arrays, and memory no longer
 grows with the image (see bench/bench_resize.py). Read at call time, so tests may lower it."""
 
-_INNER = 4096  # elements per row of a block: long enough for numpy's inner loops
+_INNER = 8192  # elements per row of a block: long enough for numpy's inner loops
 
 
 def _round_into(dst: np.ndarray, acc: np.ndarray) -> None:

@@ -17,7 +17,7 @@ from PIL import Image
 
 from srgan_cli import report
 from srgan_cli.cli import main
-from srgan_cli.datasets import open_dataset
+from srgan_cli.datasets import Sample, open_dataset
 from srgan_cli.evaluate import EvalResult, ImageScore, bicubic_predictor, evaluate
 from srgan_cli.resize import imresize, modcrop
 
@@ -138,6 +138,59 @@ def test_failed_image_gives_nonzero_exit_and_names_it(tmp_path: Path,
     doc = json.loads(out_json.read_text())  # the report is still written
     assert doc["summary"][0]["failed"] == 1 and doc["summary"][0]["mean_psnr"] is not None
     assert doc["images"][1]["error"].startswith("ValueError")
+
+
+def test_unreadable_image_is_a_failed_image_not_the_end(tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "mixed"
+    for i in range(3):
+        _save(folder / f"im{i}.png", _img(28, 30, 10 + i))
+    data = (folder / "im1.png").read_bytes()
+    (folder / "im1.png").write_bytes(data[: len(data) // 2])  # header intact, pixels cut
+    model = _tiny_model(tmp_path / "tiny_x2.safetensors", 2)
+    out_json, out_csv = tmp_path / "r.json", tmp_path / "r.csv"
+    code, out, err = _run(["eval", "-m", "bicubic", "-m", str(model), "-d", str(folder),
+                           "--device", "cpu", "--json", str(out_json), "--csv", str(out_csv)],
+                          capsys)
+    assert code == 1
+    assert err.startswith("error: 2 images failed: bicubic/mixed/im1: ")
+    assert "tiny_x2/mixed/im1: " in err and "im1.png: cannot read image" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "bicubic PSNR" in out and "tiny_x2 PSNR" in out  # the table is still printed
+    doc = json.loads(out_json.read_text())
+    assert [(s["model"], s["images"], s["failed"]) for s in doc["summary"]] == [
+        ("bicubic", 3, 1), ("tiny_x2", 3, 1)]
+    good = [s for s in doc["images"] if s["error"] is None]
+    assert [s["image"] for s in good] == ["im0", "im2"] * 2
+    readable = [s for s in open_dataset(str(folder), 2).load_all() if isinstance(s, Sample)]
+    bicubic = evaluate(bicubic_predictor(2), readable, scale=2)
+    assert doc["summary"][0]["mean_psnr"] == pytest.approx(bicubic.mean_psnr, abs=1e-12)
+    rows = list(csv.DictReader(io.StringIO(out_csv.read_text())))
+    assert [r["record"] for r in rows] == ["image"] * 6 + ["summary"] * 2
+    assert "cannot read image" in rows[1]["error"]
+
+
+def test_report_write_interrupted_leaves_no_temp_file(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from srgan_cli.commands import eval_cmd
+
+    def interrupted(src: object, dst: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        eval_cmd._write_text_atomic(str(tmp_path / "x.json"), "{}")
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    eval_cmd._write_text_atomic(str(tmp_path / "x.json"), "{}\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+    assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def test_div2k_layout_equals_plain_folder(tmp_path: Path,

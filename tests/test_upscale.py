@@ -102,14 +102,17 @@ def test_fold_batchnorm_network() -> None:
 # ----------------------------------------------------------------------------- tiled == untiled
 
 
-@pytest.mark.parametrize(("tile", "batch_size"), [(16, 1), (37, 3), (64, 2), (128, 1), (0, 1)])
+@pytest.mark.parametrize(
+    ("tile", "batch_size"), [(8, 64), (16, 1), (37, 3), (64, 2), (128, 1), (0, 1)]
+)
 def test_tiled_equals_untiled(tile: int, batch_size: int) -> None:
+    """Tile 8 is smaller than the context (receptive radius 12): windows are mostly context."""
     net = random_srresnet()
     arr = make_image(200, 300)
     whole = Upscaler(loaded(net), device="cpu", tile=0, fold_bn=False).upscale_float(arr)
     assert np.abs(whole - reference(net, arr)).max() <= 1e-5
     up = Upscaler(loaded(net), device="cpu", tile=tile, batch_size=batch_size)
-    assert up.tile_pad == net.receptive_radius
+    assert up.tile_pad == net.receptive_radius == 12
     out = up.upscale_float(arr)
     assert out.shape == (800, 1200, 3) and out.dtype == np.float32
     assert np.abs(out - whole).max() <= 1e-4

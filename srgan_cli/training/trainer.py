@@ -429,6 +429,8 @@ class Trainer:
             scale=self.cfg.scale, model_name="train", dataset_name=str(self.cfg.val_data),
         )
         model.train(was_training)
+        for bad in result.failed:
+            self._log(f"warning: validation image {bad.name} failed: {bad.error}")
         scores = {"val_psnr": float(result.mean_psnr), "val_ssim": float(result.mean_ssim)}
         if scores["val_psnr"] > self.best_psnr:
             self.best_psnr = scores["val_psnr"]
