@@ -81,8 +81,9 @@ _INNER = 8192  # elements per row of a block: long enough for numpy's inner loop
 
 
 def _round_into(dst: np.ndarray, acc: np.ndarray) -> None:
-    """dst[...] = acc rounded half away from zero (MATLAB; acc >= -0.5 after clipping at the low
-    end) and saturated to dst's integer dtype. Overwrites acc."""
+    """dst[...] = acc rounded half away from zero and saturated to dst's unsigned dtype, as
+    MATLAB converts (floor(a + 0.5) is that rounding for a >= 0; negative values saturate to 0
+    either way). Overwrites acc."""
     info = np.iinfo(dst.dtype)
     np.add(acc, 0.5, out=acc)
     np.floor(acc, out=acc)

@@ -125,7 +125,20 @@ def test_outscale_and_alpha(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     [
         (None, ["missing.png", "out.png"], InputImageError.exit_code, "missing.png: no such file"),
         ("text", ["in.png", "out.png"], InputImageError.exit_code, "in.png: "),
-        ("png+out", ["in.png", "out.png"], OutputError.exit_code, "out.png: exists"),
+        ("png+out", ["in.png", "--output", "out.png"], OutputError.exit_code,
+         "out.png: exists; use --overwrite"),
+        ("png+out", ["in.png", "out.png"], UsageError.exit_code,
+         "out.png exists: to upscale both images use -o DIR"),
+        ("png+out", ["in.png", "out.png", "--overwrite"], UsageError.exit_code,
+         "to replace out.png with the result of in.png, use --output out.png --overwrite"),
+        ("png", ["in.png", "-O", "in.png", "--overwrite"], OutputError.exit_code,
+         "the output would replace the input"),
+        ("png", ["in.png", "--output", "o.png", "-o", "d"], UsageError.exit_code,
+         "--output FILE names the one output: it excludes -o, --suffix and --ext"),
+        ("png+png", ["in.png", "in2.png", "-O", "o.png"], UsageError.exit_code,
+         "--output FILE takes one INPUT, got 2"),
+        ("png+png", ["*.png", "-O", "o.png"], UsageError.exit_code,
+         "*.png matches 2 images: --output takes one image"),
         ("png", ["in.png", "out.xyz"], OutputError.exit_code, "unknown output extension '.xyz'"),
         ("png", ["in.png", "nofolder/out.png"], OutputError.exit_code, "does not exist"),
         ("png", ["in.png", "-o", "/proc/srgan-test/out"], OutputError.exit_code,
@@ -289,3 +302,119 @@ def test_models_listing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert names["tiny_x2"]["card"]["training_data"] == "random"
     code, _, err = run(["upscale", "missing.png", "out.png", "-m", "tiny_x2"], capsys)
     assert code == InputImageError.exit_code  # the bundled name resolved; the input is missing
+
+
+# ----------------------------------------------------------------------------- outputs vs inputs
+
+
+def test_two_existing_images_are_never_in_out(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """`srgan upscale *.png --overwrite` where the glob matched a.png b.png must not replace b."""
+    write_png(tmp_path / "a.png")
+    write_png(tmp_path / "b.png", seed=1)
+    before = (tmp_path / "b.png").read_bytes()
+    code, _, err = run(["upscale", "a.png", "b.png", "--overwrite", "-m", "bicubic"], capsys)
+    assert code == UsageError.exit_code and len(error_lines(err)) == 1
+    assert "b.png exists: to upscale both images use -o DIR" in err
+    assert (tmp_path / "b.png").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png", "weights"]
+    # the explicit form replaces it
+    code, out, err = run(["upscale", "a.png", "--output", "b.png", "--overwrite", "-m",
+                          "bicubic"], capsys)
+    assert code == 0, err
+    assert "a.png -> b.png" in out
+    want = imresize(np.asarray(Image.open(tmp_path / "a.png")), 4)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "b.png")), want)
+    # IN OUT with a new OUT still works; -O with a new file needs no --overwrite
+    code, _, err = run(["upscale", "a.png", "new.png", "-m", "bicubic", "-q"], capsys)
+    assert code == 0 and size_of(tmp_path / "new.png") == (64, 48), err
+    code, _, err = run(["upscale", "a.png", "-O", "new2.jpg", "-m", "bicubic", "-q"], capsys)
+    assert code == 0 and size_of(tmp_path / "new2.jpg") == (64, 48), err
+
+
+def test_output_that_is_another_input_is_refused(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    write_png(tmp_path / "a.png")
+    write_png(tmp_path / "a_x4.png", seed=1)  # named explicitly: an input, not skipped
+    write_png(tmp_path / "c.png", seed=2)
+    before = (tmp_path / "a_x4.png").read_bytes()
+    code, out, err = run(["upscale", "a.png", "a_x4.png", "c.png", "--overwrite", "-m",
+                          "bicubic"], capsys)
+    assert code == OutputError.exit_code
+    lines = error_lines(err)
+    assert lines == ["error: a.png: output a_x4.png is also an input of this batch; give "
+                     "--suffix or -o DIR", "error: 1 of 3 images failed"]
+    assert (tmp_path / "a_x4.png").read_bytes() == before
+    assert size_of(tmp_path / "a_x4_x4.png") == (64, 48) and (tmp_path / "c_x4.png").exists()
+    # the same through -o: out/a.png is an input and a.png's output
+    (tmp_path / "out").mkdir()
+    write_png(tmp_path / "out" / "a.png", seed=3)
+    before = (tmp_path / "out" / "a.png").read_bytes()
+    code, _, err = run(["upscale", "a.png", "out/a.png", "-o", "out", "--overwrite", "-m",
+                        "bicubic"], capsys)
+    assert code == OutputError.exit_code and "is also an input of this batch" in err
+    assert (tmp_path / "out" / "a.png").read_bytes() == before
+
+
+@pytest.mark.parametrize("spec", ["photos", "photos/*.png"])
+def test_rerun_skips_its_own_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                     spec: str) -> None:
+    (tmp_path / "photos").mkdir()
+    write_png(tmp_path / "photos" / "a.png", 8, 6)
+    write_png(tmp_path / "photos" / "b.png", 5, 7, seed=1)
+    code, _, err = run(["upscale", spec, "-m", "bicubic", "-q"], capsys)
+    assert code == 0, err
+    (tmp_path / "photos" / "b_x4_x4.png").write_bytes(b"left by an older run")
+    code, out, err = run(["upscale", spec, "-m", "bicubic", "--overwrite", "--json"], capsys)
+    assert code == 0, err
+    records = {Path(r["input"]).name: r for r in map(json.loads, out.splitlines())}
+    assert records["a.png"]["status"] == records["b.png"]["status"] == "ok"
+    for name in ("a_x4.png", "b_x4.png", "b_x4_x4.png"):
+        assert records[name]["status"] == "skipped" and records[name]["output"] is None
+    assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == [
+        "a.png", "a_x4.png", "b.png", "b_x4.png", "b_x4_x4.png"]
+    code, out, err = run(["upscale", spec, "-m", "bicubic", "--skip-existing"], capsys)
+    assert code == 0, err
+    assert "a_x4.png: skipped, named as this batch's output for photos" in out
+
+
+def test_recursive_rerun_into_a_subfolder(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "photos").mkdir()
+    write_png(tmp_path / "photos" / "a.png")
+    for _ in range(2):
+        code, _, err = run(["upscale", "photos", "-r", "-o", "photos/big", "--overwrite", "-m",
+                            "bicubic", "-q"], capsys)
+        assert code == 0, err
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "photos").rglob("*")
+                  ) == ["photos/a.png", "photos/big", "photos/big/a.png"]
+
+
+# ----------------------------------------------------------------------------- Ctrl-C
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_ctrl_c_leaves_no_partial_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch, batch: bool) -> None:
+    from srgan_cli import imaging
+
+    write_png(tmp_path / "a.png")
+    write_png(tmp_path / "b.png", seed=1)
+    real = imaging._write_pillow
+    calls = {"n": 0}
+
+    def write_then_interrupt(tmp: Path, *args: object, **kwargs: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == (2 if batch else 1):
+            tmp.write_bytes(b"half an image")
+            raise KeyboardInterrupt
+        real(tmp, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(imaging, "_write_pillow", write_then_interrupt)
+    args = ["a.png", "b.png", "-o", "out"] if batch else ["a.png", "out.png"]
+    code, _, err = run(["upscale", *args, "-m", "bicubic"], capsys)
+    assert code == 130
+    assert error_lines(err) == ["interrupted"] and "Traceback" not in err
+    left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")
+                  if p.is_file())
+    assert left == (["a.png", "b.png", "out/a.png"] if batch else ["a.png", "b.png"])

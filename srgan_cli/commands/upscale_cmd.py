@@ -1,7 +1,11 @@
-"""`srgan upscale`: upscale one image (IN OUT) or many (files, folders, globs; -o DIR).
+"""`srgan upscale`: upscale one image (IN OUT, IN --output FILE) or many (files, folders, globs).
 
 Each image is independent: a bad one is reported and the batch goes on; failures are listed on
 stderr at the end and the exit code is that of the failures' error type (1 when they differ).
+No output may replace an input: two existing images are never read as IN OUT, an output that is
+another input of the batch is an error of its image, and files that folders or globs turn up
+which are outputs of this very batch (``a_x4.png`` beside ``a.png``) are skipped, so re-running
+a batch does not upscale its own results.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ if TYPE_CHECKING:
 
 EXIT_MIXED = 1
 EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
 GLOB_CHARS = "*?["
 
 
@@ -35,6 +40,7 @@ class Job:
     output: Path | None = None
     error: SrganError | None = None
     make_folder: bool = False  # output under -o DIR: create its (mirrored) subfolder
+    skip: str | None = None  # why it is left alone (it is an output of this batch)
 
 
 @dataclass
@@ -43,6 +49,7 @@ class Source:
 
     path: Path
     root: Path | None = None
+    named: bool = False  # given as a file argument, not found in a folder or by a pattern
 
 
 # ----------------------------------------------------------------------------- planning
@@ -88,7 +95,7 @@ def expand_inputs(specs: list[str], recursive: bool) -> list[Source | Job]:
             if not p.exists():
                 out.append(Job(p, error=InputImageError(f"{p}: no such file")))
             else:
-                add(Source(p))
+                add(Source(p, named=True))
         else:
             matches = sorted(glob.glob(os.path.expanduser(spec), recursive=recursive))
             files = [Path(m) for m in matches
@@ -126,23 +133,33 @@ def output_for(src: Source, out_dir: Path | None, suffix: str, ext: str | None) 
     return out_dir / sub / name
 
 
-def _in_out_job(src: str, dst: str) -> Job:
-    """The one job of `srgan upscale IN OUT`."""
+def _is_image_file(p: Path) -> bool:
+    from srgan_cli.imaging import READ_EXTENSIONS, WRITE_EXTENSIONS
+
+    return p.is_file() and p.suffix.lower() in READ_EXTENSIONS | WRITE_EXTENSIONS
+
+
+def _single_job(src: str, dst: str, form: str) -> Job:
+    """The one job of `IN OUT` or `IN --output FILE` (`form` names which, for messages)."""
     out = Path(dst).expanduser()
-    if any(c in dst for c in GLOB_CHARS) and not out.exists():
+    if form == "IN OUT" and any(c in dst for c in GLOB_CHARS) and not out.exists():
         raise UsageError(f"{dst}: the output of IN OUT cannot be a pattern; use -o DIR for "
                          "several images")
     if Path(src).expanduser().is_dir():
-        raise UsageError(f"{src} is a folder: IN OUT takes one image; use -o DIR to upscale "
+        raise UsageError(f"{src} is a folder: {form} takes one image; use -o DIR to upscale "
                          "a folder")
     found = expand_inputs([src], recursive=False)
     if len(found) != 1:
-        raise UsageError(f"{src} matches {len(found)} images: IN OUT takes one image; use -o "
+        raise UsageError(f"{src} matches {len(found)} images: {form} takes one image; use -o "
                          "DIR to upscale several")
     first = found[0]
     if isinstance(first, Job):
         return Job(first.input, out, first.error)
-    return Job(first.path, out)
+    job = Job(first.path, out)
+    if out.resolve() == first.path.resolve():
+        job.error = OutputError(f"{first.path}: the output would replace the input; give "
+                                "another OUT, --suffix or -o DIR")
+    return job
 
 
 def plan_jobs(
@@ -153,14 +170,33 @@ def plan_jobs(
     ext: str | None,
     recursive: bool,
     scale_label: str,
+    output: Path | None = None,
 ) -> list[Job]:
-    """Decide every input's output path. Two paths without -o, --suffix or --ext, the second
-    not an existing folder, mean IN OUT; otherwise outputs go to -o DIR, or beside the inputs
-    with a suffix."""
+    """Decide every input's output path.
+
+    `output` (--output FILE) is the one output of one input. Two paths without -o, --suffix or
+    --ext mean IN OUT when the second is neither a folder nor an existing image (two existing
+    images may be a pattern the shell expanded: refused, never overwritten). Otherwise outputs
+    go to -o DIR, or beside the inputs with a suffix; folder and pattern finds that are outputs
+    of this batch are skipped, and an output that is one of the inputs is an error."""
     ext = normalise_ext(ext)
-    if (len(inputs) == 2 and output_dir is None and suffix is None and ext is None
-            and not Path(inputs[1]).expanduser().is_dir()):
-        return [_in_out_job(inputs[0], inputs[1])]
+    if output is not None:
+        if output_dir is not None or suffix is not None or ext is not None:
+            raise UsageError("--output FILE names the one output: it excludes -o, --suffix "
+                             "and --ext")
+        if len(inputs) != 1:
+            raise UsageError(f"--output FILE takes one INPUT, got {len(inputs)}; use -o DIR "
+                             "for several images")
+        return [_single_job(inputs[0], str(output), "--output")]
+    if len(inputs) == 2 and output_dir is None and suffix is None and ext is None:
+        src, dst = inputs
+        second = Path(dst).expanduser()
+        if _is_image_file(second):
+            raise UsageError(f"{dst} exists: to upscale both images use -o DIR or --suffix TEXT; "
+                             f"to replace {dst} with the result of {src}, use --output {dst} "
+                             "--overwrite")
+        if not second.is_dir():
+            return [_single_job(src, dst, "IN OUT")]
     if suffix is None:
         suffix = "" if output_dir is not None else f"_{scale_label}"
     if output_dir is not None:
@@ -170,23 +206,46 @@ def plan_jobs(
         except OSError as e:
             raise OutputError(f"-o {output_dir}: cannot create the output folder "
                               f"({e.strerror or e})") from None
-    jobs: list[Job] = []
+    items = expand_inputs(inputs, recursive)
+    sources = [i for i in items if isinstance(i, Source)]  # distinct resolved paths
+    planned = {src.path.resolve(): output_for(src, output_dir, suffix, ext) for src in sources}
+    producer = {out.resolve(): key for key, out in planned.items()}
+    paths = {src.path.resolve(): src.path for src in sources}
+    # found by a folder or pattern, but named as this batch's output for another found file
+    # (that file may itself be such a name: a chain left by earlier runs is skipped whole)
+    skipped: dict[Path, Path] = {}
+    for src in sources:
+        key = src.path.resolve()
+        maker = producer.get(key)
+        if not src.named and maker is not None and maker != key:
+            skipped[key] = maker
+    batch_inputs = {key: src.path for src in sources
+                    if (key := src.path.resolve()) not in skipped}
     claimed: dict[Path, Path] = {}
-    for item in expand_inputs(inputs, recursive):
+    jobs: list[Job] = []
+    for item in items:
         if isinstance(item, Job):
             jobs.append(item)
             continue
-        out = output_for(item, output_dir, suffix, ext)
+        key = item.path.resolve()
+        if key in skipped:
+            jobs.append(Job(item.path, skip=f"named as this batch's output for "
+                            f"{paths[skipped[key]]}"))
+            continue
+        out = planned[key]
         job = Job(item.path, out, make_folder=output_dir is not None)
-        key = out.resolve()
-        if key == item.path.resolve():
+        out_key = out.resolve()
+        if out_key == key:
             job.error = OutputError(f"{item.path}: the output would replace the input; give "
                                     "--suffix or -o DIR")
-        elif key in claimed:
+        elif out_key in batch_inputs:
+            job.error = OutputError(f"{item.path}: output {out} is also an input of this "
+                                    "batch; give --suffix or -o DIR")
+        elif out_key in claimed:
             job.error = OutputError(f"{item.path}: output {out} is also the output of "
-                                    f"{claimed[key]}; give --ext or separate folders")
+                                    f"{claimed[out_key]}; give --ext or separate folders")
         else:
-            claimed[key] = item.path
+            claimed[out_key] = item.path
         jobs.append(job)
     return jobs
 
@@ -206,6 +265,7 @@ class Record:
     seconds: float = 0.0
     error: str | None = None
     exit_code: int = 0
+    note: str | None = None  # why it was skipped, for the terminal
 
     def as_json(self) -> dict[str, Any]:
         return {"input": self.input, "output": self.output, "input_size": self.input_size,
@@ -231,6 +291,9 @@ def run_job(
     try:
         if job.error is not None:
             raise job.error
+        if job.skip is not None:
+            rec.status, rec.note = "skipped", job.skip
+            return rec
         assert job.output is not None
         if skip_existing and job.output.exists():
             rec.status = "skipped"
@@ -261,7 +324,7 @@ def run_job(
 
 def _describe(rec: Record) -> str:
     if rec.status == "skipped":
-        return f"{rec.input}: skipped, {rec.output} exists"
+        return f"{rec.input}: skipped, {rec.note or f'{rec.output} exists'}"
     (w, h), (ow, oh) = rec.input_size or (0, 0), rec.output_size or (0, 0)
     return f"{rec.input} -> {rec.output}  {w}x{h} -> {ow}x{oh}  {rec.seconds:.2f} s"
 
@@ -274,9 +337,16 @@ def upscale_command(
     inputs: list[str] = typer.Argument(
         ..., metavar="INPUT... | IN OUT",
         help="Images, folders of images and glob patterns ('photos/*.jpg', quoted or not). "
-        "Exactly two paths, without -o, --suffix or --ext and the second not an existing "
-        "folder, mean IN OUT: upscale IN and write OUT (its extension picks the format).",
+        "Exactly two paths, without -o, --suffix or --ext, mean IN OUT: upscale IN and write "
+        "the new file OUT (its extension picks the format), unless the second is an existing "
+        "folder (then both are inputs) or an existing image (refused: to replace a file use "
+        "--output FILE --overwrite). Files that folders or patterns find and that this run "
+        "writes itself (photo_x4.png beside photo.png) are skipped.",
         show_default=False),
+    output: Path | None = typer.Option(
+        None, "--output", "-O", metavar="FILE",
+        help="Write the result of the one INPUT to FILE (its extension picks the format); an "
+        "existing FILE is replaced only with --overwrite.", show_default=False),
     output_dir: Path | None = typer.Option(
         None, "--output-dir", "-o", metavar="DIR",
         help="Write the results into DIR (created if needed; subfolders of a --recursive "
@@ -336,11 +406,50 @@ def upscale_command(
 ) -> None:
     """Upscale images with a super-resolution model.
 
-    Examples: 'srgan upscale photo.png photo_x4.png', 'srgan upscale shots/ -o big/ --ext png',
-    'srgan upscale "*.jpg" -o out --model bicubic --outscale 2'. Exit codes: 0 all done,
-    2 usage, 3 input image, 4 output, 5 model, 10 device; a batch whose failures have
-    different causes exits with 1.
+    Examples: 'srgan upscale photo.png photo_x4.png', 'srgan upscale photo.png --output
+    old_x4.png --overwrite', 'srgan upscale shots/ -o big/ --ext png', 'srgan upscale "*.jpg"
+    -o out --model bicubic --outscale 2'. Exit codes: 0 all done, 2 usage, 3 input image,
+    4 output, 5 model, 10 device, 130 interrupted (Ctrl-C; no partial file is left); a batch
+    whose failures have different causes exits with 1.
     """
+    try:
+        _upscale(inputs, output=output, output_dir=output_dir, suffix=suffix, ext=ext,
+                 recursive=recursive, overwrite=overwrite, skip_existing=skip_existing,
+                 model=model, outscale=outscale, device=device, precision=precision, tile=tile,
+                 tile_pad=tile_pad, batch_size=batch_size, max_pixels=max_pixels,
+                 json_out=json_out, quiet=quiet)
+    except KeyboardInterrupt:
+        # typer turns Ctrl-C into a silent exit 130; say why. The image being written is a
+        # temporary file that atomic_write has already removed.
+        sys.stdout.flush()
+        from srgan_cli.console import stderr_console
+
+        stderr_console().print("interrupted", markup=False, highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _upscale(
+    inputs: list[str],
+    *,
+    output: Path | None,
+    output_dir: Path | None,
+    suffix: str | None,
+    ext: str | None,
+    recursive: bool,
+    overwrite: bool,
+    skip_existing: bool,
+    model: str | None,
+    outscale: float | None,
+    device: str,
+    precision: str,
+    tile: int | None,
+    tile_pad: int | None,
+    batch_size: int,
+    max_pixels: int | None,
+    json_out: bool,
+    quiet: bool,
+) -> None:
+    """The body of `srgan upscale`: load, plan, run every job, report."""
     from srgan_cli.console import progress, stderr_console, stdout_console
     from srgan_cli.imaging import DEFAULT_MAX_PIXELS
     from srgan_cli.models.zoo import BICUBIC, DEFAULT_MODEL, default_model_spec, load_model
@@ -361,7 +470,8 @@ def upscale_command(
                         tile=default_tile(dev) if tile is None else tile, tile_pad=tile_pad,
                         batch_size=batch_size)
     jobs = plan_jobs(inputs, output_dir=output_dir, suffix=suffix, ext=ext, recursive=recursive,
-                     scale_label=_scale_label(outscale if outscale else loaded.scale))
+                     scale_label=_scale_label(outscale if outscale else loaded.scale),
+                     output=output)
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else (max_pixels or None)
     records: list[Record] = []
     with progress(None if not quiet else False) as bar:
