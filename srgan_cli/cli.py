@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> None:
         _register()
         rv = app(args=argv, standalone_mode=False)
         if isinstance(rv, int) and rv != 0:  # typer.Exit(n) is returned, not raised, here
+            if rv == EXIT_INTERRUPTED:  # typer turns Ctrl-C into a silent Exit(130)
+                stderr_console().print("interrupted", markup=False)
             sys.exit(rv)
     except SrganError as e:
         stderr_console().print(f"error: {e}", markup=False, highlight=False)
