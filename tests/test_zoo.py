@@ -258,3 +258,23 @@ def test_bundled_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert same_weights(m.module, net)  # type: ignore[arg-type]
     with pytest.raises(ModelError, match=f"available: broken, {DEFAULT_MODEL}, bicubic"):
         load_model("srresnet_x3")
+
+
+def test_weights_dir_falls_back_to_the_installed_share_folder(tmp_path, monkeypatch) -> None:
+    """A wheel puts the bundled models in <prefix>/share/srgan-cli/weights."""
+    import srgan_cli
+    from srgan_cli.models import zoo
+
+    monkeypatch.delenv(zoo.WEIGHTS_ENV, raising=False)
+    site = tmp_path / "site-packages" / "srgan_cli"
+    site.mkdir(parents=True)
+    monkeypatch.setattr(srgan_cli, "__file__", str(site / "__init__.py"))
+    monkeypatch.setattr(zoo.sys, "prefix", str(tmp_path / "prefix"))
+    assert zoo.weights_dir() == tmp_path / "site-packages" / "weights"  # nothing installed
+    share = tmp_path / "prefix" / "share" / "srgan-cli" / "weights"
+    share.mkdir(parents=True)
+    assert zoo.weights_dir() == share
+    (tmp_path / "site-packages" / "weights").mkdir()  # a source checkout wins
+    assert zoo.weights_dir() == tmp_path / "site-packages" / "weights"
+    monkeypatch.setenv(zoo.WEIGHTS_ENV, str(tmp_path / "env"))
+    assert zoo.weights_dir() == tmp_path / "env"

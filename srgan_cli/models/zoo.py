@@ -13,6 +13,7 @@ import json
 import os
 import pickle
 import re
+import sys
 import tempfile
 import warnings
 from collections.abc import Mapping
@@ -71,11 +72,16 @@ class ModelInfo:
 
 
 def weights_dir() -> Path:
-    """Folder of bundled weights: $SRGAN_WEIGHTS_DIR, else <repo>/weights next to the package."""
+    """Folder of bundled weights: $SRGAN_WEIGHTS_DIR; else <repo>/weights next to the package (a
+    source checkout or editable install); else <prefix>/share/srgan-cli/weights (a wheel)."""
     env = os.environ.get(WEIGHTS_ENV)
     if env:
         return Path(env)
-    return Path(srgan_cli.__file__).resolve().parent.parent / "weights"
+    source = Path(srgan_cli.__file__).resolve().parent.parent / "weights"
+    installed = Path(sys.prefix) / "share" / "srgan-cli" / "weights"
+    if not source.is_dir() and installed.is_dir():
+        return installed
+    return source
 
 
 def bundled_path(name: str) -> Path:
