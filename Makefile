@@ -16,10 +16,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	mkdir -p demo
-	$(BIN)/srgan sample demo/astronaut_lr.png --hr-out demo/astronaut_hr.png --overwrite
-	$(BIN)/srgan upscale demo/astronaut_lr.png demo/astronaut_x4.png --overwrite
-	@echo "upscaled demo/astronaut_lr.png -> demo/astronaut_x4.png (original: demo/astronaut_hr.png)"
+	mkdir -p demo/hr
+	$(BIN)/srgan sample demo/astronaut_lr.png --hr-out demo/hr/astronaut.png --overwrite
+	$(BIN)/srgan upscale demo/astronaut_lr.png --output demo/astronaut_x4.png --overwrite
+	$(BIN)/srgan eval --dataset demo/hr --model srresnet_x4 --model bicubic --scale 4
+	@echo "upscaled demo/astronaut_lr.png -> demo/astronaut_x4.png (original: demo/hr/astronaut.png)"
 
 test: $(VENV)/.installed
 	SRGAN_TEST_DATA="$(SRGAN_TEST_DATA)" $(BIN)/python -m pytest -q
