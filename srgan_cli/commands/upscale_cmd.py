@@ -381,8 +381,8 @@ def upscale_command(
         help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."),
     precision: str = typer.Option(
         "auto", "--precision", metavar="PRECISION",
-        help="auto (bf16 on a GPU that has it, else fp16; fp32 on the CPU), fp32, bf16 or fp16 "
-        "(GPU only)."),
+        help="auto (on CUDA bf16 where supported, else fp16; fp32 on CPU and MPS), fp32, bf16, "
+        "or fp16 (GPU only). bf16 on a CPU with AVX-512 bf16 is ~4x faster than fp32."),
     tile: int | None = typer.Option(
         None, "--tile", min=0, metavar="N", help="Process the image in N x N low-resolution "
         "tiles to bound memory; the result is the same as untiled. 0 = whole image at once. "
