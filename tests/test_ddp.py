@@ -53,7 +53,7 @@ SCRIPT = textwrap.dedent(
         if t.discriminator is not None:
             state["discriminator"] = t.discriminator.state_dict()
         if t.ema is not None:
-            state["ema"] = t.ema.module.state_dict()
+            state["params_ema"] = t.ema.module.state_dict()
         torch.save(state, f"{out}/{stage}_rank{rank}.pt")
         info[stage] = dict(rank=sampler.rank, world=sampler.world, first=first, logs=logs,
                            step=t.step)
@@ -112,4 +112,4 @@ def test_two_gloo_processes_keep_identical_replicas(tmp_path: Path) -> None:
 
     # the gan stage started from the psnr result and trained on
     psnr, gan = torch.load(out / "psnr_rank0.pt"), torch.load(out / "gan_rank0.pt")
-    assert not torch.equal(psnr["ema"]["tail.weight"], gan["generator"]["tail.weight"])
+    assert not torch.equal(psnr["params_ema"]["tail.weight"], gan["generator"]["tail.weight"])

@@ -104,15 +104,15 @@ def _one_line_error(err: str) -> bool:
 def test_auto_picks_ema_when_present_and_raw_otherwise(runs: dict[str, Path],
                                                        tmp_path: Path) -> None:
     state = load_checkpoint(runs["ema"] / "last.pt")
-    assert not _same(state["ema"], state["generator"])  # the test can tell them apart
+    assert not _same(state["params_ema"], state["generator"])  # the test can tell them apart
     _, card = export(runs["ema"], tmp_path / "auto.safetensors")
     assert card["weights"] == "ema" and _same(_weights(tmp_path / "auto.safetensors"),
-                                              state["ema"])
+                                              state["params_ema"])
     _, card = export(runs["ema"], tmp_path / "raw.safetensors", weights="raw")
     assert card["weights"] == "raw" and _same(_weights(tmp_path / "raw.safetensors"),
                                               state["generator"])
     raw_state = load_checkpoint(runs["raw"] / "last.pt")
-    assert raw_state["ema"] is None
+    assert raw_state["params_ema"] is None
     _, card = export(runs["raw"] / "last.pt", tmp_path / "noema.safetensors")  # a file works too
     assert card["weights"] == "raw" and _same(_weights(tmp_path / "noema.safetensors"),
                                               raw_state["generator"])

@@ -200,7 +200,7 @@ def test_ema_is_updated_saved_and_used(tmp_path: Path) -> None:
     state = load_checkpoint(path)
     assert state["step"] == 0 and state["stage"] == "psnr" and state["format"]
     for k, v in t.ema.module.state_dict().items():
-        assert torch.equal(state["ema"][k], v)
+        assert torch.equal(state["params_ema"][k], v)
         assert torch.equal(state["generator"][k], t.generator.state_dict()[k])
     # what is exported / used for inference from the run is the EMA
     loaded = load_model(str(path))

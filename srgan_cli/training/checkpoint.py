@@ -78,6 +78,14 @@ def load(path: str | Path) -> dict[str, Any]:
     return state
 
 
+EMA_KEY = "params_ema"  # BasicSR's name; "ema" in checkpoints of srgan-cli 0.1.0 development runs
+
+
+def ema_weights(state: dict[str, Any]) -> dict[str, torch.Tensor] | None:
+    """The EMA generator weights of a checkpoint, or None when the run had no EMA."""
+    return state.get(EMA_KEY, state.get("ema"))
+
+
 def find_resume(run_dir: Path) -> Path | None:
     """`--resume auto`: the run folder's last checkpoint, if any."""
     p = run_dir / LAST

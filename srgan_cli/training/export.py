@@ -32,10 +32,11 @@ def generator_from_checkpoint(state: dict[str, Any], weights: str, where: Path) 
         net = SRResNet(int(cfg["scale"]), int(cfg["num_blocks"]), int(cfg["channels"]))
     except (KeyError, ValueError, TypeError) as e:
         raise CheckpointError(f"{where}: checkpoint has no usable config ({e})") from e
-    if weights == "ema" and state.get("ema") is None:
+    ema = ckpt.ema_weights(state)
+    if weights == "ema" and ema is None:
         raise CheckpointError(f"{where}: checkpoint holds no EMA weights (trained with ema = 0)")
-    use_ema = weights in ("auto", "ema") and state.get("ema") is not None
-    sd = state["ema"] if use_ema else state["generator"]
+    use_ema = weights in ("auto", "ema") and ema is not None
+    sd = ema if use_ema else state["generator"]
     try:
         net.load_state_dict(sd)
     except RuntimeError as e:
@@ -91,7 +92,8 @@ def build(
     path = _pick_checkpoint(Path(source).expanduser(), weights)
     state = ckpt.load(path)
     net = generator_from_checkpoint(state, weights, path)
-    used = "ema" if weights in ("auto", "ema") and state.get("ema") is not None else "raw"
+    has_ema = ckpt.ema_weights(state) is not None
+    used = "ema" if weights in ("auto", "ema") and has_ema else "raw"
     if weights == "best":
         used = "best"
     card = training_card(state, used)

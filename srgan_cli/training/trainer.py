@@ -259,9 +259,9 @@ class Trainer:
         self.opt_g.load_state_dict(state["opt_g"])
         self.sched_g.load_state_dict(state["sched_g"])
         if self.ema is not None:
-            if state.get("ema") is None:
+            if ckpt.ema_weights(state) is None:
                 raise CheckpointError("checkpoint has no EMA weights but ema > 0")
-            self.ema.module.load_state_dict(state["ema"])
+            self.ema.module.load_state_dict(ckpt.ema_weights(state))
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
@@ -275,7 +275,7 @@ class Trainer:
             "stage": self.cfg.stage,
             "config": as_dict(self.cfg),
             "generator": _state_on_cpu(self.generator),
-            "ema": _state_on_cpu(self.ema.module) if self.ema else None,
+            ckpt.EMA_KEY: _state_on_cpu(self.ema.module) if self.ema else None,
             "discriminator": _state_on_cpu(self.discriminator) if self.discriminator else None,
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict() if self.opt_d else None,
@@ -436,7 +436,7 @@ class Trainer:
             self.best_psnr = scores["val_psnr"]
             ckpt.save(
                 {"step": self.step, "stage": self.cfg.stage, "config": as_dict(self.cfg),
-                 "generator": _state_on_cpu(model), "ema": None, "best_psnr": self.best_psnr,
+                 "generator": _state_on_cpu(model), ckpt.EMA_KEY: None, "best_psnr": self.best_psnr,
                  "val_ssim": scores["val_ssim"]},
                 self.run_dir / ckpt.BEST,
             )
