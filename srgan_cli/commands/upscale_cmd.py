@@ -419,13 +419,10 @@ def upscale_command(
                  tile_pad=tile_pad, batch_size=batch_size, max_pixels=max_pixels,
                  json_out=json_out, quiet=quiet)
     except KeyboardInterrupt:
-        # typer turns Ctrl-C into a silent exit 130; say why. The image being written is a
-        # temporary file that atomic_write has already removed.
+        # cli.main says "interrupted" and exits 130. The image being written is a temporary
+        # file that atomic_write has already removed; flush the --json records written so far.
         sys.stdout.flush()
-        from srgan_cli.console import stderr_console
-
-        stderr_console().print("interrupted", markup=False, highlight=False)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise
 
 
 def _upscale(
