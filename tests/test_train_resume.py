@@ -213,10 +213,10 @@ def test_second_ctrl_c_inside_an_update_keeps_the_last_checkpoint(tmp_path: Path
     assert t.ema is not None
     real = t.ema.update
 
-    def ema_update(module: Any) -> None:  # runs after the optimiser changed the weights
+    def ema_update(module: Any, updates: int) -> None:  # after the optimiser changed the weights
         if t.step + 1 == 3:
             raise KeyboardInterrupt
-        real(module)
+        real(module, updates)
 
     t.ema.update = ema_update  # type: ignore[method-assign]
     with pytest.raises(KeyboardInterrupt):

@@ -188,17 +188,23 @@ def test_ema_is_updated_saved_and_used(tmp_path: Path) -> None:
     assert t.eval_generator is t.ema.module
     hr, lr = _batch()
     before = {k: v.clone() for k, v in t.ema.module.named_parameters()}
+    buffers = {k: v.clone() for k, v in t.ema.module.named_buffers()}
+    t.step = 100  # past the warm-up: decay = min(0.75, 101/110) = 0.75
+    assert t.ema.decay_at(0) == pytest.approx(0.1) and t.ema.decay_at(100) == 0.75
     t.train_step(hr, lr)
     new = dict(t.generator.named_parameters())
     for k, old in before.items():  # ema = 0.75 ema + 0.25 weights
         torch.testing.assert_close(t.ema.module.get_parameter(k), 0.75 * old + 0.25 * new[k])
     assert not torch.equal(t.ema.module.tail.weight, t.generator.tail.weight)
-    for k, b in t.generator.named_buffers():  # BatchNorm statistics are copied
-        assert torch.equal(t.ema.module.get_buffer(k), b)
+    for k, b in t.generator.named_buffers():  # BN statistics averaged, counters copied
+        if b.is_floating_point():
+            torch.testing.assert_close(t.ema.module.get_buffer(k), 0.75 * buffers[k] + 0.25 * b)
+        else:
+            assert torch.equal(t.ema.module.get_buffer(k), b)
 
     path = t.save_checkpoint()
     state = load_checkpoint(path)
-    assert state["step"] == 0 and state["stage"] == "psnr" and state["format"]
+    assert state["step"] == 100 and state["stage"] == "psnr" and state["format"]
     for k, v in t.ema.module.state_dict().items():
         assert torch.equal(state["params_ema"][k], v)
         assert torch.equal(state["generator"][k], t.generator.state_dict()[k])

@@ -72,7 +72,11 @@ def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
 
 
 class EMA:
-    """Exponential moving average of a module's parameters (buffers are copied)."""
+    """Exponential moving average of a module's weights and BatchNorm statistics.
+
+    The decay warms up as min(decay, (1 + n) / (10 + n)) after n updates, so the average does not
+    carry the random initial weights for thousands of steps; float buffers (BN running mean and
+    variance) are averaged like the weights they belong to, integer ones copied."""
 
     def __init__(self, module: nn.Module, decay: float) -> None:
         self.decay = decay
@@ -80,12 +84,20 @@ class EMA:
         for p in self.module.parameters():
             p.requires_grad_(False)
 
+    def decay_at(self, updates: int) -> float:
+        """The decay used for update number `updates` (0-based)."""
+        return min(self.decay, (1 + updates) / (10 + updates))
+
     @torch.no_grad()
-    def update(self, module: nn.Module) -> None:
+    def update(self, module: nn.Module, updates: int) -> None:
+        w = 1 - self.decay_at(updates)
         for e, p in zip(self.module.parameters(), module.parameters(), strict=True):
-            e.lerp_(p.detach(), 1 - self.decay)
+            e.lerp_(p.detach(), w)
         for e, b in zip(self.module.buffers(), module.buffers(), strict=True):
-            e.copy_(b)
+            if e.is_floating_point():
+                e.lerp_(b, w)
+            else:
+                e.copy_(b)
 
 
 def _unwrap(m: nn.Module) -> nn.Module:
@@ -409,7 +421,7 @@ class Trainer:
         if self.sched_d is not None:
             self.sched_d.step()
         if self.ema is not None:
-            self.ema.update(self.generator)
+            self.ema.update(self.generator, self.step)
         return losses
 
     # ----- validation ---------------------------------------------------------------------------
