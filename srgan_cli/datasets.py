@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from srgan_cli.errors import DatasetError, UsageError
+from srgan_cli.fileio import find_subdir
 from srgan_cli.resize import imresize, modcrop
 
 DATA_ENV = "SRGAN_DATA"
@@ -78,17 +79,6 @@ def resolve_data_root(explicit: str | Path | None = None) -> Path:
         return Path(explicit).expanduser()
     env = os.environ.get(DATA_ENV)
     return Path(env).expanduser() if env else Path.cwd() / "data"
-
-
-def _child(folder: Path, *names: str) -> Path | None:
-    """The subfolder of `folder` named like one of `names` (case-insensitive), in that order."""
-    if not folder.is_dir():
-        return None
-    subdirs = {p.name.lower(): p for p in sorted(folder.iterdir()) if p.is_dir()}
-    for n in names:
-        if n.lower() in subdirs:
-            return subdirs[n.lower()]
-    return None
 
 
 def _images(folder: Path) -> list[Path]:
@@ -233,22 +223,22 @@ def _entries(
 
 
 def _scale_dir(lr_root: Path | None, scale: int) -> Path | None:
-    return None if lr_root is None else _child(lr_root, f"X{scale}")
+    return None if lr_root is None else find_subdir(lr_root, f"X{scale}")
 
 
 def _benchmark_folder(folder: Path, name: str, scale: int, regenerate_lr: bool) -> BenchmarkDataset:
     """A folder in the EDSR layout (HR/ and maybe LR_bicubic/X<s>/) or a plain folder of HR."""
-    hr_dir = _child(folder, "HR")
+    hr_dir = find_subdir(folder, "HR")
     if hr_dir is None:
         hr_dir, lr_dir = folder, None
     else:
-        lr_dir = None if regenerate_lr else _scale_dir(_child(folder, "LR_bicubic"), scale)
+        lr_dir = None if regenerate_lr else _scale_dir(find_subdir(folder, "LR_bicubic"), scale)
     return BenchmarkDataset(name, scale, folder, _entries(hr_dir, lr_dir, scale, name), lr_dir)
 
 
 def _known_benchmark(key: str, root: Path, scale: int, regenerate_lr: bool) -> BenchmarkDataset:
     names = BENCHMARKS[key]
-    folder = _child(root, *names)
+    folder = find_subdir(root, *names)
     if folder is None:
         raise DatasetError(
             f"{key}: no {' or '.join(names)} folder under {root} (looked for <Name>/HR; set "
@@ -258,10 +248,10 @@ def _known_benchmark(key: str, root: Path, scale: int, regenerate_lr: bool) -> B
 
 
 def _div2k(root: Path, scale: int, split: str, regenerate_lr: bool) -> BenchmarkDataset:
-    base = _child(root, "DIV2K")
-    if base is None and _child(root, f"DIV2K_{split}_HR") is not None:
+    base = find_subdir(root, "DIV2K")
+    if base is None and find_subdir(root, f"DIV2K_{split}_HR") is not None:
         base = root  # the data root is the DIV2K folder itself
-    hr_dir = None if base is None else _child(base, f"DIV2K_{split}_HR")
+    hr_dir = None if base is None else find_subdir(base, f"DIV2K_{split}_HR")
     if base is None or hr_dir is None:
         where = root / "DIV2K" if base is None else base
         raise DatasetError(
@@ -269,7 +259,7 @@ def _div2k(root: Path, scale: int, split: str, regenerate_lr: bool) -> Benchmark
         )
     lr_dir = None
     if not regenerate_lr:
-        lr_dir = _scale_dir(_child(base, f"DIV2K_{split}_LR_bicubic"), scale)
+        lr_dir = _scale_dir(find_subdir(base, f"DIV2K_{split}_LR_bicubic"), scale)
     label = "DIV2K" if split == "valid" else "DIV2K-train"
     return BenchmarkDataset(label, scale, base, _entries(hr_dir, lr_dir, scale, label), lr_dir)
 

@@ -20,7 +20,6 @@ import contextlib
 import io
 import os
 import re
-import secrets
 import struct
 import threading
 import warnings
@@ -35,6 +34,7 @@ import torch
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
 from srgan_cli.errors import InputImageError, OutputError, SrganError, UsageError
+from srgan_cli.fileio import atomic_write
 
 # Pillow's own default limit (1024**3 // 4 // 3 pixels), fixed here so that code elsewhere
 # changing `Image.MAX_IMAGE_PIXELS` does not change ours.
@@ -435,33 +435,6 @@ def check_output_path(path: str | Path, *, overwrite: bool = False) -> None:
         raise OutputError(f"{p}: is a directory")
     if p.exists() and not overwrite:
         raise OutputError(f"{p}: exists; use --overwrite")
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | Path) -> Iterator[Path]:
-    """Yield a hidden temp path beside `path`; move it onto `path` only if the body succeeds.
-
-    The temp file is ``.<name>.<random>.part`` (hidden, not an image suffix, so input globs
-    skip it), created with the usual umask permissions. On any exception, KeyboardInterrupt
-    included, it is deleted and the exception re-raised; an existing `path` is untouched."""
-    p = Path(path)
-    while True:
-        tmp = p.with_name(f".{p.name}.{secrets.token_hex(4)}.part")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            break
-        except FileExistsError:
-            continue
-    os.close(fd)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def write_image(

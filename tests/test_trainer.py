@@ -268,7 +268,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
 def test_validation_logs_and_run_folder(tmp_path: Path) -> None:
     from srgan_cli.datasets import open_dataset
     from srgan_cli.evaluate import evaluate
-    from srgan_cli.training.validate import generator_predictor
+    from srgan_cli.upscale import Upscaler
 
     _images(tmp_path / "train")
     val = tmp_path / "Val"
@@ -298,8 +298,8 @@ def test_validation_logs_and_run_folder(tmp_path: Path) -> None:
     assert best_state["step"] == best["step"]
     assert best_state["best_psnr"] == pytest.approx(best["val_psnr"])
     # best.pt holds the weights that were scored: re-scoring them gives the logged numbers
-    module = load_model(str(run / "best.pt")).module
-    again = evaluate(generator_predictor(module, torch.device("cpu")),
+    best_model = load_model(str(run / "best.pt"))
+    again = evaluate(Upscaler(best_model, device="cpu", precision="fp32").upscale_array,
                      open_dataset(str(val), 4), scale=4)
     assert again.mean_psnr == pytest.approx(best["val_psnr"], abs=1e-9)
     assert again.mean_ssim == pytest.approx(best["val_ssim"], abs=1e-9)

@@ -11,12 +11,6 @@ COMMAND_MODULES = ("upscale", "eval", "train", "export", "models", "sample")
 
 
 def register_all(app: typer.Typer) -> None:
-    """Register every subcommand module that exists in this package."""
+    """Register every subcommand module."""
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"srgan_cli.commands.{name}_cmd")
-        except ModuleNotFoundError as e:
-            if e.name == f"srgan_cli.commands.{name}_cmd":
-                continue
-            raise
-        module.register(app)
+        importlib.import_module(f"srgan_cli.commands.{name}_cmd").register(app)

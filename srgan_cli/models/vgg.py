@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import pickle
-import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from srgan_cli.errors import TrainingError
+from srgan_cli.fileio import torch_load_weights_only
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 VGG19_URL = f"https://download.pytorch.org/models/{VGG19_FILE}"
@@ -76,9 +76,7 @@ def load_vgg_features(layer: str = "vgg54", weights: str | None = None) -> VGGFe
     """VGG19 with ImageNet weights from disk only (``weights_only=True`` load)."""
     path = find_vgg19_weights(weights)
     try:
-        with warnings.catch_warnings():  # "pickle protocol 4" notes are noise for a CLI user
-            warnings.simplefilter("ignore")
-            state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch_load_weights_only(path)
     except pickle.UnpicklingError as e:
         raise TrainingError(
             f"{path}: not a readable VGG19 weights file (corrupt, or a pickle that the safe "

@@ -14,8 +14,6 @@ import os
 import pickle
 import re
 import sys
-import tempfile
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +24,7 @@ from torch import nn
 
 import srgan_cli
 from srgan_cli.errors import ModelError, OutputError
+from srgan_cli.fileio import atomic_write, torch_load_weights_only
 from srgan_cli.models.srresnet import SUPPORTED_SCALES, SRResNet, upsample_factors
 
 FORMAT = "srgan-cli/1"
@@ -205,19 +204,13 @@ def _unwrap(module: nn.Module) -> nn.Module:
     return module
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def save_model(module: nn.Module, path: str | Path, card: dict[str, Any]) -> None:
     """Write `module`'s weights and `card` as safetensors, atomically (temp file + os.replace).
 
     BatchNorm stays unfolded. Free card fields must be JSON-serialisable; the structural fields
     (STRUCTURAL_KEYS) are taken from the module and override any in `card`. Values JSON cannot
     hold become strings (paths, ...); NaN/inf are refused."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     net = _unwrap(module)
     path = Path(path)
@@ -237,17 +230,11 @@ def save_model(module: nn.Module, path: str | Path, card: dict[str, Any]) -> Non
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in net.state_dict().items()}
     if not path.parent.is_dir():
         raise OutputError(f"{path}: folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give a normal file's mode
-        os.replace(tmp, path)
+        with atomic_write(path) as tmp:  # bytes, not save_file: it recreates the file as 0600
+            tmp.write_bytes(save(tensors, metadata=metadata))
     except OSError as e:
         raise OutputError(f"{path}: cannot write model file ({e.strerror or e})") from e
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 # ----------------------------------------------------------------------------- load
@@ -375,9 +362,7 @@ def strip_wrapper_prefixes(state_dict: Mapping[str, V]) -> dict[str, V]:
 
 def _load_pickle(path: Path) -> dict[str, torch.Tensor]:
     try:
-        with warnings.catch_warnings():  # e.g. "pickle protocol 4": noise for a CLI user
-            warnings.simplefilter("ignore")
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch_load_weights_only(path)
     except pickle.UnpicklingError as e:
         raise ModelError(_unsafe_pickle_message(path, e)) from None
     except Exception as e:  # zip/EOF/decode errors of a truncated or garbage file

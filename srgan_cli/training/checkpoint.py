@@ -6,15 +6,14 @@ same folder, flushed to disk, then renamed over the old one, so a crash never le
 
 from __future__ import annotations
 
-import os
 import pickle
-import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from srgan_cli.errors import CheckpointError
+from srgan_cli.fileio import atomic_write, torch_load_weights_only
 
 FORMAT = "srgan-cli-checkpoint/1"
 LAST = "last.pt"
@@ -24,15 +23,8 @@ BEST = "best.pt"
 def atomic_torch_save(obj: Any, path: Path) -> None:
     """torch.save to `path` through a temp file + fsync + rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        with tmp.open("wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def rng_state() -> dict[str, Any]:
@@ -63,9 +55,7 @@ def load(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise CheckpointError(f"{p}: checkpoint not found")
     try:
-        with warnings.catch_warnings():  # "pickle protocol" notes on foreign files: noise
-            warnings.simplefilter("ignore")
-            state = torch.load(p, map_location="cpu", weights_only=True)
+        state = torch_load_weights_only(p)
     except pickle.UnpicklingError as e:
         raise CheckpointError(
             f"{p}: not a readable checkpoint (corrupt, or a pickle that the safe loader refuses "

@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from srgan_cli.errors import DatasetError, SrganError
+from srgan_cli.fileio import atomic_write, find_subdir
 from srgan_cli.imaging import load_rgb_uint8
 from srgan_cli.resize import imresize, modcrop
 
@@ -52,33 +53,21 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in TRAIN_EXTENSIONS)
 
 
-def _child_ci(folder: Path | None, name: str) -> Path | None:
-    """The sub-folder `name` of `folder`, matched case-insensitively (exact match first)."""
-    if folder is None or not folder.is_dir():
-        return None
-    if (folder / name).is_dir():
-        return folder / name
-    for p in sorted(folder.iterdir()):
-        if p.is_dir() and p.name.lower() == name.lower():
-            return p
-    return None
-
-
 def default_data_root() -> Path:
     return Path(os.environ.get("SRGAN_DATA", "data"))
 
 
 def div2k_sources(root: Path, scale: int, split: str = "train") -> list[SourcePair]:
     """The official DIV2K layout: DIV2K/DIV2K_<split>_HR and DIV2K_<split>_LR_bicubic/X<s>."""
-    base = _child_ci(root, "DIV2K") or root
-    hr_dir = _child_ci(base, f"DIV2K_{split}_HR")
+    base = find_subdir(root, "DIV2K") or root
+    hr_dir = find_subdir(base, f"DIV2K_{split}_HR")
     if hr_dir is None:
         raise DatasetError(
             f"DIV2K not found: no folder {base / f'DIV2K_{split}_HR'} (set --data-root or "
             "SRGAN_DATA; see data/README.md)"
         )
-    lr_parent = _child_ci(base, f"DIV2K_{split}_LR_bicubic")
-    lr_dir = _child_ci(lr_parent, f"X{scale}") if lr_parent is not None else None
+    lr_parent = find_subdir(base, f"DIV2K_{split}_LR_bicubic")
+    lr_dir = find_subdir(lr_parent, f"X{scale}") if lr_parent is not None else None
     pairs = []
     for hr in _images_in(hr_dir):
         lr = None
@@ -154,13 +143,8 @@ def _cache_key(src: SourcePair, scale: int) -> str:
 
 
 def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        with tmp.open("wb") as fh:
-            np.save(fh, arr)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path) as tmp, tmp.open("wb") as fh:  # a handle: np.save adds .npy to names
+        np.save(fh, arr)
 
 
 def decode_pair(src: SourcePair, scale: int, patch_size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 
 from srgan_cli.devices import resolve_device
 from srgan_cli.errors import CheckpointError, DeviceError, OutputError, TrainingError
+from srgan_cli.fileio import atomic_write
 from srgan_cli.models.discriminator import Discriminator
 from srgan_cli.models.srresnet import SRResNet
 from srgan_cli.models.vgg import VGGFeatures, load_vgg_features
@@ -430,17 +431,17 @@ class Trainer:
         if not self.cfg.val_data or not self.dist.is_main:
             return None
         from srgan_cli.evaluate import evaluate
-        from srgan_cli.training.validate import generator_predictor
+        from srgan_cli.models.zoo import LoadedModel
+        from srgan_cli.upscale import Upscaler
 
         model = self.eval_generator
-        was_training = model.training
-        model.eval()
-        dataset = self._val_dataset()
+        # exactly what `srgan eval` runs on an exported model (an eval-mode copy, fp32)
+        up = Upscaler(LoadedModel("train", "srresnet", self.cfg.scale, model),
+                      device=str(self.device), precision="fp32")
         result = evaluate(
-            generator_predictor(model, self.device, self.cfg.channels_last), dataset,
+            up.upscale_array, self._val_dataset(),
             scale=self.cfg.scale, model_name="train", dataset_name=str(self.cfg.val_data),
         )
-        model.train(was_training)
         for bad in result.failed:
             self._log(f"warning: validation image {bad.name} failed: {bad.error}")
         scores = {"val_psnr": float(result.mean_psnr), "val_ssim": float(result.mean_ssim)}
@@ -616,12 +617,8 @@ def effective_schedule(cfg: TrainConfig) -> str:
 
 def _write_atomic(path: Path, text: str) -> None:
     """Replace a small text file through a temp file, so a kill never leaves it torn."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
+    with atomic_write(path) as tmp:
         tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _record_step(line: str) -> float:
