@@ -1,13 +1,15 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   creates .venv if missing, writes a sample image and upscales it with the bundled model
-#   make test   creates .venv if missing and runs the whole test suite
+#   make test   creates .venv if missing, then lint, type check and the whole test suite
+# Also: make test-fast (the quick loop, no `slow` tests), make lint, make typecheck, make bench.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Real benchmark images for the conformance tests (skipped when the folder does not exist).
-SRGAN_TEST_DATA ?= $(firstword $(wildcard ../shared/datasets /work/shared/datasets))
+# Real benchmark images for the conformance tests (those tests skip when the folder is missing).
+SRGAN_TEST_DATA ?= $(firstword $(wildcard ../shared/datasets))
+PYTEST := SRGAN_TEST_DATA="$(SRGAN_TEST_DATA)" $(BIN)/python -m pytest
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint typecheck bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,11 +24,20 @@ demo: $(VENV)/.installed
 	$(BIN)/srgan eval --dataset demo/hr --model srresnet_x4 --model bicubic --scale 4
 	@echo "upscaled demo/astronaut_lr.png -> demo/astronaut_x4.png (original: demo/hr/astronaut.png)"
 
-test: $(VENV)/.installed
-	SRGAN_TEST_DATA="$(SRGAN_TEST_DATA)" $(BIN)/python -m pytest -q
+test: lint typecheck
+	$(PYTEST) -q
+
+test-fast: $(VENV)/.installed
+	$(PYTEST) -q -m "not slow" -x
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check srgan_cli tests bench
 
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy srgan_cli
+
+bench: $(VENV)/.installed
+	@for s in bench/bench_*.py; do echo "== $$s"; $(BIN)/python $$s || exit 1; done
+
 clean:
-	rm -rf demo .pytest_cache build *.egg-info
+	rm -rf demo .pytest_cache .mypy_cache build *.egg-info
