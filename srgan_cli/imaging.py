@@ -297,7 +297,7 @@ def _cmyk_to_rgb(im: Image.Image, icc: bytes | None) -> Image.Image:
     return im.convert("RGB")
 
 
-def _png16_rawmodes(im: Image.Image) -> tuple[str, int] | None:
+def _png16_rawmodes(im: ImageFile.ImageFile) -> tuple[str, int] | None:
     """For a 16-bit colour or gray+alpha PNG: (rawmode giving the low bytes, channels)."""
     if im.format != "PNG" or len(im.tile) != 1:
         return None
@@ -351,7 +351,7 @@ def _read_tiff16(p: Path, max_pixels: int | None, orientation: int | None) -> Im
         if page.dtype != np.uint16 or photometric not in (0, 1, 2):
             raise InputImageError(
                 f"{p}: unsupported TIFF layout ({page.dtype} samples, photometric "
-                f"{page.photometric.name}); expected 8- or 16-bit gray or RGB")
+                f"{getattr(page.photometric, 'name', photometric)}); expected 8- or 16-bit gray or RGB")
         axes = page.axes
         arr = page.asarray()
         if orientation is None and 274 in page.tags:
