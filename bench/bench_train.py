@@ -24,12 +24,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from srgan_cli.imaging import load_rgb_uint8
+from srgan_cli.discovery import ImagePair
+from srgan_cli.imaging import read_uint8
 from srgan_cli.models.vgg import random_vgg_features
 from srgan_cli.models.zoo import save_model
 from srgan_cli.resize import imresize, modcrop
 from srgan_cli.training.config import TrainConfig
-from srgan_cli.training.data import PatchDataset, SourcePair, build_cache
+from srgan_cli.training.data import PatchDataset, build_cache
 from srgan_cli.training.trainer import Trainer
 
 SCALE = 4
@@ -90,7 +91,7 @@ def _images(n: int, work: Path) -> list[Path]:
 def bench_loader(crops: int, n_images: int, patch: int, work: Path) -> dict[str, float]:
     paths = _images(n_images, work)
     t0 = time.perf_counter()
-    entries = build_cache([SourcePair(p) for p in paths], SCALE, patch, work / "cache")
+    entries = build_cache([ImagePair(p) for p in paths], SCALE, patch, work / "cache")
     build_s = time.perf_counter() - t0
 
     ds = PatchDataset(entries, SCALE, patch, seed=0)
@@ -103,13 +104,13 @@ def bench_loader(crops: int, n_images: int, patch: int, work: Path) -> dict[str,
     n_decode = max(1, crops // 10)  # decoding is slow: time fewer crops
     t0 = time.perf_counter()
     for _ in range(n_decode):
-        hr = modcrop(load_rgb_uint8(paths[int(rng.integers(len(paths)))]), SCALE)
+        hr = modcrop(read_uint8(paths[int(rng.integers(len(paths)))]), SCALE)
         top = int(rng.integers(0, hr.shape[0] - patch + 1)) // SCALE * SCALE
         left = int(rng.integers(0, hr.shape[1] - patch + 1)) // SCALE * SCALE
         crop = np.ascontiguousarray(hr[top : top + patch, left : left + patch])
         torch.from_numpy(imresize(crop, 1 / SCALE)).permute(2, 0, 1).contiguous()
     decoded = n_decode / (time.perf_counter() - t0)
-    size = load_rgb_uint8(paths[0]).shape
+    size = read_uint8(paths[0]).shape
     return {"cached": cached, "decoded": decoded, "build_s": build_s, "images": len(paths),
             "h": size[0], "w": size[1], "decode_crops": n_decode}
 

@@ -1,9 +1,13 @@
 """Image reading and writing at the edges of the pipeline (uint8/uint16 HxWxC arrays).
 
-Reading refuses anything that is not a fully decodable PNG, JPEG, BMP, TIFF or WebP image of at
-most `max_pixels` pixels, with an `InputImageError` naming the file. Colour is always RGB (gray
-replicated, palette and CMYK converted) so the model sees three channels; `ImageData` remembers
-what to give back on writing: grayscale, alpha, 16-bit depth and the ICC profile.
+`read_image` is the one decoder, used by upscale, eval and training alike. It refuses anything
+that is not a fully decodable PNG, JPEG, BMP, TIFF or WebP image of at most `max_pixels` pixels
+(whatever the file is named), with an `InputImageError` naming the file. Colour is always RGB
+(gray replicated, palette and CMYK converted) so the model sees three channels; `ImageData`
+remembers what to give back on writing: grayscale, alpha, 16-bit depth and the ICC profile.
+Views: `ImageData` itself (native depth with alpha, for upscale) and `ImageData.uint8` /
+`read_uint8` (uint8 RGB for training; HxW for gray sources in eval). `READ_EXTENSIONS` is the one
+set of file names looked for in folders (`discovery`).
 
 Pillow decodes 16-bit colour PNGs and TIFFs to 8 bits, so those are read at full depth here:
 PNGs by running Pillow's own PNG decoder twice with rawmodes that keep the high and the low byte
@@ -30,22 +34,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
 from srgan_cli.errors import InputImageError, OutputError, SrganError, UsageError
 from srgan_cli.fileio import atomic_write
+from srgan_cli.pixels import gray_to_rgb, to_uint8
 
 # Pillow's own default limit (1024**3 // 4 // 3 pixels), fixed here so that code elsewhere
 # changing `Image.MAX_IMAGE_PIXELS` does not change ours.
 DEFAULT_MAX_PIXELS: int = 1024 * 1024 * 1024 // 4 // 3
 
+# The decoder reads exactly these formats, so folders are scanned for exactly these names.
 READ_EXTENSIONS: frozenset[str] = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 )
-WRITE_EXTENSIONS: frozenset[str] = frozenset(
-    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-)
+WRITE_EXTENSIONS: frozenset[str] = READ_EXTENSIONS
 
 _PIL_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP")  # JPEG includes MPO
 _FORMAT_BY_EXT = {
@@ -105,6 +108,12 @@ class ImageData:
         """(width, height), as Pillow reports it."""
         return self.color.shape[1], self.color.shape[0]
 
+    def uint8(self, *, keep_gray: bool = False) -> np.ndarray:
+        """The colour as uint8 (16-bit rounded, alpha dropped): HxWx3 RGB, or with `keep_gray`
+        HxW for a gray source, so that eval scores gray images on their own values."""
+        color = to_uint8(self.color)
+        return np.ascontiguousarray(color[..., 0] if keep_gray and self.gray else color)
+
 
 # --------------------------------------------------------------------------- reading
 
@@ -132,15 +141,27 @@ def read_image(path: str | Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS)
     return fields
 
 
-def load_rgb_uint8(path: str | Path) -> np.ndarray:
-    """Decode an image as an HxWx3 uint8 RGB array (EXIF orientation applied).
+def read_uint8(
+    path: str | Path, *, keep_gray: bool = False, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
+    """`read_image` viewed as uint8 pixels (training and eval): see `ImageData.uint8`."""
+    return read_image(path, max_pixels=max_pixels).uint8(keep_gray=keep_gray)
 
-    Grayscale is replicated to three channels; alpha is dropped; 16-bit is rounded to 8 bits.
-    Used by datasets; refuses what `read_image` refuses."""
-    color = read_image(path).color
-    if color.dtype == np.uint16:
-        color = _to_8bit(color)
-    return np.ascontiguousarray(color)
+
+def peek_size(path: str | Path) -> tuple[int, int] | None:
+    """(height, width) from the header alone, EXIF orientation applied; None when the header
+    does not read as a supported format (decoding it then fails with the full reason)."""
+    try:
+        with Image.open(path, formats=_PIL_FORMATS) as im:
+            w, h = im.size
+            if im.format == "PNG" and "exif" not in im.info:
+                # Pillow would decode all the pixels to look for an eXIf chunk after them
+                orientation = 1
+            else:
+                orientation = im.getexif().get(0x0112, 1)
+    except (OSError, ValueError, SyntaxError, EOFError, KeyError, Image.DecompressionBombError):
+        return None
+    return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
 
 
 def _check_input_file(p: Path) -> None:
@@ -240,7 +261,7 @@ def _pillow_pixels(
         alpha = None
         if isinstance(trns, int):
             alpha = np.where(g == trns, 0, 65535).astype(np.uint16)
-        return _gray3(g), alpha, True, icc, mode
+        return gray_to_rgb(g), alpha, True, icc, mode
     if mode == "F":
         raise InputImageError(f"{p}: floating-point images are not supported")
     if mode == "CMYK":
@@ -249,8 +270,8 @@ def _pillow_pixels(
         has_alpha = mode in ("LA", "La") or trns is not None
         a = np.asarray(im.convert("LA" if has_alpha else "L"))
         if has_alpha:
-            return _gray3(a[..., 0]), np.ascontiguousarray(a[..., 1]), True, icc, mode
-        return _gray3(a), None, True, icc, mode
+            return gray_to_rgb(a[..., 0]), np.ascontiguousarray(a[..., 1]), True, icc, mode
+        return gray_to_rgb(a), None, True, icc, mode
     has_alpha = "A" in mode or "a" in mode or trns is not None
     try:
         rgb = np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
@@ -276,7 +297,7 @@ def _cmyk_to_rgb(im: Image.Image, icc: bytes | None) -> Image.Image:
     return im.convert("RGB")
 
 
-def _png16_rawmodes(im: Image.Image) -> tuple[str, int] | None:
+def _png16_rawmodes(im: ImageFile.ImageFile) -> tuple[str, int] | None:
     """For a 16-bit colour or gray+alpha PNG: (rawmode giving the low bytes, channels)."""
     if im.format != "PNG" or len(im.tile) != 1:
         return None
@@ -300,7 +321,7 @@ def _png16_pixels(
         lo = np.asarray(lo_im).astype(np.uint16)
     if channels == 2:
         g = (lo[..., 0] << 8) | lo[..., 1]
-        return _gray3(g), (lo[..., 2] << 8) | lo[..., 3], "LA;16"
+        return gray_to_rgb(g), (lo[..., 2] << 8) | lo[..., 3], "LA;16"
     full = (np.asarray(hi_im).astype(np.uint16) << 8) | lo
     if channels == 4:
         return np.ascontiguousarray(full[..., :3]), np.ascontiguousarray(full[..., 3]), "RGBA;16"
@@ -330,7 +351,7 @@ def _read_tiff16(p: Path, max_pixels: int | None, orientation: int | None) -> Im
         if page.dtype != np.uint16 or photometric not in (0, 1, 2):
             raise InputImageError(
                 f"{p}: unsupported TIFF layout ({page.dtype} samples, photometric "
-                f"{page.photometric.name}); expected 8- or 16-bit gray or RGB")
+                f"{getattr(page.photometric, 'name', photometric)}); expected 8- or 16-bit gray or RGB")
         axes = page.axes
         arr = page.asarray()
         if orientation is None and 274 in page.tags:
@@ -356,7 +377,7 @@ def _read_tiff16(p: Path, max_pixels: int | None, orientation: int | None) -> Im
         color = np.where(a > 0, np.floor(color * 65535.0 / np.maximum(a, 1) + 0.5), 0)
         color = np.clip(color, 0, 65535).astype(np.uint16)
     gray = n_color == 1
-    color = _gray3(color[..., 0]) if gray else np.ascontiguousarray(color)
+    color = gray_to_rgb(color[..., 0]) if gray else np.ascontiguousarray(color)
     mode = ("LA;16" if alpha is not None else "I;16") if gray else (
         "RGBA;16" if alpha is not None else "RGB;16")
     color = _orient(color, orientation)
@@ -401,10 +422,6 @@ def _orient(a: np.ndarray, orientation: Any) -> np.ndarray:
     }
     op = ops.get(orientation) if isinstance(orientation, int) else None
     return a if op is None else np.ascontiguousarray(op(a))
-
-
-def _gray3(g: np.ndarray) -> np.ndarray:
-    return np.repeat(g[..., None], 3, axis=2)
 
 
 def _icc_space(icc: bytes) -> str:
@@ -478,8 +495,8 @@ def _pixels_for(fmt: str, image: ImageData) -> tuple[np.ndarray, bytes | None]:
     """HxWxC array to encode (C = 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA) and the ICC to embed."""
     color, alpha = image.color, image.alpha
     if image.bit_depth == 16 and fmt not in _SIXTEEN_BIT_FORMATS:
-        color = _to_8bit(color)
-        alpha = None if alpha is None else _to_8bit(alpha)
+        color = to_uint8(color)
+        alpha = None if alpha is None else to_uint8(alpha)
     if alpha is not None and fmt not in _ALPHA_FORMATS:
         color, alpha = _over_white(color, alpha), None
     gray = image.gray and fmt != "WEBP"
@@ -492,11 +509,6 @@ def _pixels_for(fmt: str, image: ImageData) -> tuple[np.ndarray, bytes | None]:
     if fmt not in _ICC_FORMATS or not icc or _icc_space(icc) != wanted:
         icc = None
     return pixels, icc
-
-
-def _to_8bit(a: np.ndarray) -> np.ndarray:
-    """uint16 -> uint8 by rounding v/257 (65535 -> 255, 257*k -> k)."""
-    return ((a.astype(np.uint32) * 2 + 257) // 514).astype(np.uint8)
 
 
 def _luma(color: np.ndarray) -> np.ndarray:
@@ -569,38 +581,3 @@ def _write_png16(tmp: Path, pixels: np.ndarray, icc: bytes | None,
                 f.write(_png_chunk(b"IDAT", data))
         f.write(_png_chunk(b"IDAT", comp.flush()))
         f.write(_png_chunk(b"IEND", b""))
-
-
-# --------------------------------------------------------------------------- tensors
-
-
-def to_tensor(arr: np.ndarray) -> torch.Tensor:
-    """HxWxC (or HxW) uint8/uint16 -> 1xCxHxW float32 in [0, 1]."""
-    if arr.dtype not in (np.uint8, np.uint16):
-        raise TypeError(f"to_tensor expects uint8 or uint16, got {arr.dtype}")
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    if arr.ndim != 3:
-        raise ValueError(f"to_tensor expects HxWxC, got shape {arr.shape}")
-    x = arr.astype(np.float32) / np.float32(np.iinfo(arr.dtype).max)
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
-
-
-def from_tensor(t: torch.Tensor, dtype: Any = np.uint8) -> np.ndarray:
-    """1xCxHxW or CxHxW float in [0, 1] -> HxWxC uint8/uint16: clamped, floor(x*max + 0.5).
-
-    NaN becomes 0. The rounding runs on the tensor's device; only the result is copied."""
-    dt = np.dtype(dtype)
-    if dt not in (np.uint8, np.uint16):
-        raise TypeError(f"from_tensor dtype must be uint8 or uint16, got {dt}")
-    if t.dim() == 4:
-        if t.shape[0] != 1:
-            raise ValueError(f"from_tensor expects one image, got a batch of {t.shape[0]}")
-        t = t[0]
-    if t.dim() != 3:
-        raise ValueError(f"from_tensor expects 1xCxHxW or CxHxW, got shape {tuple(t.shape)}")
-    top = float(np.iinfo(dt).max)
-    x = torch.nan_to_num(t.detach().float(), nan=0.0).clamp_(0.0, 1.0)
-    x = x.mul_(top).add_(0.5).floor_().permute(1, 2, 0)
-    out = x.to(torch.uint8) if dt == np.uint8 else x.to(torch.int32)
-    return np.ascontiguousarray(out.cpu().numpy().astype(dt, copy=False))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from srgan_cli.errors import UsageError
+from srgan_cli.pixels import gray_to_rgb
 from srgan_cli.resize import imresize, modcrop
 
 SAMPLES = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "colorwheel")
@@ -18,7 +19,7 @@ def sample_hr(name: str = "astronaut") -> np.ndarray:
 
     img = np.asarray(getattr(skimage.data, name)())
     if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
+        img = gray_to_rgb(img)
     return np.ascontiguousarray(img[..., :3].astype(np.uint8))
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srgan_cli.datasets import LoadFailure, Sample, load_image, open_dataset
+from srgan_cli.datasets import LoadFailure, Sample, open_dataset
 from srgan_cli.errors import DatasetError, UsageError
 from srgan_cli.resize import imresize, modcrop
 
@@ -72,15 +72,30 @@ def test_gray_images_stay_gray(tmp_path: Path) -> None:
     assert gray.hr.ndim == 2 and gray.lr.ndim == 2 and gray.hr.shape == (32, 32)
 
 
-def test_load_image_modes(tmp_path: Path) -> None:
-    rgba = np.dstack([_img(8, 9, 4), np.full((8, 9), 7, np.uint8)])
-    _save(tmp_path / "rgba.png", rgba)
-    np.testing.assert_array_equal(load_image(tmp_path / "rgba.png"), rgba[..., :3])
-    g16 = (np.arange(72, dtype=np.uint16).reshape(8, 9) * 900)
-    Image.fromarray(g16).save(tmp_path / "g16.png")
-    out = load_image(tmp_path / "g16.png")
+def test_samples_of_every_mode(tmp_path: Path) -> None:
+    """Alpha dropped; 16-bit gray kept gray and rounded to 8 bits (the one decoder's view)."""
+    rgba = np.dstack([_img(8, 10, 4), np.full((8, 10), 7, np.uint8)])
+    _save(tmp_path / "m" / "rgba.png", rgba)
+    g16 = (np.arange(80, dtype=np.uint16).reshape(8, 10) * 900)
+    Image.fromarray(g16).save(tmp_path / "m" / "g16.png")
+    by_name = {s.name: s for s in open_dataset(str(tmp_path / "m"), 2)}
+    np.testing.assert_array_equal(by_name["rgba"].hr, rgba[..., :3])
+    out = by_name["g16"].hr
     assert out.ndim == 2 and out.dtype == np.uint8
     np.testing.assert_array_equal(out, np.floor(g16 / 257.0 + 0.5).astype(np.uint8))
+
+
+def test_eval_refuses_what_upscale_refuses(tmp_path: Path) -> None:
+    """A GIF named .png is not scored: it fails alone, with the decoder's reason."""
+    folder = tmp_path / "f"
+    _save(folder / "ok.png", _img(20, 20, 1))
+    Image.fromarray(_img(20, 20, 2)).save(folder / "gif.png", format="GIF")
+    ds = open_dataset(str(folder), 2)
+    assert ds.names == ["gif", "ok"]
+    gif, ok = ds.load_all()
+    assert isinstance(gif, LoadFailure) and isinstance(ok, Sample)
+    assert "gif.png: cannot read image (not a PNG, JPEG, BMP, TIFF or WebP" in gif.error
+    assert "\n" not in gif.error
 
 
 def test_data_root_from_env_then_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

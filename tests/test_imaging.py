@@ -1,4 +1,4 @@
-"""Image I/O: every mode and format round trip, EXIF, ICC, atomic writes, refusals, tensors."""
+"""Image I/O: every mode and format round trip, EXIF, ICC, atomic writes, refusals, uint8 views."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image, ImageCms, ImageFile, ImageOps
 
 from srgan_cli import imaging
@@ -22,10 +21,9 @@ from srgan_cli.imaging import (
     ImageData,
     atomic_write,
     check_output_path,
-    from_tensor,
-    load_rgb_uint8,
+    peek_size,
     read_image,
-    to_tensor,
+    read_uint8,
     write_image,
 )
 
@@ -337,7 +335,7 @@ def test_16bit_to_8bit_formats_round(tmp_path: Path) -> None:
     write_image(tmp_path / "o.bmp", img)
     got = read_image(tmp_path / "o.bmp").color[0, :, 0]
     np.testing.assert_array_equal(got, [0, 0, 1, 1, 1, 2, 255])  # floor(v/257 + 0.5)
-    np.testing.assert_array_equal(load_rgb_uint8(_png16(tmp_path / "i.png", color))[0, :, 0],
+    np.testing.assert_array_equal(read_uint8(_png16(tmp_path / "i.png", color))[0, :, 0],
                                   [0, 0, 1, 1, 1, 2, 255])
 
 
@@ -591,7 +589,7 @@ def test_refused_inputs(tmp_path: Path, case: str) -> None:
     msg = str(info.value)
     assert str(path) in msg and words in msg and "\n" not in msg
     with pytest.raises(InputImageError):
-        load_rgb_uint8(path)
+        read_uint8(path)
 
 
 def test_truncated_refused_even_if_pillow_allows_it(tmp_path: Path,
@@ -715,27 +713,50 @@ def test_image_data_replace_and_validation() -> None:
                   icc_profile=None, source_mode="RGB")
 
 
-# --------------------------------------------------------------------------- tensors
+# --------------------------------------------------------------------------- uint8 views
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
-def test_tensor_round_trip_exact(dtype: type) -> None:
-    n = np.iinfo(dtype).max + 1
-    arr = np.arange(n, dtype=dtype).reshape(-1, 256, 1)
-    arr = np.concatenate([arr, arr[::-1], arr], axis=2)
-    t = to_tensor(arr)
-    assert t.dtype == torch.float32 and t.shape == (1, 3, arr.shape[0], 256)
-    assert float(t.min()) == 0.0 and float(t.max()) == 1.0
-    np.testing.assert_array_equal(from_tensor(t, dtype), arr)
-    np.testing.assert_array_equal(from_tensor(t[0], dtype), arr)
+def test_uint8_views_of_every_kind(tmp_path: Path) -> None:
+    """RGB for training; gray kept HxW for eval; alpha dropped; 16-bit rounded v/257."""
+    rgba = np.dstack([_rand((8, 9, 3), seed=4), np.full((8, 9), 7, np.uint8)])
+    _save(rgba, tmp_path / "rgba.png")
+    for keep_gray in (False, True):
+        np.testing.assert_array_equal(read_uint8(tmp_path / "rgba.png", keep_gray=keep_gray),
+                                      rgba[..., :3])
+    g16 = np.arange(72, dtype=np.uint16).reshape(8, 9) * 900
+    Image.fromarray(g16).save(tmp_path / "g16.png")
+    out = read_uint8(tmp_path / "g16.png", keep_gray=True)
+    assert out.ndim == 2 and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, np.floor(g16 / 257.0 + 0.5).astype(np.uint8))
+    rgb = read_uint8(tmp_path / "g16.png")
+    assert rgb.shape == (8, 9, 3) and rgb.flags.c_contiguous
+    np.testing.assert_array_equal(rgb, np.repeat(out[..., None], 3, axis=2))
+    g8 = _rand((6, 5), seed=5)
+    _save(g8, tmp_path / "g8.png")
+    np.testing.assert_array_equal(read_uint8(tmp_path / "g8.png", keep_gray=True), g8)
+    la = np.dstack([g8, np.full_like(g8, 9)])
+    Image.fromarray(la, mode="LA").save(tmp_path / "la.png")
+    np.testing.assert_array_equal(read_uint8(tmp_path / "la.png", keep_gray=True), g8)
 
 
-def test_from_tensor_clamps_and_rounds() -> None:
-    t = torch.tensor([-0.5, 0.0, 0.49 / 255, 0.5 / 255, 1.5 / 255, 1.0, 2.0, float("nan")])
-    out = from_tensor(t.view(1, 1, 1, -1))
-    assert out.dtype == np.uint8 and out.shape == (1, 8, 1)
-    np.testing.assert_array_equal(out[0, :, 0], [0, 0, 0, 1, 2, 255, 255, 0])
-    with pytest.raises(ValueError):
-        from_tensor(torch.zeros(2, 3, 4, 4))
-    with pytest.raises(TypeError):
-        to_tensor(np.zeros((2, 2, 3), np.float32))
+def test_uint8_view_refuses_what_read_image_refuses(tmp_path: Path) -> None:
+    gif = _save(_rand((4, 4, 3)), tmp_path / "gif.png", format="GIF")
+    for keep_gray in (False, True):
+        with pytest.raises(InputImageError, match="not a PNG, JPEG"):
+            read_uint8(gif, keep_gray=keep_gray)
+    big = _save(_rand((20, 30, 3)), tmp_path / "big.png")
+    with pytest.raises(InputImageError, match="decompression bomb"):
+        read_uint8(big, max_pixels=599)
+    assert read_uint8(big, max_pixels=600).shape == (20, 30, 3)
+
+
+def test_peek_size_reads_the_header_with_orientation(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90: the 20x10 file is a 10x20 (w x h) image
+    Image.fromarray(_rand((10, 20, 3))).save(tmp_path / "r.png", exif=exif)
+    assert peek_size(tmp_path / "r.png") == (20, 10)
+    assert peek_size(_save(_rand((10, 20, 3)), tmp_path / "p.jpg")) == (10, 20)
+    assert peek_size(_save(_rand((4, 4, 3)), tmp_path / "g.png", format="GIF")) is None
+    (tmp_path / "t.png").write_text("not an image")
+    assert peek_size(tmp_path / "t.png") is None
+    assert peek_size(tmp_path / "missing.png") is None

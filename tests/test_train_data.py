@@ -11,16 +11,15 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from srgan_cli.discovery import ImagePair, gather_sources
 from srgan_cli.errors import DatasetError
 from srgan_cli.resize import imresize, modcrop
 from srgan_cli.training import data as data_mod
 from srgan_cli.training.config import TrainConfig
 from srgan_cli.training.data import (
     PatchDataset,
-    SourcePair,
     StepBatchSampler,
     build_cache,
-    gather_sources,
     sample_patch,
     worker_init,
 )
@@ -208,7 +207,7 @@ def _npy(folder: Path, name: str, arr: np.ndarray) -> Path:
 
 
 def test_patch_dataset_is_a_function_of_seed_and_index(tmp_path: Path) -> None:
-    srcs = [SourcePair(_save(tmp_path / "d" / f"{i}.png", _img(40, 48, i))) for i in range(3)]
+    srcs = [ImagePair(_save(tmp_path / "d" / f"{i}.png", _img(40, 48, i))) for i in range(3)]
     entries = build_cache(srcs, 2, 16, tmp_path / "cache")
     a, b = PatchDataset(entries, 2, 16, seed=5), PatchDataset(entries, 2, 16, seed=5)
     for k in (0, 7, 10**9):
@@ -222,7 +221,7 @@ def test_patch_dataset_is_a_function_of_seed_and_index(tmp_path: Path) -> None:
 
 
 def test_cache_is_built_once_and_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    srcs = [SourcePair(_save(tmp_path / "d" / f"{i}.png", _img(32, 36, i))) for i in range(2)]
+    srcs = [ImagePair(_save(tmp_path / "d" / f"{i}.png", _img(32, 36, i))) for i in range(2)]
     cache = tmp_path / "cache"
     first = build_cache(srcs, 4, 32, cache)
     assert len(list(cache.glob("*.npy"))) == 4
@@ -231,7 +230,7 @@ def test_cache_is_built_once_and_reused(tmp_path: Path, monkeypatch: pytest.Monk
     def no_decode(path: object) -> np.ndarray:
         raise AssertionError(f"decoded {path} again")
 
-    monkeypatch.setattr(data_mod, "load_rgb_uint8", no_decode)
+    monkeypatch.setattr(data_mod, "read_uint8", no_decode)
     assert build_cache(srcs, 4, 32, cache) == first
     # the cached crop-size check still applies without decoding
     with pytest.raises(DatasetError, match=r"0\.png.*smaller than the 48 px patch"):
@@ -242,14 +241,14 @@ def test_cache_is_built_once_and_reused(tmp_path: Path, monkeypatch: pytest.Monk
         build_cache(srcs, 4, 32, cache)
 
 
-def _bad_tree(tmp_path: Path) -> tuple[list[SourcePair], dict[str, Path]]:
+def _bad_tree(tmp_path: Path) -> tuple[list[ImagePair], dict[str, Path]]:
     good = _save(tmp_path / "hr" / "good.png", _img(32, 32, 1))
     small = _save(tmp_path / "hr" / "small.png", _img(20, 40, 2))
     broken = tmp_path / "hr" / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n this is not a PNG body")
     mism_hr = _save(tmp_path / "hr" / "mism.png", _img(32, 32, 3))
     mism_lr = _save(tmp_path / "lr" / "mism.png", _img(9, 8, 4))  # expected 8x8
-    srcs = [SourcePair(good), SourcePair(small), SourcePair(broken), SourcePair(mism_hr, mism_lr)]
+    srcs = [ImagePair(good), ImagePair(small), ImagePair(broken), ImagePair(mism_hr, mism_lr)]
     return srcs, {"small": small, "broken": broken, "mism": mism_lr}
 
 

@@ -56,13 +56,9 @@ class Source:
 
 
 def _images_in(folder: Path, recursive: bool) -> list[Path]:
-    from srgan_cli.imaging import READ_EXTENSIONS
+    from srgan_cli.discovery import images_in
 
-    found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(
-        p for p in found
-        if p.is_file() and p.suffix.lower() in READ_EXTENSIONS and not p.name.startswith(".")
-    )
+    return images_in(folder, recursive=recursive)
 
 
 def expand_inputs(specs: list[str], recursive: bool) -> list[Source | Job]:

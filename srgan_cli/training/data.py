@@ -1,4 +1,7 @@
-"""Training data: find HR (and LR) images, decode them once into a cache, sample aligned patches.
+"""Training data: decode the HR (and LR) images once into a cache, sample aligned patches.
+
+The images come from `discovery.gather_sources` and are decoded by `imaging.read_uint8` (every
+guard of the one decoder; gray replicated to RGB, alpha dropped, 16-bit rounded).
 
 Decoding a 2K PNG for every crop is far too slow, so each image is decoded once (HR cropped to a
 multiple of the scale; LR read from disk when given, else made with the MATLAB bicubic) and stored
@@ -22,21 +25,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from srgan_cli.discovery import ImagePair
 from srgan_cli.errors import DatasetError, SrganError
-from srgan_cli.fileio import atomic_write, find_subdir
-from srgan_cli.imaging import load_rgb_uint8
+from srgan_cli.fileio import atomic_write
+from srgan_cli.imaging import read_uint8
+from srgan_cli.pixels import hwc_to_chw
 from srgan_cli.resize import imresize, modcrop
 
-TRAIN_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 CACHE_VERSION = "1"
-
-
-@dataclass(frozen=True)
-class SourcePair:
-    """One training image: its HR file and, optionally, its LR file."""
-
-    hr: Path
-    lr: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -49,88 +45,12 @@ class CachedPair:
     lr_size: tuple[int, int]  # (H, W)
 
 
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in TRAIN_EXTENSIONS)
-
-
-def default_data_root() -> Path:
-    return Path(os.environ.get("SRGAN_DATA", "data"))
-
-
-def div2k_sources(root: Path, scale: int, split: str = "train") -> list[SourcePair]:
-    """The official DIV2K layout: DIV2K/DIV2K_<split>_HR and DIV2K_<split>_LR_bicubic/X<s>."""
-    base = find_subdir(root, "DIV2K") or root
-    hr_dir = find_subdir(base, f"DIV2K_{split}_HR")
-    if hr_dir is None:
-        raise DatasetError(
-            f"DIV2K not found: no folder {base / f'DIV2K_{split}_HR'} (set --data-root or "
-            "SRGAN_DATA; see data/README.md)"
-        )
-    lr_parent = find_subdir(base, f"DIV2K_{split}_LR_bicubic")
-    lr_dir = find_subdir(lr_parent, f"X{scale}") if lr_parent is not None else None
-    pairs = []
-    for hr in _images_in(hr_dir):
-        lr = None
-        if lr_dir is not None:  # the LR folder is there: every LR file must be too
-            lr = lr_dir / f"{hr.stem}x{scale}.png"
-            if not lr.is_file():
-                raise DatasetError(
-                    f"{lr}: missing LR image for {hr.name} (complete {lr_dir}, or remove it to "
-                    "make LR with MATLAB bicubic)"
-                )
-        pairs.append(SourcePair(hr, lr))
-    if not pairs:
-        raise DatasetError(f"DIV2K folder {hr_dir} holds no images (see data/README.md)")
-    return pairs
-
-
-def folder_sources(folder: Path, lr_folder: Path | None, scale: int) -> list[SourcePair]:
-    """HR images of a folder (or its HR/ subfolder), paired with LR files by name when given."""
-    if not folder.is_dir():
-        raise DatasetError(f"training folder {folder} does not exist")
-    if (folder / "HR").is_dir():
-        folder = folder / "HR"
-    pairs = []
-    for hr in _images_in(folder):
-        lr = None
-        if lr_folder is not None:
-            candidates = [lr_folder / f"{hr.stem}{sfx}" for sfx in ("", f"x{scale}")]
-            found = [c for stem in candidates for c in _with_any_ext(stem)]
-            if not found:
-                raise DatasetError(f"{hr}: no LR image of the same name in {lr_folder}")
-            lr = found[0]
-        pairs.append(SourcePair(hr, lr))
-    if not pairs:
-        raise DatasetError(f"training folder {folder} holds no PNG, JPEG or BMP images")
-    return pairs
-
-
-def _with_any_ext(stem: Path) -> list[Path]:
-    candidates = (stem.with_name(stem.name + e) for e in TRAIN_EXTENSIONS)
-    return [c for c in candidates if c.is_file()]
-
-
-def gather_sources(
-    data: Sequence[str], lr_data: Sequence[str], scale: int, data_root: str = ""
-) -> list[SourcePair]:
-    """All training pairs of the config's `data` entries ("div2k" or folders)."""
-    root = Path(data_root) if data_root else default_data_root()
-    out: list[SourcePair] = []
-    for i, entry in enumerate(data):
-        if entry.lower() == "div2k":
-            out += div2k_sources(root, scale)
-        else:
-            lr = Path(lr_data[i]) if lr_data else None
-            out += folder_sources(Path(entry), lr, scale)
-    return out
-
-
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "srgan-cli" / "decoded"
 
 
-def _cache_key(src: SourcePair, scale: int) -> str:
+def _cache_key(src: ImagePair, scale: int) -> str:
     h = hashlib.sha1(CACHE_VERSION.encode())
     for p in (src.hr, src.lr):
         if p is None:
@@ -147,16 +67,16 @@ def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
         np.save(fh, arr)
 
 
-def decode_pair(src: SourcePair, scale: int, patch_size: int) -> tuple[np.ndarray, np.ndarray]:
+def decode_pair(src: ImagePair, scale: int, patch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Decode one pair: HR modcropped, LR from file (size-checked) or MATLAB bicubic."""
-    hr = modcrop(load_rgb_uint8(src.hr), scale)
+    hr = modcrop(read_uint8(src.hr), scale)
     if hr.shape[0] < patch_size or hr.shape[1] < patch_size:
         raise DatasetError(
             f"{src.hr}: image is {hr.shape[1]}x{hr.shape[0]} px, smaller than the "
             f"{patch_size} px patch"
         )
     if src.lr is not None:
-        lr = load_rgb_uint8(src.lr)
+        lr = read_uint8(src.lr)
         want = (hr.shape[0] // scale, hr.shape[1] // scale)
         if lr.shape[:2] != want:
             raise DatasetError(
@@ -169,7 +89,7 @@ def decode_pair(src: SourcePair, scale: int, patch_size: int) -> tuple[np.ndarra
 
 
 def build_cache(
-    sources: Sequence[SourcePair],
+    sources: Sequence[ImagePair],
     scale: int,
     patch_size: int,
     cache_dir: Path,
@@ -280,10 +200,7 @@ class PatchDataset(Dataset):
         i = int(rng.integers(0, len(self.entries)))
         hr, lr = self._arrays_of(i)
         hr_c, lr_c = sample_patch(hr, lr, self.scale, self.patch_size, rng, self.augment)
-        return (
-            torch.from_numpy(hr_c).permute(2, 0, 1).contiguous(),
-            torch.from_numpy(lr_c).permute(2, 0, 1).contiguous(),
-        )
+        return hwc_to_chw(hr_c), hwc_to_chw(lr_c)
 
 
 class StepBatchSampler(Sampler[list[int]]):

@@ -24,6 +24,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
 from srgan_cli.devices import resolve_device
+from srgan_cli.discovery import gather_sources
 from srgan_cli.errors import CheckpointError, DeviceError, OutputError, TrainingError
 from srgan_cli.fileio import atomic_write
 from srgan_cli.models.discriminator import Discriminator
@@ -37,7 +38,6 @@ from srgan_cli.training.data import (
     StepBatchSampler,
     build_cache,
     default_cache_dir,
-    gather_sources,
     worker_init,
 )
 from srgan_cli.training.losses import ContentLoss, adversarial_loss, pixel_loss
