@@ -132,7 +132,7 @@ def test_lr_schedules() -> None:
 
 def test_schedule_auto_is_constant_for_psnr_and_halve_for_gan() -> None:
     from srgan_cli.training.config import TrainConfig
-    from srgan_cli.training.trainer import effective_schedule
+    from srgan_cli.training.schedule import effective_schedule
 
     assert TrainConfig().schedule == "auto"
     assert effective_schedule(TrainConfig(stage="psnr")) == "constant"

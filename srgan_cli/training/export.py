@@ -123,7 +123,7 @@ def export(
     out = check_target(out, overwrite=overwrite)
     net, card = build(source, weights=weights, name=out.stem, extra=extra)
     if measure:
-        from srgan_cli.training.measure import measure_model
+        from srgan_cli.scoring import measure_model
 
         model = LoadedModel(out.stem, "srresnet", net.scale, net, card, str(source))
         card["metrics"] = measure_model(model, measure, data_root=data_root, device=device)
