@@ -17,6 +17,7 @@ from torch import nn
 
 from srgan_cli.errors import CheckpointError
 from srgan_cli.fileio import atomic_write, torch_load_weights_only
+from srgan_cli.training.config import ALIASES
 
 FORMAT = "srgan-cli-checkpoint/1"
 LAST = "last.pt"
@@ -97,8 +98,9 @@ def cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
 
 def check_compatible(config: dict[str, Any], state: dict[str, Any]) -> None:
     """CheckpointError when `config` differs from the checkpoint's in a field that shapes training
-    (architecture, stage, losses...); paths, step counts and logging may change."""
-    old = state.get("config", {})
+    (architecture, stage, losses...); paths, step counts and logging may change. Keys under an
+    old name (config.ALIASES) are compared under the new one."""
+    old = {ALIASES.get(k, k): v for k, v in state.get("config", {}).items()}
     for key, value in config.items():
         if key in RESUMABLE_CHANGES or key not in old:
             continue
