@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 import re
 import sys
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from srgan_cli.errors import OutputError, SrganError, UsageError
 
 if TYPE_CHECKING:
-    from srgan_cli.evaluate import EvalResult
+    from srgan_cli.evaluate import EvalResult, ImageScore
     from srgan_cli.models.zoo import LoadedModel
 
 
@@ -72,6 +73,11 @@ def _load_models(specs: list[str], scale: int | None) -> tuple[list[LoadedModel]
         if seen[m.name] > 1:
             m.name = f"{m.name}#{seen[m.name]}"
     return models, scale
+
+
+def _advance(bar: Any, task: Any, _score: ImageScore) -> None:
+    """Progress after one scored image."""
+    bar.advance(task)
 
 
 def _print_results(results: list[EvalResult], per_image: bool, to_stderr: bool) -> None:
@@ -161,7 +167,7 @@ def eval_command(
                     out_dir = save_images / _safe_name(m.name) / f"{_safe_name(ds.name)}_x{scale}"
                 results.append(scoring.score(
                     m, ds, protocol, device=device, save_dir=out_dir,
-                    on_image=lambda _s, t=task: bar.advance(t),
+                    on_image=partial(_advance, bar, task),
                 ))
                 bar.remove_task(task)
 

@@ -27,8 +27,9 @@ def _option_for(name: str, hint: Any, default: Any) -> tuple[Any, Any]:
                                             show_default=False)
     if get_origin(hint) is list:
         (item,) = get_args(hint)
-        return list[item] | None, typer.Option(None, flag, *old, help=help_text,
-                                               show_default=False)
+        list_hint: Any = list[item]  # type: ignore[valid-type]  # built from the field's type
+        return list_hint | None, typer.Option(None, flag, *old, help=help_text,
+                                              show_default=False)
     return hint | None, typer.Option(None, flag, *old, help=help_text, show_default=False)
 
 

@@ -30,8 +30,8 @@ class EMA:
         w = 1 - self.decay_at(updates)
         for e, p in zip(self.module.parameters(), module.parameters(), strict=True):
             e.lerp_(p.detach(), w)
-        for e, b in zip(self.module.buffers(), module.buffers(), strict=True):
-            if e.is_floating_point():
-                e.lerp_(b, w)
+        for eb, b in zip(self.module.buffers(), module.buffers(), strict=True):
+            if eb.is_floating_point():
+                eb.lerp_(b, w)
             else:
-                e.copy_(b)
+                eb.copy_(b)

@@ -36,7 +36,7 @@ def generator_from_checkpoint(state: dict[str, Any], weights: str, where: Path) 
     if weights == "ema" and ema is None:
         raise CheckpointError(f"{where}: checkpoint holds no EMA weights (trained with ema = 0)")
     use_ema = weights in ("auto", "ema") and ema is not None
-    sd = ema if use_ema else state["generator"]
+    sd = ema if use_ema and ema is not None else state["generator"]
     try:
         net.load_state_dict(sd)
     except RuntimeError as e:

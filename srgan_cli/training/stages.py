@@ -53,8 +53,8 @@ def _adam(params: Any, cfg: TrainConfig, weight_decay: float = 0.0) -> torch.opt
 
 
 def _to_device(net: nn.Module, cfg: TrainConfig, device: torch.device) -> None:
-    mem = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    net.to(device, memory_format=mem)
+    net.to(device)
+    net.to(memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
 
 
 class Stage:
