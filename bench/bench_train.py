@@ -31,7 +31,7 @@ from srgan_cli.models.zoo import save_model
 from srgan_cli.resize import imresize, modcrop
 from srgan_cli.training.config import TrainConfig
 from srgan_cli.training.data import PatchDataset, build_cache
-from srgan_cli.training.trainer import Trainer
+from srgan_cli.training.loop import Trainer
 
 SCALE = 4
 

@@ -29,7 +29,7 @@ SCRIPT = textwrap.dedent(
     import torch
     from srgan_cli.training import distributed as dist_utils
     from srgan_cli.training.config import TrainConfig
-    from srgan_cli.training.trainer import Trainer
+    from srgan_cli.training.loop import Trainer
 
     out, data, cache = sys.argv[1:4]
     rank = int(os.environ["RANK"])

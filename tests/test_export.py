@@ -20,11 +20,11 @@ from PIL import Image
 from srgan_cli.cli import main
 from srgan_cli.errors import CheckpointError, DatasetError, SrganError
 from srgan_cli.models.zoo import load_model
+from srgan_cli.scoring import measure_model
 from srgan_cli.training.checkpoint import load as load_checkpoint
 from srgan_cli.training.config import TrainConfig
 from srgan_cli.training.export import export
-from srgan_cli.training.measure import measure_model
-from srgan_cli.training.trainer import Trainer
+from srgan_cli.training.loop import Trainer
 
 TINY = dict(num_blocks=1, channels=8, scale=4, patch_size=32, batch_size=2, device="cpu")
 

@@ -132,9 +132,26 @@ def test_lr_schedules() -> None:
 
 def test_schedule_auto_is_constant_for_psnr_and_halve_for_gan() -> None:
     from srgan_cli.training.config import TrainConfig
-    from srgan_cli.training.trainer import effective_schedule
+    from srgan_cli.training.schedule import effective_schedule
 
     assert TrainConfig().schedule == "auto"
     assert effective_schedule(TrainConfig(stage="psnr")) == "constant"
     assert effective_schedule(TrainConfig(stage="gan")) == "halve"
     assert effective_schedule(TrainConfig(stage="gan", schedule="cosine")) == "cosine"
+
+
+def test_old_lr_data_key_and_flag_map_to_lowres_data(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    p = _write(tmp_path / "old.toml", 'data = ["hr"]\nlr_data = ["lr"]\n')
+    assert resolve(p, {}).lowres_data == ["lr"]  # configs of older runs still load
+    assert from_mapping({"lowres_data": ["x"]}).lowres_data == ["x"]
+    assert "lr_data" not in FIELD_NAMES  # one field, one name in saved configs
+
+    from srgan_cli.cli import main
+    from srgan_cli.training import run
+
+    seen: list[dict[str, object]] = []
+    monkeypatch.setattr(run, "run_training", lambda c, o, resume=None: seen.append(o) or {})
+    for flag in ("--lowres-data", "--lr-data"):
+        main(["train", "--data", "hr", flag, "lr"])
+    assert [o["lowres_data"] for o in seen] == [["lr"], ["lr"]]

@@ -320,7 +320,7 @@ def test_worker_init_seeds_numpy_per_worker() -> None:
 
 
 def test_loader_with_workers_matches_single_process(tmp_path: Path) -> None:
-    from srgan_cli.training.trainer import Trainer
+    from srgan_cli.training.loop import Trainer
 
     for i in range(2):
         _save(tmp_path / "d" / f"{i}.png", _img(40, 44, i))

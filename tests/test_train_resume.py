@@ -22,7 +22,7 @@ from srgan_cli.errors import CheckpointError
 from srgan_cli.models.vgg import random_vgg_features
 from srgan_cli.training.checkpoint import load as load_checkpoint
 from srgan_cli.training.config import TrainConfig
-from srgan_cli.training.trainer import Trainer
+from srgan_cli.training.loop import Trainer
 
 TIMEOUT = 180
 

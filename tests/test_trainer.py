@@ -18,10 +18,10 @@ from srgan_cli.errors import DeviceError, ModelError, TrainingError
 from srgan_cli.models.srresnet import SRResNet
 from srgan_cli.models.vgg import VGGFeatures, random_vgg_features
 from srgan_cli.models.zoo import load_model, save_model
-from srgan_cli.training import trainer as trainer_mod
+from srgan_cli.training import stages
 from srgan_cli.training.checkpoint import load as load_checkpoint
 from srgan_cli.training.config import TrainConfig, resolve
-from srgan_cli.training.trainer import Trainer
+from srgan_cli.training.loop import Trainer
 
 TINY = dict(num_blocks=1, channels=8, scale=4, patch_size=32, batch_size=2, device="cpu")
 
@@ -241,7 +241,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _images(tmp_path / "train")
-    real = trainer_mod.pixel_loss
+    real = stages.pixel_loss
     calls = {"n": 0}
 
     def nan_after_three(kind: str, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
@@ -249,7 +249,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
         loss = real(kind, sr, hr)
         return loss * float("nan") if calls["n"] > 3 else loss
 
-    monkeypatch.setattr(trainer_mod, "pixel_loss", nan_after_three)
+    monkeypatch.setattr(stages, "pixel_loss", nan_after_three)
     t = Trainer(_cfg(tmp_path, steps=10, save_every=1), log=_quiet)
     with pytest.raises(TrainingError) as info:
         t.fit()

@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 import re
 import sys
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from srgan_cli.errors import OutputError, SrganError, UsageError
 
 if TYPE_CHECKING:
-    from srgan_cli.evaluate import EvalResult, Predictor
+    from srgan_cli.evaluate import EvalResult, ImageScore
     from srgan_cli.models.zoo import LoadedModel
 
 
@@ -74,10 +75,9 @@ def _load_models(specs: list[str], scale: int | None) -> tuple[list[LoadedModel]
     return models, scale
 
 
-def _predictor(model: LoadedModel, device: str, precision: str, tile: int) -> Predictor:
-    from srgan_cli.upscale import Upscaler
-
-    return Upscaler(model, device=device, precision=precision, tile=tile).upscale_array
+def _advance(bar: Any, task: Any, _score: ImageScore) -> None:
+    """Progress after one scored image."""
+    bar.advance(task)
 
 
 def _print_results(results: list[EvalResult], per_image: bool, to_stderr: bool) -> None:
@@ -135,10 +135,8 @@ def eval_command(
         metavar="DIR"),
 ) -> None:
     """Score models with PSNR/SSIM by the standard SR protocol (Y channel, border = scale)."""
-    from srgan_cli import report
+    from srgan_cli import report, scoring
     from srgan_cli.console import progress
-    from srgan_cli.datasets import open_dataset
-    from srgan_cli.evaluate import evaluate
     from srgan_cli.models.zoo import default_model_spec
 
     if crop_border is not None and crop_border < 0:
@@ -154,24 +152,22 @@ def eval_command(
 
     specs = list(dict.fromkeys(model or [default_model_spec()]))
     models, scale = _load_models(specs, scale)
-    datasets = [
-        open_dataset(spec, scale, data_root=data_root, split=split, regenerate_lr=regenerate_lr)
-        for spec in dict.fromkeys(dataset or ["set5"])
-    ]
-    predictors = [_predictor(m, device, precision, tile) for m in models]
+    datasets = scoring.open_datasets(dataset or ["set5"], scale, data_root=data_root,
+                                     split=split, regenerate_lr=regenerate_lr)
+    protocol = scoring.Protocol(crop_border=crop_border, y_channel=not rgb, precision=precision,
+                                tile=tile)
 
     results = []
     with progress() as bar:
         for ds in datasets:
-            for m, predict in zip(models, predictors, strict=True):
+            for m in models:
                 task = bar.add_task(f"{m.name} {ds.name} x{scale}", total=len(ds))
                 out_dir = None
                 if save_images is not None:
                     out_dir = save_images / _safe_name(m.name) / f"{_safe_name(ds.name)}_x{scale}"
-                results.append(evaluate(
-                    predict, ds, scale=scale, crop_border=crop_border, y_channel=not rgb,
-                    model_name=m.name, dataset_name=ds.name, save_dir=out_dir,
-                    on_image=lambda _s, t=task: bar.advance(t),
+                results.append(scoring.score(
+                    m, ds, protocol, device=device, save_dir=out_dir,
+                    on_image=partial(_advance, bar, task),
                 ))
                 bar.remove_task(task)
 

@@ -9,11 +9,16 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 import typer
 
-from srgan_cli.training.config import HELP, TrainConfig
+from srgan_cli.training.config import ALIASES, HELP, TrainConfig
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def _option_for(name: str, hint: Any, default: Any) -> tuple[Any, Any]:
-    flag = "--" + name.replace("_", "-")
+    flag = _flag(name)
+    old = [_flag(a) for a, field in ALIASES.items() if field == name]  # old names still work
     help_text = HELP[name]
     shown = default if not isinstance(default, list) else (", ".join(map(str, default)) or "none")
     help_text += f" (default: {shown})"
@@ -22,8 +27,10 @@ def _option_for(name: str, hint: Any, default: Any) -> tuple[Any, Any]:
                                             show_default=False)
     if get_origin(hint) is list:
         (item,) = get_args(hint)
-        return list[item] | None, typer.Option(None, flag, help=help_text, show_default=False)
-    return hint | None, typer.Option(None, flag, help=help_text, show_default=False)
+        list_hint: Any = list[item]  # type: ignore[valid-type]  # built from the field's type
+        return list_hint | None, typer.Option(None, flag, *old, help=help_text,
+                                              show_default=False)
+    return hint | None, typer.Option(None, flag, *old, help=help_text, show_default=False)
 
 
 def train(**kwargs: Any) -> None:

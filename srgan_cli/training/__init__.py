@@ -1,1 +1,2 @@
-"""Training: config, patch data, losses, the two-stage trainer, checkpoints, DDP helpers."""
+"""Training: config (strict TOML), data (decode cache + patches), loader, stages (psnr, gan),
+ema, losses, schedule, checkpoint, runlog, loop (the Trainer), distributed (DDP), export."""

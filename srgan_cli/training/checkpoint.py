@@ -1,4 +1,5 @@
-"""Training checkpoints: atomic writes, safe loads, RNG capture, `--resume auto` lookup.
+"""Training checkpoints: atomic writes, safe loads, RNG capture, `--resume auto` lookup, and the
+check that a config may continue a checkpoint.
 
 A checkpoint is a plain dict of tensors, numbers, strings and lists, saved with ``torch.save`` and
 loaded with ``weights_only=True`` (no arbitrary code). It is written to a temporary file in the
@@ -7,17 +8,25 @@ same folder, flushed to disk, then renamed over the old one, so a crash never le
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from srgan_cli.errors import CheckpointError
 from srgan_cli.fileio import atomic_write, torch_load_weights_only
+from srgan_cli.training.config import ALIASES
 
 FORMAT = "srgan-cli-checkpoint/1"
 LAST = "last.pt"
 BEST = "best.pt"
+# Config fields that may differ between a checkpoint and the run resuming it.
+RESUMABLE_CHANGES = frozenset({
+    "steps", "save_every", "val_every", "val_data", "log_every", "workers", "device",
+    "cache_dir", "run_dir", "data_root", "skip_bad",
+})
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
@@ -80,3 +89,77 @@ def find_resume(run_dir: Path) -> Path | None:
     """`--resume auto`: the run folder's last checkpoint, if any."""
     p = run_dir / LAST
     return p if p.is_file() else None
+
+
+def cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A module's state dict as contiguous CPU copies (what a checkpoint stores)."""
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in module.state_dict().items()}
+
+
+def check_compatible(config: dict[str, Any], state: dict[str, Any]) -> None:
+    """CheckpointError when `config` differs from the checkpoint's in a field that shapes training
+    (architecture, stage, losses...); paths, step counts and logging may change. Keys under an
+    old name (config.ALIASES) are compared under the new one."""
+    old = {ALIASES.get(k, k): v for k, v in state.get("config", {}).items()}
+    for key, value in config.items():
+        if key in RESUMABLE_CHANGES or key not in old:
+            continue
+        if old[key] != value:
+            raise CheckpointError(
+                f"cannot resume: the checkpoint was trained with {key} = {old[key]!r}, "
+                f"this run asks for {value!r}"
+            )
+
+
+class Checkpointer:
+    """A run folder's checkpoints: which one to resume from, and atomic saves of last.pt and
+    best.pt. Only the main process writes; a failed write leaves the previous file intact."""
+
+    def __init__(self, run_dir: Path, *, is_main: bool, log: Callable[[str], None]) -> None:
+        self.run_dir = run_dir
+        self.is_main = is_main
+        self._log = log
+
+    @property
+    def last(self) -> Path:
+        return self.run_dir / LAST
+
+    def resume_state(self, resume: str | None) -> dict[str, Any] | None:
+        """The state to continue (`resume`: None, "auto" or a path), None for a new run.
+
+        A new run never starts over an existing checkpoint: that would overwrite it."""
+        if not resume:
+            existing = find_resume(self.run_dir)
+            if existing is not None:
+                raise CheckpointError(
+                    f"{self.run_dir} already holds a training checkpoint ({existing.name}): "
+                    "continue it with --resume auto, or choose another --run-dir"
+                )
+            return None
+        if resume == "auto":
+            path = find_resume(self.run_dir)
+            if path is None:
+                self._log(f"no checkpoint in {self.run_dir}; starting a new run")
+                return None
+        else:
+            path = Path(resume)
+        state = load(path)
+        self._log(f"resuming from {path} at step {state['step']}")
+        return state
+
+    def save_last(self, state: dict[str, Any]) -> Path | None:
+        return self._save(state, self.last)
+
+    def save_best(self, state: dict[str, Any]) -> Path | None:
+        return self._save(state, self.run_dir / BEST)
+
+    def _save(self, state: dict[str, Any], path: Path) -> Path | None:
+        if not self.is_main:
+            return None
+        try:
+            save(state, path)
+        except OSError as e:
+            raise CheckpointError(
+                f"cannot write checkpoint {path} ({e.strerror or e}); the previous one is intact"
+            ) from e
+        return path

@@ -28,7 +28,8 @@ class TrainConfig:
     stage: str = "psnr"  # psnr (SRResNet, pixel loss) or gan (SRGAN, perceptual + adversarial)
     data: list[str] = field(default_factory=lambda: ["div2k"])  # "div2k" or HR image folders
     data_root: str = ""  # where DIV2K/ lives (default: $SRGAN_DATA, else ./data)
-    lr_data: list[str] = field(default_factory=list)  # LR folders paired 1:1 with `data` folders
+    # low-resolution image folders paired 1:1 with `data` folders (old name: lr_data)
+    lowres_data: list[str] = field(default_factory=list)
     scale: int = 4
     num_blocks: int = 16
     channels: int = 64
@@ -112,12 +113,15 @@ class TrainConfig:
             raise bad("ema", "must be in [0, 1)")
         if not self.data:
             raise bad("data", "give at least one source ('div2k' or a folder)")
-        if self.lr_data and len(self.lr_data) != len(self.data):
-            raise bad("lr_data", "needs one LR folder per `data` folder")
+        if self.lowres_data and len(self.lowres_data) != len(self.data):
+            raise bad("lowres_data", "needs one LR folder per `data` folder (formerly "
+                      "'lr_data')")
 
 
 _HINTS = get_type_hints(TrainConfig)
 FIELD_NAMES = tuple(f.name for f in fields(TrainConfig))
+# Old key -> field: configs and checkpoints written with the old name still load and resume.
+ALIASES = {"lr_data": "lowres_data"}  # `lr` is the learning rate; these are low-res images
 
 
 def _coerce(key: str, value: Any) -> Any:
@@ -157,6 +161,7 @@ def from_mapping(values: dict[str, Any], base: TrainConfig | None = None) -> Tra
     """A config from `base` (or defaults) updated by `values`; unknown keys are errors."""
     cfg = dataclasses.replace(base) if base is not None else TrainConfig()
     for key, value in values.items():
+        key = ALIASES.get(key, key)
         if key not in FIELD_NAMES:
             close = [n for n in FIELD_NAMES if n.startswith(key[:3])]
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
@@ -219,8 +224,9 @@ HELP: dict[str, str] = {
     "data": "Training data: 'div2k' (official layout under --data-root) or a folder of HR "
     "images (PNG/JPEG/BMP). Repeat for several sources.",
     "data_root": "Folder holding DIV2K/ (default: $SRGAN_DATA, else ./data).",
-    "lr_data": "LR folder paired with each --data folder, files named like the HR ones "
-    "(optionally with an x<scale> suffix). Default: LR made with MATLAB bicubic.",
+    "lowres_data": "Low-resolution (LR) image folder paired with each --data folder, files "
+    "named like the HR ones (optionally with an x<scale> suffix). Default: LR made with MATLAB "
+    "bicubic. Formerly --lr-data.",
     "scale": "Upscaling factor: 2, 3, 4 or 8.",
     "num_blocks": "Residual blocks of the generator.",
     "channels": "Feature channels of the generator.",

@@ -36,7 +36,7 @@ def generator_from_checkpoint(state: dict[str, Any], weights: str, where: Path) 
     if weights == "ema" and ema is None:
         raise CheckpointError(f"{where}: checkpoint holds no EMA weights (trained with ema = 0)")
     use_ema = weights in ("auto", "ema") and ema is not None
-    sd = ema if use_ema else state["generator"]
+    sd = ema if use_ema and ema is not None else state["generator"]
     try:
         net.load_state_dict(sd)
     except RuntimeError as e:
@@ -123,7 +123,7 @@ def export(
     out = check_target(out, overwrite=overwrite)
     net, card = build(source, weights=weights, name=out.stem, extra=extra)
     if measure:
-        from srgan_cli.training.measure import measure_model
+        from srgan_cli.scoring import measure_model
 
         model = LoadedModel(out.stem, "srresnet", net.scale, net, card, str(source))
         card["metrics"] = measure_model(model, measure, data_root=data_root, device=device)

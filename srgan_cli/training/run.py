@@ -12,7 +12,7 @@ from srgan_cli.training.config import resolve
 def run_training(config_path: Path | None, overrides: dict[str, Any], *,
                  resume: str | None = None) -> dict[str, Any]:
     """Resolve config (defaults <- TOML <- flags), train, and return the last log record."""
-    from srgan_cli.training.trainer import Trainer
+    from srgan_cli.training.loop import Trainer
 
     cfg = resolve(config_path, overrides)
     try:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from srgan_cli.training.config import TrainConfig
 
 
 def lr_factor(
@@ -33,3 +37,21 @@ def lr_factor(
     if kind == "halve":
         return 0.1 if step >= total // 2 else 1.0
     raise ValueError(f"unknown schedule {kind!r}")
+
+
+def effective_schedule(cfg: TrainConfig) -> str:
+    """schedule 'auto': constant for stage psnr, SRGAN's 1e-4 then 1e-5 ('halve') for gan."""
+    if cfg.schedule != "auto":
+        return cfg.schedule
+    return "halve" if cfg.stage == "gan" else "constant"
+
+
+def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
+    """The lr multiplier of a run as a function of the step (for torch's LambdaLR)."""
+    kind = effective_schedule(cfg)
+
+    def factor(step: int) -> float:
+        return lr_factor(step, cfg.steps, kind, warmup=cfg.warmup_steps,
+                         milestones=cfg.milestones, gamma=cfg.gamma, min_ratio=cfg.min_lr / cfg.lr)
+
+    return factor

@@ -1,0 +1,64 @@
+"""The training batches: decode cache -> patch dataset -> a DataLoader whose sample order is a
+pure function of the step (so a resumed run sees the batches the interrupted one would have)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from srgan_cli.discovery import gather_sources
+from srgan_cli.training import distributed as dist_utils
+from srgan_cli.training.config import TrainConfig
+from srgan_cli.training.data import (
+    PatchDataset,
+    StepBatchSampler,
+    build_cache,
+    default_cache_dir,
+    worker_init,
+)
+
+
+def build_loader(cfg: TrainConfig, start_step: int, dist: dist_utils.DistInfo,
+                 device: torch.device, log: Callable[[str], None]) -> DataLoader:
+    """Batches of uint8 (HR, LR) patches from `start_step` to `cfg.steps`, this rank's share.
+
+    The main process fills the decode cache first; the others then read it."""
+    sources = gather_sources(cfg.data, cfg.lowres_data, cfg.scale, cfg.data_root)
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+    if dist.is_main:
+        t0 = time.perf_counter()
+        entries = build_cache(sources, cfg.scale, cfg.patch_size, cache, skip_bad=cfg.skip_bad,
+                              warn=log)
+        log(f"{len(entries)} training images decoded into {cache} "
+            f"({time.perf_counter() - t0:.1f} s)")
+    dist_utils.barrier(dist)
+    if not dist.is_main:
+        entries = build_cache(sources, cfg.scale, cfg.patch_size, cache, skip_bad=cfg.skip_bad,
+                              warn=lambda m: None)
+    dataset = PatchDataset(entries, cfg.scale, cfg.patch_size, cfg.seed)
+    sampler = StepBatchSampler(start_step, cfg.steps, cfg.batch_size, dist.rank, dist.world_size)
+    workers = cfg.workers
+    if workers < 0:
+        workers = 0 if device.type != "cuda" else min(8, os.cpu_count() or 1)
+    return DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers > 0 else None,
+        worker_init_fn=worker_init if workers > 0 else None,
+    )
+
+
+def to_device(t: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    """A uint8 NCHW batch as float in [0, 1] on the device."""
+    x = t.to(device, non_blocking=True).float().div_(255)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x

@@ -1,0 +1,276 @@
+"""The training loop: set up, then for each step: batch -> stage.step -> log / validate / save ->
+signals. One process or many (torchrun / DDP).
+
+The data stream is a pure function of the step, and every piece of state (models, optimisers,
+schedules, EMA, grad scaler, RNG, step) is in the checkpoint, so a resumed run continues exactly
+where the interrupted one stopped."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from srgan_cli.devices import resolve_device
+from srgan_cli.errors import TrainingError
+from srgan_cli.models.vgg import VGGFeatures
+from srgan_cli.training import checkpoint as ckpt
+from srgan_cli.training import distributed as dist_utils
+from srgan_cli.training.config import TrainConfig, as_dict
+from srgan_cli.training.loader import build_loader, to_device
+from srgan_cli.training.runlog import RunLog
+from srgan_cli.training.stages import Losses, Stage, make_stage, resolve_amp
+
+
+class Trainer:
+    """Builds a stage from a TrainConfig (new, or from a checkpoint); trains it to `cfg.steps`."""
+
+    def __init__(self, cfg: TrainConfig, *, resume: str | None = None,
+                 vgg: VGGFeatures | None = None, log: Callable[[str], None] | None = None,
+                 show_progress: bool | None = None) -> None:
+        self.cfg = cfg
+        self.dist = dist_utils.from_env()
+        self.device = _setup_device(cfg, self.dist)
+        self.amp_dtype = resolve_amp(cfg.amp, self.device)
+        self.run_dir = Path(cfg.run_dir)
+        self._log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.show_progress = sys.stderr.isatty() if show_progress is None else show_progress
+        self.checkpoints = ckpt.Checkpointer(self.run_dir, is_main=self.dist.is_main, log=self._log)
+        state = self.checkpoints.resume_state(resume)
+        if state is not None:
+            ckpt.check_compatible(as_dict(cfg), state)
+        self.stage: Stage = make_stage(cfg, self.device, self.amp_dtype, fresh=state is None,
+                                       vgg=vgg)
+        self.step = 0
+        self.best_psnr = -math.inf
+        if state is not None:
+            self.stage.load_state(state)
+            self.step = int(state["step"])
+            self.best_psnr = float(state.get("best_psnr", -math.inf))
+            ckpt.set_rng_state(state["rng"])
+        self.stage.distribute(self.dist)
+        self._val_set: Any = None
+        self.saved_step = -1
+
+    # ----- what tests and tools look at: the stage's parts
+    @property
+    def generator(self) -> nn.Module:
+        return self.stage.generator
+
+    @property
+    def discriminator(self) -> nn.Module | None:
+        return getattr(self.stage, "discriminator", None)
+
+    @property
+    def content(self) -> nn.Module | None:
+        return getattr(self.stage, "content", None)
+
+    @property
+    def ema(self) -> Any:
+        return self.stage.ema
+
+    @property
+    def scaler(self) -> torch.amp.GradScaler:
+        return self.stage.scaler
+
+    @property
+    def eval_generator(self) -> nn.Module:
+        return self.stage.eval_generator
+
+    # ----- the loop
+    def fit(self) -> dict[str, Any]:
+        """Train to `cfg.steps`; save checkpoints; return the last log record."""
+        cfg = self.cfg
+        runlog = RunLog(self.run_dir, is_main=self.dist.is_main,
+                        echo=None if self.show_progress else self._log, total_steps=cfg.steps,
+                        samples_per_step=cfg.batch_size * self.dist.world_size)
+        runlog.open(cfg, self.step)
+        loader = self.make_loader()
+        if cfg.val_every and cfg.val_data and self.dist.is_main:
+            self._val_dataset()  # a missing validation set fails now, not after val_every steps
+        self.stage.updating = False
+        try:
+            with _StopOnSignal(self._log) as stop_signal:
+                try:
+                    self._loop(loader, runlog, stop_signal)
+                except KeyboardInterrupt:
+                    self._save_on_interrupt()
+                    raise
+        finally:
+            runlog.close()
+        return runlog.last
+
+    def _loop(self, loader: DataLoader, runlog: RunLog, stop_signal: _StopOnSignal) -> None:
+        """for each step: batch -> stage.step -> log / validate / save -> signals."""
+        from srgan_cli.console import progress
+
+        cfg = self.cfg
+        with progress(self.show_progress and self.dist.is_main) as bar:
+            task = bar.add_task(f"{cfg.stage} training", total=cfg.steps, completed=self.step)
+            runlog.start(self.step)
+            for hr_u8, lr_u8 in loader:
+                values = self._count_step(hr_u8, lr_u8)
+                runlog.add(values)
+                bar.update(task, completed=self.step,
+                           description=f"{cfg.stage} loss {values['loss']:.4g}")
+                record = self._record(runlog)
+                if record is not None:
+                    runlog.write(record)
+                stop = dist_utils.any_across(stop_signal.requested, self.dist, self.device)
+                if self.step % cfg.save_every == 0 or self.step == cfg.steps or stop:
+                    self.stage.sync_buffers(self.dist)  # collective: every rank
+                    self.save_checkpoint()
+                if stop:
+                    raise KeyboardInterrupt
+
+    def train_step(self, hr: torch.Tensor, lr_img: torch.Tensor) -> Losses:
+        """One optimisation step of the stage on a batch (float NCHW on the device)."""
+        return self.stage.step(hr, lr_img, self.step)
+
+    def _count_step(self, hr_u8: torch.Tensor, lr_u8: torch.Tensor) -> dict[str, float]:
+        """Train on one batch and count the step; the losses averaged over ranks.
+
+        A non-finite loss stops the run before the step is counted or saved."""
+        hr = to_device(hr_u8, self.device, self.cfg.channels_last)
+        lr_img = to_device(lr_u8, self.device, self.cfg.channels_last)
+        losses = self.train_step(hr, lr_img)
+        stacked = dist_utils.mean_across(torch.stack([v.float() for v in losses.values()]),
+                                         self.dist)
+        values = dict(zip(losses.keys(), stacked.tolist(), strict=True))
+        if not all(math.isfinite(v) for v in values.values()):
+            raise TrainingError(
+                f"loss became {values['loss']} at step {self.step + 1}; stopped. The last good "
+                f"checkpoint is {self.checkpoints.last} (lower lr, set grad_clip, or amp = off)"
+            )
+        self.step += 1
+        self.stage.updating = False
+        return values
+
+    def _record(self, runlog: RunLog) -> dict[str, Any] | None:
+        """The log record due at this step (losses every log_every, scores every val_every)."""
+        cfg = self.cfg
+        record = None
+        if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+            record = runlog.summary(self.step, self.stage.lr)
+        if cfg.val_every and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
+            scores = self.validate()
+            if scores:
+                record = record or {"step": self.step}
+                record.update(scores)
+        return record
+
+    def _save_on_interrupt(self) -> None:
+        """Ctrl-C / SIGTERM: save the state unless an update was cut in half (then keep the last
+        checkpoint, which is whole)."""
+        if not self.dist.is_main:
+            return
+        if self.stage.updating:
+            self._log(f"interrupted inside step {self.step + 1}; kept the last checkpoint "
+                      f"{self.checkpoints.last} (continue with --resume auto)")
+            return
+        if self.saved_step != self.step:
+            self.save_checkpoint()
+        self._log(f"interrupted at step {self.step}; checkpoint saved to {self.checkpoints.last} "
+                  "(continue with --resume auto)")
+
+    # ----- state, data, validation
+    def state(self) -> dict[str, Any]:
+        """Everything a resumed run needs, as a checkpoint stores it."""
+        return {"step": self.step, "stage": self.cfg.stage, "config": as_dict(self.cfg),
+                **self.stage.state(), "best_psnr": self.best_psnr, "rng": ckpt.rng_state()}
+
+    def save_checkpoint(self) -> Path | None:
+        """last.pt of the run folder (main process; under DDP, sync the stage's buffers first)."""
+        self.saved_step = self.step
+        return self.checkpoints.save_last(self.state()) if self.dist.is_main else None
+
+    def make_loader(self) -> DataLoader:
+        return build_loader(self.cfg, self.step, self.dist, self.device, self._log)
+
+    def validate(self) -> dict[str, float] | None:
+        """Score the (EMA) generator on `val_data` as `srgan eval` would; keep the best weights."""
+        if not self.cfg.val_data or not self.dist.is_main:
+            return None
+        from srgan_cli import scoring
+        from srgan_cli.models.zoo import LoadedModel
+
+        model = self.stage.eval_generator
+        loaded = LoadedModel("train", "srresnet", self.cfg.scale, model)  # type: ignore[arg-type]
+        result = scoring.score(loaded, self._val_dataset(), device=str(self.device))
+        for bad in result.failed:
+            self._log(f"warning: validation image {bad.name} failed: {bad.error}")
+        scores = {"val_psnr": float(result.mean_psnr), "val_ssim": float(result.mean_ssim)}
+        if scores["val_psnr"] > self.best_psnr:
+            self.best_psnr = scores["val_psnr"]
+            self.checkpoints.save_best({
+                "step": self.step, "stage": self.cfg.stage, "config": as_dict(self.cfg),
+                "generator": ckpt.cpu_state(model), ckpt.EMA_KEY: None,
+                "best_psnr": self.best_psnr, "val_ssim": scores["val_ssim"]})
+        scores["best_psnr"] = self.best_psnr
+        return scores
+
+    def _val_dataset(self) -> Any:
+        """The validation set, opened once; names are looked up under data_root like DIV2K."""
+        if self._val_set is None:
+            from srgan_cli.scoring import open_datasets
+
+            (self._val_set,) = open_datasets([self.cfg.val_data], self.cfg.scale,
+                                             data_root=self.cfg.data_root or None)
+        return self._val_set
+
+
+def _setup_device(cfg: TrainConfig, dist: dist_utils.DistInfo) -> torch.device:
+    """The training device (this rank's GPU under torchrun), the process group, determinism."""
+    device = resolve_device(cfg.device)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+        torch.cuda.set_device(device)
+    dist_utils.init(dist, device)
+    if cfg.deterministic:
+        # CPU: every kernel used here is deterministic (bit-exact resume). CUDA: cuBLAS needs a
+        # fixed workspace, and the discriminator's adaptive-pool backward has no deterministic
+        # kernel, so there such ops warn instead of stopping the run.
+        if device.type == "cuda":
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=device.type != "cpu")
+        torch.backends.cudnn.benchmark = False
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    return device
+
+
+class _StopOnSignal:
+    """SIGINT / SIGTERM while training: the first asks the loop to stop after this step (and
+    save), a second one interrupts at once. Handlers are restored on exit."""
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self._log = log
+        self.requested = False
+        self._old: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self._log("stop requested: finishing this step and saving a checkpoint")
+
+    def __enter__(self) -> _StopOnSignal:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handler)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, h in self._old.items():
+            signal.signal(sig, h)
