@@ -12,10 +12,7 @@ import typer
 
 from srgan_cli import __version__
 from srgan_cli.console import stderr_console
-from srgan_cli.errors import SrganError
-
-EXIT_INTERRUPTED = 130
-EXIT_INTERNAL = 70
+from srgan_cli.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, SrganError, internal_error_line
 
 app = typer.Typer(
     name="srgan",
@@ -78,10 +75,8 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(e.exit_code)
         if debug:
             raise
-        msg = str(e).splitlines()[0] if str(e) else ""
         stderr_console().print(
-            f"internal error: {type(e).__name__}: {msg} (set SRGAN_DEBUG=1 for a traceback)",
-            markup=False,
+            f"{internal_error_line(e)} (set SRGAN_DEBUG=1 for a traceback)", markup=False
         )
         sys.exit(EXIT_INTERNAL)
 
