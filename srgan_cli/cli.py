@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import typer
 
@@ -71,8 +72,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_INTERRUPTED)
     except Exception as e:  # click usage errors and anything unexpected: one line, no traceback
         if isinstance(e, _click_exception()):
-            e.show()
-            sys.exit(e.exit_code)
+            usage: Any = e  # a ClickException: it prints itself
+            usage.show()
+            sys.exit(usage.exit_code)
         if debug:
             raise
         stderr_console().print(
@@ -86,5 +88,5 @@ def _click_exception() -> type[Exception]:
     try:
         from typer._click.exceptions import ClickException
     except ImportError:  # typer < 0.22 uses click itself
-        from click.exceptions import ClickException
+        from click.exceptions import ClickException  # type: ignore[import-not-found,no-redef]
     return ClickException

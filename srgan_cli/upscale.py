@@ -79,10 +79,11 @@ def fold_batchnorm(net: nn.Module) -> nn.Module:
     net = copy.deepcopy(net)
     for m in list(net.modules()):
         if isinstance(m, ResidualBlock):
-            m.conv1, m.bn1 = fold_conv_bn(m.conv1, m.bn1), nn.Identity()
-            m.conv2, m.bn2 = fold_conv_bn(m.conv2, m.bn2), nn.Identity()
+            m.conv1, m.bn1 = fold_conv_bn(m.conv1, m.bn1), nn.Identity()  # type: ignore[assignment]
+            m.conv2, m.bn2 = fold_conv_bn(m.conv2, m.bn2), nn.Identity()  # type: ignore[assignment]
         elif isinstance(m, SRResNet):
-            m.body_conv, m.body_bn = fold_conv_bn(m.body_conv, m.body_bn), nn.Identity()
+            m.body_conv = fold_conv_bn(m.body_conv, m.body_bn)
+            m.body_bn = nn.Identity()  # type: ignore[assignment]
     return net
 
 
@@ -202,7 +203,7 @@ class Upscaler:
             radius = int(getattr(model.module, "receptive_radius", 0))
             net = fold_batchnorm(model.module) if fold_bn else copy.deepcopy(model.module)
             net = net.eval().requires_grad_(False)
-            self._net = net.to(self.device, self.dtype, memory_format=torch.channels_last)
+            self._net = net.to(self.device, self.dtype).to(memory_format=torch.channels_last)
         self.tile_pad = radius if tile_pad is None else tile_pad
 
     def _run(self, windows: np.ndarray, out_dtype: np.dtype | None) -> np.ndarray:
