@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import typer
 
 from srgan_cli import __version__
 from srgan_cli.console import stderr_console
-from srgan_cli.errors import SrganError
-
-EXIT_INTERRUPTED = 130
-EXIT_INTERNAL = 70
+from srgan_cli.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, SrganError, internal_error_line
 
 app = typer.Typer(
     name="srgan",
@@ -74,14 +72,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_INTERRUPTED)
     except Exception as e:  # click usage errors and anything unexpected: one line, no traceback
         if isinstance(e, _click_exception()):
-            e.show()
-            sys.exit(e.exit_code)
+            usage: Any = e  # a ClickException: it prints itself
+            usage.show()
+            sys.exit(usage.exit_code)
         if debug:
             raise
-        msg = str(e).splitlines()[0] if str(e) else ""
         stderr_console().print(
-            f"internal error: {type(e).__name__}: {msg} (set SRGAN_DEBUG=1 for a traceback)",
-            markup=False,
+            f"{internal_error_line(e)} (set SRGAN_DEBUG=1 for a traceback)", markup=False
         )
         sys.exit(EXIT_INTERNAL)
 
@@ -91,5 +88,5 @@ def _click_exception() -> type[Exception]:
     try:
         from typer._click.exceptions import ClickException
     except ImportError:  # typer < 0.22 uses click itself
-        from click.exceptions import ClickException
+        from click.exceptions import ClickException  # type: ignore[import-not-found,no-redef]
     return ClickException

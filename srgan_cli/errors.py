@@ -1,6 +1,20 @@
-"""Typed errors: raised where a bad input is detected, turned into one line + exit code in cli."""
+"""Typed errors: raised where a bad input is detected, turned into one line + exit code in cli.
+
+The exit codes that belong to no error class live here too, so cli.py and the batch engine share
+them."""
 
 from __future__ import annotations
+
+EXIT_MIXED = 1  # a batch whose failures have different error types
+EXIT_INTERNAL = 70  # an unexpected exception (a bug): EX_SOFTWARE
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT
+
+
+def internal_error_line(e: BaseException) -> str:
+    """'internal error: Type: first line of the message', for an exception nobody expected."""
+    text = str(e)
+    first = text.splitlines()[0] if text else ""
+    return f"internal error: {type(e).__name__}: {first}"
 
 
 class SrganError(Exception):
@@ -61,3 +75,12 @@ class DeviceError(SrganError):
     """The requested device or precision is not available."""
 
     exit_code = 10
+
+
+class BatchError(SrganError):
+    """Images of a batch failed. Its exit code is that of the failures' common error type, or
+    EXIT_MIXED when they differ (a single image's failure keeps its own message and code)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

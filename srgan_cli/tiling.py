@@ -17,7 +17,26 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
+from srgan_cli.errors import UsageError
+
 Span = tuple[int, int]  # half-open [start, stop)
+
+WHOLE_IMAGE = 0  # the tile size that means "no tiling": the whole image is one window
+
+
+def check_tiling(tile: int | None, pad: int | None, batch_size: int) -> None:
+    """The one check of the tiling options (None: the default chosen later); UsageError."""
+    if tile is not None and tile < 0:
+        raise UsageError(f"--tile must be >= 0 ({WHOLE_IMAGE} = whole image), got {tile}")
+    if pad is not None and pad < 0:
+        raise UsageError(f"--tile-pad must be >= 0, got {pad}")
+    if batch_size < 1:
+        raise UsageError(f"--batch-size must be >= 1, got {batch_size}")
+
+
+def core_size(tile: int, height: int, width: int) -> int:
+    """The longest core edge that tile size `tile` gives on a `height` x `width` image."""
+    return max(height, width) if tile == WHOLE_IMAGE else tile
 
 
 @dataclass(frozen=True)
@@ -83,7 +102,7 @@ def tile_grid(
 ) -> list[Tile]:
     """Tiles covering `region` (default: the whole image) of a `height` x `width` LR image.
 
-    `tile` is the core size (0: the whole region is one tile, its window the whole image); `pad`
+    `tile` is the core size (WHOLE_IMAGE: the region is one tile, its window the whole image); `pad`
     the context per side. Tiles come row by row; every window has the same shape."""
     if height < 1 or width < 1:
         raise ValueError(f"image must be non-empty, got {height}x{width}")
@@ -92,7 +111,7 @@ def tile_grid(
     ry, rx = region if region is not None else ((0, height), (0, width))
     if not (0 <= ry[0] < ry[1] <= height and 0 <= rx[0] < rx[1] <= width):
         raise ValueError(f"region {region} is not inside a {height}x{width} image")
-    if tile == 0:
+    if tile == WHOLE_IMAGE:
         return [Tile(ry, rx, (0, height), (0, width))]
     win_h, win_w = tile + 2 * pad, tile + 2 * pad
     tiles = []

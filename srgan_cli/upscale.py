@@ -3,7 +3,8 @@
 The whole image stays in host memory in its integer dtype; only tiles (with `tile_pad` pixels of
 real context, see `tiling.py`) go to the device, and each tile's output is rounded straight into
 a preallocated integer array, so memory is bounded by the tile size, never by the image size.
-On out-of-memory the tile size is halved and the failed tiles are retried.
+On out-of-memory the tile size is halved, the failed tiles are retried, and the Upscaler keeps
+the halved size for every later image (a batch does not run out of memory on each image again).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from srgan_cli.errors import DeviceError, UsageError
 from srgan_cli.models.srresnet import ResidualBlock, SRResNet
 from srgan_cli.models.zoo import LoadedModel
 from srgan_cli.resize import imresize
-from srgan_cli.tiling import take_batch, tile_grid
+from srgan_cli.tiling import WHOLE_IMAGE, check_tiling, core_size, take_batch, tile_grid
 
 if TYPE_CHECKING:
     from srgan_cli.imaging import ImageData
@@ -78,10 +79,11 @@ def fold_batchnorm(net: nn.Module) -> nn.Module:
     net = copy.deepcopy(net)
     for m in list(net.modules()):
         if isinstance(m, ResidualBlock):
-            m.conv1, m.bn1 = fold_conv_bn(m.conv1, m.bn1), nn.Identity()
-            m.conv2, m.bn2 = fold_conv_bn(m.conv2, m.bn2), nn.Identity()
+            m.conv1, m.bn1 = fold_conv_bn(m.conv1, m.bn1), nn.Identity()  # type: ignore[assignment]
+            m.conv2, m.bn2 = fold_conv_bn(m.conv2, m.bn2), nn.Identity()  # type: ignore[assignment]
         elif isinstance(m, SRResNet):
-            m.body_conv, m.body_bn = fold_conv_bn(m.body_conv, m.body_bn), nn.Identity()
+            m.body_conv = fold_conv_bn(m.body_conv, m.body_bn)
+            m.body_bn = nn.Identity()  # type: ignore[assignment]
     return net
 
 
@@ -122,7 +124,7 @@ def tiled_forward(
             result = None  # handled below, once the exception (and the tensors its traceback
             # holds) is gone, so that on_oom can really free the cache
         if result is None:
-            failed = current if current > 0 else max(h, w)
+            failed = core_size(current, h, w)
             current = failed // 2
             if current < min_tile:
                 raise DeviceError(
@@ -168,30 +170,32 @@ def _max_value(dtype: np.dtype) -> float:
 
 
 class Upscaler:
-    """Runs a LoadedModel over images. Holds only the prepared network, never per-call state."""
+    """Runs a LoadedModel over images.
+
+    Holds the prepared network and the tile size, and nothing per call: the tile size only ever
+    shrinks, when the device runs out of memory, and the shrunk size serves every later image.
+
+    `device` is a spec for `resolve_device` ("auto", "cuda:1", ...) or a resolved torch.device;
+    `tile` is the LR core size, WHOLE_IMAGE (0) for no tiling or None for the device's default
+    (`default_tile`); `tile_pad` None is the model's receptive radius (exact output)."""
 
     def __init__(
         self,
         model: LoadedModel,
         *,
-        device: str = "auto",
+        device: str | torch.device = "auto",
         precision: str = "auto",
-        tile: int = 0,
+        tile: int | None = WHOLE_IMAGE,
         tile_pad: int | None = None,
         batch_size: int = 1,
         fold_bn: bool = True,
     ) -> None:
-        if tile < 0:
-            raise UsageError(f"--tile must be >= 0 (0 = whole image), got {tile}")
-        if tile_pad is not None and tile_pad < 0:
-            raise UsageError(f"--tile-pad must be >= 0, got {tile_pad}")
-        if batch_size < 1:
-            raise UsageError(f"--batch-size must be >= 1, got {batch_size}")
+        check_tiling(tile, tile_pad, batch_size)
         self.model = model
         self.scale = model.scale
-        self.device = resolve_device(device)
+        self.device = device if isinstance(device, torch.device) else resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
-        self.tile = tile
+        self.tile = default_tile(self.device) if tile is None else tile
         self.batch_size = batch_size
         self._net: nn.Module | None = None
         radius = 0
@@ -199,7 +203,7 @@ class Upscaler:
             radius = int(getattr(model.module, "receptive_radius", 0))
             net = fold_batchnorm(model.module) if fold_bn else copy.deepcopy(model.module)
             net = net.eval().requires_grad_(False)
-            self._net = net.to(self.device, self.dtype, memory_format=torch.channels_last)
+            self._net = net.to(self.device, self.dtype).to(memory_format=torch.channels_last)
         self.tile_pad = radius if tile_pad is None else tile_pad
 
     def _run(self, windows: np.ndarray, out_dtype: np.dtype | None) -> np.ndarray:
@@ -223,7 +227,8 @@ class Upscaler:
     def _tiled(
         self, lr: np.ndarray, out_dtype: np.dtype | None, progress_cb: ProgressCb | None
     ) -> np.ndarray:
-        def on_oom(_: int) -> None:
+        def on_oom(smaller: int) -> None:
+            self.tile = smaller  # learned for the rest of the batch
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
 

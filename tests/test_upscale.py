@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from srgan_cli.imaging import ImageData
 from srgan_cli.models.srresnet import SRResNet
 from srgan_cli.models.zoo import LoadedModel, load_model
 from srgan_cli.resize import imresize
+from srgan_cli.tiling import WHOLE_IMAGE
 from srgan_cli.upscale import (
     Upscaler,
     fold_batchnorm,
@@ -200,14 +202,44 @@ def test_oom_halves_tile_and_matches_untiled() -> None:
     whole = Upscaler(loaded(net), device="cpu").upscale_float(arr)
     FakeOOM.raised = 0
     # batches of 2 windows: the whole image fails, then 55 px tiles (2 x 79^2 px), 27 px pass
-    up = Upscaler(loaded(FakeOOM(net, limit=6000)), device="cpu", tile=0, batch_size=2)
-    state = {k: v for k, v in vars(up).items() if k != "_net"}
+    up = Upscaler(loaded(FakeOOM(net, limit=6000)), device="cpu", tile=WHOLE_IMAGE,
+                  batch_size=2)
+    state = {k: v for k, v in vars(up).items() if k not in ("_net", "tile")}
     out = up.upscale_float(arr)
     assert FakeOOM.raised == 2
     assert np.abs(out - whole).max() <= 1e-4
-    assert {k: v for k, v in vars(up).items() if k != "_net"} == state  # nothing kept per call
-    out8 = up.upscale_array(arr)  # starts again from the configured tile size
+    # nothing kept per call but the tile size that fits: 55 px failed, 27 px passed
+    assert {k: v for k, v in vars(up).items() if k not in ("_net", "tile")} == state
+    assert up.tile == 27
+    out8 = up.upscale_array(arr)  # starts from the learned tile size: no out-of-memory again
+    assert FakeOOM.raised == 2
     assert np.abs(out8.astype(float) - np.clip(np.floor(whole * 255 + 0.5), 0, 255)).max() <= 1
+
+
+def test_halved_tile_persists_for_the_rest_of_a_batch(tmp_path: Path) -> None:
+    """Only the first image of a batch runs out of memory; the others start from its tile."""
+    from srgan_cli.batch import UpscaleOptions, run_jobs
+    from srgan_cli.imaging import read_image, write_image
+    from srgan_cli.planning import Job
+
+    net = random_srresnet(scale=2, num_blocks=1, channels=4)
+    jobs = []
+    for i in range(3):
+        src = tmp_path / f"{i}.png"
+        write_image(src, _image(make_image(60, 72, seed=i)))
+        jobs.append(Job(src, tmp_path / f"{i}_x2.png"))
+    FakeOOM.raised = 0
+    # 64 px tiles: one 60x72 window (4320 px) fails; 32 px tiles: 52x52 windows (radius 10) pass
+    assert net.receptive_radius == 10
+    up = Upscaler(loaded(FakeOOM(net, limit=3000), 2), device="cpu", tile=64)
+    result = run_jobs(jobs, up, UpscaleOptions(tile=64))
+    assert [r.status for r in result.records] == ["ok"] * 3 and result.exit_code == 0
+    assert FakeOOM.raised == 1 and up.tile == 32
+    plain = Upscaler(loaded(net, 2), device="cpu", tile=WHOLE_IMAGE)
+    for i in range(3):
+        want = plain.upscale_array(make_image(60, 72, seed=i)).astype(int)
+        got = read_image(tmp_path / f"{i}_x2.png").color.astype(int)
+        assert np.abs(got - want).max() <= 1
 
 
 def test_oom_below_minimum_tile_is_device_error() -> None:
