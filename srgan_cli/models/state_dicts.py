@@ -48,7 +48,7 @@ def check_sane(shapes: Mapping[str, tuple[int, ...]], where: str) -> int:
 
 
 def load_strict(net: nn.Module, state_dict: Mapping[str, torch.Tensor], arch: str) -> nn.Module:
-    """`net` in eval mode holding exactly `state_dict`; ModelError naming keys/shapes that differ."""
+    """`net` in eval mode holding exactly `state_dict`; ModelError naming keys or shapes off."""
     expected = net.state_dict()
     missing = sorted(set(expected) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(expected))

@@ -25,8 +25,8 @@ from torch import nn
 import srgan_cli
 from srgan_cli.errors import ModelError, OutputError
 from srgan_cli.fileio import atomic_write, torch_load_weights_only
-from srgan_cli.models.state_dicts import key_summary, shapes_of
 from srgan_cli.models.srresnet import SUPPORTED_SCALES, SRResNet, upsample_factors
+from srgan_cli.models.state_dicts import key_summary, shapes_of
 
 FORMAT = "srgan-cli/1"
 ARCHITECTURE = "srresnet"
