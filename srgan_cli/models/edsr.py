@@ -26,6 +26,8 @@ RGB_RANGE = 255.0
 DIV2K_MEAN = (0.4488, 0.4371, 0.4040)
 LARGE_FEATURES = 256  # EDSR-L: res_scale 0.1
 SCALES = (2, 3, 4, 8)
+OFFICIAL_TOPS = frozenset({"sub_mean", "add_mean", "head", "body", "tail"})
+BASICSR_TOPS = frozenset({"conv_first", "body", "conv_after_body", "upsample", "conv_last"})
 
 
 class MeanShift(nn.Conv2d):
@@ -103,9 +105,11 @@ _BASICSR_RENAMES = (
 
 def detect(shapes: Mapping[str, tuple[int, ...]]) -> str | None:
     """"official" or "basicsr" when the keys are one of the EDSR layouts, else None."""
-    if "head.0.weight" in shapes and "tail.1.weight" in shapes and "body.0.body.0.weight" in shapes:
+    tops = {k.split(".")[0] for k in shapes}
+    if tops <= OFFICIAL_TOPS and {"head.0.weight", "tail.1.weight", "body.0.body.0.weight"} <= set(
+            shapes):
         return "official"
-    if {"conv_first.weight", "conv_after_body.weight", "upsample.0.weight"} <= set(shapes):
+    if tops == BASICSR_TOPS and "body.0.conv1.weight" in shapes:
         return "basicsr"
     return None
 

@@ -20,6 +20,7 @@ from srgan_cli.models.state_dicts import load_strict, shapes_of
 
 SCALES = (2, 3, 4)
 KEY = "conv_first.weight"
+TOPS = frozenset({"conv_first", "body", "upconv1", "upconv2", "conv_hr", "conv_last"})
 
 
 class ResidualBlockNoBN(nn.Module):
@@ -73,7 +74,8 @@ class MSRResNet(nn.Module):
 
 def detect(shapes: Mapping[str, tuple[int, ...]]) -> bool:
     """Whether the keys are BasicSR's MSRResNet layout."""
-    return KEY in shapes and "conv_hr.weight" in shapes and "upconv1.weight" in shapes
+    tops = {k.split(".")[0] for k in shapes}
+    return tops <= TOPS and {KEY, "conv_hr.weight", "upconv1.weight"} <= set(shapes)
 
 
 def infer(shapes: Mapping[str, tuple[int, ...]]) -> tuple[int, int, int]:
