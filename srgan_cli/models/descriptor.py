@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srgan_cli.errors import UsageError
+from srgan_cli.errors import DeviceError
 
 PRECISIONS: Mapping[str, torch.dtype] = MappingProxyType(
     {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -204,10 +204,10 @@ class ModelDescriptor:
 
     def prepare(self, device: str | torch.device = "cpu", precision: str = "fp32"
                 ) -> PreparedModel:
-        """The model on `device` in `precision` (one of `precisions`; UsageError otherwise)."""
+        """The model on `device` in `precision` (one of `precisions`; DeviceError otherwise)."""
         if precision not in self.precisions:
             allowed = ", ".join(sorted(self.precisions))
-            raise UsageError(f"{self.name}: {self.architecture} runs in {allowed}, not {precision}")
+            raise DeviceError(f"{self.name}: {self.architecture} runs in {allowed}, not {precision}")
         dev = torch.device(device)
         dtype = PRECISIONS[precision]
         return PreparedModel(self, dev, dtype, self.implementation.prepare(dev, dtype))
