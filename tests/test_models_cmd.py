@@ -28,7 +28,8 @@ def test_describe_a_foreign_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
     code, out, err = run(["models", str(path)], capsys)
     assert code == 0, err
     assert "architecture: Compact" in out and "scale:        x4" in out
-    assert "tiling:       exact (receptive radius" in out and "precisions:   bf16, fp16, fp32" in out
+    assert "tiling:       exact (receptive radius" in out
+    assert "precisions:   bf16, fp16, fp32" in out
     code, out, _ = run(["models", str(path), "--json"], capsys)
     data = json.loads(out)
     assert (data["architecture"], data["scale"], data["tiling"]["exact"]) == ("Compact", 4, True)

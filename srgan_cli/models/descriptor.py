@@ -207,7 +207,9 @@ class ModelDescriptor:
         """The model on `device` in `precision` (one of `precisions`; DeviceError otherwise)."""
         if precision not in self.precisions:
             allowed = ", ".join(sorted(self.precisions))
-            raise DeviceError(f"{self.name}: {self.architecture} runs in {allowed}, not {precision}")
+            raise DeviceError(
+                f"{self.name}: {self.architecture} runs in {allowed}, not {precision}"
+            )
         dev = torch.device(device)
         dtype = PRECISIONS[precision]
         return PreparedModel(self, dev, dtype, self.implementation.prepare(dev, dtype))
