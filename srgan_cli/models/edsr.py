@@ -35,6 +35,7 @@ class MeanShift(nn.Conv2d):
 
     def __init__(self, sign: float) -> None:
         super().__init__(3, 3, 1)
+        assert self.bias is not None
         with torch.no_grad():
             self.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
             self.bias.copy_(sign * RGB_RANGE * torch.tensor(DIV2K_MEAN))
@@ -74,6 +75,7 @@ class EDSR(nn.Module):
             raise ValueError(f"EDSR scale must be one of {SCALES}, got {scale}")
         self.scale = scale
         self.num_blocks = num_blocks
+        self.stages = 1 if scale == 3 else scale.bit_length() - 1
         self.sub_mean = MeanShift(-1.0)
         self.add_mean = MeanShift(1.0)
         self.head = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1))
@@ -85,8 +87,7 @@ class EDSR(nn.Module):
     @property
     def receptive_radius(self) -> int:
         """LR pixels of context per side one output pixel depends on (an upper bound)."""
-        stages = len(self.tail[0]) // 2
-        return 1 + 2 * self.num_blocks + 1 + stages + 1  # head, blocks, body conv, tail convs
+        return 1 + 2 * self.num_blocks + 1 + self.stages + 1  # head, blocks, body conv, tail convs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.head(self.sub_mean(x))
@@ -124,8 +125,8 @@ def to_official(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tenso
             new = re.sub("^" + pattern, repl, new)
         out[new] = v
     for name, sign in (("sub_mean", -1.0), ("add_mean", 1.0)):
-        shift = MeanShift(sign)
-        out[f"{name}.weight"], out[f"{name}.bias"] = shift.weight.data, shift.bias.data
+        for key, value in MeanShift(sign).state_dict().items():
+            out[f"{name}.{key}"] = value
     return out
 
 

@@ -47,7 +47,8 @@ def to_onnx_bytes(descriptor: ModelDescriptor) -> bytes:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                module.eval(), (dummy,), buf, input_names=["input"], output_names=["output"],
+                module.eval(), (dummy,), buf,  # type: ignore[arg-type]  # file-like works
+                input_names=["input"], output_names=["output"],
                 dynamic_axes={"input": DYNAMIC, "output": DYNAMIC}, opset_version=OPSET,
                 dynamo=False,
             )

@@ -79,9 +79,9 @@ class SRResNet(nn.Module):
 
         radius = Fraction(4 + 2 * self.num_blocks + 1)  # head 9x9, two 3x3 per block, body conv
         factor = 1
-        for stage in self.upsampler:
+        for stage_factor in upsample_factors(self.scale):
             radius += Fraction(1, factor)  # 3x3 conv at the current resolution
-            factor *= stage.shuffle.upscale_factor
+            factor *= stage_factor
         radius += Fraction(4, factor)  # 9x9 tail at output resolution
         return int(-(-radius.numerator // radius.denominator))
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -117,8 +117,9 @@ def fold_batchnorm(net: nn.Module) -> nn.Module:
     net = copy.deepcopy(net)
     for m in list(net.modules()):
         if isinstance(m, ResidualBlock):
-            m.conv1, m.bn1 = fold_conv_bn(m.conv1, m.bn1), nn.Identity()
-            m.conv2, m.bn2 = fold_conv_bn(m.conv2, m.bn2), nn.Identity()
+            m.conv1, m.bn1 = fold_conv_bn(m.conv1, m.bn1), nn.Identity()  # type: ignore[assignment]
+            m.conv2, m.bn2 = fold_conv_bn(m.conv2, m.bn2), nn.Identity()  # type: ignore[assignment]
         elif isinstance(m, SRResNet):
-            m.body_conv, m.body_bn = fold_conv_bn(m.body_conv, m.body_bn), nn.Identity()
+            m.body_conv = fold_conv_bn(m.body_conv, m.body_bn)
+            m.body_bn = nn.Identity()  # type: ignore[assignment]
     return net
