@@ -130,7 +130,7 @@ def to_official(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tenso
     return out
 
 
-def build(state_dict: Mapping[str, torch.Tensor], layout: str) -> nn.Module:
+def build(state_dict: Mapping[str, torch.Tensor], layout: str) -> EDSR:
     """An eval-mode EDSR holding `state_dict` in `layout` (see `detect`)."""
     sd = to_official(state_dict) if layout == "basicsr" else dict(state_dict)
     head = tuple(sd["head.0.weight"].shape)
@@ -150,4 +150,5 @@ def build(state_dict: Mapping[str, torch.Tensor], layout: str) -> nn.Module:
         raise ModelError(f"EDSR: upsampler stages {factors} make no supported scale {SCALES}")
     res_scale = 0.1 if channels >= LARGE_FEATURES else 1.0
     net = EDSR(scale=scale, num_blocks=len(blocks), channels=channels, res_scale=res_scale)
-    return load_strict(net, sd, "EDSR")
+    load_strict(net, sd, "EDSR")
+    return net

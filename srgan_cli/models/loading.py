@@ -84,18 +84,18 @@ def from_state_dict(
 ) -> ModelDescriptor:
     """The descriptor of a state dict (prefixes already stripped), whichever family it is."""
     shapes = shapes_of(state)
-    params = check_sane(shapes, where)
+    check_sane(shapes, where)
     if "head.weight" in shapes and any(k.startswith("upsampler.") for k in shapes):
         module, full_card = zoo.srresnet_from_state(state, dict(card), where)
         return srresnet_descriptor(module, name=name, source=source, card=full_card)
     try:
         if msrresnet.detect(shapes):
-            return _native(msrresnet.build(state), "msrresnet", 1.0, name, source, card, params)
+            return _native(msrresnet.build(state), "msrresnet", 1.0, name, source, card)
         layout = edsr.detect(shapes)
         if layout is not None:
             net = edsr.build(state, layout)
             card = {**card, "layout": layout}
-            return _native(net, "edsr", edsr.RGB_RANGE, name, source, card, params)
+            return _native(net, "edsr", edsr.RGB_RANGE, name, source, card)
     except ModelError as e:
         raise ModelError(f"{where}: {e}") from None
     return _spandrel(state, name=name, source=source, card=card, where=where)
@@ -113,13 +113,14 @@ def srresnet_descriptor(module: SRResNet, *, name: str, source: str, card: Mappi
     )
 
 
-def _native(net: nn.Module, arch: str, value_range: float, name: str, source: str,
-            card: Mapping[str, Any], params: int) -> ModelDescriptor:
-    scale = int(getattr(net, "scale"))  # noqa: B009 - every native net has one
+def _native(net: msrresnet.MSRResNet | edsr.EDSR, arch: str, value_range: float, name: str,
+            source: str, card: Mapping[str, Any]) -> ModelDescriptor:
+    """MSRResNet / EDSR: purely convolutional, exact tiling, every precision."""
+    scale = net.scale
     return ModelDescriptor(
         name=name, architecture=arch, scale=scale, in_channels=3, out_channels=3,
         parameters=parameter_count(net), precisions=ALL_PRECISIONS, size=SizeRequirements(),
-        tiling=Tiling(True, int(getattr(net, "receptive_radius"))),  # noqa: B009
+        tiling=Tiling(True, net.receptive_radius),
         card={**card, "architecture": arch, "scale": scale}, source=source,
         implementation=TorchImplementation(net, value_range=value_range),
     )

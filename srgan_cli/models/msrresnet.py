@@ -99,9 +99,10 @@ def infer(shapes: Mapping[str, tuple[int, ...]]) -> tuple[int, int, int]:
     return scale, len(blocks), channels
 
 
-def build(state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
+def build(state_dict: Mapping[str, torch.Tensor]) -> MSRResNet:
     """An eval-mode MSRResNet holding `state_dict` (shapes already checked as sane)."""
     scale, blocks, channels = infer(shapes_of(state_dict))
     net = MSRResNet(scale=scale, num_blocks=blocks, channels=channels)
-    return load_strict(net, state_dict, "MSRResNet")
+    load_strict(net, state_dict, "MSRResNet")
+    return net
 
