@@ -7,7 +7,7 @@ import importlib
 import typer
 
 # Order is the order in `srgan --help`.
-COMMAND_MODULES = ("upscale", "eval", "train", "export", "models", "sample")
+COMMAND_MODULES = ("upscale", "eval", "train", "export", "models", "sample", "doctor")
 
 
 def register_all(app: typer.Typer) -> None:
