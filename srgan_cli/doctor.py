@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import os
 import platform
-from pathlib import Path
 from typing import Any
 
 from srgan_cli import __version__, hardware
 from srgan_cli.errors import internal_error_line
-
 
 
 def _torch_facts() -> dict[str, Any]:
@@ -61,7 +59,7 @@ def _data_facts() -> dict[str, Any]:
 
     root = discovery.resolve_data_root(None)
     found: dict[str, str | None] = {}
-    for key, names in discovery.BENCHMARKS.items():
+    for names in discovery.BENCHMARKS.values():
         if names[0] not in found:
             sub = find_subdir(root, *names)
             found[names[0]] = str(sub) if sub is not None else None
@@ -102,7 +100,8 @@ def lines(facts: dict[str, Any]) -> list[str]:
     out = []
     for key, value in facts.items():
         if isinstance(value, dict):
-            value = ", ".join(f"{k}={v if v is not None else 'not found'}" for k, v in value.items())
+            value = ", ".join(f"{k}={'not found' if v is None else v}"
+                              for k, v in value.items())
         elif isinstance(value, list):
             value = "; ".join(
                 ", ".join(f"{k}={v}" for k, v in item.items()) if isinstance(item, dict)

@@ -11,7 +11,8 @@ from srgan_cli import doctor
 from srgan_cli.cli import main
 
 
-def test_finds_datasets_under_the_data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_finds_datasets_under_the_data_root(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "set5" / "HR").mkdir(parents=True)
     (tmp_path / "DIV2K").mkdir()
     monkeypatch.setenv("SRGAN_DATA", str(tmp_path))

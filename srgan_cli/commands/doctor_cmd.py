@@ -1,4 +1,4 @@
-"""`srgan doctor`: versions, devices, bf16 support, threads, and where weights and data were found."""
+"""`srgan doctor`: versions, devices, bf16, threads, and where weights and data were found."""
 
 from __future__ import annotations
 
