@@ -247,7 +247,8 @@ def free_bytes(folder: Path) -> int | None:
 
 def _disk_full_error(p: Path) -> OutputError:
     return OutputError(
-        f"{show_path(p)}: no space left on device (nothing written; an existing file is unchanged)")
+        f"{show_path(p)}: No space left on device (nothing written; an existing file is "
+        "unchanged)")
 
 
 # --------------------------------------------------------------------------- checks
