@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
+from srgan_cli import jpegscan
 from srgan_cli.errors import InputImageError, OutputError, SrganError, UsageError
 from srgan_cli.fileio import atomic_write, check_target
 from srgan_cli.messages import one_line, show_path
@@ -146,7 +147,7 @@ def _decode_guarded(p: Path, max_pixels: int | None, *, load_truncated: bool) ->
     an error from the image data itself is marked ``damaged`` (``allow_damaged`` may retry)."""
     try:
         with _pillow_guard(max_pixels, load_truncated=load_truncated):
-            return _decode(p, max_pixels)
+            return _decode(p, max_pixels, strict=not load_truncated)
     except SrganError:
         raise
     except FileNotFoundError as e:
@@ -242,6 +243,7 @@ def _pillow_guard(max_pixels: int | None, *, load_truncated: bool = False) -> It
     Our own size check runs before decoding regardless."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore", UserWarning)  # e.g. "Corrupt EXIF data": noise here
         with _PIL_GLOBALS.shared():
             current = Image.MAX_IMAGE_PIXELS
             too_strict = current is not None and (max_pixels is None or 2 * current < max_pixels)
@@ -268,7 +270,7 @@ def _check_size(p: Path, width: int, height: int, max_pixels: int | None) -> Non
             f"limit of {max_pixels} (possible decompression bomb)")
 
 
-def _decode(p: Path, max_pixels: int | None) -> ImageData:
+def _decode(p: Path, max_pixels: int | None, *, strict: bool = True) -> ImageData:
     Image.init()  # register every plugin: `formats=` raises KeyError for one not yet loaded (MPO)
     try:
         im = Image.open(p, formats=_PIL_FORMATS)
@@ -290,6 +292,11 @@ def _decode(p: Path, max_pixels: int | None) -> ImageData:
             return _read_tiff16(p, max_pixels, im.getexif().get(0x0112))
         png16 = _png16_rawmodes(im)
         im.load()  # full decode: truncated or corrupt data raises here
+        if strict and im.format in ("JPEG", "MPO") and _gray_filled_corner(im) \
+                and jpegscan.scan_is_short(_read_head(p, n=-1)):
+            raise _DamagedImageError(
+                f"{show_path(p)}: cannot decode image (JPEG scan data ends early: the frame "
+                f"is {im.width}x{im.height} but the data does not cover it)")
         icc = im.info.get("icc_profile") or None
         orientation = im.getexif().get(0x0112)
         if png16 is not None:
@@ -305,6 +312,15 @@ def _decode(p: Path, max_pixels: int | None) -> ImageData:
 
 _FRAME_KINDS = {"PNG": "animated PNG", "WEBP": "animated WebP", "TIFF": "multi-page TIFF",
                 "GIF": "animated GIF"}
+
+
+def _gray_filled_corner(im: Image.Image) -> bool:
+    """Whether the last pixel is the exact mid-gray libjpeg fills missing blocks with: the
+    cheap test before `jpegscan` counts the blocks (a scan that ends early misses the last)."""
+    if im.mode not in ("RGB", "L"):
+        return False
+    corner = im.getpixel((im.width - 1, im.height - 1))
+    return corner in (128, (128, 128, 128))
 
 
 def _check_single_frame(p: Path, fmt: str, frames: int) -> None:
