@@ -14,8 +14,11 @@ PNGs by running Pillow's own PNG decoder twice with rawmodes that keep the high 
 of each sample; TIFFs with `tifffile`. Pillow cannot write them either: 16-bit PNGs are written
 by a small encoder below, 16-bit TIFFs by `tifffile`.
 
-Every write goes through `atomic_write`: the bytes land in a hidden ``.<name>.<random>.part``
-file in the output folder, which replaces the output only once complete.
+Every write goes through `fileio.atomic_write`: the bytes land in a hidden ``.part`` temp file
+in the output folder, published onto the output only once complete (never over an existing
+file without ``overwrite``). Damaged data (files cut short, JPEG scans that end early, see
+`jpegscan`) and animations or multi-page files are refused; ``allow_damaged`` accepts damaged
+data with a note in `ImageData.warnings`. Names in messages go through `messages.show_path`.
 """
 
 from __future__ import annotations
