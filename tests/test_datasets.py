@@ -235,3 +235,41 @@ def test_bad_scale_and_split(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="div2k only"):
         open_dataset("set5", 2, data_root=tmp_path, split="train")
     assert open_dataset("set5", np.int64(2), data_root=tmp_path).scale == 2
+
+
+def test_partial_known_sets_say_so(tmp_path: Path) -> None:
+    _benchmark(tmp_path / "Set5")
+    _benchmark(tmp_path / "BSD100")
+    set5 = open_dataset("set5", 2, data_root=tmp_path)
+    assert (len(set5), set5.expected, set5.partial) == (3, 5, True)
+    assert "3 of 5 images" in repr(set5)
+    assert open_dataset("b100", 2, data_root=tmp_path).expected == 100
+    _div2k(tmp_path, "valid", ["0801"], with_lr=False)
+    _div2k(tmp_path, "train", ["0001"], with_lr=False)
+    valid = open_dataset("div2k", 2, data_root=tmp_path)
+    train = open_dataset("div2k", 2, data_root=tmp_path, split="train")
+    assert (valid.expected, valid.partial, train.expected, train.partial) == (100, True, 800, True)
+    own = open_dataset(str(tmp_path / "Set5"), 2)  # a folder: no official count
+    assert (own.expected, own.partial) == (None, False) and "3 images" in repr(own)
+
+
+def test_complete_known_set_is_not_partial(tmp_path: Path) -> None:
+    for i in range(5):
+        _save(tmp_path / "Set5" / "HR" / f"img{i}.png", _img(12, 14, i))
+    ds = open_dataset("set5", 2, data_root=tmp_path)
+    assert (len(ds), ds.expected, ds.partial) == (5, 5, False)
+
+
+def test_odd_file_names_give_one_line_errors(tmp_path: Path) -> None:
+    folder = tmp_path / "mine"
+    _save(folder / "HR" / "a\nb.png", _img(12, 14, 1))
+    (folder / "HR" / "c\x1b.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    (folder / "LR_bicubic" / "X2").mkdir(parents=True)
+    with pytest.raises(DatasetError) as info:
+        open_dataset(str(folder), 2)
+    assert "\n" not in str(info.value) and "a\\nb.png" in str(info.value)
+    ds = open_dataset(str(folder), 2, regenerate_lr=True)
+    failures = [r for r in ds.load_all() if isinstance(r, LoadFailure)]
+    assert len(failures) == 1 and "c\\x1b.png: cannot read image (" in failures[0].error
+    assert "\x1b" not in failures[0].error and "\n" not in failures[0].error
+    assert failures[0].error.count("c\\x1b.png") == 1  # the reason is not prefixed again
