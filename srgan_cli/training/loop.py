@@ -244,7 +244,19 @@ class Trainer:
                 "generator": ckpt.cpu_state(model), ckpt.EMA_KEY: None,
                 "best_psnr": self.best_psnr, "val_ssim": scores["val_ssim"]})
         scores["best_psnr"] = self.best_psnr
+        self._save_strip(loaded)
         return scores
+
+    def _save_strip(self, loaded: Any) -> None:
+        """run_dir/val/step_N.png: bicubic | SR | HR crops of the first validation images."""
+        from srgan_cli.training import valstrip
+        from srgan_cli.upscale import Upscaler
+
+        up = Upscaler(loaded, device=str(self.device), precision="fp32")
+        image = valstrip.make_strip(self._val_dataset().load_all(), self.cfg.scale,
+                                    up.upscale_array)
+        if image is not None:
+            valstrip.write_png(valstrip.strip_path(self.run_dir, self.step), image)
 
     def _val_dataset(self) -> Any:
         """The validation set, opened once; names are looked up under data_root like DIV2K."""
