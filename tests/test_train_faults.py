@@ -241,8 +241,6 @@ _KILLED_WRITER = textwrap.dedent("""
 
 
 def test_a_later_run_removes_the_temp_file_of_a_killed_save(tmp_path: Path) -> None:
-    if getattr(fileio, "clean_stale_temps", None) is None:
-        pytest.skip("fileio.clean_stale_temps is not there yet")
     run = tmp_path / "run"
     run.mkdir()
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from srgan_cli.errors import CheckpointError, TrainingError
+from srgan_cli.errors import CheckpointError, OutputError, TrainingError
 from srgan_cli.fileio import atomic_write, torch_load_weights_only
 from srgan_cli.training.config import ALIASES
 
@@ -210,8 +210,10 @@ class Checkpointer:
             )
         try:
             save(state, path)
-        except OSError as e:
+        except (OSError, OutputError) as e:  # OutputError: fileio's disk-full verdict
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            why = why.removeprefix(f"{show_path(path)}: ")
             raise CheckpointError(
-                f"cannot write checkpoint {path} ({e.strerror or e}); the previous one is intact"
+                f"cannot write checkpoint {path} ({why}); the previous one is intact"
             ) from e
         return path
