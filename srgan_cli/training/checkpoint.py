@@ -19,6 +19,7 @@ from torch import nn
 
 from srgan_cli.errors import CheckpointError, OutputError, TrainingError
 from srgan_cli.fileio import atomic_write, torch_load_weights_only
+from srgan_cli.messages import show_path
 from srgan_cli.training.config import ALIASES
 
 FORMAT = "srgan-cli-checkpoint/1"
