@@ -363,7 +363,12 @@ def _pillow_metadata(im: Image.Image) -> dict[str, Any]:
         dpi = metadata.dpi_from_tags(exif)
     else:
         dpi = metadata.clean_dpi(im.info.get("dpi"))
-    return {"xmp": metadata.xmp_bytes(im.info.get("xmp")), "dpi": dpi, **_carried_exif(exif)}
+    unreadable = len(im.info.get("exif") or b"") > 6 and not len(exif)
+    carried = _carried_exif(exif)
+    if unreadable:
+        # Pillow skips what it cannot parse, with a warning we silence: say so in the record
+        carried["warnings"] = ("EXIF not carried: cannot parse it (no readable tag)",)
+    return {"xmp": metadata.xmp_bytes(im.info.get("xmp")), "dpi": dpi, **carried}
 
 
 def _carried_exif(exif: Image.Exif) -> dict[str, Any]:
@@ -793,8 +798,8 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
 
 
-def _write_png16(tmp: Path, pixels: np.ndarray, icc: bytes | None, meta: _Metadata,
-                 rows_per_block: int = 256) -> None:
+def _write_png16(tmp: Path, pixels: np.ndarray, icc: bytes | None,
+                 meta: _Metadata = _Metadata(), rows_per_block: int = 256) -> None:
     """A 16-bit PNG (gray, gray+alpha, RGB or RGBA), Sub-filtered, zlib level 6, with the
     chunks Pillow writes for the same metadata (iCCP, pHYs, eXIf, iTXt XMP)."""
     h, w, c = pixels.shape
