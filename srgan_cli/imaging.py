@@ -689,7 +689,7 @@ class _Metadata:
     XMP and DPI; all empty when stripped."""
 
     exif: bytes | None = None
-    tiff_tags: tuple[tuple[int, str], ...] = ()
+    tiff_tags: tuple[tuple[int, bytes], ...] = ()
     xmp: bytes | None = None
     dpi: tuple[float, float] | None = None
 

@@ -50,7 +50,7 @@ def source_exif(exif: Image.Exif) -> bytes | None:
         return None
     if ORIENTATION in exif:
         exif[ORIENTATION] = 1
-    return exif.tobytes()
+    return _tobytes(exif)
 
 
 def output_exif(
@@ -60,7 +60,7 @@ def output_exif(
     dimensions set where present, resolution set in inches (or removed without `dpi`)."""
     ex = Image.Exif()
     ex.load(exif)
-    sub = ex.get_ifd(_EXIF_IFD)  # cached: tobytes writes this very dict
+    sub = ex.get_ifd(_EXIF_IFD) if _EXIF_IFD in ex else {}  # cached: tobytes writes this dict
     for tag, value in ((_PIXEL_X, size[0]), (_PIXEL_Y, size[1])):
         if tag in sub:
             sub[tag] = value
@@ -70,15 +70,27 @@ def output_exif(
                 del ex[tag]
     else:
         ex[_X_RES], ex[_Y_RES], ex[_RES_UNIT] = float(dpi[0]), float(dpi[1]), _INCH
-    return ex.tobytes()
+    return _tobytes(ex)
 
 
-def text_tags(exif: bytes) -> dict[int, str]:
-    """The `TEXT_TAGS` of `exif` that hold text, for formats that store them as their own tags
-    (TIFF)."""
+def text_tags(exif: bytes) -> dict[int, bytes]:
+    """The `TEXT_TAGS` of `exif` that hold text, as their bytes, for formats that store them as
+    their own tags (TIFF)."""
     ex = Image.Exif()
     ex.load(exif)
-    return {t: v for t in sorted(TEXT_TAGS) if isinstance(v := ex.get(t), str) and v}
+    return {t: v.encode("latin-1") for t in sorted(TEXT_TAGS)
+            if isinstance(v := ex.get(t), str) and v}
+
+
+def _tobytes(exif: Image.Exif) -> bytes:
+    """``exif.tobytes()`` keeping text bytes as they are: Pillow reads text tags as Latin-1 but
+    writes them as ASCII with "?" for the rest, which would garble UTF-8 names and captions."""
+    subs = [exif.get_ifd(t) for t in (_EXIF_IFD, _GPS_IFD) if t in exif]  # get_ifd adds one
+    for ifd in (exif, *subs):
+        for tag, value in list(ifd.items()):
+            if isinstance(value, str) and not value.isascii():
+                ifd[tag] = value.encode("latin-1", "replace")
+    return exif.tobytes()
 
 
 def dpi_from_tags(tags: Mapping[int, Any]) -> tuple[float, float] | None:

@@ -121,6 +121,24 @@ def test_exif_thumbnail_dropped(tmp_path: Path, ext: str) -> None:
     assert b"THUMBNAIL" not in img.exif and b"THUMBNAIL" not in out.read_bytes()
 
 
+@pytest.mark.parametrize("ext", [".jpg", ".png", ".webp", ".tif", "16.png", "16.tif"])
+def test_exif_text_bytes_kept_as_they_are(tmp_path: Path, ext: str) -> None:
+    """Pillow reads text tags as Latin-1 and writes ASCII: UTF-8 names must not become '?'."""
+    exif = Image.Exif()
+    exif[MAKE] = "Café Ærø".encode()
+    src = tmp_path / "in.jpg"
+    Image.fromarray(_rand((8, 8, 3))).save(src, exif=exif)
+    img = read_image(src)
+    if ext.startswith("16"):
+        img = img.replace(color=img.color.astype(np.uint16) * 257, alpha=None)
+    out = tmp_path / f"out{ext}"
+    write_image(out, img)
+    carried = Image.Exif()
+    carried.load(read_image(out).exif)
+    assert carried[MAKE].encode("latin-1") == "Café Ærø".encode()
+    assert EXIF_IFD not in carried and 0x8825 not in carried  # no empty sub-directories
+
+
 def test_tiff_structure_tags_are_not_carried(tmp_path: Path) -> None:
     src = tmp_path / "in.tif"
     Image.fromarray(_rand((16, 32, 3))).save(src, exif=_camera_exif(), dpi=(150, 150),
@@ -329,4 +347,4 @@ def test_metadata_helpers() -> None:
     kept.load(metadata.output_exif(_camera_exif().tobytes(), (8, 4), None))
     assert 0x011A not in kept and kept.get_ifd(EXIF_IFD)[PIXEL_X] == 8
     assert metadata.text_tags(_camera_exif().tobytes()) == {
-        MAKE: "Canon", DATETIME: "2020:01:02 03:04:05"}
+        MAKE: b"Canon", DATETIME: b"2020:01:02 03:04:05"}
