@@ -125,7 +125,7 @@ def choose_codec(output: Any, requested: str | None = None) -> str:
 def _codec_id(encoder: str) -> str:
     import av
 
-    return str(av.Codec(encoder, "w").descriptor.name) if _has_encoder(encoder) else encoder
+    return str(av.Codec(encoder, "w").canonical_name) if _has_encoder(encoder) else encoder
 
 
 def _pick_pix_fmt(codec: str, requested: str | None, source: str | None,
@@ -204,21 +204,45 @@ def _matrix(frame: Any) -> list[int] | None:
     return None
 
 
+def _stated_seconds(container: Any, stream: Any) -> float | None:
+    """The video's duration as the file states it (None when it does not say)."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if len(container.streams) == 1 and container.duration:
+        return container.duration / 1_000_000  # the video is all there is
+    return None
+
+
 def _expected_frames(container: Any, stream: Any) -> int | None:
-    """How many frames the file says its video has: its frame count, else duration x rate
-    (None when it says neither)."""
+    """How many frames the file says its video has: its frame count, else about duration x
+    rate (None when it says neither); for the progress total."""
     if stream.frames:
         return int(stream.frames)
     rate = stream.average_rate or stream.guessed_rate
-    if rate is None:
-        return None
-    if stream.duration is not None and stream.time_base is not None:
-        seconds = float(stream.duration * stream.time_base)
-    elif len(container.streams) == 1 and container.duration:
-        seconds = container.duration / 1_000_000  # the video is all there is
-    else:
-        return None
-    return int(round(seconds * float(rate)))
+    seconds = _stated_seconds(container, stream)
+    return None if rate is None or seconds is None else int(round(seconds * float(rate)))
+
+
+def _check_complete(path: Path, container: Any, stream: Any, count: int,
+                    end: float | None) -> None:
+    """InputImageError when fewer frames decoded than the file says it holds.
+
+    With a stated frame count the counts must match; otherwise the last frame must end
+    within two frame intervals of the stated duration (a VFR clip has no exact count)."""
+    if count == 0:
+        raise InputImageError(f"{show_path(path)}: no video frames decode")
+    if stream.frames:
+        if count < stream.frames:
+            raise InputImageError(f"{show_path(path)}: truncated or damaged: {count} of "
+                                  f"{stream.frames} frames decode, {stream.frames - count} lost")
+        return
+    seconds = _stated_seconds(container, stream)
+    rate = float(stream.average_rate or stream.guessed_rate or 25)
+    if seconds is None or end is None or end >= seconds - 2 / rate - 0.01:
+        return
+    lost = max(1, round((seconds - end) * rate))
+    raise InputImageError(f"{show_path(path)}: truncated or damaged: {count} frames decode, "
+                          f"about {lost} lost ({end:.2f} s of {seconds:.2f} s)")
 
 
 def _demux(path: Path, container: Any, copy: list[Any], max_frames: int | None
@@ -234,6 +258,7 @@ def _demux(path: Path, container: Any, copy: list[Any], max_frames: int | None
     copy_ids = {s.index for s in copy}
     count = 0
     last_pts: int | None = None
+    last_dur = 0
     step = _frame_step(vstream)
     try:
         for packet in container.demux([vstream, *copy]):
@@ -244,9 +269,8 @@ def _demux(path: Path, container: Any, copy: list[Any], max_frames: int | None
             for frame in packet.decode():
                 pts = frame.pts if frame.pts is not None else (
                     None if last_pts is None else last_pts + step)
-                last_pts = pts
-                yield _Frame(frame.to_ndarray(format="rgb24"), pts,
-                             int(frame.duration or step), _matrix(frame),
+                last_pts, last_dur = pts, int(frame.duration or step)
+                yield _Frame(frame.to_ndarray(format="rgb24"), pts, last_dur, _matrix(frame),
                              float(frame.rotation or 0.0))
                 count += 1
                 if max_frames is not None and count >= max_frames:
@@ -255,13 +279,8 @@ def _demux(path: Path, container: Any, copy: list[Any], max_frames: int | None
     except av.error.FFmpegError as e:
         raise InputImageError(f"{show_path(path)}: video stream undecodable after {count} "
                               f"frame(s) ({one_line(e)})") from e
-    expected = _expected_frames(container, vstream)
-    slack = 0 if vstream.frames else max(1, (expected or 0) // 100)  # estimates are rounded
-    if count == 0:
-        raise InputImageError(f"{show_path(path)}: no video frames decode")
-    if expected is not None and count < expected - slack:
-        raise InputImageError(f"{show_path(path)}: truncated or damaged: {count} of {expected} "
-                              f"frames decode, {expected - count} lost")
+    end = None if last_pts is None else float((last_pts + last_dur) * vstream.time_base)
+    _check_complete(path, container, vstream, count, end)
     yield _DecodeEnd(count)
 
 
