@@ -5,14 +5,13 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
-av = pytest.importorskip("av")
-
-from srgan_cli import video  # noqa: E402
-from srgan_cli.errors import DatasetError, InputImageError, OutputError, UsageError  # noqa: E402
-from srgan_cli.metrics import psnr  # noqa: E402
+from srgan_cli import video
+from srgan_cli.errors import DatasetError, InputImageError, OutputError, UsageError
+from srgan_cli.metrics import psnr
 
 W, H, N = 32, 24, 12
 
@@ -35,12 +34,12 @@ VFR_STEPS = [40 if i % 3 else 100 for i in range(N)]  # ms: a variable frame rat
 
 def make_clip(path: Path, *, n: int = N, rotation: float = 0, audio: str | None = "aac",
               fmt: str | None = None, options: dict[str, str] | None = None,
-              w: int = W, h: int = H) -> list[int]:
+              w: int = W, h: int = H, pix_fmt: str = "yuv420p") -> list[int]:
     """A clip of a moving pattern (VFR pts in ms) with a sine audio track; returns the pts."""
     c = av.open(str(path), "w", format=fmt, options=options or {})
     c.metadata["title"] = "tiny clip"
     v = c.add_stream("libx264", rate=25, options={"crf": "10"})
-    v.width, v.height, v.pix_fmt = w, h, "yuv420p"
+    v.width, v.height, v.pix_fmt = w, h, pix_fmt
     v.time_base = v.codec_context.time_base = Fraction(1, 1000)
     if rotation:
         v.set_display_rotation(rotation)
@@ -141,23 +140,32 @@ def test_codec_choice_and_options(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".*part"))
 
 
-def test_odd_output_size_gets_444(tmp_path: Path) -> None:
+def test_wrong_frame_function_output_is_a_bug_not_a_video(tmp_path: Path) -> None:
     src = tmp_path / "in.mkv"
     make_clip(src, audio=None, n=2)
 
-    def x3(frames: list[np.ndarray]) -> list[np.ndarray]:
-        return [np.repeat(np.repeat(f, 3, axis=0), 3, axis=1)[:-3, :-3] for f in frames]
-
-    def odd(frames: list[np.ndarray]) -> list[np.ndarray]:
-        return [np.pad(f, ((0, 1), (0, 1), (0, 0))) for f in nearest_x2(frames)]
+    def short(frames: list[np.ndarray]) -> list[np.ndarray]:
+        return [f[:-2] for f in nearest_x2(frames)]
 
     with pytest.raises(ValueError, match="frame function returned"):
-        video.upscale_video(src, tmp_path / "bad.mkv", x3, 2)
-    rec = video.upscale_video(src, tmp_path / "o.mkv", lambda fr: [f for f in fr], 1)
-    assert rec.out_width == W
+        video.upscale_video(src, tmp_path / "bad.mkv", short, 2)
     assert not (tmp_path / "bad.mkv").exists()
-    assert odd  # an odd-sized scale path: covered by _pick_pix_fmt below
-    assert video._pick_pix_fmt("libx264", None, "yuv420p", (25, 33)) == "yuv444p"
+
+
+def test_odd_output_size(tmp_path: Path) -> None:
+    src = tmp_path / "odd.mkv"
+    make_clip(src, audio=None, n=2, w=33, h=25, pix_fmt="yuv444p")
+
+    def x3(frames: list[np.ndarray]) -> list[np.ndarray]:
+        return [np.repeat(np.repeat(f, 3, axis=0), 3, axis=1) for f in frames]
+
+    rec = video.upscale_video(src, tmp_path / "o.mkv", x3, 3)
+    assert (rec.out_width, rec.out_height, rec.pix_fmt) == (99, 75, "yuv444p")
+    with pytest.raises(UsageError, match="odd"):
+        video.upscale_video(src, tmp_path / "o2.mkv", x3, 3, pix_fmt="yuv420p")
+    # a 4:2:0 source at an odd output size falls back to 4:4:4 instead of failing
+    assert video._pick_pix_fmt("libx264", None, "yuv420p", (75, 99)) == "yuv444p"
+    assert video._pick_pix_fmt("libx264", None, "yuv420p", (76, 98)) == "yuv420p"
 
 
 def test_failure_leaves_no_output(tmp_path: Path) -> None:
