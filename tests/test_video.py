@@ -34,10 +34,20 @@ VFR_STEPS = [40 if i % 3 else 100 for i in range(N)]  # ms: a variable frame rat
 
 def make_clip(path: Path, *, n: int = N, rotation: float = 0, audio: str | None = "aac",
               fmt: str | None = None, options: dict[str, str] | None = None,
-              w: int = W, h: int = H, pix_fmt: str = "yuv420p") -> list[int]:
-    """A clip of a moving pattern (VFR pts in ms) with a sine audio track; returns the pts."""
+              w: int = W, h: int = H, pix_fmt: str = "yuv420p", subtitles: bool = False
+              ) -> list[int]:
+    """A clip of a moving pattern (VFR pts in ms) with a sine audio track; returns the pts.
+
+    With `subtitles` (Matroska): two SubRip lines and two chapters as well."""
     c = av.open(str(path), "w", format=fmt, options=options or {})
     c.metadata["title"] = "tiny clip"
+    if subtitles:
+        sub = c.add_mux_stream("subrip")
+        sub.time_base = Fraction(1, 1000)
+        sub.metadata["language"] = "fra"
+        c.set_chapters([{"id": i + 1, "start": a, "end": b, "time_base": Fraction(1, 1000),
+                         "metadata": {"title": f"part {i}"}}
+                        for i, (a, b) in enumerate([(0, 300), (300, 600)])])
     v = c.add_stream("libx264", rate=25, options={"crf": "10"})
     v.width, v.height, v.pix_fmt = w, h, pix_fmt
     v.time_base = v.codec_context.time_base = Fraction(1, 1000)
@@ -47,6 +57,13 @@ def make_clip(path: Path, *, n: int = N, rotation: float = 0, audio: str | None 
     if audio:
         a = c.add_stream(audio, rate=8000)
         a.layout = "mono"
+    if subtitles:
+        c.start_encoding()
+        for i, (start, end) in enumerate([(0, 100), (200, 300)]):
+            q = av.Packet(f"line {i}".encode())
+            q.pts = q.dts = start
+            q.duration, q.time_base, q.stream = end - start, Fraction(1, 1000), sub
+            c.mux(q)
     pts, t = [], 0
     for i in range(n):
         f = av.VideoFrame.from_ndarray(pattern(i, w, h), format="rgb24")
@@ -111,6 +128,33 @@ def test_everything_but_pixels_is_kept(tmp_path: Path, suffix: str, audio: str) 
     # each decoded output frame is the frame function of the decoded input frame
     for x, y in zip(a["rgb"], b["rgb"], strict=True):
         assert psnr(y, nearest_x2([x])[0]) >= 35
+
+
+def test_subtitles_and_chapters_kept(tmp_path: Path) -> None:
+    src, dst = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    make_clip(src, audio="pcm_s16le", subtitles=True)
+
+    def subs(p: Path) -> tuple[list, list, dict]:
+        with av.open(str(p)) as c:
+            s = c.streams.subtitles[0]
+            chapters = [(ch["start"] * ch["time_base"], ch["metadata"]) for ch in c.chapters()]
+            return [(q.pts, bytes(q)) for q in c.demux(s) if q.size], chapters, dict(s.metadata)
+
+    rec = video.upscale_video(src, dst, nearest_x2, 2)
+    assert rec.copied_streams == ["subtitle:srt", "audio:pcm_s16le"]
+    a, b = subs(src), subs(dst)
+    assert b[0] == a[0] == [(0, b"line 0"), (200, b"line 1")]
+    assert b[1] == a[1] and len(a[1]) == 2
+    assert b[2]["language"] == "fra"
+    assert probe(dst)["pts"] == probe(src)["pts"]
+
+
+def test_subtitles_the_format_cannot_hold(tmp_path: Path) -> None:
+    src = tmp_path / "in.mkv"
+    make_clip(src, audio=None, subtitles=True, n=3)
+    with pytest.raises(OutputError, match="subtitle stream #0 .*cannot be copied into a webm"):
+        video.upscale_video(src, tmp_path / "o.webm", nearest_x2, 2)
+    assert not list(tmp_path.glob("o.*")) and not list(tmp_path.glob(".*part"))
 
 
 def test_frames_are_streamed_in_batches(tmp_path: Path) -> None:
