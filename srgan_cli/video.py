@@ -87,6 +87,8 @@ class VideoResult:
     copied_streams: list[str] = field(default_factory=list)  # e.g. ["audio:aac"]
     seconds: float = 0.0  # wall time of the whole job
     frames_per_second: float = 0.0  # processing speed
+    wait_decode: float = 0.0  # seconds the model waited on the decoder
+    wait_encode: float = 0.0  # seconds the model waited on the encoder
 
     def as_record(self) -> dict[str, Any]:
         return asdict(self)
@@ -481,8 +483,6 @@ def upscale_video(
                     pipeline.close()
                 out.close()
     finally:
-        if pipeline is not None:
-            pipeline.close()
         inp.close()
     seconds = time.perf_counter() - started
     return VideoResult(
@@ -491,7 +491,8 @@ def upscale_video(
         frames_in=pipeline.frames_in, frames_out=pipeline.packets_out,
         fps=float(rate) if rate else None, duration=duration,
         rotation=first.rotation, copied_streams=plan.copied, seconds=seconds,
-        frames_per_second=pipeline.frames_in / seconds if seconds > 0 else 0.0)
+        frames_per_second=pipeline.frames_in / seconds if seconds > 0 else 0.0,
+        wait_decode=pipeline.wait_decode, wait_encode=pipeline.wait_encode)
 
 
 def _check_batch(out: list[np.ndarray], n: int, size: tuple[int, int]) -> None:
@@ -515,6 +516,8 @@ class _Pipeline:
         self.workers: list[_Worker] = []
         self.frames_in = 0
         self.packets_out = 0
+        self.wait_decode = 0.0  # seconds the model thread waited for decoded frames
+        self.wait_encode = 0.0  # seconds it waited for room in the encoder's queue
         self._durations: dict[int, int] = {}  # pts -> duration, for the encoder's packets
 
     # ---- encode thread
@@ -547,7 +550,9 @@ class _Pipeline:
                total: int | None) -> None:
         sr = self.fn([f.rgb for f in pending])
         _check_batch(sr, len(pending), self.size)
+        t0 = time.perf_counter()
         self.write_q.put(list(zip(sr, pending, strict=True)))
+        self.wait_encode += time.perf_counter() - t0
         for _ in pending:
             self.frames_in += 1
             if progress is not None:
@@ -561,7 +566,7 @@ class _Pipeline:
         self.workers.append(writer)
         pending: list[_Frame] = []
         try:
-            while not isinstance(item := self.read_q.get(), _DecodeEnd):
+            while not isinstance(item := self._next(), _DecodeEnd):
                 if not isinstance(item, _Frame):
                     self.write_q.put(item)
                     continue
@@ -576,6 +581,12 @@ class _Pipeline:
             self.raise_worker_error()
             raise
         self.raise_worker_error()
+
+    def _next(self) -> Any:
+        t0 = time.perf_counter()
+        item = self.read_q.get()
+        self.wait_decode += time.perf_counter() - t0
+        return item
 
     def raise_worker_error(self) -> None:
         for w in self.workers:

@@ -124,6 +124,7 @@ def test_everything_but_pixels_is_kept(tmp_path: Path, suffix: str, audio: str) 
     assert rec.codec == "libx264" and rec.frames_in == rec.frames_out == N
     assert rec.rotation == 90 and rec.copied_streams == [f"audio:{audio}"]
     assert rec.as_record()["crf"] == 0
+    assert rec.seconds > 0 and rec.wait_decode >= 0 and rec.wait_encode >= 0
     assert [d for d, _ in seen] == list(range(1, N + 1))
     # each decoded output frame is the frame function of the decoded input frame
     for x, y in zip(a["rgb"], b["rgb"], strict=True):
@@ -168,6 +169,32 @@ def test_frames_are_streamed_in_batches(tmp_path: Path) -> None:
 
     video.upscale_video(src, tmp_path / "out.mkv", fn, 2, batch=5)
     assert sizes == [5, 5, 2]
+
+
+def test_decoder_runs_at_most_a_queue_ahead(tmp_path: Path, monkeypatch) -> None:
+    src = tmp_path / "long.mkv"
+    make_clip(src, audio=None, n=90)
+    decoded = [0]
+    real = video._matrix
+
+    def counting(frame):  # called once per decoded frame
+        decoded[0] += 1
+        return real(frame)
+
+    monkeypatch.setattr(video, "_matrix", counting)
+    seen = [0]
+    ahead = []
+
+    def slow(frames: list[np.ndarray]) -> list[np.ndarray]:
+        import time
+        time.sleep(0.01)
+        seen[0] += len(frames)
+        ahead.append(decoded[0] - seen[0])
+        return nearest_x2(frames)
+
+    rec = video.upscale_video(src, tmp_path / "o.mkv", slow, 2, batch=2)
+    assert rec.frames_out == 90
+    assert max(ahead) <= video._QUEUE_ITEMS + 4  # the queue, plus a frame in each hand
 
 
 def test_codec_choice_and_options(tmp_path: Path) -> None:
