@@ -7,7 +7,8 @@ from __future__ import annotations
 
 EXIT_MIXED = 1  # a batch whose failures have different error types
 EXIT_INTERNAL = 70  # an unexpected exception (a bug): EX_SOFTWARE
-EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT
+EXIT_INTERRUPTED = 130  # Ctrl-C, SIGTERM, SIGHUP: 128 + SIGINT
+EXIT_BROKEN_PIPE = 141  # stdout's reader went away: 128 + SIGPIPE
 
 
 def internal_error_line(e: BaseException) -> str:
@@ -84,3 +85,10 @@ class BatchError(SrganError):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class UnknownDeviceError(UsageError, DeviceError):
+    """A --device name that is no device at all ('foo'): a usage error (exit 2), still caught
+    as a DeviceError by code that handles every device problem."""
+
+    exit_code = UsageError.exit_code

@@ -140,7 +140,8 @@ def test_outscale_and_alpha(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         ("png+png", ["*.png", "-O", "o.png"], UsageError.exit_code,
          "*.png matches 2 images: --output takes one image"),
         ("png", ["in.png", "out.xyz"], OutputError.exit_code, "unknown output extension '.xyz'"),
-        ("png", ["in.png", "nofolder/out.png"], OutputError.exit_code, "does not exist"),
+        ("png", ["in.png", "in.png/out.png"], OutputError.exit_code,
+         "cannot create the output folder"),
         ("png", ["in.png", "-o", "/proc/srgan-test/out"], OutputError.exit_code,
          "cannot create the output folder"),
         ("png", ["in.png", "out.png", "-m", "nope.safetensors"], ModelError.exit_code,
@@ -149,7 +150,7 @@ def test_outscale_and_alpha(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
          "unknown model 'no_such_model'"),
         ("png+garbage", ["in.png", "out.png", "-m", "bad.safetensors"], ModelError.exit_code,
          "not a valid safetensors file"),
-        ("png", ["in.png", "out.png", "--device", "tpu"], DeviceError.exit_code,
+        ("png", ["in.png", "out.png", "--device", "tpu"], UsageError.exit_code,
          "unknown device 'tpu'"),
         ("png", ["in.png", "out.png", "--precision", "fp16", "--device", "cpu"],
          DeviceError.exit_code, "fp16 is not supported on the CPU"),
@@ -218,13 +219,14 @@ def test_batch_continues_past_a_bad_file(tmp_path: Path, capsys: pytest.CaptureF
     assert not (tmp_path / "out" / "b.png").exists()
     lines = error_lines(err)
     assert len(lines) == 2 and "b.png" in lines[0] and lines[1] == "error: 1 of 3 images failed"
-    assert len(out.splitlines()) == 2 and "Traceback" not in err
+    assert len(out.splitlines()) == 3 and "Traceback" not in err
+    assert out.splitlines()[-1].startswith("2 upscaled, 0 skipped, 1 failed, ")
 
 
 def test_batch_mixed_failures_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     write_png(tmp_path / "a.png")
     (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "a.png").write_bytes(b"x")
+    (tmp_path / "out" / "a.png").mkdir()  # an output that is a folder fails (a file is skipped)
     code, _, err = run(["upscale", "a.png", "gone.png", "-o", "out", "-m", "bicubic"], capsys)
     assert code == 1 and "2 of 2 images failed" in err
 
