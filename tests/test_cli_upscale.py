@@ -424,3 +424,49 @@ def test_ctrl_c_leaves_no_partial_file(tmp_path: Path, capsys: pytest.CaptureFix
     left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")
                   if p.is_file())
     assert left == (["a.png", "b.png", "out/a.png"] if batch else ["a.png", "b.png"])
+
+
+# ----------------------------------------------------------------------------- paths
+
+
+def test_in_out_creates_missing_folders(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    write_png(tmp_path / "a.png")
+    code, out, err = run(["upscale", "a.png", "new/dir/a.png", "-m", "bicubic"], capsys)
+    assert code == 0, err
+    assert size_of(tmp_path / "new" / "dir" / "a.png") == (64, 48)
+
+
+@pytest.mark.parametrize("target", ["existing", "fresh/"])
+def test_output_folder_means_output_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                        target: str) -> None:
+    write_png(tmp_path / "a.png")
+    write_png(tmp_path / "b.png", seed=1)
+    (tmp_path / "existing").mkdir()
+    code, _, err = run(["upscale", "a.png", "b.png", "--output", target, "-m", "bicubic"],
+                       capsys)
+    assert code == 0, err
+    folder = tmp_path / target.rstrip("/")
+    assert size_of(folder / "a.png") == (64, 48) and size_of(folder / "b.png") == (64, 48)
+    code, _, err = run(["upscale", "a.png", "--output", target, "-o", "x", "-m", "bicubic"],
+                       capsys)
+    assert code == UsageError.exit_code and "excludes -o DIR" in err
+
+
+def test_rerunning_a_batch_skips_existing_outputs(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    write_png(tmp_path / "a.png")
+    write_png(tmp_path / "b.png", seed=1)
+    args = ["upscale", "a.png", "b.png", "-o", "out", "-m", "bicubic"]
+    assert run(args, capsys)[0] == 0
+    (tmp_path / "out" / "a.png").write_bytes(b"kept")
+    code, out, err = run(args, capsys)
+    assert code == 0 and error_lines(err) == []
+    assert out.splitlines()[:2] == [f"{n}: skipped, {Path('out') / n} exists"
+                                    for n in ("a.png", "b.png")]
+    assert out.splitlines()[2].startswith("0 upscaled, 2 skipped, 0 failed")
+    assert (tmp_path / "out" / "a.png").read_bytes() == b"kept"
+    code, out, _ = run([*args, "--overwrite"], capsys)
+    assert code == 0 and size_of(tmp_path / "out" / "a.png") == (64, 48)
+    # the one output named by IN OUT / --output keeps refusing
+    code, _, err = run(["upscale", "a.png", "--output", "out/a.png", "-m", "bicubic"], capsys)
+    assert code == OutputError.exit_code and "exists; use --overwrite" in err
