@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -470,3 +471,63 @@ def test_rerunning_a_batch_skips_existing_outputs(tmp_path: Path,
     # the one output named by IN OUT / --output keeps refusing
     code, _, err = run(["upscale", "a.png", "--output", "out/a.png", "-m", "bicubic"], capsys)
     assert code == OutputError.exit_code and "exists; use --overwrite" in err
+
+
+# ----------------------------------------------------------------------------- Real-ESRGAN flags
+
+
+def test_real_esrgan_spellings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_png(tmp_path / "a.png")
+    model = x2_model(tmp_path / "m.safetensors")
+    code, _, err = run(["upscale", "a.png", "-o", "out", "-m", str(model), "-s", "3", "-t", "8",
+                        "--tile_pad", "2", "--fp32", "--ext", "auto"], capsys)
+    assert code == 0, err
+    assert size_of(tmp_path / "out" / "a.png") == (48, 36)
+    code, _, err = run(["upscale", "a.png", "b.png", "--fp32", "--precision", "bf16"], capsys)
+    assert code == UsageError.exit_code and "--fp32 contradicts --precision bf16" in err
+    code, _, err = run(["upscale", "a.png", "b.png", "--alpha-upsampler", "nearest"], capsys)
+    assert code == UsageError.exit_code and "expected bicubic or model" in err
+
+
+def test_alpha_through_the_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rgba = write_png(tmp_path / "in.png", 10, 12, mode="RGBA")
+    alpha = np.asarray(Image.open(rgba))[..., 3]
+    Image.fromarray(np.repeat(alpha[..., None], 3, axis=2)).save(tmp_path / "alpha.png")
+    model = x2_model(tmp_path / "m.safetensors")
+    for args in (["in.png", "model.png", "--alpha-upsampler", "model"],
+                 ["in.png", "bicubic.png"], ["alpha.png", "alpha_x2.png"]):
+        code, _, err = run(["upscale", *args, "-m", str(model)], capsys)
+        assert code == 0, err
+    through_model = np.asarray(Image.open(tmp_path / "model.png"))
+    assert through_model.shape == (20, 24, 4)
+    expected = np.asarray(Image.open(tmp_path / "alpha_x2.png"))[..., 0]
+    assert np.array_equal(through_model[..., 3], expected)
+    bicubic = np.asarray(Image.open(tmp_path / "bicubic.png"))
+    assert np.array_equal(bicubic[..., :3], through_model[..., :3])
+    assert not np.array_equal(bicubic[..., 3], through_model[..., 3])
+
+
+def test_help_is_tidy_and_every_command_is_quiet() -> None:
+    env = {**os.environ, "COLUMNS": "200"}
+    p = subprocess.run([sys.executable, "-m", "srgan_cli", "upscale", "--help"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0
+    for shown in ("-s", "--outscale", "-t", "--tile", "--tile-pad", "--alpha-upsampler",
+                  "--max-output-pixels", "-q", "--quiet"):
+        assert re.search(rf"(^|[\s,]){re.escape(shown)}([\s,]|$)", p.stdout), shown
+    for hidden in ("--tile_pad", "--fp32"):  # aliases: named in the description, no own row
+        assert not re.search(rf"^\s*{hidden}\b", p.stdout, re.M), hidden
+    p = subprocess.run([sys.executable, "-m", "srgan_cli", "--help"], capture_output=True,
+                       text=True, env=env, timeout=120)
+    assert "--install-completion" in p.stdout and "--quiet" in p.stdout
+    for cmd in ("eval", "train", "export", "models", "sample"):
+        p = subprocess.run([sys.executable, "-m", "srgan_cli", cmd, "--help"],
+                           capture_output=True, text=True, env=env, timeout=120)
+        assert p.returncode == 0 and "--quiet" in p.stdout, cmd
+
+
+def test_quiet_sample(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["sample", "s.png", "-q"], capsys)
+    assert code == 0 and out == "" and err == "" and (tmp_path / "s.png").exists()
+    code, out, _ = run(["sample", "t.png"], capsys)
+    assert code == 0 and out.startswith("wrote t.png")
