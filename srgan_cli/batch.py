@@ -15,6 +15,7 @@ stop after their current image, whose output is either complete or not there at 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -41,6 +42,7 @@ from srgan_cli.planning import (
     scale_label,
     show_path,
 )
+from srgan_cli.signals import deferred_interrupts
 from srgan_cli.tiling import check_tiling
 
 if TYPE_CHECKING:
@@ -126,10 +128,12 @@ class Record:
 
 @dataclass
 class BatchResult:
-    """Every image's record, in job order, and the wall time of the run."""
+    """Every image's record, in job order, the wall time of the run, and where it went."""
 
     records: list[Record] = field(default_factory=list)
     seconds: float = 0.0
+    model_seconds: float = 0.0  # time the model ran
+    wait_seconds: float = 0.0  # time the model waited for a decode or for the encoder
 
     @property
     def failed(self) -> list[Record]:
@@ -361,6 +365,10 @@ class _InOrder:
         self._flush()
 
     def _flush(self) -> None:
+        with deferred_interrupts():  # a line is printed and counted whole, or not at all
+            self._pass_on()
+
+    def _pass_on(self) -> None:
         while self.cursor < len(self.jobs):
             k, job = self.cursor, self.jobs[self.cursor]
             if k in self.started:
@@ -388,7 +396,10 @@ class _Stage(threading.Thread):
         self.fn, self.inbox, self.outbox, self.stop = fn, inbox, outbox, stop
 
     def put(self, item: Any) -> bool:
-        """Put `item` in the outbox unless stopped first (False then)."""
+        """Put `item` in the outbox, unless it stays full until `stop` is set (False then)."""
+        with contextlib.suppress(queue.Full):
+            self.outbox.put_nowait(item)
+            return True
         while not self.stop.is_set():
             try:
                 self.outbox.put(item, timeout=0.1)
@@ -420,6 +431,111 @@ def _feed(items: Sequence[Any], inbox: queue.Queue[Any]) -> None:
     inbox.put(_STOP)
 
 
+class _Pipeline:
+    """One run of `run_jobs`: a reader and a writer thread around the model in this thread.
+
+    Finished records go into `records` from whichever thread finished them (under `lock`), so
+    an interrupt in this thread loses none; `collect` passes them on in job order."""
+
+    def __init__(self, jobs: Sequence[Job], upscaler: ImageUpscaler, options: UpscaleOptions,
+                 reporter: Reporter) -> None:
+        self.jobs, self.upscaler, self.options = jobs, upscaler, options
+        self.order = _InOrder(reporter, jobs)
+        self.stop = threading.Event()
+        self.records: dict[int, Record] = {}
+        self.reported: set[int] = set()
+        self.lock = threading.Lock()
+        self.model_seconds = self.wait_seconds = 0.0
+        todo: queue.Queue[Any] = queue.Queue()
+        self.loaded: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self.to_save: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self.saved: queue.Queue[Any] = queue.Queue()
+        threading.Thread(target=_feed, args=(list(enumerate(jobs)), todo), daemon=True).start()
+        self.reader = _Stage("srgan-decode", self._load, todo, self.loaded, self.stop)
+        self.writer = _Stage("srgan-encode", self._save, self.to_save, self.saved, self.stop)
+
+    def _load(self, item: tuple[int, Job]) -> tuple[int, Record, ImageData | None]:
+        k, job = item
+        return (k, *load_step(job, self.options))
+
+    def _save(self, item: tuple[int, Record, ImageData]) -> int:
+        k, rec, img = item
+        save_step(self.jobs[k], rec, img, self.options)
+        self._done(k, rec)
+        return k
+
+    def _done(self, k: int, rec: Record) -> None:
+        with self.lock:
+            self.records[k] = rec
+
+    def collect(self, block: bool) -> None:
+        """Pass on the records finished so far (waiting a moment for one if `block`)."""
+        while True:
+            try:
+                item = self.saved.get(timeout=0.1) if block else self.saved.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            block = False
+        with self.lock:
+            new = sorted(self.records.keys() - self.reported)
+        with deferred_interrupts():
+            for k in new:
+                self.reported.add(k)
+                self.order.finish(k, self.records[k])
+
+    def _model(self, k: int, rec: Record, img: ImageData) -> None:
+        """Run the model on job `k` in this thread and hand the result to the writer."""
+
+        def on_progress(done: int, total: int) -> None:
+            self.order.on_progress(k, done, total)
+            self.collect(block=False)
+
+        t0 = time.perf_counter()
+        out = _capture(rec, self.jobs[k],
+                       lambda: upscale_step(img, self.upscaler, self.options, on_progress))
+        t1 = time.perf_counter()
+        rec.seconds += t1 - t0
+        self.model_seconds += t1 - t0
+        if out is None:
+            self._done(k, rec)
+            return
+        self.to_save.put((k, rec, out))
+        self.wait_seconds += time.perf_counter() - t1
+
+    def run(self) -> list[Record]:
+        """Every job's record, in job order."""
+        self.reader.start()
+        self.writer.start()
+        try:
+            while True:
+                t0 = time.perf_counter()
+                item = self.loaded.get()
+                self.wait_seconds += time.perf_counter() - t0
+                if isinstance(item, BaseException):
+                    raise item
+                if item is _STOP:
+                    break
+                k, rec, img = item
+                self.collect(block=False)
+                self.order.start(k)
+                if img is None:
+                    self._done(k, rec)
+                else:
+                    self._model(k, rec, img)
+            self.to_save.put(_STOP)
+            while len(self.reported) < len(self.jobs):
+                self.collect(block=True)
+        finally:
+            self.stop.set()  # on an interrupt, the threads end after their current image
+            self.reader.join()
+            self.writer.join()
+            with contextlib.suppress(BaseException):  # report what was written before
+                self.collect(block=False)
+        return [self.records[k] for k in range(len(self.jobs))]
+
+
 def run_jobs(
     jobs: Sequence[Job],
     upscaler: ImageUpscaler,
@@ -430,83 +546,11 @@ def run_jobs(
     never raises for one image's failure."""
     reporter = reporter or Reporter()
     start = time.perf_counter()
-    result = BatchResult()
     reporter.batch_started(jobs)
-    order = _InOrder(reporter, jobs)
-    stop = threading.Event()
-    todo: queue.Queue[Any] = queue.Queue()
-    loaded: queue.Queue[Any] = queue.Queue(maxsize=1)
-    to_save: queue.Queue[Any] = queue.Queue(maxsize=1)
-    saved: queue.Queue[Any] = queue.Queue()
-    threading.Thread(target=_feed, args=(list(enumerate(jobs)), todo), daemon=True).start()
-
-    def load(item: tuple[int, Job]) -> tuple[int, Record, ImageData | None]:
-        k, job = item
-        return (k, *load_step(job, options))
-
-    def save(item: tuple[int, Record, ImageData]) -> tuple[int, Record]:
-        k, rec, img = item
-        save_step(jobs[k], rec, img, options)
-        return k, rec
-
-    reader = _Stage("srgan-decode", load, todo, loaded, stop)
-    writer = _Stage("srgan-encode", save, to_save, saved, stop)
-    reader.start()
-    writer.start()
-    records: dict[int, Record] = {}
-
-    def collect(block: bool) -> None:
-        while True:
-            try:
-                item = saved.get(timeout=0.1) if block else saved.get_nowait()
-            except queue.Empty:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            if item is _STOP:
-                return
-            k, rec = item
-            records[k] = rec
-            order.finish(k, rec)
-            block = False
-
-    try:
-        while True:
-            item = loaded.get()
-            if isinstance(item, BaseException):
-                raise item
-            if item is _STOP:
-                break
-            k, rec, img = item
-            collect(block=False)
-            order.start(k)
-            if img is None:
-                records[k] = rec
-                order.finish(k, rec)
-                continue
-            t0 = time.perf_counter()
-
-            def on_progress(done: int, total: int, k: int = k) -> None:
-                order.on_progress(k, done, total)
-                collect(block=False)
-
-            result_img = _capture(rec, jobs[k], lambda img=img, cb=on_progress: upscale_step(
-                img, upscaler, options, cb))
-            rec.seconds += time.perf_counter() - t0
-            if result_img is None:
-                records[k] = rec
-                order.finish(k, rec)
-            else:
-                to_save.put((k, rec, result_img))
-        to_save.put(_STOP)
-        while len(records) < len(jobs):
-            collect(block=True)
-    finally:
-        stop.set()  # on an interrupt, the threads end after their current image
-        reader.join()
-        writer.join()
-    result.records = [records[k] for k in range(len(jobs))]
+    pipeline = _Pipeline(jobs, upscaler, options, reporter)
+    result = BatchResult(pipeline.run())
     result.seconds = time.perf_counter() - start
+    result.model_seconds, result.wait_seconds = pipeline.model_seconds, pipeline.wait_seconds
     reporter.batch_finished(result)
     return result
 
