@@ -22,6 +22,7 @@ from srgan_cli.errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     SrganError,
+    StreamClosed,
     internal_error_line,
 )
 
@@ -151,6 +152,8 @@ def _run(argv: list[str] | None) -> None:
         sys.exit(EXIT_INTERRUPTED)
     except typer.Exit as e:
         sys.exit(e.exit_code)
+    except StreamClosed:
+        _broken_pipe()
     except SystemExit:
         raise
     except typer.Abort:

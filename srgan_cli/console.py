@@ -23,6 +23,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from srgan_cli.errors import StreamClosed
+
 _quiet = False
 
 
@@ -59,18 +61,32 @@ def _no_color() -> bool:
     return "NO_COLOR" in os.environ
 
 
+class _Console(Console):
+    """rich's Console, except that a broken pipe raises StreamClosed (cli exits 141) instead of
+    rich's SystemExit(1)."""
+
+    def on_broken_pipe(self) -> None:
+        if self.quiet:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self.file.fileno())  # the final flush cannot fail again
+            os.close(null)
+        raise StreamClosed("stdout's reader went away")
+
+
 def stdout_console(*, status: bool = False) -> Console:
     """A console on stdout; colour and markup styles only when stdout is a terminal.
     `status`: for status lines ('wrote ...'), which -q silences."""
     tty = sys.stdout.isatty()
-    return Console(file=sys.stdout, force_terminal=tty, no_color=_no_color() or not tty,
+    return _Console(file=sys.stdout, force_terminal=tty, no_color=_no_color() or not tty,
                    highlight=False, soft_wrap=not tty, quiet=status and _quiet)
 
 
 def stderr_console() -> Console:
     """A console on stderr; colour only when stderr is a terminal."""
     tty = sys.stderr.isatty()
-    return Console(file=sys.stderr, force_terminal=tty, no_color=_no_color() or not tty,
+    return _Console(file=sys.stderr, force_terminal=tty, no_color=_no_color() or not tty,
                    highlight=False, soft_wrap=True)
 
 

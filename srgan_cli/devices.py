@@ -29,7 +29,8 @@ def resolve_device(spec: str) -> torch.device:
         return torch.device("mps")
     m = re.fullmatch(r"cuda(?::(\d+))?", s)
     if m is None:
-        raise UnknownDeviceError(f"unknown device {spec!r}: expected auto, cpu, cuda, cuda:N or mps")
+        raise UnknownDeviceError(
+            f"unknown device {spec!r}: expected auto, cpu, cuda, cuda:N or mps")
     if not torch.cuda.is_available():
         raise DeviceError(
             f"--device {spec}: CUDA is not available (no NVIDIA GPU visible, or torch "

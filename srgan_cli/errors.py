@@ -18,6 +18,11 @@ def internal_error_line(e: BaseException) -> str:
     return f"internal error: {type(e).__name__}: {first}"
 
 
+class StreamClosed(Exception):
+    """stdout's reader went away (EPIPE): the run stops quietly with EXIT_BROKEN_PIPE. Not an
+    SrganError: there is no one left to read a message."""
+
+
 class SrganError(Exception):
     """Base of every user-facing error. `exit_code` is stable and documented in the README."""
 

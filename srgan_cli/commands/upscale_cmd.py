@@ -4,8 +4,8 @@ The engine (`srgan_cli.batch`, planning in `srgan_cli.planning`) decides and run
 this module only turns its reports into terminal output. On a terminal: one live display on
 stderr (an `images` bar for a batch and one bar per image, in input pixels), every result line
 printed above it through its console, and a summary line at the end. Piped: plain lines, no
-ANSI codes, the summary too (for two or more images). With --json one record per image on stdout (the summary then goes
-to stderr); with -q only errors (and --json records).
+ANSI codes, the summary too (for two or more images). With --json one record per image on
+stdout (the summary then goes to stderr); with -q only errors (and --json records).
 """
 
 from __future__ import annotations
