@@ -289,6 +289,13 @@ def available_memory() -> int | None:
     return None
 
 
+def _amount(pixels: int) -> str:
+    """'1,296 MP', '1.9 MP' or '1,000 pixels'."""
+    if pixels >= 10_000_000:
+        return f"{pixels / 1e6:,.0f} MP"
+    return f"{pixels / 1e6:.1f} MP" if pixels >= 1_000_000 else f"{pixels:,} pixels"
+
+
 def output_size_error(
     path: Path, size: tuple[int, int], scale: float, *, max_output_pixels: int,
     memory: int | None,
@@ -302,8 +309,8 @@ def output_size_error(
     pixels = oh * ow
     if max_output_pixels and pixels > max_output_pixels:
         return OutputError(
-            f"{show_path(path)}: the output would be {ow}x{oh} ({pixels / 1e6:,.0f} MP), above "
-            f"the limit of {max_output_pixels / 1e6:,.0f} MP; raise it with "
+            f"{show_path(path)}: the output would be {ow}x{oh} ({_amount(pixels)}), above "
+            f"the limit of {_amount(max_output_pixels)}; raise it with "
             "--max-output-pixels N (0 = no limit)")
     need = pixels * OUTPUT_BYTES_PER_PIXEL
     if memory is not None and need > memory:

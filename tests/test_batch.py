@@ -286,3 +286,17 @@ def test_run_batch_without_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert calls == ["cpu"] and up.tile == 0
     result = run_batch([str(tmp_path / "a.png")], UpscaleOptions(model="bicubic"))
     assert result.records[0].output == str(tmp_path / "a_x4.png")
+
+
+def test_output_size_error_names_the_limit_and_the_memory() -> None:
+    from srgan_cli.planning import output_size_error
+
+    p = Path("a.png")
+    assert output_size_error(p, (100, 200), 4, max_output_pixels=400_000_000, memory=None) is None
+    e = output_size_error(p, (9000, 9000), 4, max_output_pixels=400_000_000, memory=None)
+    assert e is not None and "36000x36000" in str(e) and "--max-output-pixels" in str(e)
+    assert output_size_error(p, (9000, 9000), 4, max_output_pixels=0, memory=None) is None
+    e = output_size_error(p, (1000, 1000), 4, max_output_pixels=0, memory=2**20)
+    assert e is not None and "needs about 0.1 GiB of memory; 0.0 GiB is available" in str(e)
+    with pytest.raises(UsageError, match="--max-output-pixels must be >= 0"):
+        UpscaleOptions(max_output_pixels=-1)

@@ -531,3 +531,39 @@ def test_quiet_sample(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert code == 0 and out == "" and err == "" and (tmp_path / "s.png").exists()
     code, out, _ = run(["sample", "t.png"], capsys)
     assert code == 0 and out.startswith("wrote t.png")
+
+
+# ----------------------------------------------------------------------------- output size
+
+
+def png_claiming(path: Path, width: int, height: int) -> Path:
+    """A tiny PNG whose header claims width x height (its pixel data is for 4x4)."""
+    import struct
+    import zlib
+
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(path)
+    data = bytearray(path.read_bytes())
+    ihdr = bytes(data[12:16]) + struct.pack(">II", width, height) + bytes(data[24:29])
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(ihdr))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_output_size_is_checked_before_any_work(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    png_claiming(tmp_path / "huge.png", 9000, 9000)
+    write_png(tmp_path / "ok.png")
+    code, out, err = run(["upscale", "huge.png", "ok.png", "-o", "out", "-m", "bicubic"], capsys)
+    assert code == OutputError.exit_code
+    assert ("error: huge.png: the output would be 36000x36000 (1,296 MP), above the limit of "
+            "400 MP; raise it with --max-output-pixels N (0 = no limit)") in err.splitlines()
+    assert (tmp_path / "out" / "ok.png").exists() and not (tmp_path / "out" / "huge.png").exists()
+    code, _, err = run(["upscale", "ok.png", "big.png", "-m", "bicubic", "--outscale", "100000"],
+                       capsys)
+    assert code == OutputError.exit_code and "--max-output-pixels" in err
+    assert "1600000x1200000" in err and len(error_lines(err)) == 1
+    code, _, err = run(["upscale", "ok.png", "o2.png", "-m", "bicubic", "-s", "100",
+                        "--max-output-pixels", "1000"], capsys)
+    assert code == OutputError.exit_code
+    assert "the output would be 1600x1200 (1.9 MP), above the limit of 1,000 pixels" in err
