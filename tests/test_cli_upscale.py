@@ -567,3 +567,24 @@ def test_output_size_is_checked_before_any_work(tmp_path: Path,
                         "--max-output-pixels", "1000"], capsys)
     assert code == OutputError.exit_code
     assert "the output would be 1600x1200 (1.9 MP), above the limit of 1,000 pixels" in err
+
+
+# ----------------------------------------------------------------------------- escaped names
+
+
+def test_names_are_printed_escaped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    messages = pytest.importorskip("srgan_cli.messages")
+    if getattr(messages, "show_path", None) is None:
+        pytest.skip("messages.show_path is not there yet")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_png(folder / "new\nline.png")
+    write_png(folder / "esc\x1b[31m.png", seed=1)
+    code, out, err = run(["upscale", "in", "gone\rx.png", "-o", "out", "-m", "bicubic"], capsys)
+    assert code == InputImageError.exit_code
+    assert "\x1b" not in out + err and "\r" not in out + err
+    lines = out.splitlines()
+    assert lines[0].startswith("in/esc\\x1b[31m.png -> out/esc\\x1b[31m.png  16x12 -> 64x48")
+    assert lines[1].startswith("in/new\\nline.png -> out/new\\nline.png  16x12 -> 64x48")
+    assert "error: gone\\rx.png: no such file" in err.splitlines()
+    assert (tmp_path / "out" / "new\nline.png").exists()

@@ -69,8 +69,10 @@ class _TerminalReporter(Reporter):
 
     def image_started(self, job: Job) -> None:
         if self.live is not None:
-            self.live.reset(self.image, total=None, description=show_path(job.input.name),
-                            visible=True)
+            from rich.markup import escape
+
+            self.live.reset(self.image, total=None, visible=True,
+                            description=escape(show_path(job.input.name)))
 
     def image_progress(self, job: Job, done: int, total: int) -> None:
         if self.live is not None:
