@@ -588,3 +588,19 @@ def test_names_are_printed_escaped(tmp_path: Path, capsys: pytest.CaptureFixture
     assert lines[1].startswith("in/new\\nline.png -> out/new\\nline.png  16x12 -> 64x48")
     assert "error: gone\\rx.png: no such file" in err.splitlines()
     assert (tmp_path / "out" / "new\nline.png").exists()
+
+
+# ----------------------------------------------------------------------------- devices
+
+
+def test_unknown_device_is_a_usage_error_unavailable_one_a_device_error() -> None:
+    from srgan_cli.devices import resolve_device
+
+    for bad in ("foo", "cuda:x", "gpu0"):
+        with pytest.raises(UsageError, match="unknown device") as e:
+            resolve_device(bad)
+        assert e.value.exit_code == 2 and isinstance(e.value, DeviceError)
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="CUDA is not available") as e:
+            resolve_device("cuda:1")
+        assert e.value.exit_code == DeviceError.exit_code == 10
