@@ -22,9 +22,10 @@ from typing import Literal
 import numpy as np
 
 from srgan_cli import discovery
-from srgan_cli.discovery import BENCHMARKS, DIV2K, HELP, ImagePair
+from srgan_cli.discovery import BENCHMARK_SIZES, BENCHMARKS, DIV2K, DIV2K_SIZES, HELP, ImagePair
 from srgan_cli.errors import DatasetError, InputImageError, UsageError
 from srgan_cli.imaging import peek_size, read_uint8
+from srgan_cli.messages import show_path
 from srgan_cli.resize import imresize, modcrop
 
 SPLITS = ("valid", "train")
@@ -59,21 +60,32 @@ def _read(path: Path) -> np.ndarray:
     try:
         return read_uint8(path, keep_gray=True)
     except InputImageError as e:
-        reason = str(e).removeprefix(f"{path}: ")
-        raise DatasetError(f"{path}: cannot read image ({reason})") from e
+        reason = str(e).removeprefix(f"{show_path(path)}: ")
+        raise DatasetError(f"{show_path(path)}: cannot read image ({reason})") from e
 
 
 class BenchmarkDataset:
-    """HR/LR pairs of one dataset at one scale; images are decoded lazily while iterating."""
+    """HR/LR pairs of one dataset at one scale; images are decoded lazily while iterating.
+
+    `expected` is the number of images of the official set (None for a folder of one's own);
+    `partial` says fewer were found, so that a report never passes a partial set off as the
+    standard one."""
 
     def __init__(
-        self, name: str, scale: int, root: Path, entries: list[ImagePair], lr_dir: Path | None
+        self, name: str, scale: int, root: Path, entries: list[ImagePair], lr_dir: Path | None,
+        expected: int | None = None,
     ) -> None:
         self.name = name
         self.scale = scale
         self.root = root
         self.lr_dir = lr_dir
+        self.expected = expected
         self._entries = entries
+
+    @property
+    def partial(self) -> bool:
+        """Fewer images found than the official set holds."""
+        return self.expected is not None and len(self) < self.expected
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -101,7 +113,8 @@ class BenchmarkDataset:
                 yield LoadFailure(entry.name, str(e))
 
     def __repr__(self) -> str:
-        return (f"BenchmarkDataset({self.name!r}, x{self.scale}, {len(self)} images, "
+        found = f"{len(self)} of {self.expected}" if self.partial else str(len(self))
+        return (f"BenchmarkDataset({self.name!r}, x{self.scale}, {found} images, "
                 f"LR {self.lr_source}, root={str(self.root)!r})")
 
     def _load(self, entry: ImagePair) -> Sample:
@@ -119,7 +132,7 @@ def _check_lr_size(
 ) -> None:
     if (lr_hw[0] * scale, lr_hw[1] * scale) != tuple(hr_hw):
         raise DatasetError(
-            f"{lr_path}: LR is {lr_hw[1]}x{lr_hw[0]}, expected {hr_hw[1] // scale}x"
+            f"{show_path(lr_path)}: LR is {lr_hw[1]}x{lr_hw[0]}, expected {hr_hw[1] // scale}x"
             f"{hr_hw[0] // scale} (HR cropped to {hr_hw[1]}x{hr_hw[0]}, divided by x{scale})"
         )
 
@@ -132,7 +145,8 @@ def _checked(pairs: list[ImagePair], scale: int) -> list[ImagePair]:
         hr_hw = peek_size(pair.hr)
         if hr_hw is not None and min(hr_hw) < scale:
             h, w = hr_hw
-            raise DatasetError(f"{pair.hr}: image is {w}x{h}, smaller than the scale x{scale}")
+            raise DatasetError(
+                f"{show_path(pair.hr)}: image is {w}x{h}, smaller than the scale x{scale}")
         lr_hw = None if pair.lr is None else peek_size(pair.lr)
         if pair.lr is not None and hr_hw is not None and lr_hw is not None:
             h, w = hr_hw
@@ -141,22 +155,24 @@ def _checked(pairs: list[ImagePair], scale: int) -> list[ImagePair]:
 
 
 def _dataset(
-    name: str, root: Path, hr_dir: Path, lr_dir: Path | None, scale: int
+    name: str, root: Path, hr_dir: Path, lr_dir: Path | None, scale: int, expected: int | None
 ) -> BenchmarkDataset:
     pairs = discovery.pair_images(hr_dir, lr_dir, scale, hint=_LR_HINT)
-    return BenchmarkDataset(name, scale, root, _checked(pairs, scale), lr_dir)
+    return BenchmarkDataset(name, scale, root, _checked(pairs, scale), lr_dir, expected)
 
 
-def _benchmark(folder: Path, name: str, scale: int, regenerate_lr: bool) -> BenchmarkDataset:
+def _benchmark(
+    folder: Path, name: str, scale: int, regenerate_lr: bool, expected: int | None = None
+) -> BenchmarkDataset:
     """A folder in the EDSR layout (HR/ and maybe LR_bicubic/X<s>/) or a plain folder of HR."""
     hr_dir, lr_dir = discovery.benchmark_dirs(folder, scale, with_lr=not regenerate_lr)
-    return _dataset(name, folder, hr_dir, lr_dir, scale)
+    return _dataset(name, folder, hr_dir, lr_dir, scale, expected)
 
 
 def _div2k(root: Path, scale: int, split: str, regenerate_lr: bool) -> BenchmarkDataset:
     base, hr_dir, lr_dir = discovery.div2k_dirs(root, split, scale, with_lr=not regenerate_lr)
     label = "DIV2K" if split == "valid" else "DIV2K-train"
-    return _dataset(label, base, hr_dir, lr_dir, scale)
+    return _dataset(label, base, hr_dir, lr_dir, scale, DIV2K_SIZES[split])
 
 
 def open_dataset(
@@ -189,7 +205,7 @@ def open_dataset(
         raise UsageError(f"--split {split} applies to div2k only, not to {spec!r}")
     if key in BENCHMARKS:
         folder = discovery.find_benchmark(key, discovery.resolve_data_root(data_root))
-        return _benchmark(folder, folder.name, scale, regenerate_lr)
+        return _benchmark(folder, folder.name, scale, regenerate_lr, BENCHMARK_SIZES[key])
     folder = Path(spec).expanduser()
     if not folder.exists():
         raise DatasetError(
@@ -197,6 +213,7 @@ def open_dataset(
             f" ({HELP})"
         )
     if not folder.is_dir():
-        raise DatasetError(f"{folder}: is not a folder, expected HR images or an HR/ subfolder")
+        raise DatasetError(
+            f"{show_path(folder)}: is not a folder, expected HR images or an HR/ subfolder")
     return _benchmark(folder, folder.resolve().name, scale, regenerate_lr)
 

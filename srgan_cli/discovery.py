@@ -26,6 +26,7 @@ from pathlib import Path
 from srgan_cli.errors import DatasetError
 from srgan_cli.fileio import find_subdir
 from srgan_cli.imaging import READ_EXTENSIONS
+from srgan_cli.messages import show_path
 
 DATA_ENV = "SRGAN_DATA"
 HELP = "see data/README.md"
@@ -39,6 +40,11 @@ BENCHMARKS: dict[str, tuple[str, ...]] = {
     "urban100": ("Urban100",),
     "manga109": ("Manga109",),
 }
+# How many images the official sets hold, so that a partial copy is never scored as the set
+BENCHMARK_SIZES: dict[str, int] = {
+    "set5": 5, "set14": 14, "b100": 100, "bsd100": 100, "urban100": 100, "manga109": 109,
+}
+DIV2K_SIZES: dict[str, int] = {"valid": 100, "train": 800}
 _SORTED_EXTENSIONS = tuple(sorted(READ_EXTENSIONS))
 
 
@@ -94,8 +100,8 @@ def find_benchmark(key: str, root: Path) -> Path:
     folder = find_subdir(root, *names)
     if folder is None:
         raise DatasetError(
-            f"{key}: no {' or '.join(names)} folder under {root} (looked for <Name>/HR; set "
-            f"--data-root or ${DATA_ENV}; {HELP})"
+            f"{key}: no {' or '.join(names)} folder under {show_path(root)} (looked for "
+            f"<Name>/HR; set --data-root or ${DATA_ENV}; {HELP})"
         )
     return folder
 
@@ -111,7 +117,8 @@ def div2k_dirs(
     if base is None or hr_dir is None:
         where = root / "DIV2K" if base is None else base
         raise DatasetError(
-            f"div2k: no DIV2K_{split}_HR folder in {where} (set --data-root or ${DATA_ENV}; {HELP})"
+            f"div2k: no DIV2K_{split}_HR folder in {show_path(where)} (set --data-root or "
+            f"${DATA_ENV}; {HELP})"
         )
     lr_dir = None
     if with_lr:
@@ -126,7 +133,8 @@ def pair_images(hr_dir: Path, lr_dir: Path | None, scale: int, *, hint: str) -> 
     message ends with `hint`, what the user can do)."""
     hr_files = images_in(hr_dir)
     if not hr_files:
-        raise DatasetError(f"no images in {hr_dir} ({', '.join(_SORTED_EXTENSIONS)}; {HELP})")
+        raise DatasetError(
+            f"no images in {show_path(hr_dir)} ({', '.join(_SORTED_EXTENSIONS)}; {HELP})")
     if lr_dir is None:
         return [ImagePair(hr) for hr in hr_files]
     index = {p.name.lower(): p for p in images_in(lr_dir)}
@@ -135,8 +143,8 @@ def pair_images(hr_dir: Path, lr_dir: Path | None, scale: int, *, hint: str) -> 
         lr = _lr_file(index, hr.stem, scale)
         if lr is None:
             raise DatasetError(
-                f"{hr}: no LR image {hr.stem}x{scale}.png (or {hr.stem}.png, any image "
-                f"extension) in {lr_dir}; {hint}"
+                f"{show_path(hr)}: no LR image {show_path(hr.stem)}x{scale}.png (or "
+                f"{show_path(hr.stem)}.png, any image extension) in {show_path(lr_dir)}; {hint}"
             )
         pairs.append(ImagePair(hr, lr))
     return pairs
@@ -165,11 +173,11 @@ def gather_sources(
         else:
             folder = Path(entry).expanduser()
             if not folder.is_dir():
-                raise DatasetError(f"training folder {folder} does not exist")
+                raise DatasetError(f"training folder {show_path(folder)} does not exist")
             hr_dir, _ = benchmark_dirs(folder, scale, with_lr=False)
             lr_dir = Path(lr_data[i]).expanduser() if lr_data else None
             if lr_dir is not None and not lr_dir.is_dir():
-                raise DatasetError(f"LR folder {lr_dir} does not exist")
+                raise DatasetError(f"LR folder {show_path(lr_dir)} does not exist")
             hint = "add it, or leave the LR folder out to make LR with MATLAB bicubic"
         out += pair_images(hr_dir, lr_dir, scale, hint=hint)
     return out

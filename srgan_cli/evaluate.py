@@ -60,6 +60,12 @@ class EvalResult:
     mean_psnr: float = math.nan
     mean_ssim: float = math.nan
     seconds: float = math.nan
+    images_expected: int | None = None  # a known set's size (Set5: 5), None for a folder
+    partial: bool = False  # fewer images than the known set has: not the standard number
+
+    @property
+    def images_found(self) -> int:
+        return len(self.images)
 
     @property
     def failed(self) -> list[ImageScore]:
@@ -214,7 +220,20 @@ def evaluate(
         images.append(score)
         if on_image is not None:
             on_image(score)
-    return summarize(
+    result = summarize(
         images, model=model_name, dataset=dataset_name, scale=scale, crop_border=crop,
         y_channel=y_channel,
     )
+    result.images_expected, result.partial = completeness(dataset, len(images))
+    return result
+
+
+def completeness(dataset: object, found: int) -> tuple[int | None, bool]:
+    """(expected image count, partial) of a dataset: a known set says how many images it has
+    (``expected``) and whether some are missing (``partial``); a plain folder knows neither."""
+    expected = getattr(dataset, "expected", None)
+    expected = expected if isinstance(expected, int) and not isinstance(expected, bool) else None
+    partial = getattr(dataset, "partial", None)
+    if not isinstance(partial, bool):
+        partial = expected is not None and found < expected
+    return expected, partial

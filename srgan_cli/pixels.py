@@ -8,10 +8,12 @@ maximum (255 or 65535); float -> integer clamps to [0, 1], maps NaN to 0 and rou
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported where a tensor is made: numpy-only callers stay fast
+    import torch
 
 PIXEL_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
 
@@ -28,6 +30,8 @@ def to_unit(x: torch.Tensor, peak: float) -> torch.Tensor:
     """Integer pixels of any layout (on any device) -> new float32 tensor in [0, 1]: ``x / peak``.
 
     `peak` is ``max_value`` of the source dtype (255 or 65535)."""
+    import torch
+
     return x.to(torch.float32, copy=True).mul_(1.0 / peak)
 
 
@@ -36,6 +40,8 @@ def from_unit(y: torch.Tensor, dtype: Any = np.uint8) -> np.ndarray:
 
     Clamped, NaN -> 0, ``floor(y * max + 0.5)``; the rounding runs on the tensor's device and
     only the integer result is copied to the host."""
+    import torch
+
     dt = np.dtype(dtype)
     top = float(max_value(dt))
     x = torch.nan_to_num(y.detach().float(), nan=0.0).clamp_(0.0, 1.0)
@@ -46,6 +52,8 @@ def from_unit(y: torch.Tensor, dtype: Any = np.uint8) -> np.ndarray:
 
 def image_to_tensor(arr: np.ndarray) -> torch.Tensor:
     """One HxWxC (or HxW) uint8/uint16 image -> 1xCxHxW float32 in [0, 1]."""
+    import torch
+
     peak = max_value(arr.dtype)
     if arr.ndim == 2:
         arr = arr[..., None]
@@ -69,6 +77,8 @@ def tensor_to_image(t: torch.Tensor, dtype: Any = np.uint8) -> np.ndarray:
 def hwc_to_chw(arr: np.ndarray) -> torch.Tensor:
     """HxWxC array -> contiguous CxHxW tensor of the same integer dtype (no scaling: patches
     travel as uint8 and become float on the device)."""
+    import torch
+
     return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).contiguous()
 
 

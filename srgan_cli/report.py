@@ -57,7 +57,8 @@ def summary_records(results: Sequence[EvalResult]) -> list[dict[str, Any]]:
     return [
         {
             "model": r.model, "dataset": r.dataset, "scale": r.scale, "images": len(r.images),
-            "failed": len(r.failed), "mean_psnr": _finite(r.mean_psnr),
+            "images_found": r.images_found, "images_expected": r.images_expected,
+            "partial": r.partial, "failed": len(r.failed), "mean_psnr": _finite(r.mean_psnr),
             "psnr_infinite": r.psnr_infinite, "mean_ssim": _finite(r.mean_ssim),
             "seconds_per_image": _finite(r.seconds),
             "protocol": protocol(r.crop_border, r.y_channel),
@@ -81,6 +82,7 @@ CSV_FIELDS = (
     "record", "model", "dataset", "scale", "image", "psnr", "psnr_infinite", "ssim", "seconds",
     "images", "failed", "error", "y_channel", "crop_border", "ssim_window", "ssim_sigma",
     "ssim_k1", "ssim_k2", "srgan_cli", "torch", "numpy", "scikit_image",
+    "images_found", "images_expected", "partial",
 )
 
 
@@ -117,6 +119,8 @@ def to_csv(results: Sequence[EvalResult], versions: dict[str, str]) -> str:
             **_csv_common(r, versions), "record": "summary", "psnr": _cell(r.mean_psnr),
             "psnr_infinite": r.psnr_infinite, "ssim": _cell(r.mean_ssim),
             "seconds": _cell(r.seconds), "images": len(r.images), "failed": len(r.failed),
+            "images_found": r.images_found, "images_expected": r.images_expected or "",
+            "partial": r.partial,
         })
     return buf.getvalue()
 
@@ -149,8 +153,8 @@ def table_rows(
         header += [f"{m} PSNR", f"{m} SSIM", f"{m} s/img"]
     rows: list[list[str]] = []
     for ds, scale in datasets:
-        label = f"{ds} x{scale}"
         found = [by_key.get((m, ds, scale)) for m in models]
+        label = dataset_label(ds, scale, [r for r in found if r is not None])
         if per_image:
             names = list(dict.fromkeys(s.name for r in found if r for s in r.images))
             for name in names:
@@ -173,6 +177,17 @@ def table_rows(
                 row += [fmt_psnr(r.mean_psnr), fmt_ssim(r.mean_ssim), fmt_seconds(r.seconds)]
         rows.append(row)
     return header, rows
+
+
+def dataset_label(name: str, scale: int, results: Sequence[EvalResult]) -> str:
+    """"Set5 x4", or for a known set with images missing "DIV2K-train x2 (1 of 800 images:
+    partial)", so that a partial set never passes for the standard number."""
+    partial = [r for r in results if r.partial]
+    if not partial:
+        return f"{name} x{scale}"
+    r = min(partial, key=lambda x: x.images_found)
+    of = f" of {r.images_expected}" if r.images_expected is not None else ""
+    return f"{name} x{scale} ({r.images_found}{of} images: partial)"
 
 
 def _left_columns(header: Sequence[str]) -> int:

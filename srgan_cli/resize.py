@@ -44,14 +44,11 @@ def contributions(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weights (out_len, P) and 0-based source indices (out_len, P) of one 1-D resize."""
     kernel_width = 4.0
-    if scale < 1 and antialias:
-        width = kernel_width / scale
+    stretch = scale < 1 and antialias  # shrinking: widen the kernel (MATLAB's antialiasing)
+    width = kernel_width / scale if stretch else kernel_width
 
-        def h(t: np.ndarray) -> np.ndarray:
-            return scale * cubic(scale * t)
-    else:
-        width = kernel_width
-        h = cubic
+    def h(t: np.ndarray) -> np.ndarray:
+        return scale * cubic(scale * t) if stretch else cubic(t)
     x = np.arange(1, out_len + 1, dtype=np.float64)
     u = x / scale + 0.5 * (1 - 1 / scale)
     left = np.floor(u - width / 2)

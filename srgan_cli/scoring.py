@@ -4,12 +4,13 @@ give the same numbers for the same weights; `evaluate` does the per-image metric
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from srgan_cli.errors import SrganError
+from srgan_cli.errors import DatasetError, SrganError, UsageError
 
 if TYPE_CHECKING:
     from srgan_cli.datasets import BenchmarkDataset
@@ -31,6 +32,17 @@ class Protocol:
 
 
 STANDARD = Protocol()
+
+_DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def check_device_name(spec: str, option: str = "--device") -> None:
+    """UsageError (exit 2) for a device name that is not one ("foo"), before any work; whether a
+    well-formed device exists is devices.resolve_device's DeviceError. No torch import."""
+    if not _DEVICE_NAME.fullmatch(spec.strip().lower()):
+        raise UsageError(
+            f"{option} {spec!r}: unknown device, expected auto, cpu, cuda, cuda:N or mps"
+        )
 
 
 def open_datasets(
@@ -94,6 +106,11 @@ def measure_model(
         failure = report.failure_message([res])
         if failure is not None:
             raise SrganError(f"{ds.name}: not measured, {failure}")
+        if res.partial:
+            raise DatasetError(
+                f"{ds.name}: not measured, only {res.images_found} of {res.images_expected} "
+                "images are present (a model card needs the whole set)"
+            )
         lr = "shipped LR files" if ds.lr_source == "file" else "MATLAB bicubic LR from HR"
         out[ds.name] = {
             "psnr": round(float(res.mean_psnr), 4),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import struct
@@ -760,3 +761,187 @@ def test_peek_size_reads_the_header_with_orientation(tmp_path: Path) -> None:
     (tmp_path / "t.png").write_text("not an image")
     assert peek_size(tmp_path / "t.png") is None
     assert peek_size(tmp_path / "missing.png") is None
+
+
+# --------------------------------------------------------------------------- damaged data
+
+
+def _jpeg_bytes(arr: np.ndarray, **kw: object) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "JPEG", **kw)
+    return buf.getvalue()
+
+
+def _short_scan_jpeg(path: Path, gray: bool = False) -> Path:
+    """Scan data for 64x48 under a header that says 640x480 (the hostile-input sweep's file)."""
+    data = bytearray(_jpeg_bytes(_rand((48, 64) if gray else (48, 64, 3))))
+    i = 2
+    while data[i + 1] not in (0xC0, 0xC1):
+        i += 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
+    data[i + 5:i + 9] = struct.pack(">HH", 480, 640)
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("gray", [False, True])
+def test_jpeg_scan_ending_early_is_refused_unless_allowed(tmp_path: Path, gray: bool) -> None:
+    path = _short_scan_jpeg(tmp_path / "short.jpg", gray)
+    with pytest.raises(InputImageError) as info:
+        read_image(path)
+    msg = str(info.value)
+    assert str(path) in msg and "scan data ends early" in msg and "\n" not in msg
+    with pytest.raises(InputImageError, match="ends early"):
+        read_uint8(path)
+    img = read_image(path, allow_damaged=True)
+    assert img.size == (640, 480) and len(img.warnings) == 1
+    assert img.warnings[0].startswith("damaged image data accepted (cannot decode image (JPEG")
+    assert img.replace(color=img.color, alpha=None).warnings == img.warnings
+    assert read_image(_save(_rand((8, 8, 3)), tmp_path / "ok.png")).warnings == ()
+
+
+def test_complete_jpegs_with_a_gray_corner_pass(tmp_path: Path) -> None:
+    flat = np.full((40, 56, 3), 128, np.uint8)
+    gray = _rand((33, 47))
+    gray[-8:, -8:] = 128
+    for i, (arr, kw) in enumerate([(flat, {}), (gray, {}), (flat, {"subsampling": 0}),
+                                   (flat, {"restart_marker_blocks": 2}),
+                                   (flat, {"progressive": True})]):
+        path = tmp_path / f"ok{i}.jpg"
+        path.write_bytes(_jpeg_bytes(arr, **kw))
+        img = read_image(path)
+        assert img.warnings == () and img.size == (arr.shape[1], arr.shape[0])
+
+
+def _cut(path: Path, fmt: str, **kw: object) -> Path:
+    Image.fromarray(_rand((120, 90, 3))).save(path, fmt, **kw)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * 0.6)])
+    return path
+
+
+@pytest.mark.parametrize("fmt,ext", [("PNG", ".png"), ("JPEG", ".jpg"), ("TIFF", ".tif"),
+                                     ("BMP", ".bmp")])
+def test_cut_short_files_refused_unless_allowed(tmp_path: Path, fmt: str, ext: str) -> None:
+    path = _cut(tmp_path / f"cut{ext}", fmt)
+    with pytest.raises(InputImageError, match="cannot decode image"):
+        read_image(path)
+    img = read_image(path, allow_damaged=True)
+    assert img.size == (90, 120) and len(img.warnings) == 1
+    assert "damaged image data accepted" in img.warnings[0] and "\n" not in img.warnings[0]
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False  # Pillow's global is restored
+
+
+def test_damaged_beyond_repair_stays_refused(tmp_path: Path) -> None:
+    for path in (_cut(tmp_path / "cut.webp", "WEBP"),
+                 _cut(tmp_path / "cut.tif", "TIFF", compression="tiff_adobe_deflate")):
+        with pytest.raises(InputImageError):
+            read_image(path, allow_damaged=True)
+    with pytest.raises(InputImageError, match="zero size"):  # not image data: no retry
+        read_image(_zero_png(tmp_path / "zero.png"), allow_damaged=True)
+
+
+def test_allow_damaged_leaves_other_threads_strict(tmp_path: Path) -> None:
+    import threading
+
+    cut = _cut(tmp_path / "cut.png", "PNG")
+    results: list[str] = []
+
+    def strict() -> None:
+        for _ in range(20):
+            try:
+                read_image(cut)
+                results.append("accepted")
+            except InputImageError:
+                results.append("refused")
+
+    threads = [threading.Thread(target=strict) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for _ in range(20):
+        assert read_image(cut, allow_damaged=True).warnings
+    for t in threads:
+        t.join()
+    assert set(results) == {"refused"}
+
+
+# --------------------------------------------------------------------------- several frames
+
+
+def _frames(n: int, size: tuple[int, int] = (20, 16)) -> list[Image.Image]:
+    return [Image.fromarray(_rand((size[1], size[0], 3), seed=i)) for i in range(n)]
+
+
+@pytest.mark.parametrize("fmt,ext,n,words", [
+    ("PNG", ".png", 3, "animated PNG with 3 frames"),
+    ("WEBP", ".webp", 4, "animated WebP with 4 frames"),
+    ("TIFF", ".tif", 2, "multi-page TIFF with 2 pages"),
+    ("GIF", ".gif", 12, "animated GIF with 12 frames"),
+])
+def test_multi_frame_inputs_refused(tmp_path: Path, fmt: str, ext: str, n: int,
+                                    words: str) -> None:
+    first, *rest = _frames(n)
+    path = tmp_path / f"anim{ext}"
+    first.save(path, fmt, save_all=True, append_images=rest, duration=50)
+    with pytest.raises(InputImageError) as info:
+        read_image(path)
+    msg = str(info.value)
+    assert msg == f"{path}: {words}: only single images are supported; extract the one you " \
+                  "want first"
+    with pytest.raises(InputImageError, match="only single images"):
+        read_uint8(path)
+
+
+def test_multi_page_16bit_tiff_refused(tmp_path: Path) -> None:
+    import tifffile
+
+    for name, arr, kw in [("rgb16.tif", _rand((8, 9, 3), np.uint16), {"photometric": "rgb"}),
+                          ("la16.tif", _rand((8, 9, 2), np.uint16),
+                           {"photometric": "minisblack", "extrasamples": ["unassalpha"],
+                            "planarconfig": "contig"})]:
+        path = tmp_path / name
+        with tifffile.TiffWriter(path) as tw:
+            for _ in range(2):
+                tw.write(arr, **kw)
+        with pytest.raises(InputImageError, match="multi-page TIFF with 2 pages"):
+            read_image(path)
+
+
+def test_single_frame_gif_keeps_the_format_message(tmp_path: Path) -> None:
+    path = tmp_path / "still.gif"
+    _frames(1)[0].save(path, "GIF")
+    with pytest.raises(InputImageError, match="not a PNG, JPEG, BMP, TIFF or WebP image"):
+        read_image(path)
+
+
+# --------------------------------------------------------------------------- odd names
+
+
+def test_newline_in_a_name_gives_one_line(tmp_path: Path) -> None:
+    path = _truncated_png(tmp_path / "a\nb.png")
+    with pytest.raises(InputImageError) as info:
+        read_image(path)
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith(str(tmp_path / "a\\nb.png") + ": cannot decode")
+    for out in (tmp_path / "c\nd.gif", tmp_path / "e\x1b[2J.png"):
+        if out.suffix == ".png":
+            out.write_bytes(b"x")
+        with pytest.raises(OutputError) as info:
+            write_image(out, _image())
+        assert "\n" not in str(info.value) and "\x1b" not in str(info.value)
+
+
+def test_write_image_publish_is_no_clobber(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from srgan_cli import fileio
+
+    out = tmp_path / "o.png"
+
+    def rival(stage: str, tmp: Path) -> None:  # another writer finishes first
+        if stage == "publish":
+            out.write_bytes(b"rival")
+
+    monkeypatch.setattr(fileio, "fault_hook", rival)
+    with pytest.raises(OutputError, match="o.png: exists; use --overwrite"):
+        write_image(out, _image())
+    assert out.read_bytes() == b"rival" and _no_temp_files(tmp_path)
+    write_image(out, _image(), overwrite=True)
+    assert read_image(out).size == _image().size

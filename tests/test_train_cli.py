@@ -147,3 +147,11 @@ def test_missing_explicit_vgg_weights(tmp_path: Path, capsys: pytest.CaptureFixt
                        "--vgg-weights", str(tmp_path / "vgg.pth"), "--run-dir",
                        str(tmp_path / "run"))
     assert f"{tmp_path / 'vgg.pth'}: file not found" in line
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--lr", "nan"), ("--lr", "inf"),
+                                             ("--gamma", "nan"), ("--grad-clip", "nan")])
+def test_non_finite_flags_exit_7(capsys: pytest.CaptureFixture[str], flag: str,
+                                 value: str) -> None:
+    line = _main_error(capsys, ConfigError.exit_code, flag, value)
+    assert f"'{flag[2:].replace('-', '_')}'" in line and "finite" in line

@@ -155,3 +155,28 @@ def test_old_lr_data_key_and_flag_map_to_lowres_data(tmp_path: Path,
     for flag in ("--lowres-data", "--lr-data"):
         main(["train", "--data", "hr", flag, "lr"])
     assert [o["lowres_data"] for o in seen] == [["lr"], ["lr"]]
+
+
+FLOAT_KEYS = [f.name for f in fields(TrainConfig) if f.type in (float, "float")]
+
+
+def test_every_float_option_is_checked_for_nan_and_inf() -> None:
+    assert set(FLOAT_KEYS) >= {"lr", "gamma", "grad_clip", "min_lr", "ema", "adv_weight",
+                               "beta1", "beta2", "weight_decay"}
+
+
+@pytest.mark.parametrize("key", FLOAT_KEYS)
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_non_finite_float_in_toml_names_the_key(tmp_path: Path, key: str, value: str) -> None:
+    p = _write(tmp_path / "bad.toml", f"{key} = {value}\n")
+    with pytest.raises(ConfigError) as info:
+        resolve(p, {})
+    msg = str(info.value)
+    assert f"'{key}'" in msg and "finite" in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("key", FLOAT_KEYS)
+def test_non_finite_float_flag_names_the_key(key: str) -> None:
+    for value in (float("nan"), float("inf")):
+        with pytest.raises(ConfigError, match=f"'{key}': must be a finite number"):
+            resolve(None, {key: value})

@@ -278,3 +278,32 @@ def test_weights_dir_falls_back_to_the_installed_share_folder(tmp_path, monkeypa
     assert zoo.weights_dir() == tmp_path / "site-packages" / "weights"
     monkeypatch.setenv(zoo.WEIGHTS_ENV, str(tmp_path / "env"))
     assert zoo.weights_dir() == tmp_path / "env"
+
+
+# ----------------------------------------------------------------------------- zoo and loading
+
+
+def test_zoo_and_loading_read_our_file_alike(tmp_path: Path) -> None:
+    """`zoo.load_model` (today's consumers) and `loading.load` (the descriptor) agree."""
+    from srgan_cli.models.loading import load
+
+    net = small_net(scale=2)
+    path = tmp_path / "m.safetensors"
+    save_model(net, path, {"steps": 3})
+    old, new = load_model(str(path)), load(str(path))
+    assert (new.name, new.scale, new.source, new.architecture) == ("m", 2, str(path), "srresnet")
+    assert dict(new.card) == old.card
+    assert new.tiling.exact and new.tiling.pad == net.receptive_radius
+    x = torch.rand(1, 3, 9, 10)
+    with torch.no_grad():
+        torch.testing.assert_close(new(x), old.module(x), atol=1e-5, rtol=0)
+
+
+def test_zoo_still_refuses_other_families(tmp_path: Path) -> None:
+    """Until consumers switch to descriptors, load_model gives an SRResNet or a one-line error."""
+    from srgan_cli.models.msrresnet import MSRResNet
+
+    torch.save({"params": MSRResNet(scale=4, num_blocks=1, channels=4).state_dict()},
+               tmp_path / "msr.pth")
+    with pytest.raises(ModelError, match=r"msr\.pth: not an srgan-cli SRResNet"):
+        load_model(str(tmp_path / "msr.pth"))

@@ -18,7 +18,7 @@ import typer
 from srgan_cli.errors import StreamClosed
 
 # Order is the order in `srgan --help`.
-COMMAND_MODULES = ("upscale", "eval", "train", "export", "models", "sample")
+COMMAND_MODULES = ("upscale", "eval", "train", "export", "models", "sample", "doctor")
 
 
 def with_quiet(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -139,6 +139,7 @@ def eval_command(
     from srgan_cli.console import progress
     from srgan_cli.models.zoo import default_model_spec
 
+    scoring.check_device_name(device)
     if crop_border is not None and crop_border < 0:
         raise UsageError(f"--crop-border must be >= 0, got {crop_border}")
     if tile < 0:

@@ -48,8 +48,10 @@ def export(
 ) -> None:
     """Export a trained generator as a model file that `srgan upscale --model` reads."""
     from srgan_cli.console import stdout_console
+    from srgan_cli.scoring import check_device_name
     from srgan_cli.training.export import export as do_export
 
+    check_device_name(device)
     net, written = do_export(source, out, weights=weights, extra=_parse_card(card),
                              overwrite=overwrite, measure=measure, data_root=data_root,
                              device=device)

@@ -1,4 +1,4 @@
-"""`srgan models`: the bundled models and their model cards."""
+"""`srgan models [MODEL]`: the bundled models and their cards, or what one model file is."""
 
 from __future__ import annotations
 
@@ -60,13 +60,48 @@ def _cells(row: dict[str, Any]) -> list[str]:
     return [name, scale, arch, size, details]
 
 
+def describe_lines(summary: dict[str, Any]) -> list[str]:
+    """`srgan models MODEL` as text: architecture, scale, parameters, tiling, precisions, card."""
+    tiling = summary["tiling"]
+    size = f"multiple of {summary['multiple_of']}" if summary["multiple_of"] > 1 else "any"
+    if summary["min_size"]:
+        size += f", at least {summary['min_size']} px"
+    lines = [
+        f"model:        {summary['name']} ({summary['source']})",
+        f"architecture: {summary['architecture']}",
+        f"scale:        x{summary['scale']}",
+        f"parameters:   {summary['parameters']:,}",
+        "tiling:       " + (f"exact (receptive radius {tiling['pad']} px)" if tiling["exact"]
+                            else f"approximate (default pad {tiling['pad']} px)"),
+        f"precisions:   {', '.join(summary['precisions'])}",
+        f"input size:   {size}",
+    ]
+    card = {k: v for k, v in summary["card"].items() if k not in ("architecture", "scale")}
+    lines += [f"card.{k}: {_short(v, 60)}" for k, v in card.items()]
+    return lines
+
+
 def models_command(
+    model: str | None = typer.Argument(
+        None, help="A model file (.safetensors, .pth, .pt, .ckpt, .onnx) or bundled name: "
+        "print what it is instead of listing the bundled models."),
     json_out: bool = typer.Option(
         False, "--json", help="Print the list as JSON (every card field) on stdout."),
 ) -> None:
-    """List the bundled models (weights/*.safetensors, or $SRGAN_WEIGHTS_DIR) and their cards.
+    """List the bundled models (weights/*.safetensors, or $SRGAN_WEIGHTS_DIR) and their cards,
+    or describe one MODEL: architecture, scale, parameters, tiling, precisions, card.
 
-    Any listed name can be given to 'srgan upscale --model' and 'srgan eval --model'."""
+    Any listed name or file can be given to 'srgan upscale --model' and 'srgan eval --model'."""
+    if model is not None:
+        from srgan_cli.models.loading import load
+
+        summary = load(model).summary()
+        if json_out:
+            print(json.dumps(summary, indent=2, sort_keys=True, default=str))
+        else:
+            for line in describe_lines(summary):
+                print(line)
+        return
     from rich.table import Table
     from rich.text import Text
 

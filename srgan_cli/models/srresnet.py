@@ -6,6 +6,8 @@ Input and output are float RGB in [0, 1], NCHW. State-dict key names are part of
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -77,14 +79,47 @@ class SRResNet(nn.Module):
 
         radius = Fraction(4 + 2 * self.num_blocks + 1)  # head 9x9, two 3x3 per block, body conv
         factor = 1
-        for stage in self.upsampler:
+        for stage_factor in upsample_factors(self.scale):
             radius += Fraction(1, factor)  # 3x3 conv at the current resolution
-            factor *= stage.shuffle.upscale_factor
+            factor *= stage_factor
         radius += Fraction(4, factor)  # 9x9 tail at output resolution
         return int(-(-radius.numerator // radius.denominator))
-
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         head = self.head_act(self.head(x))
         body = self.body_bn(self.body_conv(self.body(head)))
         return self.tail(self.upsampler(head + body))
+
+
+def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """A new conv equal to bn(conv(x)) in eval mode: weights scaled by gamma / sqrt(var + eps),
+    bias (b - mean) * gamma / sqrt(var + eps) + beta (computed in float64)."""
+    if bn.running_mean is None or bn.running_var is None:
+        raise ValueError("cannot fold a BatchNorm without running statistics")
+    mean = bn.running_mean.double()
+    factor = torch.rsqrt(bn.running_var.double() + bn.eps)
+    if bn.weight is not None:
+        factor = factor * bn.weight.detach().double()
+    bias = -mean if conv.bias is None else conv.bias.detach().double() - mean
+    bias = bias * factor
+    if bn.bias is not None:
+        bias = bias + bn.bias.detach().double()
+    fused = copy.deepcopy(conv)
+    w = conv.weight.detach()
+    fused.weight = nn.Parameter((w.double() * factor.reshape(-1, 1, 1, 1)).to(w.dtype), False)
+    fused.bias = nn.Parameter(bias.to(w.dtype), requires_grad=False)
+    return fused
+
+
+def fold_batchnorm(net: nn.Module) -> nn.Module:
+    """A deep copy of `net` with every SRResNet conv+BN pair fused into one conv (for inference).
+
+    Works on an SRResNet or on any module that contains SRResNet parts."""
+    net = copy.deepcopy(net)
+    for m in list(net.modules()):
+        if isinstance(m, ResidualBlock):
+            m.conv1, m.bn1 = fold_conv_bn(m.conv1, m.bn1), nn.Identity()  # type: ignore[assignment]
+            m.conv2, m.bn2 = fold_conv_bn(m.conv2, m.bn2), nn.Identity()  # type: ignore[assignment]
+        elif isinstance(m, SRResNet):
+            m.body_conv = fold_conv_bn(m.body_conv, m.body_bn)
+            m.body_bn = nn.Identity()  # type: ignore[assignment]
+    return net

@@ -48,6 +48,9 @@ def find_vgg19_weights(explicit: str | os.PathLike[str] | None = None) -> Path:
 class VGGFeatures(nn.Module):
     """Frozen VGG19 features up to `layer` (after its ReLU) of ImageNet-normalised RGB in [0,1]."""
 
+    mean: torch.Tensor  # buffers (registered in __init__)
+    std: torch.Tensor
+
     def __init__(self, features: nn.Sequential, layer: str = "vgg54") -> None:
         super().__init__()
         if layer not in LAYER_END:

@@ -26,6 +26,7 @@ import srgan_cli
 from srgan_cli.errors import ModelError, OutputError
 from srgan_cli.fileio import atomic_write, torch_load_weights_only
 from srgan_cli.models.srresnet import SUPPORTED_SCALES, SRResNet, upsample_factors
+from srgan_cli.models.state_dicts import key_summary, shapes_of
 
 FORMAT = "srgan-cli/1"
 ARCHITECTURE = "srresnet"
@@ -96,15 +97,6 @@ def default_model_spec() -> str:
 # ----------------------------------------------------------------------------- architecture
 
 
-def _shapes(state_dict: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
-    return {k: tuple(int(d) for d in v.shape) for k, v in state_dict.items()}
-
-
-def _key_summary(keys: list[str], limit: int = 3) -> str:
-    shown = ", ".join(keys[:limit])
-    return shown + (f" (+{len(keys) - limit} more)" if len(keys) > limit else "")
-
-
 def infer_from_shapes(shapes: Mapping[str, tuple[int, ...]]) -> tuple[int, int, int]:
     """(num_blocks, channels, scale) of an SRResNet from its key names and tensor shapes.
 
@@ -114,7 +106,7 @@ def infer_from_shapes(shapes: Mapping[str, tuple[int, ...]]) -> tuple[int, int, 
         if head is not None:
             what = f"head.weight of shape {head}"
         else:
-            what = f"keys {_key_summary(sorted(shapes))}" if shapes else "no tensors"
+            what = f"keys {key_summary(sorted(shapes))}" if shapes else "no tensors"
         raise ModelError(
             "not an srgan-cli SRResNet: expected a 'head.weight' tensor of shape (C, 3, 9, 9), "
             f"found {what}"
@@ -152,7 +144,7 @@ def infer_from_shapes(shapes: Mapping[str, tuple[int, ...]]) -> tuple[int, int, 
 
 def infer_architecture(state_dict: Mapping[str, Any]) -> tuple[int, int, int]:
     """(num_blocks, channels, scale) of an SRResNet state dict (see `infer_from_shapes`)."""
-    return infer_from_shapes(_shapes(state_dict))
+    return infer_from_shapes(shapes_of(state_dict))
 
 
 def build_module(state_dict: Mapping[str, torch.Tensor], where: str) -> SRResNet:
@@ -169,9 +161,9 @@ def build_module(state_dict: Mapping[str, torch.Tensor], where: str) -> SRResNet
     if missing or unexpected:
         parts = []
         if missing:
-            parts.append(f"missing keys {_key_summary(missing)}")
+            parts.append(f"missing keys {key_summary(missing)}")
         if unexpected:
-            parts.append(f"unexpected keys {_key_summary(unexpected)}")
+            parts.append(f"unexpected keys {key_summary(unexpected)}")
         raise ModelError(
             f"{where}: not an srgan-cli SRResNet ({num_blocks} blocks, {channels} channels, "
             f"x{scale}): {'; '.join(parts)}"
@@ -280,7 +272,7 @@ def _check_card(card: Mapping[str, Any], found: tuple[int, int, int], where: str
             )
 
 
-def _read_safetensors_header(path: Path) -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
+def read_safetensors_header(path: Path) -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
     """Metadata and tensor shapes of a safetensors file without reading the tensors."""
     from safetensors import safe_open
 
@@ -289,23 +281,23 @@ def _read_safetensors_header(path: Path) -> tuple[dict[str, str], dict[str, tupl
             meta = dict(f.metadata() or {})
             shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except Exception as e:  # SafetensorError, OSError, ...: one line naming the file
-        raise ModelError(f"{path}: not a valid safetensors file ({_first_line(e)})") from None
+        raise ModelError(f"{path}: not a valid safetensors file ({first_line(e)})") from None
     return meta, shapes
 
 
-def _first_line(e: BaseException) -> str:
+def first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
 
 
-def _load_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def load_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     from safetensors.torch import load_file
 
-    meta, _ = _read_safetensors_header(path)
+    meta, _ = read_safetensors_header(path)
     try:
         tensors = load_file(str(path), device="cpu")
     except Exception as e:
-        raise ModelError(f"{path}: not a valid safetensors file ({_first_line(e)})") from None
+        raise ModelError(f"{path}: not a valid safetensors file ({first_line(e)})") from None
     return tensors, _card_from_metadata(meta, str(path))
 
 
@@ -360,13 +352,13 @@ def strip_wrapper_prefixes(state_dict: Mapping[str, V]) -> dict[str, V]:
     return out
 
 
-def _load_pickle(path: Path) -> dict[str, torch.Tensor]:
+def load_pickle(path: Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch_load_weights_only(path)
     except pickle.UnpicklingError as e:
         raise ModelError(_unsafe_pickle_message(path, e)) from None
     except Exception as e:  # zip/EOF/decode errors of a truncated or garbage file
-        raise ModelError(f"{path}: not a valid PyTorch weights file ({_first_line(e)})") from None
+        raise ModelError(f"{path}: not a valid PyTorch weights file ({first_line(e)})") from None
     state = find_state_dict(obj)
     if state is None:
         found = sorted(map(str, obj))[:6] if isinstance(obj, Mapping) else type(obj).__name__
@@ -387,16 +379,10 @@ def _looks_like_name(spec: str) -> bool:
     return not any(sep in spec for sep in ("/", os.sep)) and Path(spec).suffix == ""
 
 
-def load_model(spec: str, *, scale: int | None = None) -> LoadedModel:
-    """Load a model by bundled name, "bicubic", or a .safetensors / .pth / .pt path.
+def resolve_spec(spec: str) -> tuple[Path, str, str]:
+    """(path, name, source) of a model spec: an existing file, or a bundled model name.
 
-    The module comes back in eval mode, on the CPU, fp32, BatchNorm unfolded. Raises ModelError
-    for a missing, corrupt, unsafe or foreign file, or when `scale` is given and differs."""
-    if spec.lower() == BICUBIC:
-        s = 4 if scale is None else scale
-        if s < 1:
-            raise ModelError(f"bicubic: scale must be a positive integer, got {s}")
-        return LoadedModel(BICUBIC, "bicubic", s, None, {"architecture": BICUBIC}, "builtin")
+    Raises ModelError for an unknown name or a missing / non-file path."""
     path = Path(spec).expanduser()
     name = path.stem
     source = str(path)
@@ -413,19 +399,16 @@ def load_model(spec: str, *, scale: int | None = None) -> LoadedModel:
         raise ModelError(f"{path}: model file not found")
     if not path.is_file():
         raise ModelError(f"{path}: is not a file, expected a .safetensors, .pth or .pt model")
-    suffix = path.suffix.lower()
-    if suffix == SAFETENSORS_SUFFIX:
-        state, card = _load_safetensors(path)
-        state = strip_wrapper_prefixes(state)
-    elif suffix in PICKLE_SUFFIXES:
-        state, card = _load_pickle(path), {}
-    else:
-        raise ModelError(
-            f"{path}: unknown model file type {suffix or '(none)'!r}, expected .safetensors, "
-            ".pth or .pt"
-        )
-    module = build_module(state, str(path))
-    _check_card(card, (module.num_blocks, module.channels, module.scale), str(path))
+    return path, name, source
+
+
+def srresnet_from_state(
+    state: Mapping[str, torch.Tensor], card: dict[str, Any], where: str
+) -> tuple[SRResNet, dict[str, Any]]:
+    """Our SRResNet holding `state`, and its card completed with the structural fields."""
+    module = build_module(state, where)
+    _check_card(card, (module.num_blocks, module.channels, module.scale), where)
+    card = dict(card)
     card.update(
         format=card.get("format", FORMAT),
         architecture=ARCHITECTURE,
@@ -433,6 +416,33 @@ def load_model(spec: str, *, scale: int | None = None) -> LoadedModel:
         num_blocks=module.num_blocks,
         channels=module.channels,
     )
+    return module, card
+
+
+def load_model(spec: str, *, scale: int | None = None) -> LoadedModel:
+    """Load a model by bundled name, "bicubic", or a .safetensors / .pth / .pt path.
+
+    The module comes back in eval mode, on the CPU, fp32, BatchNorm unfolded. Raises ModelError
+    for a missing, corrupt, unsafe or foreign file, or when `scale` is given and differs.
+    (SRResNet only: `models.loading.load` reads every supported family into a descriptor.)"""
+    if spec.lower() == BICUBIC:
+        s = 4 if scale is None else scale
+        if s < 1:
+            raise ModelError(f"bicubic: scale must be a positive integer, got {s}")
+        return LoadedModel(BICUBIC, "bicubic", s, None, {"architecture": BICUBIC}, "builtin")
+    path, name, source = resolve_spec(spec)
+    suffix = path.suffix.lower()
+    if suffix == SAFETENSORS_SUFFIX:
+        state, card = load_safetensors(path)
+        state = strip_wrapper_prefixes(state)
+    elif suffix in PICKLE_SUFFIXES:
+        state, card = load_pickle(path), {}
+    else:
+        raise ModelError(
+            f"{path}: unknown model file type {suffix or '(none)'!r}, expected .safetensors, "
+            ".pth or .pt"
+        )
+    module, card = srresnet_from_state(state, card, str(path))
     return _check_scale(LoadedModel(name, "srresnet", module.scale, module, card, source), scale)
 
 
@@ -445,7 +455,7 @@ def bundled_models() -> list[ModelInfo]:
     for path in sorted(folder.glob(f"*{SAFETENSORS_SUFFIX}")):
         size = path.stat().st_size
         try:
-            meta, shapes = _read_safetensors_header(path)
+            meta, shapes = read_safetensors_header(path)
             card = _card_from_metadata(meta, str(path))
             blocks, channels, scale = infer_from_shapes(strip_wrapper_prefixes(shapes))
             _check_card(card, (blocks, channels, scale), str(path))

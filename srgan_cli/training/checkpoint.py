@@ -7,7 +7,9 @@ same folder, flushed to disk, then renamed over the old one, so a crash never le
 
 from __future__ import annotations
 
+import errno
 import pickle
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,8 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from srgan_cli.errors import CheckpointError
+from srgan_cli.errors import CheckpointError, OutputError, TrainingError
 from srgan_cli.fileio import atomic_write, torch_load_weights_only
+from srgan_cli.messages import show_path
 from srgan_cli.training.config import ALIASES
 
 FORMAT = "srgan-cli-checkpoint/1"
@@ -30,10 +33,25 @@ RESUMABLE_CHANGES = frozenset({
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """torch.save to `path` through a temp file + fsync + rename."""
+    """torch.save to `path` through a temp file + fsync + rename.
+
+    torch.save reports a failed write (a full disk) as RuntimeError("... unexpected pos ...");
+    it is raised as OSError, like any other write failure, after the temp file is removed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as tmp:
-        torch.save(obj, tmp)
+    try:
+        with atomic_write(path) as tmp:
+            torch.save(obj, tmp)
+    except RuntimeError as e:
+        raise OSError(errno.EIO, f"write failed{_free_space(path.parent)}") from e
+
+
+def _free_space(folder: Path) -> str:
+    """", 12.3 MB free on that disk" (the likely cause of a failed write), or "" if unknown."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return ""
+    return f", {free / 1e6:.1f} MB free on that disk"
 
 
 def rng_state() -> dict[str, Any]:
@@ -83,6 +101,20 @@ EMA_KEY = "params_ema"  # BasicSR's name; "ema" in checkpoints of srgan-cli 0.1.
 def ema_weights(state: dict[str, Any]) -> dict[str, torch.Tensor] | None:
     """The EMA generator weights of a checkpoint, or None when the run had no EMA."""
     return state.get(EMA_KEY, state.get("ema"))
+
+
+WEIGHT_KEYS = ("generator", EMA_KEY, "discriminator")
+
+
+def non_finite_weight(state: dict[str, Any]) -> str | None:
+    """The first weight of a checkpoint state holding nan/inf ("generator.head.weight"), or None
+    when every network weight is finite."""
+    for part in WEIGHT_KEYS:
+        for key, value in (state.get(part) or {}).items():
+            if (isinstance(value, torch.Tensor) and value.is_floating_point()
+                    and not bool(torch.isfinite(value).all())):
+                return f"{part}.{key}"
+    return None
 
 
 def find_resume(run_dir: Path) -> Path | None:
@@ -153,13 +185,36 @@ class Checkpointer:
     def save_best(self, state: dict[str, Any]) -> Path | None:
         return self._save(state, self.run_dir / BEST)
 
+    def last_good(self) -> str:
+        """"the last good checkpoint step N is kept at PATH" when last.pt exists, loads and
+        holds finite weights; else a sentence saying that none was saved."""
+        path = self.last
+        if path.is_file():
+            try:
+                state = load(path)
+            except CheckpointError:
+                state = None
+            if state is not None and non_finite_weight(state) is None:
+                return f"the last good checkpoint step {state['step']} is kept at {path}"
+        return f"no good checkpoint was saved in {self.run_dir}"
+
     def _save(self, state: dict[str, Any], path: Path) -> Path | None:
+        """Write `state` to `path` (main process); TrainingError instead of saving non-finite
+        weights, CheckpointError naming the file when the write fails."""
         if not self.is_main:
             return None
+        bad = non_finite_weight(state)
+        if bad is not None:
+            raise TrainingError(
+                f"weights became non-finite ({bad}) at step {state.get('step')}; not saved to "
+                f"{path}: {self.last_good()} (lower lr, set grad_clip, or amp = off)"
+            )
         try:
             save(state, path)
-        except OSError as e:
+        except (OSError, OutputError) as e:  # OutputError: fileio's disk-full verdict
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            why = why.removeprefix(f"{show_path(path)}: ")
             raise CheckpointError(
-                f"cannot write checkpoint {path} ({e.strerror or e}); the previous one is intact"
+                f"cannot write checkpoint {path} ({why}); the previous one is intact"
             ) from e
         return path

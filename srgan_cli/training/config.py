@@ -7,7 +7,9 @@ folder as ``config.toml``."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
@@ -67,59 +69,68 @@ class TrainConfig:
     skip_bad: bool = False  # skip unreadable / too small / mismatched images with a warning
 
     def validate(self) -> None:
-        """Check values that types alone cannot; raise ConfigError naming the key."""
-        def bad(key: str, why: str) -> ConfigError:
-            return ConfigError(f"config key '{key}': {why}")
+        """Check values that types alone cannot; raise ConfigError naming the key.
 
-        if self.stage not in STAGES:
-            raise bad("stage", f"must be one of {', '.join(STAGES)}, got {self.stage!r}")
-        if self.scale not in (2, 3, 4, 8):
-            raise bad("scale", f"must be 2, 3, 4 or 8, got {self.scale}")
-        if self.pixel_loss not in PIXEL_LOSSES:
-            raise bad("pixel_loss", f"must be one of {', '.join(PIXEL_LOSSES)}")
-        if self.content_loss not in CONTENT_LOSSES:
-            raise bad("content_loss", f"must be one of {', '.join(CONTENT_LOSSES)}")
-        if self.schedule not in SCHEDULES:
-            raise bad("schedule", f"must be one of {', '.join(SCHEDULES)}")
-        if self.amp not in AMP_MODES:
-            raise bad("amp", f"must be one of {', '.join(AMP_MODES)}")
-        if self.patch_size % self.scale or self.patch_size < 2 * self.scale:
-            raise bad("patch_size",
-                      f"must be a multiple of scale {self.scale}, got {self.patch_size}")
-        if self.stage == "gan" and self.patch_size < 32:
-            raise bad("patch_size", "the discriminator needs patches of at least 32 px")
-        for key in ("num_blocks", "channels", "batch_size", "steps", "save_every", "log_every"):
-            if getattr(self, key) < 1:
-                raise bad(key, "must be at least 1")
-        if self.val_every < 0:
-            raise bad("val_every", "must be >= 0 (0 = off)")
-        if self.lr <= 0:
-            raise bad("lr", "must be positive")
-        for key in ("beta1", "beta2"):
-            if not 0.0 <= getattr(self, key) < 1.0:
-                raise bad(key, "must be in [0, 1)")
-        for key in ("min_lr", "warmup_steps", "grad_clip", "adv_weight", "weight_decay"):
-            if getattr(self, key) < 0:
-                raise bad(key, "must be >= 0")
-        if self.min_lr > self.lr:
-            raise bad("min_lr", f"must not exceed lr ({self.lr})")
-        if self.gamma <= 0:
-            raise bad("gamma", "must be positive")
-        if self.workers < -1:
-            raise bad("workers", "must be >= 0, or -1 for automatic")
-        if any(m < 0 for m in self.milestones):
-            raise bad("milestones", "steps must be >= 0")
-        if not 0.0 <= self.ema < 1.0:
-            raise bad("ema", "must be in [0, 1)")
-        if not self.data:
-            raise bad("data", "give at least one source ('div2k' or a folder)")
-        if self.lowres_data and len(self.lowres_data) != len(self.data):
-            raise bad("lowres_data", "needs one LR folder per `data` folder (formerly "
-                      "'lr_data')")
+        Every float option must be finite (nan/inf would train NaN weights or silently turn an
+        option off, e.g. grad_clip = nan); then each rule of RULES in order."""
+        for key in FLOAT_FIELDS:
+            value = getattr(self, key)
+            if not math.isfinite(value):
+                raise ConfigError(f"config key '{key}': must be a finite number, got {value}")
+        for key, ok, why in RULES:
+            if not ok(self):
+                raise ConfigError(f"config key '{key}': {why.format(c=self)}")
+
+
+def _choice(key: str, options: tuple[str, ...]) -> Rule:
+    return (key, lambda c: getattr(c, key) in options,
+            f"must be one of {', '.join(options)}, got {{c.{key}!r}}")
+
+
+def _at_least(key: str, low: float, why: str) -> Rule:
+    return (key, lambda c: getattr(c, key) >= low, why)
+
+
+def _unit(key: str) -> Rule:
+    """A value in [0, 1) (Adam betas, EMA decay)."""
+    return (key, lambda c: 0.0 <= getattr(c, key) < 1.0, "must be in [0, 1)")
+
+
+# (key, check, message): a message is formatted with the config as `c`.
+Rule = tuple[str, Callable[[TrainConfig], bool], str]
+RULES: tuple[Rule, ...] = (
+    _choice("stage", STAGES),
+    ("scale", lambda c: c.scale in (2, 3, 4, 8), "must be 2, 3, 4 or 8, got {c.scale}"),
+    _choice("pixel_loss", PIXEL_LOSSES),
+    _choice("content_loss", CONTENT_LOSSES),
+    _choice("schedule", SCHEDULES),
+    _choice("amp", AMP_MODES),
+    ("patch_size", lambda c: c.patch_size % c.scale == 0 and c.patch_size >= 2 * c.scale,
+     "must be a multiple of scale {c.scale}, got {c.patch_size}"),
+    ("patch_size", lambda c: c.stage != "gan" or c.patch_size >= 32,
+     "the discriminator needs patches of at least 32 px"),
+    *(_at_least(k, 1, "must be at least 1") for k in
+      ("num_blocks", "channels", "batch_size", "steps", "save_every", "log_every")),
+    _at_least("val_every", 0, "must be >= 0 (0 = off)"),
+    ("lr", lambda c: c.lr > 0, "must be positive"),
+    _unit("beta1"),
+    _unit("beta2"),
+    *(_at_least(k, 0, "must be >= 0") for k in
+      ("min_lr", "warmup_steps", "grad_clip", "adv_weight", "weight_decay")),
+    ("min_lr", lambda c: c.min_lr <= c.lr, "must not exceed lr ({c.lr})"),
+    ("gamma", lambda c: c.gamma > 0, "must be positive"),
+    _at_least("workers", -1, "must be >= 0, or -1 for automatic"),
+    ("milestones", lambda c: all(m >= 0 for m in c.milestones), "steps must be >= 0"),
+    _unit("ema"),
+    ("data", lambda c: bool(c.data), "give at least one source ('div2k' or a folder)"),
+    ("lowres_data", lambda c: not c.lowres_data or len(c.lowres_data) == len(c.data),
+     "needs one LR folder per `data` folder (formerly 'lr_data')"),
+)
 
 
 _HINTS = get_type_hints(TrainConfig)
 FIELD_NAMES = tuple(f.name for f in fields(TrainConfig))
+FLOAT_FIELDS = tuple(k for k in FIELD_NAMES if _HINTS[k] is float)
 # Old key -> field: configs and checkpoints written with the old name still load and resume.
 ALIASES = {"lr_data": "lowres_data"}  # `lr` is the learning rate; these are low-res images
 

@@ -7,11 +7,13 @@ where the interrupted one stopped."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -27,6 +29,7 @@ from srgan_cli.training import checkpoint as ckpt
 from srgan_cli.training import distributed as dist_utils
 from srgan_cli.training.config import TrainConfig, as_dict
 from srgan_cli.training.loader import build_loader, to_device
+from srgan_cli.training.runlock import run_folder_lock
 from srgan_cli.training.runlog import RunLog
 from srgan_cli.training.stages import Losses, Stage, make_stage, resolve_amp
 
@@ -88,10 +91,19 @@ class Trainer:
 
     # ----- the loop
     def fit(self) -> dict[str, Any]:
-        """Train to `cfg.steps`; save checkpoints; return the last log record."""
+        """Train to `cfg.steps`; save checkpoints; return the last log record.
+
+        The main process holds the run folder's lock throughout (a second run in the same folder
+        stops with CheckpointError) and first removes temp files left by a killed run."""
+        lock = run_folder_lock(self.run_dir) if self.dist.is_main else contextlib.nullcontext()
+        with lock:
+            self._remove_stale_temps()
+            return self._fit()
+
+    def _fit(self) -> dict[str, Any]:
         cfg = self.cfg
-        runlog = RunLog(self.run_dir, is_main=self.dist.is_main,
-                        echo=None if self.show_progress else self._log, total_steps=cfg.steps,
+        runlog = RunLog(self.run_dir, is_main=self.dist.is_main, echo=self._log,
+                        total_steps=cfg.steps, stage=cfg.stage,
                         samples_per_step=cfg.batch_size * self.dist.world_size)
         runlog.open(cfg, self.step)
         loader = self.make_loader()
@@ -109,19 +121,35 @@ class Trainer:
             runlog.close()
         return runlog.last
 
+    def _remove_stale_temps(self) -> None:
+        """Temp files of last.pt / best.pt whose writer was killed (fileio.clean_stale_temps)."""
+        from srgan_cli import fileio
+
+        clean = getattr(fileio, "clean_stale_temps", None)
+        if clean is None or not self.dist.is_main or not self.run_dir.is_dir():
+            return
+        removed = clean(self.run_dir)
+        if removed:
+            names = ", ".join(p.name for p in removed)
+            self._log(f"removed {len(removed)} temp file(s) left in {self.run_dir} by a killed "
+                      f"run: {names}")
+
     def _loop(self, loader: DataLoader, runlog: RunLog, stop_signal: _StopOnSignal) -> None:
         """for each step: batch -> stage.step -> log / validate / save -> signals."""
         from srgan_cli.console import progress
 
         cfg = self.cfg
         with progress(self.show_progress and self.dist.is_main) as bar:
-            task = bar.add_task(f"{cfg.stage} training", total=cfg.steps, completed=self.step)
+            label = f"{cfg.stage} stage"
+            task = bar.add_task(label, total=cfg.steps, completed=self.step)
+            if hasattr(bar, "console"):  # a live bar: record lines are printed above it
+                runlog.echo = partial(bar.console.print, markup=False, highlight=False)
             runlog.start(self.step)
             for hr_u8, lr_u8 in loader:
                 values = self._count_step(hr_u8, lr_u8)
                 runlog.add(values)
                 bar.update(task, completed=self.step,
-                           description=f"{cfg.stage} loss {values['loss']:.4g}")
+                           description=f"{label}  loss {values['loss']:.4g}")
                 record = self._record(runlog)
                 if record is not None:
                     runlog.write(record)
@@ -148,8 +176,8 @@ class Trainer:
         values = dict(zip(losses.keys(), stacked.tolist(), strict=True))
         if not all(math.isfinite(v) for v in values.values()):
             raise TrainingError(
-                f"loss became {values['loss']} at step {self.step + 1}; stopped. The last good "
-                f"checkpoint is {self.checkpoints.last} (lower lr, set grad_clip, or amp = off)"
+                f"loss became {values['loss']} at step {self.step + 1}; stopped: "
+                f"{self.checkpoints.last_good()} (lower lr, set grad_clip, or amp = off)"
             )
         self.step += 1
         self.stage.updating = False
@@ -216,7 +244,19 @@ class Trainer:
                 "generator": ckpt.cpu_state(model), ckpt.EMA_KEY: None,
                 "best_psnr": self.best_psnr, "val_ssim": scores["val_ssim"]})
         scores["best_psnr"] = self.best_psnr
+        self._save_strip(loaded)
         return scores
+
+    def _save_strip(self, loaded: Any) -> None:
+        """run_dir/val/step_N.png: bicubic | SR | HR crops of the first validation images."""
+        from srgan_cli.training import valstrip
+        from srgan_cli.upscale import Upscaler
+
+        up = Upscaler(loaded, device=str(self.device), precision="fp32")
+        image = valstrip.make_strip(self._val_dataset().load_all(), self.cfg.scale,
+                                    up.upscale_array)
+        if image is not None:
+            valstrip.write_png(valstrip.strip_path(self.run_dir, self.step), image)
 
     def _val_dataset(self) -> Any:
         """The validation set, opened once; names are looked up under data_root like DIV2K."""

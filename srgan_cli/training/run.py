@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from srgan_cli.scoring import check_device_name
 from srgan_cli.training import distributed as dist_utils
 from srgan_cli.training.config import resolve
 
@@ -15,6 +16,7 @@ def run_training(config_path: Path | None, overrides: dict[str, Any], *,
     from srgan_cli.training.loop import Trainer
 
     cfg = resolve(config_path, overrides)
+    check_device_name(cfg.device)  # "foo" is a usage error (exit 2), "cuda" absent a DeviceError
     try:
         trainer = Trainer(cfg, resume=resume)
         record = trainer.fit()

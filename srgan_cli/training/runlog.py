@@ -22,11 +22,13 @@ class RunLog:
     """Collects step losses into records and writes them where they belong."""
 
     def __init__(self, run_dir: Path, *, is_main: bool, echo: Callable[[str], None] | None,
-                 total_steps: int, samples_per_step: int) -> None:
+                 total_steps: int, samples_per_step: int, stage: str = "") -> None:
         self.run_dir = run_dir
         self.is_main = is_main
-        self._echo = echo  # terminal lines (None while a progress bar shows the loss)
+        # terminal lines (a live progress bar swaps in its console's print: lines above the bar)
+        self.echo = echo
         self.total_steps = total_steps
+        self.stage = stage
         self.samples_per_step = samples_per_step
         self._tb: Any = None
         self._window_start = time.perf_counter()
@@ -88,8 +90,8 @@ class RunLog:
             for k, v in record.items():
                 if k != "step" and isinstance(v, (int, float)) and math.isfinite(v):
                     self._tb.add_scalar(k, v, record["step"])
-        if self._echo is not None:
-            self._echo(format_record(record, self.total_steps))
+        if self.echo is not None:
+            self.echo(format_record(record, self.total_steps, self.stage))
 
     def close(self) -> None:
         if self._tb is not None:
@@ -97,9 +99,10 @@ class RunLog:
             self._tb = None
 
 
-def format_record(record: dict[str, Any], total: int) -> str:
-    """The terminal line of a record: "step 4/10  lr 0.001  loss 0.0123 ..."."""
-    parts = [f"step {record['step']}/{total}"]
+def format_record(record: dict[str, Any], total: int, stage: str = "") -> str:
+    """The terminal line of a record: "step 4/10  stage psnr  lr 0.001  loss 0.0123 ...",
+    validation scores (val_psnr, val_ssim, best_psnr) included when the record has them."""
+    parts = [f"step {record['step']}/{total}"] + ([f"stage {stage}"] if stage else [])
     for k, v in record.items():
         if k == "step":
             continue

@@ -1,0 +1,63 @@
+"""Text for one-line messages: file names shown safely and exceptions squeezed onto one line.
+
+Every error message is one line (see `errors`), but file names may hold newlines, terminal
+escapes, bidi overrides or bytes that are not UTF-8, and exception texts (torch's above all)
+span many lines. `show_path` and `one_line` are the one place that makes them printable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from pathlib import Path
+
+# Unicode categories that are never shown as they are: controls, surrogates (bytes of a name
+# that is not UTF-8, as os.fsdecode gives them), line and paragraph separators.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+_BIDI = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_SPACES = re.compile(r"\s+")
+
+
+def _escape_char(ch: str) -> str:
+    if ch in _NAMED:
+        return _NAMED[ch]
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:  # surrogateescape: the raw byte of a non-UTF-8 name
+        return f"\\x{code - 0xDC00:02x}"
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}"
+
+
+def escape(text: str) -> str:
+    """`text` with control characters, separators, bidi overrides and stray surrogates written
+    as ``\\n``, ``\\x1b``, ``\\u202e`` ...; printable Unicode (accents, CJK, emoji) is kept."""
+    if text.isprintable():
+        return text
+    return "".join(
+        _escape_char(ch)
+        if ch in _BIDI or unicodedata.category(ch) in _HIDDEN_CATEGORIES
+        else ch
+        for ch in text
+    )
+
+
+def show_path(path: str | os.PathLike[str] | bytes) -> str:
+    """A file name for a message: on one line and harmless in a terminal (see `escape`).
+
+    Bytes are decoded as the file system does (undecodable bytes become ``\\xNN``); a literal
+    backslash is kept as it is, so ordinary Windows-style names stay readable."""
+    text = os.fsdecode(path) if isinstance(path, bytes) else str(Path(path))
+    return escape(text)
+
+
+def one_line(exc: BaseException, *, limit: int | None = None) -> str:
+    """An exception's text on one line: whitespace runs (newlines included) become one space,
+    other control characters are escaped, and an empty text gives the exception's type name.
+    With `limit`, longer texts are cut to `limit` characters ending in "..."."""
+    text = escape(_SPACES.sub(" ", str(exc)).strip()) or type(exc).__name__
+    if limit is not None and len(text) > limit:
+        text = text[: max(limit - 3, 0)] + "..."
+    return text

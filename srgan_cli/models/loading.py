@@ -1,0 +1,180 @@
+"""Model files -> `ModelDescriptor`: bundled names, safetensors, weights-only pickles, ONNX.
+
+- Our SRResNet (bundled names, our ``.safetensors``): read as `zoo` does, BatchNorm folded when
+  prepared, exact tiling from its receptive radius.
+- Native families spandrel 0.4.2 does not detect: BasicSR MSRResNet (`msrresnet`), EDSR in the
+  official and BasicSR layouts (`edsr`).
+- Everything else goes to spandrel as a state dict (``ModelLoader().load_from_state_dict``):
+  accepted when spandrel describes it as an RGB super-resolution model (purpose "SR", scale >= 1).
+- ``.onnx`` runs through onnxruntime (`onnx_runtime`).
+Pickles (``.pth``, ``.pt``, ``.ckpt``) are read only by ``fileio.torch_load_weights_only``;
+declared shapes are checked (`state_dicts.check_sane`) before any module is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from srgan_cli.errors import ModelError
+from srgan_cli.models import edsr, msrresnet, zoo
+from srgan_cli.models.descriptor import (
+    ALL_PRECISIONS,
+    DEFAULT_APPROX_PAD,
+    FP32_ONLY,
+    ModelDescriptor,
+    SizeRequirements,
+    Tiling,
+    TorchImplementation,
+    bicubic,
+    parameter_count,
+)
+from srgan_cli.models.srresnet import SRResNet, fold_batchnorm
+from srgan_cli.models.state_dicts import check_sane, key_summary, shapes_of
+
+PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt")
+ONNX_SUFFIX = ".onnx"
+# spandrel architectures whose networks are purely convolutional (plus pixel (un)shuffle and
+# nearest/bilinear upsampling): tiled output is exact with the radius from `conv_radius`.
+EXACT_SPANDREL = frozenset({"ESRGAN", "Compact"})
+PURPOSES = {"FaceSR": "a face-restoration model", "Restoration": "a restoration model (x1)",
+            "Inpainting": "an inpainting model"}
+
+
+def load(spec: str, *, scale: int | None = None) -> ModelDescriptor:
+    """The descriptor of a bundled name, "bicubic", or a model file.
+
+    Files: ``.safetensors``, ``.pth``, ``.pt``, ``.ckpt`` (our SRResNet, MSRResNet, EDSR, or any
+    spandrel SR architecture, with the usual nestings and prefixes) and ``.onnx``. Raises
+    ModelError with one line for a missing, corrupt, unsafe, absurd or unsupported file, and when
+    `scale` is given and differs from the model's."""
+    if spec.lower() == zoo.BICUBIC:
+        return bicubic(4 if scale is None else scale)
+    path, name, source = zoo.resolve_spec(spec)
+    suffix = path.suffix.lower()
+    if suffix == ONNX_SUFFIX:
+        from srgan_cli.models.onnx_runtime import load_onnx
+
+        descriptor = load_onnx(path, name, source)
+    elif suffix == zoo.SAFETENSORS_SUFFIX:
+        _, shapes = zoo.read_safetensors_header(path)
+        check_sane(shapes, str(path))  # before reading a single tensor
+        state, card = zoo.load_safetensors(path)
+        descriptor = from_state_dict(zoo.strip_wrapper_prefixes(state), name=name, source=source,
+                                     card=card, where=str(path))
+    elif suffix in PICKLE_SUFFIXES:
+        descriptor = from_state_dict(zoo.load_pickle(path), name=name, source=source, card={},
+                                     where=str(path))
+    else:
+        raise ModelError(
+            f"{path}: unknown model file type {suffix or '(none)'!r}, expected .safetensors, "
+            ".pth, .pt, .ckpt or .onnx"
+        )
+    if scale is not None and scale != descriptor.scale:
+        raise ModelError(f"{name}: model is x{descriptor.scale}, but x{scale} was asked")
+    return descriptor
+
+
+def from_state_dict(
+    state: Mapping[str, torch.Tensor], *, name: str, source: str, card: Mapping[str, Any],
+    where: str,
+) -> ModelDescriptor:
+    """The descriptor of a state dict (prefixes already stripped), whichever family it is."""
+    shapes = shapes_of(state)
+    check_sane(shapes, where)
+    if "head.weight" in shapes and any(k.startswith("upsampler.") for k in shapes):
+        module, full_card = zoo.srresnet_from_state(state, dict(card), where)
+        return srresnet_descriptor(module, name=name, source=source, card=full_card)
+    try:
+        if msrresnet.detect(shapes):
+            return _native(msrresnet.build(state), "msrresnet", 1.0, name, source, card)
+        layout = edsr.detect(shapes)
+        if layout is not None:
+            net = edsr.build(state, layout)
+            card = {**card, "layout": layout}
+            return _native(net, "edsr", edsr.RGB_RANGE, name, source, card)
+    except ModelError as e:
+        raise ModelError(f"{where}: {e}") from None
+    return _spandrel(state, name=name, source=source, card=card, where=where)
+
+
+def srresnet_descriptor(module: SRResNet, *, name: str, source: str, card: Mapping[str, Any]
+                        ) -> ModelDescriptor:
+    """Our SRResNet: BatchNorm folded when prepared, exact tiling, every precision."""
+    return ModelDescriptor(
+        name=name, architecture=zoo.ARCHITECTURE, scale=module.scale, in_channels=3,
+        out_channels=3, parameters=parameter_count(module), precisions=ALL_PRECISIONS,
+        size=SizeRequirements(), tiling=Tiling(True, module.receptive_radius), card=card,
+        source=source,
+        implementation=TorchImplementation(module, for_inference=fold_batchnorm),
+    )
+
+
+def _native(net: msrresnet.MSRResNet | edsr.EDSR, arch: str, value_range: float, name: str,
+            source: str, card: Mapping[str, Any]) -> ModelDescriptor:
+    """MSRResNet / EDSR: purely convolutional, exact tiling, every precision."""
+    scale = net.scale
+    return ModelDescriptor(
+        name=name, architecture=arch, scale=scale, in_channels=3, out_channels=3,
+        parameters=parameter_count(net), precisions=ALL_PRECISIONS, size=SizeRequirements(),
+        tiling=Tiling(True, net.receptive_radius),
+        card={**card, "architecture": arch, "scale": scale}, source=source,
+        implementation=TorchImplementation(net, value_range=value_range),
+    )
+
+
+def conv_radius(net: nn.Module, input_factor: int = 1) -> int:
+    """An upper bound on the receptive radius (LR pixels) of a purely convolutional net: the
+    reach of every convolution added up as if all ran at input resolution, times the factor of
+    an input pixel unshuffle (each conv then reaches `input_factor` LR pixels per tap), plus one
+    more step for the unshuffle itself and the nearest/bilinear upsampling skips."""
+    reach = 0
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            k, d = max(m.kernel_size), max(m.dilation)  # type: ignore[arg-type]
+            reach += d * (k - 1) // 2 + (k - 1) % 2
+    return (reach + 1) * input_factor
+
+
+def _spandrel(state: Mapping[str, torch.Tensor], *, name: str, source: str,
+              card: Mapping[str, Any], where: str) -> ModelDescriptor:
+    from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
+
+    try:
+        sd = ModelLoader().load_from_state_dict(dict(state))
+    except UnsupportedModelError:
+        raise ModelError(f"{where}: unknown layout: keys {key_summary(sorted(state), 4)}") from None
+    except Exception as e:  # a detected architecture whose tensors do not fit it
+        raise ModelError(f"{where}: spandrel could not load it ({zoo.first_line(e)})") from None
+    arch = sd.architecture.id
+    if not isinstance(sd, ImageModelDescriptor) or sd.purpose != "SR":
+        what = PURPOSES.get(str(sd.purpose), f"a {sd.purpose} model")
+        raise ModelError(f"{where}: spandrel detected {arch}, {what}, not super-resolution")
+    if sd.input_channels != 3 or sd.output_channels != 3:
+        raise ModelError(
+            f"{where}: spandrel detected {arch} with {sd.input_channels} input and "
+            f"{sd.output_channels} output channels; only RGB models are supported"
+        )
+    req = sd.size_requirements
+    if req.square:
+        raise ModelError(f"{where}: {arch} needs square input, which is not supported")
+    net = sd.model.eval().requires_grad_(False)
+    precisions = FP32_ONLY | ({"fp16"} if sd.supports_half else set()) | (
+        {"bf16"} if sd.supports_bfloat16 else set())
+    if arch in EXACT_SPANDREL:
+        tiling = Tiling(True, conv_radius(net, int(getattr(net, "shuffle_factor", 0) or 1)))
+    else:
+        tiling = Tiling(False, max(DEFAULT_APPROX_PAD, req.multiple_of))
+    call = getattr(sd, "_call_fn", None)  # spandrel's per-architecture call (0.4.2: private)
+    return ModelDescriptor(
+        name=name, architecture=arch, scale=sd.scale, in_channels=3, out_channels=3,
+        parameters=parameter_count(net), precisions=frozenset(precisions),
+        size=SizeRequirements(req.multiple_of, req.minimum), tiling=tiling,
+        card={**card, "architecture": arch, "scale": sd.scale, "tags": list(sd.tags),
+              "loaded_by": "spandrel"},
+        source=source, implementation=TorchImplementation(net, call=call),
+    )
+

@@ -1,0 +1,70 @@
+"""State-dict checks shared by the native loaders: sane declared shapes, strict key matching."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from srgan_cli.errors import ModelError
+
+# Refused before anything is built: far beyond any published SR model (largest: ~100M params).
+MAX_TENSORS = 20_000
+MAX_PARAMETERS = 500_000_000
+MAX_DIM = 65_536
+MAX_KERNEL = 31
+
+
+def shapes_of(state_dict: Mapping[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
+    """Key -> shape, without touching the data."""
+    return {k: tuple(int(d) for d in v.shape) for k, v in state_dict.items()}
+
+
+def key_summary(keys: list[str], limit: int = 3) -> str:
+    """`a, b, c (+N more)`: what one error line shows of a list of keys."""
+    shown = ", ".join(keys[:limit])
+    return shown + (f" (+{len(keys) - limit} more)" if len(keys) > limit else "")
+
+
+def check_sane(shapes: Mapping[str, tuple[int, ...]], where: str) -> int:
+    """The parameter count declared by `shapes`; ModelError when it is absurd.
+
+    Called on the declared shapes (a safetensors header, a loaded dict) before any module is
+    built, so a file declaring e.g. a (100000, 3, 9, 9) head or 10^6 blocks never allocates."""
+    if len(shapes) > MAX_TENSORS:
+        raise ModelError(f"{where}: {len(shapes)} tensors, more than any SR model ({MAX_TENSORS})")
+    total = 0
+    for k, shape in shapes.items():
+        if any(d > MAX_DIM for d in shape) or (len(shape) == 4 and max(shape[2:]) > MAX_KERNEL):
+            raise ModelError(f"{where}: tensor {k} declares an absurd shape {shape}")
+        total += math.prod(shape)
+    if total > MAX_PARAMETERS:
+        raise ModelError(
+            f"{where}: {total:,} parameters declared, more than any SR model ({MAX_PARAMETERS:,})"
+        )
+    return total
+
+
+def load_strict(net: nn.Module, state_dict: Mapping[str, torch.Tensor], arch: str) -> nn.Module:
+    """`net` in eval mode holding exactly `state_dict`; ModelError naming keys or shapes off."""
+    expected = net.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    if missing or unexpected:
+        what = "; ".join(
+            f"{label} keys {key_summary(keys)}"
+            for label, keys in (("missing", missing), ("unexpected", unexpected)) if keys
+        )
+        raise ModelError(f"{arch}: {what}")
+    for k, v in state_dict.items():
+        if tuple(v.shape) != tuple(expected[k].shape):
+            raise ModelError(
+                f"{arch}: tensor {k} has shape {tuple(v.shape)}, expected "
+                f"{tuple(expected[k].shape)}"
+            )
+        if not v.is_floating_point():
+            raise ModelError(f"{arch}: tensor {k} has dtype {v.dtype}, expected floating point")
+    net.load_state_dict(dict(state_dict))
+    return net.eval().requires_grad_(False)
