@@ -243,7 +243,8 @@ def plan_jobs(
     if output is not None and is_folder_arg(output):
         if output_dir is not None:
             raise UsageError(f"--output {show_path(output)} is a folder: it excludes -o DIR")
-        output, output_dir = None, Path(output)
+        output_dir = Path(output)
+        output = None
     if output is not None:
         if output_dir is not None or suffix is not None or ext is not None:
             raise UsageError("--output FILE names the one output: it excludes -o, --suffix "
