@@ -91,11 +91,14 @@ class Record:
     error: str | None = None
     exit_code: int = 0
     note: str | None = None  # why it was skipped, for the terminal
+    tile: int | None = None  # the LR tile it ran with (0: whole image)
+    tiling_exact: bool | None = None  # False: tiled approximately (a windowed model)
 
     def as_json(self) -> dict[str, Any]:
         return {"input": self.input, "output": self.output, "input_size": self.input_size,
                 "output_size": self.output_size, "seconds": round(self.seconds, 3),
-                "status": self.status, "error": self.error}
+                "status": self.status, "error": self.error, "tile": self.tile,
+                "tiling_exact": self.tiling_exact}
 
 
 @dataclass
@@ -206,6 +209,8 @@ def run_job(
         result = upscaler.upscale_image(img, options.outscale, progress_cb)
         write_image(job.output, result, overwrite=options.overwrite)
         rec.output_size = list(result.size)
+        rec.tile = getattr(upscaler, "tile", None)
+        rec.tiling_exact = getattr(upscaler, "tiling_exact", None)
     except SrganError as e:
         rec.status, rec.error, rec.exit_code = "error", str(e), e.exit_code
     except OSError as e:
@@ -251,13 +256,14 @@ def run_jobs(
 
 def load_upscaler(options: UpscaleOptions, reporter: Reporter | None = None) -> Upscaler:
     """The Upscaler of `options`: its model loaded, its device resolved once."""
-    from srgan_cli.models.zoo import BICUBIC, DEFAULT_MODEL, default_model_spec, load_model
+    from srgan_cli.models.loading import load
+    from srgan_cli.models.zoo import BICUBIC, DEFAULT_MODEL, default_model_spec
     from srgan_cli.upscale import Upscaler
 
     spec = options.model if options.model is not None else default_model_spec()
     if options.model is None and spec == BICUBIC and reporter is not None:
         reporter.note(f"note: the default model {DEFAULT_MODEL} is not installed; using bicubic")
-    return Upscaler(load_model(spec), device=options.device, precision=options.precision,
+    return Upscaler(load(spec), device=options.device, precision=options.precision,
                     tile=options.tile, tile_pad=options.tile_pad, batch_size=options.batch_size)
 
 

@@ -12,14 +12,20 @@ from torch import nn
 
 from srgan_cli.errors import DeviceError, UsageError
 from srgan_cli.imaging import ImageData
-from srgan_cli.models.srresnet import SRResNet
-from srgan_cli.models.zoo import LoadedModel, load_model
+from srgan_cli.models.descriptor import (
+    ALL_PRECISIONS,
+    ModelDescriptor,
+    SizeRequirements,
+    Tiling,
+    TorchImplementation,
+    parameter_count,
+)
+from srgan_cli.models.loading import load
+from srgan_cli.models.srresnet import SRResNet, fold_batchnorm, fold_conv_bn
 from srgan_cli.resize import imresize
 from srgan_cli.tiling import WHOLE_IMAGE
 from srgan_cli.upscale import (
     Upscaler,
-    fold_batchnorm,
-    fold_conv_bn,
     output_size,
     resolve_device,
     resolve_precision,
@@ -51,8 +57,14 @@ def random_srresnet(
     return net.eval().requires_grad_(False)
 
 
-def loaded(net: nn.Module, scale: int = 4) -> LoadedModel:
-    return LoadedModel("test", "srresnet", scale, net, {}, "memory")  # type: ignore[arg-type]
+def loaded(net: nn.Module, scale: int = 4, fold_bn: bool = True) -> ModelDescriptor:
+    """An SRResNet (or a wrapper of one) as a descriptor: exact tiling, BN folded if asked."""
+    return ModelDescriptor(
+        name="test", architecture="srresnet", scale=scale, in_channels=3, out_channels=3,
+        parameters=parameter_count(net), precisions=ALL_PRECISIONS, size=SizeRequirements(),
+        tiling=Tiling(True, int(net.receptive_radius)), card={}, source="memory",
+        implementation=TorchImplementation(net, for_inference=fold_batchnorm if fold_bn else None),
+    )
 
 
 def make_image(h: int = 200, w: int = 300, seed: int = 0) -> np.ndarray:
@@ -111,7 +123,7 @@ def test_tiled_equals_untiled(tile: int, batch_size: int) -> None:
     """Tile 8 is smaller than the context (receptive radius 12): windows are mostly context."""
     net = random_srresnet()
     arr = make_image(200, 300)
-    whole = Upscaler(loaded(net), device="cpu", tile=0, fold_bn=False).upscale_float(arr)
+    whole = Upscaler(loaded(net, fold_bn=False), device="cpu", tile=0).upscale_float(arr)
     assert np.abs(whole - reference(net, arr)).max() <= 1e-5
     up = Upscaler(loaded(net), device="cpu", tile=tile, batch_size=batch_size)
     assert up.tile_pad == net.receptive_radius == 12
@@ -204,12 +216,12 @@ def test_oom_halves_tile_and_matches_untiled() -> None:
     # batches of 2 windows: the whole image fails, then 55 px tiles (2 x 79^2 px), 27 px pass
     up = Upscaler(loaded(FakeOOM(net, limit=6000)), device="cpu", tile=WHOLE_IMAGE,
                   batch_size=2)
-    state = {k: v for k, v in vars(up).items() if k not in ("_net", "tile")}
+    state = {k: v for k, v in vars(up).items() if k not in ("_prepared", "tile")}
     out = up.upscale_float(arr)
     assert FakeOOM.raised == 2
     assert np.abs(out - whole).max() <= 1e-4
     # nothing kept per call but the tile size that fits: 55 px failed, 27 px passed
-    assert {k: v for k, v in vars(up).items() if k not in ("_net", "tile")} == state
+    assert {k: v for k, v in vars(up).items() if k not in ("_prepared", "tile")} == state
     assert up.tile == 27
     out8 = up.upscale_array(arr)  # starts from the learned tile size: no out-of-memory again
     assert FakeOOM.raised == 2
@@ -329,7 +341,7 @@ def test_upscale_image_alpha_and_outscale() -> None:
 
 
 def test_bicubic_model() -> None:
-    model = load_model("bicubic", scale=3)
+    model = load("bicubic", scale=3)
     up = Upscaler(model, device="cpu")
     arr = make_image(10, 12)
     assert np.array_equal(up.upscale_array(arr), imresize(arr, 3))

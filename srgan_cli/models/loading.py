@@ -78,6 +78,17 @@ def load(spec: str, *, scale: int | None = None) -> ModelDescriptor:
     return descriptor
 
 
+def load_srresnet(spec: str, *, scale: int | None = None) -> SRResNet:
+    """Our SRResNet (CPU, fp32, eval, BatchNorm unfolded) of a bundled name, model file or
+    checkpoint: what training starts from. ModelError for bicubic and other families."""
+    descriptor = load(spec, scale=scale)
+    net = getattr(descriptor.implementation, "net", None)
+    if not isinstance(net, SRResNet):
+        raise ModelError(f"{descriptor.name}: is {descriptor.architecture}, not an srgan-cli "
+                         "SRResNet")
+    return net
+
+
 def from_state_dict(
     state: Mapping[str, torch.Tensor], *, name: str, source: str, card: Mapping[str, Any],
     where: str,
