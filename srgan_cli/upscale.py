@@ -224,9 +224,10 @@ def output_size(height: int, width: int, outscale: float) -> tuple[int, int]:
 class Upscaler:
     """Runs a `ModelDescriptor` over images (any family: native, spandrel, ONNX, bicubic).
 
-    Holds the prepared model and the tile size, and nothing per call: `tile` is the tile the
-    last image ran with; it only shrinks for good when the device runs out of memory, and the
-    shrunk size then serves every later image.
+    Holds the prepared model and the tile size, and per call only what the last image's record
+    reports: `tile` (the tile it ran with; chosen per image by memory when `tile` was None, it
+    shrinks for good when the device runs out of memory, and the shrunk size then serves every
+    later image) and `tiles` (how many tiles it was cut into).
 
     `device` is a spec for `resolve_device` ("auto", "cuda:1", ...) or a resolved torch.device;
     `precision` a name or "auto" (`choose_precision`); `tile` the LR core size, WHOLE_IMAGE (0)
@@ -263,12 +264,13 @@ class Upscaler:
                               else memory_budget)
         self.bytes_per_pixel = bytes_per_pixel(model, self.dtype) if self.auto_tile else 0
         self.tile = WHOLE_IMAGE if tile is None else round_up(tile, self.multiple)
+        self.tiles = 0
         self._prepared = model.prepare(self.device, self.precision)
 
     @property
     def tiling_exact(self) -> bool:
         """False when the last image was cut into tiles of a model that tiles approximately."""
-        return self.model.tiling.exact or self.tile == WHOLE_IMAGE
+        return self.model.tiling.exact or self.tiles <= 1
 
     def _tile_for(self, h: int, w: int) -> int:
         if not self.auto_tile:
@@ -302,10 +304,13 @@ class Upscaler:
         if ph or pw:  # as PreparedModel pads a whole image, so every window needs no padding
             mode = "reflect" if ph < h and pw < w else "edge"
             lr = np.pad(lr, ((0, ph), (0, pw), (0, 0)), mode=mode)
-        self.tile = self._tile_for(*lr.shape[:2])
+        if self.auto_tile:
+            self.tile = self._tile_for(*lr.shape[:2])
+        self.tiles = len(tile_grid(*lr.shape[:2], self.tile, self.tile_pad))
 
         def on_oom(smaller: int) -> None:
             self.tile, self.auto_tile = smaller, False  # learned for the rest of the batch
+            self.tiles = len(tile_grid(*lr.shape[:2], smaller, self.tile_pad))  # at least
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
 
@@ -322,8 +327,6 @@ class Upscaler:
                 lambda done, total: progress_cb(min(done, h * w), h * w)),
             on_oom=on_oom,
         )
-        if core_size(self.tile, *lr.shape[:2]) >= max(lr.shape[:2]):
-            self.tile = WHOLE_IMAGE  # one tile: the whole image, exact for every model
         if ph or pw:
             out = out[: h * self.scale, : w * self.scale]
         return out

@@ -216,12 +216,12 @@ def test_oom_halves_tile_and_matches_untiled() -> None:
     # batches of 2 windows: the whole image fails, then 55 px tiles (2 x 79^2 px), 27 px pass
     up = Upscaler(loaded(FakeOOM(net, limit=6000)), device="cpu", tile=WHOLE_IMAGE,
                   batch_size=2)
-    state = {k: v for k, v in vars(up).items() if k not in ("_prepared", "tile")}
+    state = {k: v for k, v in vars(up).items() if k not in ("_prepared", "tile", "tiles")}
     out = up.upscale_float(arr)
     assert FakeOOM.raised == 2
     assert np.abs(out - whole).max() <= 1e-4
     # nothing kept per call but the tile size that fits: 55 px failed, 27 px passed
-    assert {k: v for k, v in vars(up).items() if k not in ("_prepared", "tile")} == state
+    assert {k: v for k, v in vars(up).items() if k not in ("_prepared", "tile", "tiles")} == state
     assert up.tile == 27
     out8 = up.upscale_array(arr)  # starts from the learned tile size: no out-of-memory again
     assert FakeOOM.raised == 2

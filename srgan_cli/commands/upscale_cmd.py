@@ -121,7 +121,8 @@ def upscale_command(
         "as skipped (for resuming a batch)."),
     model: str | None = typer.Option(
         None, "--model", "-m", metavar="NAME|PATH",
-        help="A bundled model name (see 'srgan models'), a .safetensors / .pth / .pt file, or "
+        help="A bundled model name (see 'srgan models'), a model file (.safetensors, .pth, .pt, "
+        ".ckpt: SRResNet, MSRResNet, EDSR or any spandrel SR architecture; or .onnx), or "
         "'bicubic' (plain MATLAB bicubic x4). Default: srresnet_x4 when it is installed, "
         "else bicubic.", show_default=False),
     outscale: float | None = typer.Option(
@@ -133,17 +134,20 @@ def upscale_command(
         help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."),
     precision: str = typer.Option(
         "auto", "--precision", metavar="PRECISION",
-        help="auto (on CUDA bf16 where supported, else fp16; fp32 on CPU and MPS), fp32, bf16, "
-        "or fp16 (GPU only). bf16 on a CPU with AVX-512 bf16 is ~4x faster than fp32."),
+        help="auto (bf16 on a CPU with native bf16, AVX512-BF16 or AMX; on CUDA bf16 where "
+        "supported, else fp16; each only where the model allows it; else fp32), fp32, bf16, "
+        "or fp16 (GPU only)."),
     tile: int | None = typer.Option(
         None, "--tile", metavar="N", help="Process the image in N x N low-resolution "
-        "tiles to bound memory; the result is the same as untiled. 0 = whole image at once. "
-        "Default: 256 on the CPU, 512 on a GPU. Halved automatically on GPU out-of-memory, "
-        "and kept halved for the rest of the batch.",
+        "tiles to bound memory; the result is the same as untiled for convolutional models "
+        "(see 'srgan models MODEL'). 0 = whole image at once. Default: the largest tile that "
+        "fits the memory budget (the whole image when it fits). Halved automatically on GPU "
+        "out-of-memory, and kept halved for the rest of the batch.",
         show_default=False),
     tile_pad: int | None = typer.Option(
         None, "--tile-pad", metavar="N", help="Pixels of context around each tile. "
-        "Default: the model's receptive radius (exact); less is faster but can show seams.",
+        "Default: the model's receptive radius (exact), or its default pad for windowed "
+        "models; less is faster but can show seams.",
         show_default=False),
     batch_size: int = typer.Option(
         1, "--batch-size", metavar="N", help="Tiles per forward pass (GPU throughput)."),
@@ -153,7 +157,8 @@ def upscale_command(
         show_default=False),
     json_out: bool = typer.Option(
         False, "--json", help="Print one JSON record per image on stdout: input, output, "
-        "input_size, output_size (width, height), seconds, status (ok, error, skipped), error."),
+        "input_size, output_size (width, height), seconds, status (ok, error, skipped), error, "
+        "tile (0: whole image), tiling_exact (false: tiled approximately)."),
     quiet: bool = typer.Option(
         False, "--quiet", "-q", help="Print nothing but errors (and --json records)."),
 ) -> None:
