@@ -13,6 +13,7 @@ declared shapes are checked (`state_dicts.check_sane`) before any module is buil
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -175,15 +176,19 @@ def _spandrel(state: Mapping[str, torch.Tensor], *, name: str, source: str,
     net = sd.model.eval().requires_grad_(False)
     precisions = FP32_ONLY | ({"fp16"} if sd.supports_half else set()) | (
         {"bf16"} if sd.supports_bfloat16 else set())
+    multiple = req.multiple_of
     if arch in EXACT_SPANDREL:
-        tiling = Tiling(True, conv_radius(net, int(getattr(net, "shuffle_factor", 0) or 1)))
+        unshuffle = int(getattr(net, "shuffle_factor", 0) or 1)
+        tiling = Tiling(True, conv_radius(net, unshuffle))
+        # tiles stay exact only when their windows start on the pixel-unshuffle grid
+        multiple = math.lcm(multiple, unshuffle)
     else:
         tiling = Tiling(False, max(DEFAULT_APPROX_PAD, req.multiple_of))
     call = getattr(sd, "_call_fn", None)  # spandrel's per-architecture call (0.4.2: private)
     return ModelDescriptor(
         name=name, architecture=arch, scale=sd.scale, in_channels=3, out_channels=3,
         parameters=parameter_count(net), precisions=frozenset(precisions),
-        size=SizeRequirements(req.multiple_of, req.minimum), tiling=tiling,
+        size=SizeRequirements(multiple, req.minimum), tiling=tiling,
         card={**card, "architecture": arch, "scale": sd.scale, "tags": list(sd.tags),
               "loaded_by": "spandrel"},
         source=source, implementation=TorchImplementation(net, call=call),
