@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from srgan_cli.errors import DeviceError, ModelError, TrainingError
+from srgan_cli.models.loading import load, load_srresnet
 from srgan_cli.models.srresnet import SRResNet
 from srgan_cli.models.vgg import VGGFeatures, random_vgg_features
-from srgan_cli.models.loading import load, load_srresnet
 from srgan_cli.models.zoo import save_model
 from srgan_cli.training import stages
 from srgan_cli.training.checkpoint import load as load_checkpoint

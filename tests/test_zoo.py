@@ -21,9 +21,9 @@ from srgan_cli.models.srresnet import SRResNet
 from srgan_cli.models.zoo import (
     DEFAULT_MODEL,
     FORMAT,
+    build_module,
     bundled_models,
     default_model_spec,
-    build_module,
     infer_architecture,
     save_model,
 )
