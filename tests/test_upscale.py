@@ -444,6 +444,11 @@ def test_tile_for_budget() -> None:
     assert tile_for_budget(1000, 1200, 10, 100, 1_000_000) == 80
     assert tile_for_budget(1000, 1200, 10, 100, 1_000_000, multiple=16) == 80
     assert tile_for_budget(1000, 1200, 10, 100, 1_000_000, multiple=12) == 72
+    # 512 px with at most 336 px: two equal tiles of 256, not 336 + 176
+    assert tile_for_budget(512, 512, 40, 1, 416**2) == 256
+    assert tile_for_budget(400, 512, 40, 1, 416**2) == 336  # two strips: fewer pixels
+    assert tile_for_budget(700, 512, 40, 1, 416**2) == 234  # 700 in three
+    assert tile_for_budget(336, 336, 40, 1, 416**2) == WHOLE_IMAGE
     assert tile_for_budget(1000, 1200, 40, 100, 1_000_000) == 32  # never below min_tile
     with pytest.raises(ValueError):
         tile_for_budget(10, 10, 1, 0, 100)
