@@ -304,15 +304,17 @@ class Upscaler:
         h, w = lr.shape[:2]
         ph, pw = self.model.size.padding(h, w) if self.multiple > 1 else (0, 0)
         if ph or pw:  # as PreparedModel pads a whole image, so every window needs no padding
-            mode = "reflect" if ph < h and pw < w else "edge"
-            lr = np.pad(lr, ((0, ph), (0, pw), (0, 0)), mode=mode)
+            widths = ((0, ph), (0, pw), (0, 0))
+            reflect = ph < h and pw < w
+            lr = np.pad(lr, widths, mode="reflect") if reflect else np.pad(lr, widths, mode="edge")
+        ph2, pw2 = lr.shape[:2]
         if self.auto_tile:
-            self.tile = self._tile_for(*lr.shape[:2])
-        self.tiles = len(tile_grid(*lr.shape[:2], self.tile, self.tile_pad))
+            self.tile = self._tile_for(ph2, pw2)
+        self.tiles = len(tile_grid(ph2, pw2, self.tile, self.tile_pad))
 
         def on_oom(smaller: int) -> None:
             self.tile, self.auto_tile = smaller, False  # learned for the rest of the batch
-            self.tiles = len(tile_grid(*lr.shape[:2], smaller, self.tile_pad))  # at least
+            self.tiles = len(tile_grid(ph2, pw2, smaller, self.tile_pad))  # at least
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
 

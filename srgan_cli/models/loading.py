@@ -146,7 +146,7 @@ def conv_radius(net: nn.Module, input_factor: int = 1) -> int:
     reach = 0
     for m in net.modules():
         if isinstance(m, nn.Conv2d):
-            k, d = max(m.kernel_size), max(m.dilation)  # type: ignore[arg-type]
+            k, d = max(m.kernel_size), max(m.dilation)
             reach += d * (k - 1) // 2 + (k - 1) % 2
     return (reach + 1) * input_factor
 
