@@ -119,11 +119,14 @@ class Record:
     error: str | None = None
     exit_code: int = 0
     note: str | None = None  # why it was skipped, for the terminal
+    tile: int | None = None  # the LR tile it ran with (0: whole image)
+    tiling_exact: bool | None = None  # False: tiled approximately (a windowed model)
 
     def as_json(self) -> dict[str, Any]:
         return {"input": self.input, "output": self.output, "input_size": self.input_size,
                 "output_size": self.output_size, "seconds": round(self.seconds, 3),
-                "status": self.status, "error": self.error}
+                "status": self.status, "error": self.error, "tile": self.tile,
+                "tiling_exact": self.tiling_exact}
 
 
 @dataclass
@@ -286,19 +289,26 @@ def load_step(job: Job, options: UpscaleOptions) -> tuple[Record, ImageData | No
 
 def upscale_step(
     img: ImageData, upscaler: ImageUpscaler, options: UpscaleOptions,
-    progress_cb: ProgressCb | None = None,
+    progress_cb: ProgressCb | None = None, rec: Record | None = None,
 ) -> ImageData:
     """The model's result for `img`: colour through the model; alpha by MATLAB bicubic, or with
-    --alpha-upsampler model replicated to three channels, upscaled alike, one channel kept."""
+    --alpha-upsampler model replicated to three channels, upscaled alike, one channel kept.
+    The tile used and whether tiling was exact go into `rec`."""
     if options.alpha_upsampler != "model" or img.alpha is None:
-        return upscaler.upscale_image(img, options.outscale, progress_cb)
-    import numpy as np
+        result = upscaler.upscale_image(img, options.outscale, progress_cb)
+    else:
+        import numpy as np
 
-    color = upscaler.upscale_image(img.replace(color=img.color, alpha=None), options.outscale,
-                                   progress_cb)
-    alpha3 = np.repeat(img.alpha[..., None], 3, axis=2)
-    alpha = upscaler.upscale_image(img.replace(color=alpha3, alpha=None), options.outscale)
-    return color.replace(color=color.color, alpha=np.ascontiguousarray(alpha.color[..., 0]))
+        color = upscaler.upscale_image(img.replace(color=img.color, alpha=None),
+                                       options.outscale, progress_cb)
+        alpha3 = np.repeat(img.alpha[..., None], 3, axis=2)
+        alpha = upscaler.upscale_image(img.replace(color=alpha3, alpha=None), options.outscale)
+        result = color.replace(color=color.color,
+                               alpha=np.ascontiguousarray(alpha.color[..., 0]))
+    if rec is not None:
+        rec.tile = getattr(upscaler, "tile", None)
+        rec.tiling_exact = getattr(upscaler, "tiling_exact", None)
+    return result
 
 
 def save_step(job: Job, rec: Record, result: ImageData, options: UpscaleOptions) -> None:
@@ -329,7 +339,7 @@ def run_job(
     if img is None:
         return rec
     start = time.perf_counter()
-    result = _capture(rec, job, lambda: upscale_step(img, upscaler, options, progress_cb))
+    result = _capture(rec, job, lambda: upscale_step(img, upscaler, options, progress_cb, rec))
     rec.seconds += time.perf_counter() - start
     if result is not None:
         save_step(job, rec, result, options)
@@ -494,7 +504,8 @@ class _Pipeline:
 
         t0 = time.perf_counter()
         out = _capture(rec, self.jobs[k],
-                       lambda: upscale_step(img, self.upscaler, self.options, on_progress))
+                       lambda: upscale_step(img, self.upscaler, self.options, on_progress,
+                                                            rec))
         t1 = time.perf_counter()
         rec.seconds += t1 - t0
         self.model_seconds += t1 - t0
@@ -557,13 +568,14 @@ def run_jobs(
 
 def load_upscaler(options: UpscaleOptions, reporter: Reporter | None = None) -> Upscaler:
     """The Upscaler of `options`: its model loaded, its device resolved once."""
-    from srgan_cli.models.zoo import BICUBIC, DEFAULT_MODEL, default_model_spec, load_model
+    from srgan_cli.models.loading import load
+    from srgan_cli.models.zoo import BICUBIC, DEFAULT_MODEL, default_model_spec
     from srgan_cli.upscale import Upscaler
 
     spec = options.model if options.model is not None else default_model_spec()
     if options.model is None and spec == BICUBIC and reporter is not None:
         reporter.note(f"note: the default model {DEFAULT_MODEL} is not installed; using bicubic")
-    return Upscaler(load_model(spec), device=options.device, precision=options.precision,
+    return Upscaler(load(spec), device=options.device, precision=options.precision,
                     tile=options.tile, tile_pad=options.tile_pad, batch_size=options.batch_size)
 
 

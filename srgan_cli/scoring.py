@@ -15,7 +15,7 @@ from srgan_cli.errors import DatasetError, SrganError, UsageError
 if TYPE_CHECKING:
     from srgan_cli.datasets import BenchmarkDataset
     from srgan_cli.evaluate import EvalResult, ImageScore
-    from srgan_cli.models.zoo import LoadedModel
+    from srgan_cli.models.descriptor import ModelDescriptor
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def open_datasets(
 
 
 def score(
-    model: LoadedModel,
+    model: ModelDescriptor,
     dataset: BenchmarkDataset | str,
     protocol: Protocol = STANDARD,
     *,
@@ -87,7 +87,7 @@ def score(
 
 
 def measure_model(
-    model: LoadedModel | str | Path, datasets: list[str], *,
+    model: ModelDescriptor | str | Path, datasets: list[str], *,
     data_root: str | Path | None = None, device: str = "auto",
 ) -> dict[str, dict[str, Any]]:
     """{dataset: {psnr, ssim, scale, images, protocol}} of a model, for its card.
@@ -96,9 +96,9 @@ def measure_model(
     dataset is opened before any is scored (DatasetError); a failed image is an SrganError
     naming it, since a card's scores must cover the whole set."""
     from srgan_cli import report
-    from srgan_cli.models.zoo import load_model
+    from srgan_cli.models.loading import load
 
-    loaded = load_model(str(model)) if isinstance(model, (str, Path)) else model
+    loaded = load(str(model)) if isinstance(model, (str, Path)) else model
     scale = loaded.scale
     out: dict[str, dict[str, Any]] = {}
     for ds in open_datasets(datasets, scale, data_root=data_root):

@@ -275,7 +275,7 @@ def test_run_batch_without_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     opts = UpscaleOptions(output_dir=tmp_path / "out", outscale=2, device="cpu")
     rep = Recorder()
     up = load_upscaler(opts, rep)
-    assert calls == ["cpu"] and up.device == torch.device("cpu") and up.tile == 256
+    assert calls == ["cpu"] and up.device == torch.device("cpu") and up.auto_tile  # by memory
     assert rep.calls == [("note", "note: the default model srresnet_x4 is not installed; "
                                   "using bicubic")]
     result = run_batch([str(tmp_path / "a.png")], opts, rep, upscaler=up)

@@ -147,7 +147,8 @@ def upscale_command(
         "as skipped, also for IN OUT and --output FILE.", rich_help_panel=_OUT),
     model: str | None = typer.Option(
         None, "--model", "-m", metavar="NAME|PATH",
-        help="A bundled model name (see 'srgan models'), a .safetensors / .pth / .pt file, or "
+        help="A bundled model name (see 'srgan models'), a model file (.safetensors, .pth, .pt, "
+        ".ckpt: SRResNet, MSRResNet, EDSR or any spandrel SR architecture; or .onnx), or "
         "'bicubic' (plain MATLAB bicubic x4). Default: srresnet_x4 when it is installed, "
         "else bicubic.", show_default=False, rich_help_panel=_MODEL),
     outscale: float | None = typer.Option(
@@ -164,19 +165,21 @@ def upscale_command(
         rich_help_panel=_MODEL),
     precision: str = typer.Option(
         "auto", "--precision", metavar="PRECISION",
-        help="auto (on CUDA bf16 where supported, else fp16; fp32 on CPU and MPS), fp32, bf16, "
-        "or fp16 (GPU only). bf16 on a CPU with AVX-512 bf16 is ~4x faster than fp32.",
-        rich_help_panel=_MODEL),
+        help="auto (bf16 on a CPU with native bf16, AVX512-BF16 or AMX; on CUDA bf16 where "
+        "supported, else fp16; each only where the model allows it; else fp32), fp32, bf16, "
+        "or fp16 (GPU only).", rich_help_panel=_MODEL),
     fp32: bool = typer.Option(False, "--fp32", hidden=True, help="Same as --precision fp32."),
     tile: int | None = typer.Option(
         None, "--tile", "-t", metavar="N", help="Process the image in N x N low-resolution "
-        "tiles to bound memory; the result is the same as untiled. 0 = whole image at once. "
-        "Default: 256 on the CPU, 512 on a GPU. Halved automatically on GPU out-of-memory, "
-        "and kept halved for the rest of the batch.",
+        "tiles to bound memory; the result is the same as untiled for convolutional models "
+        "(see 'srgan models MODEL'). 0 = whole image at once. Default: the largest tile that "
+        "fits the memory budget (the whole image when it fits). Halved automatically on GPU "
+        "out-of-memory, and kept halved for the rest of the batch.",
         show_default=False, rich_help_panel=_MODEL),
     tile_pad: int | None = typer.Option(
         None, "--tile-pad", metavar="N", help="Pixels of context around each tile. "
-        "Default: the model's receptive radius (exact); less is faster but can show seams.",
+        "Default: the model's receptive radius (exact), or its default pad for windowed "
+        "models; less is faster but can show seams.",
         show_default=False, rich_help_panel=_MODEL),
     tile_pad_alias: int | None = typer.Option(None, "--tile_pad", hidden=True),
     batch_size: int = typer.Option(
@@ -193,7 +196,8 @@ def upscale_command(
         "anyway).", rich_help_panel=_LIMITS),
     json_out: bool = typer.Option(
         False, "--json", help="Print one JSON record per image on stdout: input, output, "
-        "input_size, output_size (width, height), seconds, status (ok, error, skipped), error."),
+        "input_size, output_size (width, height), seconds, status (ok, error, skipped), error, "
+        "tile (0: whole image), tiling_exact (false: tiled approximately)."),
     quiet: bool = QUIET_OPTION,
 ) -> None:
     """Upscale images with a super-resolution model.

@@ -118,14 +118,15 @@ def export(
     With `measure`, the in-memory model is scored on those datasets first and the scores are
     stored in the card as ``metrics``, so a missing dataset or a failed image leaves no file
     behind; the file is written once, complete."""
-    from srgan_cli.models.zoo import LoadedModel, save_model
+    from srgan_cli.models.zoo import save_model
 
     out = check_target(out, overwrite=overwrite)
     net, card = build(source, weights=weights, name=out.stem, extra=extra)
     if measure:
+        from srgan_cli.models.loading import srresnet_descriptor
         from srgan_cli.scoring import measure_model
 
-        model = LoadedModel(out.stem, "srresnet", net.scale, net, card, str(source))
+        model = srresnet_descriptor(net, name=out.stem, source=str(source), card=card)
         card["metrics"] = measure_model(model, measure, data_root=data_root, device=device)
         check_target(out, overwrite=overwrite)  # measuring takes a while: check again
     save_model(net, out, card)
