@@ -34,6 +34,7 @@ from srgan_cli.errors import (
     UsageError,
     internal_error_line,
 )
+from srgan_cli.media import FrameProgress, MediaInput
 from srgan_cli.planning import (
     DEFAULT_MAX_OUTPUT_PIXELS,
     Job,
@@ -82,6 +83,9 @@ class UpscaleOptions:
     max_pixels: int | None = None
     max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS
     alpha_upsampler: str = "bicubic"
+    codec: str | None = None  # videos: FFmpeg encoder (None: H.264 where available)
+    crf: int | None = None  # videos: the encoder's constant-quality value (None: its default)
+    pix_fmt: str | None = None  # videos: pixel format (None: the source's where possible)
 
     def __post_init__(self) -> None:
         if self.overwrite and self.skip_existing:
@@ -97,6 +101,8 @@ class UpscaleOptions:
             raise UsageError(f"--alpha-upsampler {self.alpha_upsampler}: expected "
                              f"{' or '.join(ALPHA_UPSAMPLERS)}")
         check_tiling(self.tile, self.tile_pad, self.batch_size)
+        if self.crf is not None and not 0 <= self.crf <= 63:
+            raise UsageError(f"--crf must be 0..63, got {self.crf}")
 
     @property
     def pixel_limit(self) -> int | None:
@@ -121,12 +127,16 @@ class Record:
     note: str | None = None  # why it was skipped, for the terminal
     tile: int | None = None  # the LR tile it ran with (0: whole image)
     tiling_exact: bool | None = None  # False: tiled approximately (a windowed model)
+    media: dict[str, Any] | None = None  # a video's or animation's own record (codec, frames)
 
     def as_json(self) -> dict[str, Any]:
-        return {"input": self.input, "output": self.output, "input_size": self.input_size,
-                "output_size": self.output_size, "seconds": round(self.seconds, 3),
-                "status": self.status, "error": self.error, "tile": self.tile,
-                "tiling_exact": self.tiling_exact}
+        out = {"input": self.input, "output": self.output, "input_size": self.input_size,
+               "output_size": self.output_size, "seconds": round(self.seconds, 3),
+               "status": self.status, "error": self.error, "tile": self.tile,
+               "tiling_exact": self.tiling_exact}
+        if self.media is not None:  # image records stay as they were
+            out["video" if "codec" in self.media else "animation"] = self.media
+        return out
 
 
 @dataclass
@@ -190,6 +200,9 @@ class Reporter:
     def image_progress(self, job: Job, done: int, total: int) -> None:
         """LR pixels of `job` done so far, of `total`."""
 
+    def frame_progress(self, job: Job, done: int, total: int | None) -> None:
+        """Frames of video or animation `job` done so far, of `total` (None: unknown)."""
+
     def image_finished(self, record: Record) -> None:
         """The record of the job started last."""
 
@@ -205,8 +218,13 @@ def record_line(rec: Record) -> str:
     if rec.status == "skipped":
         return f"{show_path(rec.input)}: skipped, {rec.note}"
     (w, h), (ow, oh) = rec.input_size or (0, 0), rec.output_size or (0, 0)
-    return (f"{show_path(rec.input)} -> {show_path(rec.output or '')}  {w}x{h} -> {ow}x{oh}  "
+    line = (f"{show_path(rec.input)} -> {show_path(rec.output or '')}  {w}x{h} -> {ow}x{oh}  "
             f"{rec.seconds:.2f} s")
+    if rec.media is not None:
+        from srgan_cli.media import media_note
+
+        line += f"  ({media_note(rec.media)})"
+    return line
 
 
 def summary_line(result: BatchResult) -> str:
@@ -222,9 +240,10 @@ def summary_line(result: BatchResult) -> str:
 # ----------------------------------------------------------------------------- one image
 
 
-def prepare(job: Job, options: UpscaleOptions) -> str | None:
+def prepare(job: Job, options: UpscaleOptions, *, check_output: bool = True) -> str | None:
     """Before any pixel is read: raise the job's planned error, return why it is skipped (or
-    None to run it), create its output folder and check that the output may be written.
+    None to run it), create its output folder and check that the output may be written
+    (`check_output` False: the video or animation writer checks its own kind of target).
 
     An output that exists is skipped (not an error) with --skip-existing, and for jobs that a
     batch planned (`job.skip_existing`, so re-running a batch redoes nothing) unless
@@ -245,7 +264,8 @@ def prepare(job: Job, options: UpscaleOptions) -> str | None:
         except OSError as e:
             raise OutputError(f"{show_path(job.output)}: cannot create the output folder "
                               f"({e.strerror or e})") from None
-    check_output_path(job.output, overwrite=options.overwrite)
+    if check_output:
+        check_output_path(job.output, overwrite=options.overwrite)
     return None
 
 
@@ -266,18 +286,23 @@ def _capture(rec: Record, job: Job, step: Callable[[], Any]) -> Any:
     return None
 
 
-def load_step(job: Job, options: UpscaleOptions) -> tuple[Record, ImageData | None]:
-    """Prepare and decode `job`: its Record, and the image (None when skipped or failed)."""
+def load_step(job: Job, options: UpscaleOptions) -> tuple[Record, ImageData | MediaInput | None]:
+    """Prepare and decode `job`: its Record, and the image (None when skipped or failed; a
+    MediaInput, not yet read, for a video or an animation)."""
     from srgan_cli.imaging import read_image
+    from srgan_cli.media import MediaInput, media_kind
 
     start = time.perf_counter()
     rec = Record(str(job.input), None if job.output is None else str(job.output), "ok")
 
-    def load() -> ImageData | None:
-        skip = prepare(job, options)
+    def load() -> ImageData | MediaInput | None:
+        kind = media_kind(job.input) if job.error is None and job.skip is None else None
+        skip = prepare(job, options, check_output=kind is None)
         if skip is not None:
             rec.status, rec.note = "skipped", skip
             return None
+        if kind is not None:
+            return MediaInput(job.input, kind)
         img = read_image(job.input, max_pixels=options.pixel_limit)
         rec.input_size = list(img.size)
         return img
@@ -311,6 +336,28 @@ def upscale_step(
     return result
 
 
+def media_step(job: Job, rec: Record, media: MediaInput, upscaler: ImageUpscaler,
+               options: UpscaleOptions, progress: FrameProgress | None = None) -> None:
+    """Decode, upscale and encode every frame of `media` (its own threads overlap them);
+    the result or the failure goes into `rec`."""
+    from srgan_cli.media import run_media
+
+    start = time.perf_counter()
+    assert job.output is not None
+    out = job.output
+
+    def run() -> None:
+        record = run_media(media, out, upscaler, options, progress)
+        rec.media = record
+        rec.input_size = [record["width"], record["height"]]
+        rec.output_size = [record["out_width"], record["out_height"]]
+
+    _capture(rec, job, run)
+    rec.tile = getattr(upscaler, "tile", None)
+    rec.tiling_exact = getattr(upscaler, "tiling_exact", None)
+    rec.seconds += time.perf_counter() - start
+
+
 def save_step(job: Job, rec: Record, result: ImageData, options: UpscaleOptions) -> None:
     """Encode `result` to `job.output` (atomic); failures go into `rec`."""
     from srgan_cli.imaging import write_image
@@ -338,6 +385,9 @@ def run_job(
     rec, img = load_step(job, options)
     if img is None:
         return rec
+    if isinstance(img, MediaInput):
+        media_step(job, rec, img, upscaler, options)
+        return rec
     start = time.perf_counter()
     result = _capture(rec, job, lambda: upscale_step(img, upscaler, options, progress_cb, rec))
     rec.seconds += time.perf_counter() - start
@@ -359,15 +409,15 @@ class _InOrder:
         self.reporter, self.jobs = reporter, jobs
         self.cursor = 0  # the first job whose record has not been passed on
         self.started: set[int] = set()
-        self.progress: dict[int, tuple[int, int]] = {}
+        self.progress: dict[int, tuple[int, int | None, bool]] = {}
         self.done: dict[int, Record] = {}
 
     def start(self, k: int) -> None:
         self.started.add(k)
         self._flush()
 
-    def on_progress(self, k: int, done: int, total: int) -> None:
-        self.progress[k] = (done, total)
+    def on_progress(self, k: int, done: int, total: int | None, frames: bool = False) -> None:
+        self.progress[k] = (done, total, frames)
         self._flush()
 
     def finish(self, k: int, rec: Record) -> None:
@@ -385,8 +435,11 @@ class _InOrder:
                 self.started.discard(k)
                 self.reporter.image_started(job)
             if k in self.progress and k not in self.started:
-                done, total = self.progress.pop(k)
-                self.reporter.image_progress(job, done, total)
+                done, total, frames = self.progress.pop(k)
+                if frames:
+                    self.reporter.frame_progress(job, done, total)
+                elif total is not None:
+                    self.reporter.image_progress(job, done, total)
             if k not in self.done:
                 return
             self.reporter.image_finished(self.done.pop(k))
@@ -464,7 +517,7 @@ class _Pipeline:
         self.reader = _Stage("srgan-decode", self._load, todo, self.loaded, self.stop)
         self.writer = _Stage("srgan-encode", self._save, self.to_save, self.saved, self.stop)
 
-    def _load(self, item: tuple[int, Job]) -> tuple[int, Record, ImageData | None]:
+    def _load(self, item: tuple[int, Job]) -> tuple[int, Record, ImageData | MediaInput | None]:
         k, job = item
         return (k, *load_step(job, self.options))
 
@@ -494,6 +547,21 @@ class _Pipeline:
             for k in new:
                 self.reported.add(k)
                 self.order.finish(k, self.records[k])
+
+    def _media(self, k: int, rec: Record, media: MediaInput) -> None:
+        """A video or animation, whole, in this thread (it overlaps its own frames)."""
+
+        def on_frames(done: int, total: int | None) -> None:
+            self.order.on_progress(k, done, total, frames=True)
+            self.collect(block=False)
+
+        t0 = time.perf_counter()
+        media_step(self.jobs[k], rec, media, self.upscaler, self.options, on_frames)
+        waited = 0.0 if rec.media is None else (rec.media.get("wait_decode", 0.0)
+                                                + rec.media.get("wait_encode", 0.0))
+        self.model_seconds += time.perf_counter() - t0 - waited
+        self.wait_seconds += waited
+        self._done(k, rec)
 
     def _model(self, k: int, rec: Record, img: ImageData) -> None:
         """Run the model on job `k` in this thread and hand the result to the writer."""
@@ -533,6 +601,8 @@ class _Pipeline:
                 self.order.start(k)
                 if img is None:
                     self._done(k, rec)
+                elif isinstance(img, MediaInput):
+                    self._media(k, rec, img)
                 else:
                     self._model(k, rec, img)
             self.to_save.put(_STOP)

@@ -71,6 +71,37 @@ def images_in(folder: Path, *, recursive: bool = False) -> list[Path]:
     return sorted(p for p in found if is_image_name(p) and p.is_file())
 
 
+def is_video_name(path: Path) -> bool:
+    """A video name discovery picks up: a suffix of `video.VIDEO_SUFFIXES` (the one video
+    extension set, apart from the image READ_EXTENSIONS), not hidden."""
+    from srgan_cli.video import VIDEO_SUFFIXES
+
+    return path.suffix.lower() in VIDEO_SUFFIXES and not path.name.startswith(".")
+
+
+def is_upscale_input(path: Path) -> bool:
+    """A file `srgan upscale` takes from a folder or pattern: an image, a video, or an animated
+    GIF/APNG (GIF and .apng only when animated; still ones are not a supported format)."""
+    if is_image_name(path) or is_video_name(path):
+        return True
+    if path.suffix.lower() in (".gif", ".apng") and not path.name.startswith("."):
+        from srgan_cli.animation import is_animated
+
+        return is_animated(path)
+    return False
+
+
+def upscale_inputs_in(folder: Path, *, recursive: bool = False) -> list[Path]:
+    """The files `srgan upscale` takes in `folder` (images, videos, animations), sorted."""
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if p.is_file() and is_upscale_input(p))
+
+
+def videos_in(folder: Path) -> list[Path]:
+    """The video files directly in `folder`, sorted (a folder of videos for `srgan eval`)."""
+    return sorted(p for p in folder.iterdir() if is_video_name(p) and p.is_file())
+
+
 def resolve_data_root(explicit: str | Path | None = None) -> Path:
     """The data root: `explicit` (``--data-root``), else ``$SRGAN_DATA``, else ``./data``."""
     if explicit is not None and str(explicit) != "":

@@ -66,7 +66,7 @@ def scale_label(scale: float) -> str:
 def expand_inputs(specs: list[str], recursive: bool) -> list[Source | Job]:
     """Files, folders (images in them; subfolders with `recursive`) and globs, in order, without
     duplicates. An argument that yields nothing becomes a failed Job."""
-    from srgan_cli.discovery import images_in, is_image_name
+    from srgan_cli.discovery import is_upscale_input, upscale_inputs_in
     from srgan_cli.imaging import READ_EXTENSIONS
 
     out: list[Source | Job] = []
@@ -81,9 +81,12 @@ def expand_inputs(specs: list[str], recursive: bool) -> list[Source | Job]:
     for spec in specs:
         p = Path(spec).expanduser()
         if p.is_dir():
-            files = images_in(p, recursive=recursive)
+            files = upscale_inputs_in(p, recursive=recursive)
             if not files:
+                from srgan_cli.video import VIDEO_SUFFIXES
+
                 exts = ", ".join(sorted(READ_EXTENSIONS))
+                exts += f"; or videos: {', '.join(sorted(VIDEO_SUFFIXES))}, animated .gif"
                 where = "or its subfolders " if recursive else ""
                 hint = "" if recursive else "; use --recursive for subfolders"
                 out.append(Job(p, error=InputImageError(
@@ -98,7 +101,7 @@ def expand_inputs(specs: list[str], recursive: bool) -> list[Source | Job]:
         else:
             matches = sorted(glob.glob(os.path.expanduser(spec), recursive=recursive))
             files = [Path(m) for m in matches
-                     if Path(m).is_file() and is_image_name(Path(m))]
+                     if Path(m).is_file() and is_upscale_input(Path(m))]
             if not files:
                 out.append(Job(p, error=InputImageError(
                     f"{show_path(spec)}: no image files match")))
@@ -108,12 +111,22 @@ def expand_inputs(specs: list[str], recursive: bool) -> list[Source | Job]:
 
 
 def _is_image_file(p: Path) -> bool:
+    """An existing image or video (two such paths are two inputs, never IN OUT)."""
+    from srgan_cli.discovery import is_video_name
     from srgan_cli.imaging import READ_EXTENSIONS
 
-    return p.is_file() and p.suffix.lower() in READ_EXTENSIONS
+    return p.is_file() and (p.suffix.lower() in READ_EXTENSIONS or is_video_name(p))
 
 
 # ----------------------------------------------------------------------------- outputs
+
+KEEP_SUFFIX = frozenset({".gif", ".apng"})  # animations always written as their own kind
+
+
+def _is_video_suffix(suffix: str) -> bool:
+    from srgan_cli.video import VIDEO_SUFFIXES
+
+    return suffix in VIDEO_SUFFIXES
 
 
 def normalise_ext(ext: str | None) -> str | None:
@@ -130,11 +143,17 @@ def normalise_ext(ext: str | None) -> str | None:
 
 
 def output_for(src: Source, out_dir: Path | None, suffix: str, ext: str | None) -> Path:
-    """<out_dir or the input's folder>/<subfolders under the input root>/<stem><suffix><ext>."""
+    """<out_dir or the input's folder>/<subfolders under the input root>/<stem><suffix><ext>.
+
+    A video, GIF or APNG keeps its own suffix (`ext` is for still images): it is written as
+    the same kind of file."""
     from srgan_cli.imaging import WRITE_EXTENSIONS
 
-    if ext is None:
-        ext = src.path.suffix.lower() if src.path.suffix.lower() in WRITE_EXTENSIONS else ".png"
+    own = src.path.suffix.lower()
+    if own in KEEP_SUFFIX or _is_video_suffix(own):
+        ext = own
+    elif ext is None:
+        ext = own if own in WRITE_EXTENSIONS else ".png"
     name = f"{src.path.stem}{suffix}{ext}"
     if out_dir is None:
         return src.path.with_name(name)

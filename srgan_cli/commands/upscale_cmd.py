@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from srgan_cli.planning import DEFAULT_MAX_OUTPUT_PIXELS, Job, show_path
 _OUT = "Output"
 _MODEL = "Model and speed"
 _LIMITS = "Limits"
+_VIDEO = "Videos"
 
 
 class _TerminalReporter(Reporter):
@@ -52,6 +54,7 @@ class _TerminalReporter(Reporter):
         self.images: Any = None
         self.image: Any = None
         self.result: BatchResult | None = None
+        self.started_at = 0.0  # when the job shown started (frames per second of a video)
 
     def _print(self, console: Any, text: str) -> None:
         console.print(text, markup=False, highlight=False, soft_wrap=True)
@@ -73,10 +76,21 @@ class _TerminalReporter(Reporter):
 
             self.live.reset(self.image, total=None, visible=True,
                             description=escape(show_path(job.input.name)))
+        self.started_at = time.perf_counter()
 
     def image_progress(self, job: Job, done: int, total: int) -> None:
         if self.live is not None:
             self.live.update(self.image, completed=done, total=total)
+
+    def frame_progress(self, job: Job, done: int, total: int | None) -> None:
+        """The bar over a video's frames, its name with the frames per second so far."""
+        if self.live is not None:
+            from rich.markup import escape
+
+            elapsed = time.perf_counter() - self.started_at
+            fps = f"  {done / elapsed:.1f} fps" if elapsed > 0 else ""
+            self.live.update(self.image, completed=done, total=total,
+                             description=escape(show_path(job.input.name)) + fps)
 
     def image_finished(self, record: Record) -> None:
         if self.live is not None:
@@ -194,19 +208,36 @@ def upscale_command(
         help="Refuse, before any work, an image whose output would have more than N pixels "
         "(0 = no limit; outputs that would not fit in the available memory are refused "
         "anyway).", rich_help_panel=_LIMITS),
+    codec: str | None = typer.Option(
+        None, "--codec", metavar="ENCODER", help="Videos: the FFmpeg video encoder "
+        "(libx264, libx265, libvpx-vp9, libaom-av1, mpeg4, ...). Default: H.264 where this "
+        "FFmpeg has an encoder for it, else the best one it has for the container.",
+        show_default=False, rich_help_panel=_VIDEO),
+    crf: int | None = typer.Option(
+        None, "--crf", metavar="N", help="Videos: constant-quality value of the encoder "
+        "(lower is better; default 18 for libx264, 20 for libx265, 24 for AV1 and VP9).",
+        show_default=False, rich_help_panel=_VIDEO),
+    pix_fmt: str | None = typer.Option(
+        None, "--pix-fmt", metavar="FORMAT", help="Videos: pixel format of the output "
+        "(yuv420p, yuv444p, ...). Default: the source's when the encoder takes it, else "
+        "yuv420p (yuv444p for an odd size).", show_default=False, rich_help_panel=_VIDEO),
     json_out: bool = typer.Option(
         False, "--json", help="Print one JSON record per image on stdout: input, output, "
         "input_size, output_size (width, height), seconds, status (ok, error, skipped), error, "
-        "tile (0: whole image), tiling_exact (false: tiled approximately)."),
+        "tile (0: whole image), tiling_exact (false: tiled approximately); a video also has "
+        "'video' (codec, pix_fmt, crf, frames_in, frames_out, fps, duration, copied_streams, "
+        "frames_per_second, wait_decode, wait_encode), an animation 'animation'."),
     quiet: bool = QUIET_OPTION,
 ) -> None:
-    """Upscale images with a super-resolution model.
+    """Upscale images, videos and animations with a super-resolution model.
 
-    Examples: 'srgan upscale photo.png photo_x4.png', 'srgan upscale photo.png --output
-    old_x4.png --overwrite', 'srgan upscale shots/ -o big/ --ext png', 'srgan upscale "*.jpg"
-    -o out --model bicubic -s 2'. Real-ESRGAN spellings work too: -s/--outscale, -t/--tile,
-    --tile_pad, --fp32, --ext auto, --alpha-upsampler. Exit codes: 0 all done (outputs that
-    exist are skipped), 2 usage, 3 input image, 4 output, 5 model, 10 device, 130 interrupted
+    Examples: 'srgan upscale photo.png photo_x4.png', 'srgan upscale clip.mp4 clip_x4.mp4',
+    'srgan upscale photo.png --output old_x4.png --overwrite', 'srgan upscale shots/ -o big/
+    --ext png', 'srgan upscale "*.jpg" -o out --model bicubic -s 2'. Videos (.mp4, .mov,
+    .mkv, .webm, .avi) and animated GIF/APNG/WebP come out as the same kind of file, every
+    frame upscaled; an interrupted video starts again from its first frame. Real-ESRGAN
+    spellings work too: -s/--outscale, -t/--tile, --tile_pad, --fp32, --ext auto,
+    --alpha-upsampler. Exit codes: 0 all done (outputs that exist are skipped), 2 usage, 3 input image, 4 output, 5 model, 10 device, 130 interrupted
     (Ctrl-C, SIGTERM or SIGHUP; no partial file is left), 141 stdout closed by its reader;
     a batch whose failures have different causes exits with 1.
     """
@@ -228,7 +259,8 @@ def upscale_command(
                 tile_pad=tile_pad if tile_pad is not None else tile_pad_alias,
                 batch_size=batch_size, max_pixels=max_pixels,
                 max_output_pixels=max_output_pixels,
-                alpha_upsampler=alpha_upsampler.strip().lower())
+                alpha_upsampler=alpha_upsampler.strip().lower(), codec=codec, crf=crf,
+                pix_fmt=pix_fmt)
             _upscale(inputs, options, json_out=json_out, quiet=quiet or is_quiet())
     except KeyboardInterrupt:
         # cli.main says "interrupted" and exits 130. The image being written is a temporary
