@@ -102,6 +102,21 @@ def videos_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if is_video_name(p) and p.is_file())
 
 
+def video_set(spec: str | Path) -> list[Path] | None:
+    """The videos of an eval dataset that is a video file or a folder of videos (a folder with
+    no images and no HR/ subfolder), each video scored as HR; None for an image dataset.
+
+    DatasetError for a video file that is not there."""
+    p = Path(spec).expanduser()
+    if is_video_name(p) and not p.is_dir():
+        if not p.is_file():
+            raise DatasetError(f"{show_path(p)}: no such video file")
+        return [p]
+    if p.is_dir() and find_subdir(p, "HR") is None and not images_in(p):
+        return videos_in(p) or None
+    return None
+
+
 def resolve_data_root(explicit: str | Path | None = None) -> Path:
     """The data root: `explicit` (``--data-root``), else ``$SRGAN_DATA``, else ``./data``."""
     if explicit is not None and str(explicit) != "":

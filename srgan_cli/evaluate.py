@@ -38,6 +38,8 @@ class ImageScore:
     ssim: float
     seconds: float
     error: str | None = None
+    frames: int | None = None  # a video: the frames scored
+    temporal_psnr: float | None = None  # a video: `video.evaluate_video`'s flicker figure
 
     @property
     def ok(self) -> bool:
@@ -62,6 +64,8 @@ class EvalResult:
     seconds: float = math.nan
     images_expected: int | None = None  # a known set's size (Set5: 5), None for a folder
     partial: bool = False  # fewer images than the known set has: not the standard number
+    videos: bool = False  # each "image" is a video (mean over its frames, temporal_psnr)
+    temporal_psnr: float | None = None  # videos: mean of their temporal_psnr
 
     @property
     def images_found(self) -> int:
@@ -237,3 +241,43 @@ def completeness(dataset: object, found: int) -> tuple[int | None, bool]:
     if not isinstance(partial, bool):
         partial = expected is not None and found < expected
     return expected, partial
+
+
+def evaluate_videos(
+    upscale_frames: Callable[[list[np.ndarray]], list[np.ndarray]],
+    videos: Iterable[Path],
+    *,
+    scale: int,
+    max_frames: int | None = None,
+    model_name: str = "",
+    dataset_name: str = "",
+    on_video: Callable[[ImageScore], None] | None = None,
+) -> EvalResult:
+    """Score `upscale_frames` on each video as HR (`video.evaluate_video`: MATLAB bicubic LR,
+    Y channel, `scale` px border, at most `max_frames` frames each); one ImageScore per video
+    (its frame means, frame count and temporal_psnr) and their means. A bad video is recorded
+    as failed, with its one-line error, and the others are still scored."""
+    from srgan_cli.errors import SrganError
+    from srgan_cli.video import evaluate_video
+
+    scores = []
+    for path in videos:
+        start = time.perf_counter()
+        try:
+            v = evaluate_video(path, upscale_frames, scale, max_frames)
+        except SrganError as e:
+            score = ImageScore(path.name, math.nan, math.nan, math.nan, str(e))
+        except Exception as e:  # recorded per video, as per image
+            score = ImageScore(path.name, math.nan, math.nan, math.nan, _first_line(e))
+        else:
+            score = ImageScore(v.name, v.psnr, v.ssim, time.perf_counter() - start,
+                               frames=v.frames, temporal_psnr=v.temporal_psnr)
+        scores.append(score)
+        if on_video is not None:
+            on_video(score)
+    result = summarize(scores, model=model_name, dataset=dataset_name, scale=scale,
+                       crop_border=scale, y_channel=True)
+    result.videos = True
+    temporal = [s.temporal_psnr for s in scores if s.ok and s.temporal_psnr is not None]
+    result.temporal_psnr = _mean(temporal) if temporal else None
+    return result

@@ -39,12 +39,19 @@ def _finite(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
+def _optional(x: float | None) -> float | None:
+    return None if x is None else _finite(x)
+
+
 def _image_record(r: EvalResult, s: ImageScore) -> dict[str, Any]:
-    return {
+    rec = {
         "model": r.model, "dataset": r.dataset, "scale": r.scale, "image": s.name,
         "psnr": _finite(s.psnr), "psnr_infinite": s.ok and math.isinf(s.psnr),
         "ssim": _finite(s.ssim), "seconds": _finite(s.seconds), "error": s.error,
     }
+    if r.videos:  # image datasets' records stay as they were
+        rec.update(frames=s.frames, temporal_psnr=_optional(s.temporal_psnr))
+    return rec
 
 
 def image_records(results: Sequence[EvalResult]) -> list[dict[str, Any]]:
@@ -52,17 +59,25 @@ def image_records(results: Sequence[EvalResult]) -> list[dict[str, Any]]:
     return [_image_record(r, s) for r in results for s in r.images]
 
 
+def _summary_record(r: EvalResult, rec: dict[str, Any]) -> dict[str, Any]:
+    """`rec` plus, for videos, the mean temporal PSNR and the frames scored."""
+    if r.videos:
+        rec.update(temporal_psnr=_optional(r.temporal_psnr),
+                   frames=sum(s.frames or 0 for s in r.images))
+    return rec
+
+
 def summary_records(results: Sequence[EvalResult]) -> list[dict[str, Any]]:
     """One record per (model, dataset): means, counts and the protocol."""
     return [
-        {
+        _summary_record(r, {
             "model": r.model, "dataset": r.dataset, "scale": r.scale, "images": len(r.images),
             "images_found": r.images_found, "images_expected": r.images_expected,
             "partial": r.partial, "failed": len(r.failed), "mean_psnr": _finite(r.mean_psnr),
             "psnr_infinite": r.psnr_infinite, "mean_ssim": _finite(r.mean_ssim),
             "seconds_per_image": _finite(r.seconds),
             "protocol": protocol(r.crop_border, r.y_channel),
-        }
+        })
         for r in results
     ]
 
@@ -84,6 +99,17 @@ CSV_FIELDS = (
     "ssim_k1", "ssim_k2", "srgan_cli", "torch", "numpy", "scikit_image",
     "images_found", "images_expected", "partial",
 )
+VIDEO_CSV_FIELDS = ("frames", "temporal_psnr")  # added when a dataset is videos
+
+
+def _video_cells(s: ImageScore | EvalResult) -> dict[str, Any]:
+    if isinstance(s, EvalResult):
+        frames: int | None = sum(x.frames or 0 for x in s.images)
+    else:
+        frames = s.frames
+    t = s.temporal_psnr
+    return {"frames": "" if frames is None else frames,
+            "temporal_psnr": "" if t is None else _cell(t)}
 
 
 def _csv_common(r: EvalResult, versions: dict[str, str]) -> dict[str, Any]:
@@ -104,7 +130,9 @@ def _cell(x: float) -> str:
 def to_csv(results: Sequence[EvalResult], versions: dict[str, str]) -> str:
     """Per-image rows (record=image) then per-result rows (record=summary), one header."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    videos = any(r.videos for r in results)
+    fields = CSV_FIELDS + VIDEO_CSV_FIELDS if videos else CSV_FIELDS
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for r in results:
         common = _csv_common(r, versions)
@@ -113,9 +141,11 @@ def to_csv(results: Sequence[EvalResult], versions: dict[str, str]) -> str:
                 **common, "record": "image", "image": s.name, "psnr": _cell(s.psnr),
                 "psnr_infinite": s.ok and math.isinf(s.psnr), "ssim": _cell(s.ssim),
                 "seconds": _cell(s.seconds), "error": s.error or "",
+                **(_video_cells(s) if r.videos else {}),
             })
     for r in results:
         writer.writerow({
+            **(_video_cells(r) if r.videos else {}),
             **_csv_common(r, versions), "record": "summary", "psnr": _cell(r.mean_psnr),
             "psnr_infinite": r.psnr_infinite, "ssim": _cell(r.mean_ssim),
             "seconds": _cell(r.seconds), "images": len(r.images), "failed": len(r.failed),
@@ -144,13 +174,16 @@ def table_rows(
 ) -> tuple[list[str], list[list[str]]]:
     """Header and rows: one row per dataset (or per image plus a mean row), models side by side.
 
-    Each model has PSNR, SSIM and seconds-per-image columns; a failed image shows "failed"."""
+    Each model has PSNR, SSIM and seconds-per-image columns; a failed image shows "failed".
+    When a dataset is videos, each model also has a tPSNR column (temporal consistency; "-"
+    for image datasets), and a video is one "image" (its frame means)."""
     models = list(dict.fromkeys(r.model for r in results))
     datasets = list(dict.fromkeys((r.dataset, r.scale) for r in results))
     by_key = {(r.model, r.dataset, r.scale): r for r in results}
+    temporal = any(r.videos for r in results)
     header = ["dataset"] + (["image"] if per_image else [])
     for m in models:
-        header += [f"{m} PSNR", f"{m} SSIM", f"{m} s/img"]
+        header += [f"{m} PSNR", f"{m} SSIM", f"{m} s/img"] + ([f"{m} tPSNR"] if temporal else [])
     rows: list[list[str]] = []
     for ds, scale in datasets:
         found = [by_key.get((m, ds, scale)) for m in models]
@@ -168,6 +201,8 @@ def table_rows(
                     else:
                         row += [fmt_psnr(score.psnr), fmt_ssim(score.ssim),
                                 fmt_seconds(score.seconds)]
+                    if temporal:
+                        row.append(fmt_tpsnr(None if score is None else score.temporal_psnr))
                 rows.append(row)
         row = [label] + (["mean"] if per_image else [])
         for r in found:
@@ -175,8 +210,15 @@ def table_rows(
                 row += ["-", "-", "-"]
             else:
                 row += [fmt_psnr(r.mean_psnr), fmt_ssim(r.mean_ssim), fmt_seconds(r.seconds)]
+            if temporal:
+                row.append(fmt_tpsnr(None if r is None else r.temporal_psnr))
         rows.append(row)
     return header, rows
+
+
+def fmt_tpsnr(x: float | None) -> str:
+    """The temporal PSNR cell: "-" for an image dataset or a one-frame video."""
+    return "-" if x is None else fmt_psnr(x)
 
 
 def dataset_label(name: str, scale: int, results: Sequence[EvalResult]) -> str:

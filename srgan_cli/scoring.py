@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from srgan_cli.errors import DatasetError, SrganError, UsageError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from srgan_cli.datasets import BenchmarkDataset
     from srgan_cli.evaluate import EvalResult, ImageScore
     from srgan_cli.models.descriptor import ModelDescriptor
@@ -84,6 +86,33 @@ def score(
         y_channel=protocol.y_channel, model_name=model.name, dataset_name=ds.name,
         save_dir=save_dir, on_image=on_image,
     )
+
+
+def score_videos(
+    model: ModelDescriptor,
+    name: str,
+    videos: list[Path],
+    protocol: Protocol = STANDARD,
+    *,
+    device: str = "auto",
+    max_frames: int | None = None,
+    on_video: Callable[[ImageScore], None] | None = None,
+) -> EvalResult:
+    """Score `model` on videos, each frame as HR, by the standard protocol (Y, border = scale;
+    `protocol` gives precision and tile): per-video and mean PSNR/SSIM and temporal_psnr."""
+    from srgan_cli.evaluate import evaluate_videos
+    from srgan_cli.upscale import Upscaler
+
+    if protocol.crop_border not in (None, model.scale) or not protocol.y_channel:
+        raise UsageError("videos are scored by the standard protocol only: --rgb and "
+                         "--crop-border apply to image datasets")
+    up = Upscaler(model, device=device, precision=protocol.precision, tile=protocol.tile)
+
+    def upscale_frames(frames: list[np.ndarray]) -> list[np.ndarray]:
+        return [up.upscale_array(f) for f in frames]
+
+    return evaluate_videos(upscale_frames, videos, scale=model.scale, max_frames=max_frames,
+                           model_name=model.name, dataset_name=name, on_video=on_video)
 
 
 def measure_model(

@@ -78,6 +78,20 @@ def _load_models(specs: list[str], scale: int | None) -> tuple[list[ModelDescrip
     return models, scale
 
 
+def _video_sets(specs: list[str], save_images: Path | None) -> dict[str, list[Path]]:
+    """{spec: its videos} for the datasets that are a video or a folder of videos."""
+    from srgan_cli.discovery import video_set
+
+    found = {}
+    for spec in dict.fromkeys(specs):
+        videos = video_set(spec)
+        if videos is not None:
+            found[spec] = videos
+    if found and save_images is not None:
+        raise UsageError("--save-images applies to image datasets, not videos")
+    return found
+
+
 def _advance(bar: Any, task: Any, _score: ImageScore) -> None:
     """Progress after one scored image."""
     bar.advance(task)
@@ -105,8 +119,9 @@ def eval_command(
         "bicubic)", show_default=False, metavar="NAME|PATH"),
     dataset: list[str] | None = typer.Option(
         None, "--dataset", "-d", help="set5, set14, b100 (bsd100), urban100, manga109, div2k, "
-        "or a folder (with HR/ and LR_bicubic/X<s>/, or plain HR images). Repeatable. "
-        "(default: set5)", show_default=False, metavar="NAME|DIR"),
+        "a folder (with HR/ and LR_bicubic/X<s>/, or plain HR images), or a video or folder "
+        "of videos (each frame is HR; adds the temporal-consistency figure tPSNR). "
+        "Repeatable. (default: set5)", show_default=False, metavar="NAME|DIR|VIDEO"),
     data_root: Path | None = typer.Option(
         None, "--data-root", help="Folder holding the benchmark folders (default: $SRGAN_DATA, "
         "else ./data).", show_default=False),
@@ -137,6 +152,9 @@ def eval_command(
     save_images: Path | None = typer.Option(
         None, "--save-images", help="Write SR images to DIR/<model>/<dataset>_x<scale>/.",
         metavar="DIR"),
+    max_frames: int | None = typer.Option(
+        None, "--max-frames", help="Videos: score at most the first N frames of each.",
+        metavar="N", show_default=False),
 ) -> None:
     """Score models with PSNR/SSIM by the standard SR protocol (Y channel, border = scale)."""
     from srgan_cli import report, scoring
@@ -154,11 +172,15 @@ def eval_command(
     _check_output_target("--csv", csv_out)
     if save_images is not None and save_images.exists() and not save_images.is_dir():
         raise OutputError(f"--save-images {save_images}: exists and is not a folder")
+    if max_frames is not None and max_frames < 1:
+        raise UsageError(f"--max-frames must be >= 1, got {max_frames}")
+    video_sets = _video_sets(dataset or ["set5"], save_images)
 
     specs = list(dict.fromkeys(model or [default_model_spec()]))
     models, scale = _load_models(specs, scale)
-    datasets = scoring.open_datasets(dataset or ["set5"], scale, data_root=data_root,
-                                     split=split, regenerate_lr=regenerate_lr)
+    datasets = scoring.open_datasets([d for d in dataset or ["set5"] if d not in video_sets],
+                                     scale, data_root=data_root, split=split,
+                                     regenerate_lr=regenerate_lr)
     protocol = scoring.Protocol(crop_border=crop_border, y_channel=not rgb, precision=precision,
                                 tile=tile)
 
@@ -174,6 +196,14 @@ def eval_command(
                     m, ds, protocol, device=device, save_dir=out_dir,
                     on_image=partial(_advance, bar, task),
                 ))
+                bar.remove_task(task)
+        for name, videos in video_sets.items():
+            for m in models:
+                label = Path(name).name if len(videos) > 1 else videos[0].name
+                task = bar.add_task(f"{m.name} {label} x{scale}", total=len(videos))
+                results.append(scoring.score_videos(
+                    m, label, videos, protocol, device=device, max_frames=max_frames,
+                    on_video=partial(_advance, bar, task)))
                 bar.remove_task(task)
 
     stdout_taken = "-" in (json_out, csv_out)

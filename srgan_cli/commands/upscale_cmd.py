@@ -237,7 +237,8 @@ def upscale_command(
     .mkv, .webm, .avi) and animated GIF/APNG/WebP come out as the same kind of file, every
     frame upscaled; an interrupted video starts again from its first frame. Real-ESRGAN
     spellings work too: -s/--outscale, -t/--tile, --tile_pad, --fp32, --ext auto,
-    --alpha-upsampler. Exit codes: 0 all done (outputs that exist are skipped), 2 usage, 3 input image, 4 output, 5 model, 10 device, 130 interrupted
+    --alpha-upsampler. Exit codes: 0 all done (outputs that exist are skipped), 2 usage,
+    3 input image, 4 output, 5 model, 10 device, 130 interrupted
     (Ctrl-C, SIGTERM or SIGHUP; no partial file is left), 141 stdout closed by its reader;
     a batch whose failures have different causes exits with 1.
     """
