@@ -130,10 +130,11 @@ class Record:
     media: dict[str, Any] | None = None  # a video's or animation's own record (codec, frames)
 
     def as_json(self) -> dict[str, Any]:
-        out = {"input": self.input, "output": self.output, "input_size": self.input_size,
-               "output_size": self.output_size, "seconds": round(self.seconds, 3),
-               "status": self.status, "error": self.error, "tile": self.tile,
-               "tiling_exact": self.tiling_exact}
+        out: dict[str, Any] = {
+            "input": self.input, "output": self.output, "input_size": self.input_size,
+            "output_size": self.output_size, "seconds": round(self.seconds, 3),
+            "status": self.status, "error": self.error, "tile": self.tile,
+            "tiling_exact": self.tiling_exact}
         if self.media is not None:  # image records stay as they were
             out["video" if "codec" in self.media else "animation"] = self.media
         return out
