@@ -120,7 +120,13 @@ def _is_image_file(p: Path) -> bool:
 
 # ----------------------------------------------------------------------------- outputs
 
-KEEP_SUFFIX = frozenset({".gif", ".apng"})  # animations always written as their own kind
+KEEP_SUFFIX = frozenset({".gif", ".apng"})  # when animated, written as their own kind
+
+
+def _is_animated(path: Path) -> bool:
+    from srgan_cli.animation import is_animated
+
+    return is_animated(path)
 
 
 def _is_video_suffix(suffix: str) -> bool:
@@ -145,12 +151,12 @@ def normalise_ext(ext: str | None) -> str | None:
 def output_for(src: Source, out_dir: Path | None, suffix: str, ext: str | None) -> Path:
     """<out_dir or the input's folder>/<subfolders under the input root>/<stem><suffix><ext>.
 
-    A video, GIF or APNG keeps its own suffix (`ext` is for still images): it is written as
-    the same kind of file."""
+    A video, or an animated GIF or APNG, keeps its own suffix (`ext` is for still images): it
+    is written as the same kind of file."""
     from srgan_cli.imaging import WRITE_EXTENSIONS
 
     own = src.path.suffix.lower()
-    if own in KEEP_SUFFIX or _is_video_suffix(own):
+    if _is_video_suffix(own) or (own in KEEP_SUFFIX and _is_animated(src.path)):
         ext = own
     elif ext is None:
         ext = own if own in WRITE_EXTENSIONS else ".png"
