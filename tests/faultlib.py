@@ -23,6 +23,7 @@ minutes. A forked child is a fresh process for everything that matters here: its
 from __future__ import annotations
 
 import errno
+import fnmatch
 import json
 import os
 import select
@@ -48,14 +49,18 @@ def temps(*folders: Path) -> list[Path]:
     return sorted(p for f in folders if f.exists() for p in f.rglob(".*.part"))
 
 
-def enospc(stage: str, name: str, nth: int = 1) -> Callable[[str, Path], None]:
-    """A ``fileio.fault_hook`` raising ENOSPC at `stage` of the `nth` write of file `name`."""
+def enospc(stage: str, pattern: str, nth: int = 1,
+           failed: list[Path] | None = None) -> Callable[[str, Path], None]:
+    """A ``fileio.fault_hook`` raising ENOSPC at `stage` of the `nth` write of a file whose
+    name matches the glob `pattern`; the temp it failed is appended to `failed`."""
     seen = {"n": 0}
 
     def hook(at: str, tmp: Path) -> None:
-        if at == stage and final_name(tmp) == name:
+        if at == stage and fnmatch.fnmatchcase(final_name(tmp), pattern):
             seen["n"] += 1
             if seen["n"] == nth:
+                if failed is not None:
+                    failed.append(tmp)
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp))
 
     return hook

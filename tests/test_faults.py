@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from faultlib import ForkServer, Result, temps
+from faultlib import ForkServer, Result, enospc, temps
 from PIL import Image
 
 from srgan_cli.training.checkpoint import EMA_KEY
@@ -162,3 +162,230 @@ def test_training_killed_at_thirty_points_resumes_bit_exact(forks: ForkServer,
         assert temps(run, cache) == [], (sig, point)
         _same_state(ref_state, load_checkpoint(run / "last.pt"))
         assert _losses(run) == _losses(tmp_path / "ref"), (sig, point)
+
+
+# ----------------------------------------------------------------------------- disk full
+
+STAGES = ("body", "fsync", "publish")
+TRAIN_FLAGS = ["--scale", "2", "--num-blocks", "1", "--channels", "4", "--patch-size", "8",
+               "--batch-size", "2", "--device", "cpu", "--seed", "3", "--log-every", "1"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Tiny tensors: intra-op threads only add barriers on a shared machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(autouse=True)
+def _no_bundled_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SRGAN_WEIGHTS_DIR", str(tmp_path / "no-weights"))
+    monkeypatch.delenv("SRGAN_DATA", raising=False)
+
+
+def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """Run `srgan ARGV` in this process: (exit code, stderr)."""
+    from srgan_cli.cli import main
+
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    return code, capsys.readouterr().err
+
+
+def _api(call: Any) -> tuple[int, str]:
+    """Call a Python API as the CLI would report it: (exit code, "error: ..." line)."""
+    from srgan_cli.errors import SrganError
+
+    try:
+        call()
+    except SrganError as e:
+        return e.exit_code, f"error: {e}\n"
+    return 0, ""
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny 2-step run folder (for export) and its training images."""
+    from srgan_cli.cli import main
+
+    base = tmp_path_factory.mktemp("trained")
+    _images(base / "train", 2, (24, 24))
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        main(["train", "--data", str(base / "train"), "--cache-dir", str(base / "cache"),
+              "--run-dir", str(base / "run"), "--steps", "2", *TRAIN_FLAGS])
+    except SystemExit as e:
+        assert not e.code
+    finally:
+        torch.set_num_threads(n)
+    return base
+
+
+def _eval_root(tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    _images(data / "Set5" / "HR", 2, (16, 16))
+    return data
+
+
+class Site:
+    """One `atomic_write` call site: the file it writes, an earlier version of that file (when
+    the writer replaces files), the action that writes it again, the exit code a full disk
+    gives, and which write of a file matching `name` (a glob) fails (`nth`)."""
+
+    def __init__(self, source: str, name: str, code: int, setup: Any, nth: int = 1,
+                 bug: str | None = None) -> None:
+        self.source, self.name, self.code, self.setup, self.nth = source, name, code, setup, nth
+        self.bug = bug  # a known hole not yet fixed: the case is a strict xfail until it is
+
+    def param(self) -> Any:
+        marks = [pytest.mark.xfail(strict=True, reason=self.bug)] if self.bug else []
+        return pytest.param(self, id=repr(self), marks=marks)
+
+    def __repr__(self) -> str:
+        return f"{self.source}:{self.name}"
+
+
+def _upscale(tmp: Path, trained: Path, capsys: Any) -> tuple[Path, Any]:
+    _images(tmp, 1, (8, 8))
+    out = tmp / "out.png"
+    out.write_bytes(b"previous image")
+    return out, lambda: _cli(["upscale", str(tmp / "0.png"), "-O", str(out), "--overwrite",
+                              "--model", "bicubic"], capsys)
+
+
+def _eval_images(tmp: Path, trained: Path, capsys: Any) -> tuple[Path, Any]:
+    out = tmp / "sr" / "bicubic" / "Set5_x2" / "0.png"
+    out.parent.mkdir(parents=True)
+    out.write_bytes(b"previous image")
+    return out, lambda: _cli(["eval", "-m", "bicubic", "-d", "set5", "-s", "2", "--data-root",
+                              str(_eval_root(tmp)), "--save-images", str(tmp / "sr")], capsys)
+
+
+def _eval_report(kind: str) -> Any:
+    def setup(tmp: Path, trained: Path, capsys: Any) -> tuple[Path, Any]:
+        out = tmp / f"report.{kind}"
+        out.write_text("previous report")
+        return out, lambda: _cli(["eval", "-m", "bicubic", "-d", "set5", "-s", "2",
+                                  "--data-root", str(_eval_root(tmp)), f"--{kind}", str(out)],
+                                 capsys)
+    return setup
+
+
+def _export(tmp: Path, trained: Path, capsys: Any) -> tuple[Path, Any]:
+    out = tmp / "model.safetensors"
+    out.write_bytes(b"previous model")
+    return out, lambda: _cli(["export", str(trained / "run"), str(out), "--overwrite"], capsys)
+
+
+def _onnx(tmp: Path, trained: Path, capsys: Any) -> tuple[Path, Any]:
+    pytest.importorskip("onnxruntime")
+    from srgan_cli.models import loading
+    from srgan_cli.models.onnx_export import export_onnx
+
+    out = tmp / "model.onnx"
+    out.write_bytes(b"previous model")
+    src = tmp / "m.safetensors"
+    assert _cli(["export", str(trained / "run"), str(src)], capsys)[0] == 0
+    model = loading.load(str(src))
+    return out, lambda: _api(lambda: export_onnx(model, out))
+
+
+def _train(tmp: Path, trained: Path, *extra: str, steps: int = 2, fresh_cache: bool = False,
+           capsys: Any) -> Any:
+    cache = tmp / "cache" if fresh_cache else trained / "cache"
+    return lambda: _cli(["train", "--data", str(trained / "train"), "--cache-dir", str(cache),
+                         "--run-dir", str(tmp / "run"), "--steps", str(steps), "--save-every",
+                         "1", *TRAIN_FLAGS, *extra], capsys)
+
+
+def _checkpoint(tmp: Path, trained: Path, capsys: Any) -> tuple[Path, Any]:
+    return tmp / "run" / "last.pt", _train(tmp, trained, capsys=capsys)  # nth=2: step 1 kept
+
+
+def _config(tmp: Path, trained: Path, capsys: Any) -> tuple[Path, Any]:
+    assert _train(tmp, trained, steps=1, capsys=capsys)()[0] == 0
+    return tmp / "run" / "config.toml", _train(tmp, trained, "--resume", "auto", capsys=capsys)
+
+
+def _metrics(tmp: Path, trained: Path, capsys: Any) -> tuple[Path, Any]:
+    """metrics.jsonl is appended to, and rewritten (records past the checkpoint dropped) when
+    a run resumes: that rewrite is the atomic one."""
+    assert _train(tmp, trained, steps=1, capsys=capsys)()[0] == 0
+    return tmp / "run" / "metrics.jsonl", _train(tmp, trained, "--resume", "auto",
+                                                 capsys=capsys)
+
+
+def _cache(tmp: Path, trained: Path, capsys: Any) -> tuple[Path, Any]:
+    (tmp / "cache").mkdir()
+    return tmp / "cache" / "none", _train(tmp, trained, fresh_cache=True, capsys=capsys)
+
+
+def _strip(tmp: Path, trained: Path, capsys: Any) -> tuple[Path, Any]:
+    val = tmp / "Val"
+    _images(val / "HR", 1, (16, 16), seed=5)
+    return tmp / "run" / "val" / "step_000001.png", _train(
+        tmp, trained, "--val-every", "1", "--val-data", str(val), capsys=capsys)
+
+
+SITES = [
+    Site("srgan_cli/imaging.py", "out.png", 4, _upscale),
+    Site("srgan_cli/evaluate.py", "0.png", 4, _eval_images),
+    Site("srgan_cli/commands/eval_cmd.py", "report.json", 4, _eval_report("json")),
+    Site("srgan_cli/commands/eval_cmd.py", "report.csv", 4, _eval_report("csv")),
+    Site("srgan_cli/models/zoo.py", "model.safetensors", 4, _export),
+    Site("srgan_cli/models/onnx_export.py", "model.onnx", 4, _onnx),
+    Site("srgan_cli/training/checkpoint.py", "last.pt", 8, _checkpoint, nth=2),
+    Site("srgan_cli/training/runlog.py", "config.toml", 4, _config),
+    Site("srgan_cli/training/runlog.py", "metrics.jsonl", 4, _metrics),
+    Site("srgan_cli/training/data.py", "*_hr.npy", 4, _cache,
+         bug="data.py turns a full disk while writing the decode cache into DatasetError "
+             "'training image <cache file>' (exit 6), and --skip-bad skips every image"),
+    Site("srgan_cli/training/valstrip.py", "step_000001.png", 4, _strip),
+]
+
+
+def test_every_atomic_write_call_site_is_listed() -> None:
+    """A new writer must join SITES (and so the disk-full test) to pass."""
+    root = Path(__file__).resolve().parents[1]
+    found = {}
+    for path in sorted((root / "srgan_cli").rglob("*.py")):
+        n = len(re.findall(r"with atomic_write\(", path.read_text()))
+        if n:
+            found[path.relative_to(root).as_posix()] = n
+    listed = {s.source for s in SITES}
+    assert set(found) == listed, "add the new atomic_write call site to SITES"
+    assert all(n == 1 for n in found.values()), f"one SITES entry per call, please: {found}"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("site", [s.param() for s in SITES])
+def test_disk_full_at_every_write_site(site: Site, stage: str, tmp_path: Path, trained: Path,
+                                       capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """ENOSPC at each stage of each writer: a typed one-line error and its exit code, the
+    previous file unchanged, no temp file left."""
+    from srgan_cli import fileio
+
+    target, action = site.setup(tmp_path, trained, capsys)
+    capsys.readouterr()
+    before = target.read_bytes() if target.exists() else None
+    failed: list[Path] = []
+    hook = enospc(stage, site.name, site.nth, failed)
+    monkeypatch.setattr(fileio, "fault_hook", hook)
+    code, err = action()
+    assert failed, f"{site} was not written at {stage}"
+    assert code == site.code, err
+    lines = [x for x in err.splitlines() if x.startswith("error: ")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert "no space left on device" in lines[0].lower(), err
+    assert "\n" not in lines[0]
+    if before is not None:
+        assert target.read_bytes() == before
+    assert temps(tmp_path) == []
