@@ -11,7 +11,8 @@ A process runs the real CLI (``srgan_cli.cli.main``) with hooks installed from a
 ``{"events": FILE}`` appends each event to FILE (flushed, so a SIGKILL keeps them);
 ``{"kill": {"signal": "SIGTERM", "at": K}}`` sends the signal to itself at event K (0-based);
 ``{"pause": {"match": TEXT, "ready": FILE, "go": FILE}}`` at the first event containing TEXT
-writes its PID to `ready` and waits for `go` to exist.
+writes its PID to `ready` and waits for `go` to exist; ``{"steps": false}`` leaves training
+steps out (and torch unimported).
 
 Two ways to run it: ``python faultlib.py hooked SPEC_JSON ARGS...`` (one process, as the
 console script would run), and `ForkServer`: one process that imports torch and the package
@@ -86,11 +87,32 @@ def wait_for(path: Path, proc: subprocess.Popen[Any] | None = None,
         time.sleep(0.02)
 
 
-def hooked(spec: dict[str, Any], argv: list[str], cwd: Path) -> subprocess.Popen[str]:
-    """Start ``srgan ARGV`` in a new process with the hooks of `spec` installed."""
-    return subprocess.Popen([sys.executable, __file__, "hooked", json.dumps(spec), *argv],
-                            cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+def hooked(spec: dict[str, Any], argv: list[str], cwd: Path,
+           code: str | None = None) -> subprocess.Popen[str]:
+    """Start ``srgan ARGV`` in a new process with the hooks of `spec` installed (or, with
+    `code`, that Python code with ARGV as ``sys.argv[1:]``)."""
+    mode = ["hooked", json.dumps(spec)] if code is None else ["code", json.dumps(spec), code]
+    return subprocess.Popen([sys.executable, __file__, *mode, *argv], cwd=cwd, env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def paused_pair(specs: list[dict[str, Any]], argvs: list[list[str]], cwd: Path,
+                code: str | None = None) -> list[tuple[int, str, str]]:
+    """Run two hooked processes that each pause at their spec's point, release them together
+    and return (exit code, stdout, stderr) of each: a race with both at the starting line."""
+    procs = [hooked(spec, argv, cwd, code) for spec, argv in zip(specs, argvs, strict=True)]
+    try:
+        for spec, proc in zip(specs, procs, strict=True):
+            wait_for(Path(spec["pause"]["ready"]), proc)
+        for spec in specs:
+            Path(spec["pause"]["go"]).touch()
+        outs = [p.communicate(timeout=TIMEOUT) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    return [(p.returncode, out, err) for p, (out, err) in zip(procs, outs, strict=True)]
 
 
 class Result:
@@ -159,7 +181,6 @@ class ForkServer:
 def install(spec: dict[str, Any]) -> None:
     """Install the hooks of `spec` (see the module notes) in this process."""
     from srgan_cli import fileio
-    from srgan_cli.training.loop import Trainer
 
     events = open(spec["events"], "a") if spec.get("events") else None  # noqa: SIM115
     kill, pause = spec.get("kill"), spec.get("pause")
@@ -181,6 +202,14 @@ def install(spec: dict[str, Any]) -> None:
             os.kill(os.getpid(), getattr(signal, kill["signal"]))
 
     fileio.fault_hook = lambda stage, tmp: event(f"{stage}:{final_name(tmp)}")
+    if spec.get("steps", True):
+        _count_steps(event)
+
+
+def _count_steps(event: Callable[[str], None]) -> None:
+    """Make training steps events (imports torch: leave out where no training runs)."""
+    from srgan_cli.training.loop import Trainer
+
     real_step = Trainer.train_step
 
     def train_step(self: Trainer, hr: Any, lr: Any) -> Any:
@@ -253,3 +282,8 @@ if __name__ == "__main__":
     elif sys.argv[1] == "hooked":
         install(json.loads(sys.argv[2]))
         sys.exit(_main_exit_code(sys.argv[3:]))
+    elif sys.argv[1] == "code":
+        install(json.loads(sys.argv[2]))
+        source = sys.argv[3]
+        sys.argv = [sys.argv[0], *sys.argv[4:]]
+        exec(compile(source, "<faultlib code>", "exec"), {"__name__": "__main__"})

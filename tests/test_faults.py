@@ -389,3 +389,176 @@ def test_disk_full_at_every_write_site(site: Site, stage: str, tmp_path: Path, t
     if before is not None:
         assert target.read_bytes() == before
     assert temps(tmp_path) == []
+
+
+def test_disk_full_names_are_escaped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk while writing a file whose name has a newline is still one line."""
+    from srgan_cli import fileio
+    from srgan_cli.errors import OutputError
+    from srgan_cli.imaging import read_image, write_image
+
+    _images(tmp_path, 1, (8, 8))
+    monkeypatch.setattr(fileio, "fault_hook", enospc("publish", "a*b.png"))
+    with pytest.raises(OutputError) as info:
+        write_image(tmp_path / "a\nb.png", read_image(tmp_path / "0.png"))
+    assert "\n" not in str(info.value) and "No space left on device" in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0.png"]
+
+
+# ----------------------------------------------------------------------------- concurrent writers
+
+_WRITE_IMAGE = """
+import sys
+from srgan_cli.errors import SrganError
+from srgan_cli.imaging import read_image, write_image
+try:
+    write_image(sys.argv[2], read_image(sys.argv[1]))
+except SrganError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(e.exit_code)
+"""
+
+
+def _race_specs(tmp_path: Path, match: str, steps: bool = False) -> list[dict[str, Any]]:
+    return [{"steps": steps, "pause": {"match": match, "ready": str(tmp_path / f"ready{i}"),
+                                       "go": str(tmp_path / "go")}} for i in range(2)]
+
+
+def _one_wins(results: list[tuple[int, str, str]], out: Path, expected: list[bytes]) -> None:
+    """Exactly one writer exits 0 and its bytes are in `out`; the other says "exists"."""
+    codes = [code for code, _, _ in results]
+    assert sorted(codes) == [0, 4], results
+    winner, loser = codes.index(0), codes.index(4)
+    err = results[loser][2]
+    assert f"{out.name}: exists; use --overwrite" in err and "Traceback" not in err, err
+    assert out.read_bytes() == expected[winner]
+    assert temps(out.parent) == []
+
+
+@pytest.mark.slow
+def test_two_processes_write_one_image_one_wins(tmp_path: Path) -> None:
+    """imaging.write_image in two processes, both held just before publishing the same name."""
+    from faultlib import paused_pair
+
+    src = _images(tmp_path / "in", 2, (8, 8))
+    out = tmp_path / "out" / "race.png"
+    out.parent.mkdir()
+    results = paused_pair(_race_specs(tmp_path, "publish:race.png"),
+                          [[str(src / f"{i}.png"), str(out)] for i in range(2)], tmp_path,
+                          code=_WRITE_IMAGE)
+    expected = []
+    for i in range(2):
+        from srgan_cli.imaging import read_image, write_image
+        write_image(tmp_path / f"e{i}.png", read_image(src / f"{i}.png"))
+        expected.append((tmp_path / f"e{i}.png").read_bytes())
+    assert expected[0] != expected[1]
+    _one_wins(results, out, expected)
+
+
+@pytest.mark.slow
+def test_two_upscales_of_one_output_one_wins(tmp_path: Path) -> None:
+    """`srgan upscale A OUT` and `srgan upscale B OUT` at once, without --overwrite."""
+    from faultlib import paused_pair
+
+    src = _images(tmp_path / "in", 2, (8, 8))
+    out = tmp_path / "out" / "race.png"
+    out.parent.mkdir()
+    argvs = [["upscale", str(src / f"{i}.png"), "-O", str(out), "--model", "bicubic",
+              "--device", "cpu"] for i in range(2)]
+    results = paused_pair(_race_specs(tmp_path, "publish:race.png"), argvs, tmp_path)
+    expected = []
+    for i in range(2):
+        from srgan_cli.cli import main
+        try:
+            main([*argvs[i][:3], str(tmp_path / f"e{i}.png"), *argvs[i][4:]])
+        except SystemExit as e:
+            assert not e.code
+        expected.append((tmp_path / f"e{i}.png").read_bytes())
+    _one_wins(results, out, expected)
+
+
+@pytest.mark.slow
+def test_two_trainings_in_one_run_folder(forks: ForkServer, tmp_path: Path) -> None:
+    """A second `srgan train` in a run folder that a live run holds is refused (exit 8, naming
+    the holder) and changes nothing; the first run then finishes as if alone."""
+    from faultlib import hooked, wait_for
+
+    data, cache, run = _images(tmp_path / "train", 2, (24, 24)), tmp_path / "cache", tmp_path / "r"
+    spec = _race_specs(tmp_path, "step1:after", steps=True)[0]
+    first = hooked(spec, _train_argv(run, cache, data), tmp_path)
+    try:
+        wait_for(Path(spec["pause"]["ready"]), first)
+        before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+        second = forks.run(_train_argv(run, cache, data, "--resume", "auto", "--lr", "1e-2"),
+                           cwd=tmp_path)
+        assert second.status == 8, second
+        assert f"is in use by process {first.pid}" in second.stderr, second
+        assert len([x for x in second.stderr.splitlines() if x.startswith("error:")]) == 1
+        assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+        Path(spec["pause"]["go"]).touch()
+        _, err = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == 0, err
+    ref = forks.run(_train_argv(tmp_path / "ref", cache, data), cwd=tmp_path)
+    assert ref.status == 0, ref
+    _same_state(load_checkpoint(tmp_path / "ref" / "last.pt"), load_checkpoint(run / "last.pt"))
+    assert _losses(run) == _losses(tmp_path / "ref")
+    assert temps(run) == []
+
+
+# ----------------------------------------------------------------------------- killed upscale
+
+
+def _h7_landed() -> bool:
+    """Whether upscale has the signal handling of issue 10 point 1 (branch h7-cli)."""
+    import importlib.util
+
+    return importlib.util.find_spec("srgan_cli.signals") is not None
+
+
+@pytest.mark.slow
+def test_upscale_killed_then_rerun_is_byte_identical(forks: ForkServer, tmp_path: Path) -> None:
+    """`srgan upscale` over six images killed with SIGKILL, SIGTERM and SIGINT at ten seeded
+    points each (every stage of every output's write), then run again with the same command:
+    the outputs are byte-identical to an uninterrupted run's and no temp file is left.
+
+    SIGTERM handled like Ctrl-C and stale temps removed by the re-run come with branch h7-cli;
+    until it is merged those two checks are collected and the test skips on them."""
+    src = _images(tmp_path / "in", 6, (8, 8))
+
+    def argv(out: Path) -> list[str]:
+        return ["upscale", str(src), "-o", str(out), "--model", "bicubic", "--device", "cpu",
+                "--skip-existing"]
+
+    ref = forks.run(argv(tmp_path / "ref"), cwd=tmp_path)
+    assert ref.status == 0, ref
+    expected = {p.name: p.read_bytes() for p in (tmp_path / "ref").iterdir()}
+    assert len(expected) == 6 and len(ref.events) == 18, ref.events
+    gaps: list[str] = []
+    for i, (sig, k) in enumerate(_kill_points(len(ref.events), seed=20)):
+        out, point = tmp_path / f"o{i}", ref.events[k]
+        res = forks.run(argv(out), cwd=tmp_path, kill=(sig, k))
+        if sig == "SIGKILL":
+            assert res.status == -9, res
+        elif res.status == -15:
+            gaps.append(f"SIGTERM at {point} killed upscale")
+        else:
+            assert res.status in (130, 143), (sig, point, res)
+            assert "Traceback" not in res.stderr
+            assert temps(out) == [], (sig, point)  # Ctrl-C / SIGTERM leave no partial file
+        left = temps(out)
+        rerun = forks.run(argv(out), cwd=tmp_path)
+        assert rerun.status == 0, (sig, point, rerun)
+        assert {p.name: p.read_bytes() for p in out.iterdir() if not p.name.startswith(".")} \
+            == expected, (sig, point)
+        if temps(out):
+            gaps.append(f"{sig} at {point}: the re-run left {temps(out)[0].name}")
+        for p in left:
+            if p.name not in rerun.stderr:
+                gaps.append(f"{sig} at {point}: the re-run did not report removing {p.name}")
+    if gaps and not _h7_landed():
+        pytest.skip(f"needs h7-cli (upscale signals, stale temps): {gaps[0]}")
+    assert gaps == []
