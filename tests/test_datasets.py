@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import noise, save
 from PIL import Image
 
 from srgan_cli.datasets import LoadFailure, Sample, open_dataset
@@ -13,24 +14,14 @@ from srgan_cli.errors import DatasetError, UsageError
 from srgan_cli.resize import imresize, modcrop
 
 
-def _img(h: int, w: int, seed: int, gray: bool = False) -> np.ndarray:
-    shape = (h, w) if gray else (h, w, 3)
-    return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
-
-
-def _save(path: Path, arr: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr).save(path)
-
-
 def _benchmark(folder: Path, scales: tuple[int, ...] = (2,), gray_last: bool = False,
                hr: str = "HR", lr: str = "LR_bicubic") -> dict[str, np.ndarray]:
     """A folder in the EDSR layout with three images of odd sizes; returns the HR arrays."""
-    images = {"a": _img(31, 45, 1), "b": _img(40, 27, 2), "c": _img(33, 33, 3, gray=gray_last)}
+    images = {"a": noise(31, 45, 1), "b": noise(40, 27, 2), "c": noise(33, 33, 3, gray=gray_last)}
     for name, arr in images.items():
-        _save(folder / hr / f"{name}.png", arr)
+        save(folder / hr / f"{name}.png", arr)
         for s in scales:
-            _save(folder / lr / f"X{s}" / f"{name}x{s}.png", imresize(modcrop(arr, s), 1 / s))
+            save(folder / lr / f"X{s}" / f"{name}x{s}.png", imresize(modcrop(arr, s), 1 / s))
     return images
 
 
@@ -74,8 +65,8 @@ def test_gray_images_stay_gray(tmp_path: Path) -> None:
 
 def test_samples_of_every_mode(tmp_path: Path) -> None:
     """Alpha dropped; 16-bit gray kept gray and rounded to 8 bits (the one decoder's view)."""
-    rgba = np.dstack([_img(8, 10, 4), np.full((8, 10), 7, np.uint8)])
-    _save(tmp_path / "m" / "rgba.png", rgba)
+    rgba = np.dstack([noise(8, 10, 4), np.full((8, 10), 7, np.uint8)])
+    save(tmp_path / "m" / "rgba.png", rgba)
     g16 = (np.arange(80, dtype=np.uint16).reshape(8, 10) * 900)
     Image.fromarray(g16).save(tmp_path / "m" / "g16.png")
     by_name = {s.name: s for s in open_dataset(str(tmp_path / "m"), 2)}
@@ -88,8 +79,8 @@ def test_samples_of_every_mode(tmp_path: Path) -> None:
 def test_eval_refuses_what_upscale_refuses(tmp_path: Path) -> None:
     """A GIF named .png is not scored: it fails alone, with the decoder's reason."""
     folder = tmp_path / "f"
-    _save(folder / "ok.png", _img(20, 20, 1))
-    Image.fromarray(_img(20, 20, 2)).save(folder / "gif.png", format="GIF")
+    save(folder / "ok.png", noise(20, 20, 1))
+    Image.fromarray(noise(20, 20, 2)).save(folder / "gif.png", format="GIF")
     ds = open_dataset(str(folder), 2)
     assert ds.names == ["gif", "ok"]
     gif, ok = ds.load_all()
@@ -114,7 +105,7 @@ def test_path_specs(tmp_path: Path) -> None:
     assert (ds.name, ds.lr_source, len(ds)) == ("mine", "file", 3)
     plain = tmp_path / "plain"
     for i in range(2):
-        _save(plain / f"img{i}.png", _img(20, 22, 10 + i))
+        save(plain / f"img{i}.png", noise(20, 22, 10 + i))
     (plain / "notes.txt").write_text("not an image")
     ds = open_dataset(str(plain), 4)
     assert ds.names == ["img0", "img1"] and ds.lr_source == "bicubic"
@@ -123,10 +114,10 @@ def test_path_specs(tmp_path: Path) -> None:
 
 def _div2k(root: Path, split: str, names: list[str], with_lr: bool) -> None:
     for i, name in enumerate(names):
-        hr = _img(26, 30, 20 + i)
-        _save(root / "DIV2K" / f"DIV2K_{split}_HR" / f"{name}.png", hr)
+        hr = noise(26, 30, 20 + i)
+        save(root / "DIV2K" / f"DIV2K_{split}_HR" / f"{name}.png", hr)
         if with_lr:
-            _save(root / "DIV2K" / f"DIV2K_{split}_LR_bicubic" / "X2" / f"{name}x2.png",
+            save(root / "DIV2K" / f"DIV2K_{split}_LR_bicubic" / "X2" / f"{name}x2.png",
                   imresize(modcrop(hr, 2), 0.5))
 
 
@@ -145,7 +136,7 @@ def test_div2k_official_layout_and_splits(tmp_path: Path) -> None:
 def test_lr_size_mismatch_names_the_file(tmp_path: Path) -> None:
     _benchmark(tmp_path / "Set5")
     bad = tmp_path / "Set5" / "LR_bicubic" / "X2" / "bx2.png"
-    _save(bad, _img(19, 13, 5))
+    save(bad, noise(19, 13, 5))
     with pytest.raises(DatasetError) as err:
         open_dataset("set5", 2, data_root=tmp_path)
     msg = str(err.value)
@@ -178,14 +169,14 @@ def test_missing_and_empty_datasets(tmp_path: Path) -> None:
 
 def test_corrupt_and_too_small_images(tmp_path: Path) -> None:
     folder = tmp_path / "f"
-    _save(folder / "ok.png", _img(20, 20, 1))
+    save(folder / "ok.png", noise(20, 20, 1))
     (folder / "broken.png").write_bytes(b"\x89PNG not really")
     ds = open_dataset(str(folder), 2)  # an unreadable file fails alone, when it is loaded
     broken, ok = ds.load_all()
     assert isinstance(broken, LoadFailure) and "broken.png: cannot read image" in broken.error
     assert isinstance(ok, Sample) and ok.name == "ok"
     (folder / "broken.png").unlink()
-    _save(folder / "tiny.png", _img(3, 9, 2))
+    save(folder / "tiny.png", noise(3, 9, 2))
     with pytest.raises(DatasetError, match="tiny.png: image is 9x3, smaller than the scale x4"):
         open_dataset(str(folder), 4)
 
@@ -218,8 +209,8 @@ def test_exif_rotation_is_seen_in_the_header_check(tmp_path: Path) -> None:
     exif[0x0112] = 6  # rotate 90: the 20x10 file is a 10x20 (w x h) image
     folder = tmp_path / "Rot"
     (folder / "HR").mkdir(parents=True)
-    Image.fromarray(_img(10, 20, 1)).save(folder / "HR" / "r.png", exif=exif)
-    _save(folder / "LR_bicubic" / "X2" / "rx2.png", _img(5, 10, 2))  # made unrotated: wrong
+    Image.fromarray(noise(10, 20, 1)).save(folder / "HR" / "r.png", exif=exif)
+    save(folder / "LR_bicubic" / "X2" / "rx2.png", noise(5, 10, 2))  # made unrotated: wrong
     with pytest.raises(DatasetError, match="rx2.png: LR is 10x5, expected 5x10"):
         open_dataset(str(folder), 2)
     (sample,) = open_dataset(str(folder), 2, regenerate_lr=True)
@@ -255,14 +246,14 @@ def test_partial_known_sets_say_so(tmp_path: Path) -> None:
 
 def test_complete_known_set_is_not_partial(tmp_path: Path) -> None:
     for i in range(5):
-        _save(tmp_path / "Set5" / "HR" / f"img{i}.png", _img(12, 14, i))
+        save(tmp_path / "Set5" / "HR" / f"img{i}.png", noise(12, 14, i))
     ds = open_dataset("set5", 2, data_root=tmp_path)
     assert (len(ds), ds.expected, ds.partial) == (5, 5, False)
 
 
 def test_odd_file_names_give_one_line_errors(tmp_path: Path) -> None:
     folder = tmp_path / "mine"
-    _save(folder / "HR" / "a\nb.png", _img(12, 14, 1))
+    save(folder / "HR" / "a\nb.png", noise(12, 14, 1))
     (folder / "HR" / "c\x1b.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     (folder / "LR_bicubic" / "X2").mkdir(parents=True)
     with pytest.raises(DatasetError) as info:

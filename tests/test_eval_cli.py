@@ -11,26 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
+from helpers import RunCli, save, smooth
 from PIL import Image
 
 from srgan_cli import report
-from srgan_cli.cli import main
 from srgan_cli.datasets import Sample, open_dataset
 from srgan_cli.evaluate import EvalResult, ImageScore, bicubic_predictor, evaluate
 from srgan_cli.resize import imresize, modcrop
-
-
-def _img(h: int, w: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    base = rng.integers(0, 256, size=(h // 4 + 1, w // 4 + 1, 3), dtype=np.uint8)
-    return imresize(base, size=(h, w))  # smooth enough for meaningful scores
-
-
-def _save(path: Path, arr: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr).save(path)
 
 
 @pytest.fixture
@@ -38,22 +26,12 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A benchmark root with Set5 (3 tiny images, shipped x2 LR) and no bundled weights."""
     data = tmp_path / "data"
     for i, (h, w) in enumerate([(30, 34), (36, 28), (32, 32)]):
-        hr = _img(h, w, i)
-        _save(data / "Set5" / "HR" / f"im{i}.png", hr)
-        _save(data / "Set5" / "LR_bicubic" / "X2" / f"im{i}x2.png", imresize(modcrop(hr, 2), 0.5))
+        hr = smooth(h, w, i)
+        save(data / "Set5" / "HR" / f"im{i}.png", hr)
+        save(data / "Set5" / "LR_bicubic" / "X2" / f"im{i}x2.png", imresize(modcrop(hr, 2), 0.5))
     monkeypatch.setenv("SRGAN_WEIGHTS_DIR", str(tmp_path / "no-weights"))
     monkeypatch.delenv("SRGAN_DATA", raising=False)
     return data
-
-
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _tiny_model(path: Path, scale: int) -> Path:
@@ -68,10 +46,10 @@ def _tiny_model(path: Path, scale: int) -> Path:
 
 
 def test_bicubic_table_and_json(root: Path, tmp_path: Path,
-                                capsys: pytest.CaptureFixture[str]) -> None:
+                                run_cli: RunCli) -> None:
     out_json = tmp_path / "r.json"
-    code, out, err = _run(["eval", "-m", "bicubic", "-d", "set5", "--scale", "2",
-                           "--data-root", str(root), "--json", str(out_json)], capsys)
+    code, out, err = run_cli(["eval", "-m", "bicubic", "-d", "set5", "--scale", "2",
+                           "--data-root", str(root), "--json", str(out_json)])
     assert code == 0, err
     expected = evaluate(bicubic_predictor(2), open_dataset("set5", 2, data_root=root), scale=2)
     header = out.splitlines()[0].split()
@@ -91,11 +69,11 @@ def test_bicubic_table_and_json(root: Path, tmp_path: Path,
 
 
 def test_json_to_stdout_csv_per_image_and_options(root: Path, tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+                                                  run_cli: RunCli) -> None:
     out_csv = tmp_path / "r.csv"
-    code, out, err = _run(["eval", "-m", "bicubic", "--data-root", str(root), "-s", "2",
+    code, out, err = run_cli(["eval", "-m", "bicubic", "--data-root", str(root), "-s", "2",
                            "--rgb", "--crop-border", "3", "--per-image", "--json", "-",
-                           "--csv", str(out_csv)], capsys)
+                           "--csv", str(out_csv)])
     assert code == 0, err
     doc = json.loads(out)  # stdout is pure JSON; the table went to stderr
     assert "im1" in err and "mean" in err
@@ -109,11 +87,11 @@ def test_json_to_stdout_csv_per_image_and_options(root: Path, tmp_path: Path,
 
 
 def test_two_models_side_by_side_and_saved_images(root: Path, tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+                                                  run_cli: RunCli) -> None:
     model = _tiny_model(tmp_path / "tiny_x2.safetensors", 2)
     saved = tmp_path / "sr"
-    code, out, err = _run(["eval", "-m", "bicubic", "-m", str(model), "--device", "cpu",
-                           "--data-root", str(root), "--save-images", str(saved)], capsys)
+    code, out, err = run_cli(["eval", "-m", "bicubic", "-m", str(model), "--device", "cpu",
+                           "--data-root", str(root), "--save-images", str(saved)])
     assert code == 0, err
     header = out.splitlines()[0]
     assert "bicubic PSNR" in header and "tiny_x2 PSNR" in header and "Set5 x2" in out
@@ -125,13 +103,13 @@ def test_two_models_side_by_side_and_saved_images(root: Path, tmp_path: Path,
 
 
 def test_failed_image_gives_nonzero_exit_and_names_it(tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+                                                      run_cli: RunCli) -> None:
     folder = tmp_path / "mixed"
-    _save(folder / "big.png", _img(40, 40, 1))
-    _save(folder / "small.png", _img(16, 16, 2))  # 16 - 2*4 = 8 < 11: SSIM cannot be computed
+    save(folder / "big.png", smooth(40, 40, 1))
+    save(folder / "small.png", smooth(16, 16, 2))  # 16 - 2*4 = 8 < 11: SSIM cannot be computed
     out_json = tmp_path / "r.json"
-    code, out, err = _run(["eval", "-m", "bicubic", "-d", str(folder), "-s", "2",
-                           "--crop-border", "4", "--json", str(out_json)], capsys)
+    code, out, err = run_cli(["eval", "-m", "bicubic", "-d", str(folder), "-s", "2",
+                           "--crop-border", "4", "--json", str(out_json)])
     assert code == 1
     assert err.startswith("error: 1 image failed: bicubic/mixed/small: ValueError: SSIM needs")
     assert len(err.strip().splitlines()) == 1
@@ -141,17 +119,16 @@ def test_failed_image_gives_nonzero_exit_and_names_it(tmp_path: Path,
 
 
 def test_unreadable_image_is_a_failed_image_not_the_end(tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+                                                        run_cli: RunCli) -> None:
     folder = tmp_path / "mixed"
     for i in range(3):
-        _save(folder / f"im{i}.png", _img(28, 30, 10 + i))
+        save(folder / f"im{i}.png", smooth(28, 30, 10 + i))
     data = (folder / "im1.png").read_bytes()
     (folder / "im1.png").write_bytes(data[: len(data) // 2])  # header intact, pixels cut
     model = _tiny_model(tmp_path / "tiny_x2.safetensors", 2)
     out_json, out_csv = tmp_path / "r.json", tmp_path / "r.csv"
-    code, out, err = _run(["eval", "-m", "bicubic", "-m", str(model), "-d", str(folder),
-                           "--device", "cpu", "--json", str(out_json), "--csv", str(out_csv)],
-                          capsys)
+    code, out, err = run_cli(["eval", "-m", "bicubic", "-m", str(model), "-d", str(folder),
+                           "--device", "cpu", "--json", str(out_json), "--csv", str(out_csv)])
     assert code == 1
     assert err.startswith("error: 2 images failed: bicubic/mixed/im1: ")
     assert "tiny_x2/mixed/im1: " in err and "im1.png: cannot read image" in err
@@ -194,20 +171,20 @@ def _umask() -> int:
 
 
 def test_div2k_layout_equals_plain_folder(tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+                                          run_cli: RunCli) -> None:
     names = ["0801", "0802", "0803"]
     for with_lr in (False, True):
         data = tmp_path / f"lr{with_lr}"
         for i, name in enumerate(names):
-            hr = _img(26 + 2 * i, 30, 40 + i)
-            _save(data / "DIV2K" / "DIV2K_valid_HR" / f"{name}.png", hr)
+            hr = smooth(26 + 2 * i, 30, 40 + i)
+            save(data / "DIV2K" / "DIV2K_valid_HR" / f"{name}.png", hr)
             if with_lr:
-                _save(data / "DIV2K" / "DIV2K_valid_LR_bicubic" / "X2" / f"{name}x2.png",
+                save(data / "DIV2K" / "DIV2K_valid_LR_bicubic" / "X2" / f"{name}x2.png",
                       imresize(modcrop(hr, 2), 0.5))
         docs = []
         for spec in ("div2k", str(data / "DIV2K" / "DIV2K_valid_HR")):
-            code, out, err = _run(["eval", "-m", "bicubic", "-d", spec, "-s", "2",
-                                   "--data-root", str(data), "--json", "-"], capsys)
+            code, out, err = run_cli(["eval", "-m", "bicubic", "-d", spec, "-s", "2",
+                                   "--data-root", str(data), "--json", "-"])
             assert code == 0, err
             docs.append(json.loads(out))
         div2k, plain = docs
@@ -219,8 +196,8 @@ def test_div2k_layout_equals_plain_folder(tmp_path: Path,
 
 
 def test_default_model_is_bicubic_without_weights(root: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _run(["eval", "--data-root", str(root), "--regenerate-lr"], capsys)
+                                                  run_cli: RunCli) -> None:
+    code, out, err = run_cli(["eval", "--data-root", str(root), "--regenerate-lr"])
     assert code == 0, err  # no --scale: bicubic defaults to x4
     assert "bicubic PSNR" in out and "Set5 x4" in out
 
@@ -236,16 +213,16 @@ def test_default_model_is_bicubic_without_weights(root: Path,
     ],
 )
 def test_bad_input_is_one_line_with_exit_code(
-    root: Path, args: list[str], code: int, needle: str, capsys: pytest.CaptureFixture[str]
+    root: Path, args: list[str], code: int, needle: str, run_cli: RunCli
 ) -> None:
-    got, out, err = _run(["eval", "--data-root", str(root), "-s", "2", *args], capsys)
+    got, out, err = run_cli(["eval", "--data-root", str(root), "-s", "2", *args])
     assert got == code and needle in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_model_of_other_scale_is_refused(root: Path, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+                                         run_cli: RunCli) -> None:
     model = _tiny_model(tmp_path / "tiny_x4.safetensors", 4)
-    code, _, err = _run(["eval", "-m", str(model), "-s", "2", "--data-root", str(root)], capsys)
+    code, _, err = run_cli(["eval", "-m", str(model), "-s", "2", "--data-root", str(root)])
     assert code == 5 and "x4" in err
 
 

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from helpers import RunCli
 from PIL import Image
 
-from srgan_cli.cli import main
 from srgan_cli.errors import CheckpointError, DatasetError, SrganError
 from srgan_cli.models.zoo import load_model
 from srgan_cli.scoring import measure_model
@@ -73,16 +73,6 @@ def _no_bundled_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.delenv("SRGAN_DATA", raising=False)
 
 
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def _weights(path: Path) -> dict[str, torch.Tensor]:
     module = load_model(str(path)).module
     assert module is not None
@@ -118,33 +108,33 @@ def test_auto_picks_ema_when_present_and_raw_otherwise(runs: dict[str, Path],
 
 
 def test_weights_ema_without_ema_is_a_one_line_checkpoint_error(
-    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    runs: dict[str, Path], tmp_path: Path, run_cli: RunCli
 ) -> None:
     out = tmp_path / "m.safetensors"
-    code, _, err = _run(["export", str(runs["raw"]), str(out), "--weights", "ema"], capsys)
+    code, _, err = run_cli(["export", str(runs["raw"]), str(out), "--weights", "ema"])
     assert code == CheckpointError.exit_code == 8
     assert _one_line_error(err) and "no EMA weights" in err and "last.pt" in err
     assert not out.exists()
 
 
 def test_weights_best_needs_a_run_folder_with_best_pt(
-    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    runs: dict[str, Path], tmp_path: Path, run_cli: RunCli
 ) -> None:
     out = tmp_path / "best.safetensors"
-    code, stdout, err = _run(["export", str(runs["ema"]), str(out), "--weights", "best"], capsys)
+    code, stdout, err = run_cli(["export", str(runs["ema"]), str(out), "--weights", "best"])
     assert code == 0, err
     best = load_checkpoint(runs["ema"] / "best.pt")
     assert _same(_weights(out), best["generator"]) and "best weights" in stdout
     assert load_model(str(out)).card["weights"] == "best"
 
-    code, _, err = _run(["export", str(runs["ema"] / "last.pt"), str(tmp_path / "f.safetensors"),
-                         "--weights", "best"], capsys)
+    code, _, err = run_cli(["export", str(runs["ema"] / "last.pt"), str(tmp_path / "f.safetensors"),
+                         "--weights", "best"])
     assert code == 2 and _one_line_error(err) and "needs a run folder" in err
-    code, _, err = _run(["export", str(runs["raw"]), str(tmp_path / "r.safetensors"),
-                         "--weights", "best"], capsys)
+    code, _, err = run_cli(["export", str(runs["raw"]), str(tmp_path / "r.safetensors"),
+                         "--weights", "best"])
     assert code == 8 and _one_line_error(err) and "no best.pt" in err
-    code, _, err = _run(["export", str(runs["raw"]), str(tmp_path / "w.safetensors"),
-                         "--weights", "newest"], capsys)
+    code, _, err = run_cli(["export", str(runs["raw"]), str(tmp_path / "w.safetensors"),
+                         "--weights", "newest"])
     assert code == 2 and "--weights must be one of" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.safetensors"]
 
@@ -153,13 +143,13 @@ def test_weights_best_needs_a_run_folder_with_best_pt(
 
 
 def test_card_fields(runs: dict[str, Path], tmp_path: Path,
-                     capsys: pytest.CaptureFixture[str]) -> None:
+                     run_cli: RunCli) -> None:
     out = tmp_path / "tiny_x4.safetensors"
     before = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    code, stdout, err = _run(
+    code, stdout, err = run_cli(
         ["export", str(runs["ema"]), str(out), "--card", "note=first try",
          "--card", "epochs=3", "--card", 'tags=["a", "b"]', "--card", "license=cc-by-4.0",
-         "--card", "ratio=0.5", "--card", "flag=true"], capsys)
+         "--card", "ratio=0.5", "--card", "flag=true"])
     assert code == 0, err
     assert stdout.strip() == (f"wrote {out} (x4, 1 blocks, 8 channels, ema weights, step 2)")
     model = load_model(str(out))
@@ -181,14 +171,14 @@ def test_card_fields(runs: dict[str, Path], tmp_path: Path,
     assert card["license"] == "cc-by-4.0" and card["ratio"] == 0.5 and card["flag"] is True
     assert "metrics" not in card
 
-    code, _, err = _run(["export", str(runs["ema"]), str(tmp_path / "b.safetensors"),
-                         "--card", "novalue"], capsys)
+    code, _, err = run_cli(["export", str(runs["ema"]), str(tmp_path / "b.safetensors"),
+                         "--card", "novalue"])
     assert code == 2 and _one_line_error(err) and "KEY=VALUE" in err
-    code, _, err = _run(["export", str(runs["ema"]), str(tmp_path / "b.safetensors"),
-                         "--card", "=x"], capsys)
+    code, _, err = run_cli(["export", str(runs["ema"]), str(tmp_path / "b.safetensors"),
+                         "--card", "=x"])
     assert code == 2 and "non-empty KEY" in err
-    code, _, err = _run(["export", str(runs["ema"]), str(tmp_path / "c.safetensors"),
-                         "--card", "name=renamed"], capsys)
+    code, _, err = run_cli(["export", str(runs["ema"]), str(tmp_path / "c.safetensors"),
+                         "--card", "name=renamed"])
     assert code == 0 and load_model(str(tmp_path / "c.safetensors")).card["name"] == "renamed"
 
 
@@ -196,19 +186,18 @@ def test_card_fields(runs: dict[str, Path], tmp_path: Path,
 
 
 def test_output_must_be_new_safetensors(runs: dict[str, Path], tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _run(["export", str(runs["ema"]), str(tmp_path / "m.pt")], capsys)
+                                        run_cli: RunCli) -> None:
+    code, _, err = run_cli(["export", str(runs["ema"]), str(tmp_path / "m.pt")])
     assert code == 4 and _one_line_error(err) and "must end in .safetensors" in err
-    code, _, err = _run(["export", str(runs["ema"]), str(tmp_path / "no" / "m.safetensors")],
-                        capsys)
+    code, _, err = run_cli(["export", str(runs["ema"]), str(tmp_path / "no" / "m.safetensors")])
     assert code == 4 and "does not exist" in err
 
     out = tmp_path / "m.safetensors"
     out.write_bytes(b"keep me")
-    code, _, err = _run(["export", str(runs["ema"]), str(out)], capsys)
+    code, _, err = run_cli(["export", str(runs["ema"]), str(out)])
     assert code == 4 and _one_line_error(err) and "exists; use --overwrite" in err
     assert out.read_bytes() == b"keep me"
-    code, _, err = _run(["export", str(runs["ema"]), str(out), "--overwrite"], capsys)
+    code, _, err = run_cli(["export", str(runs["ema"]), str(out), "--overwrite"])
     assert code == 0, err
     assert load_model(str(out)).card["weights"] == "ema"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]  # no temp files
@@ -222,9 +211,8 @@ def _umask() -> int:
 
 
 def test_missing_source_is_a_checkpoint_error(tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _run(["export", str(tmp_path / "nope"), str(tmp_path / "m.safetensors")],
-                        capsys)
+                                              run_cli: RunCli) -> None:
+    code, _, err = run_cli(["export", str(tmp_path / "nope"), str(tmp_path / "m.safetensors")])
     assert code == 8 and _one_line_error(err) and "not found" in err
 
 
@@ -243,7 +231,7 @@ def test_subprocess_error_has_no_traceback(runs: dict[str, Path], tmp_path: Path
 
 
 def test_upscale_with_the_exported_model(runs: dict[str, Path], tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str],
+                                         run_cli: RunCli,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     model = tmp_path / "m.safetensors"
     export(runs["ema"], model)
@@ -251,8 +239,8 @@ def test_upscale_with_the_exported_model(runs: dict[str, Path], tmp_path: Path,
     lr = rng.integers(0, 256, size=(9, 11, 3), dtype=np.uint8)
     Image.fromarray(lr).save(tmp_path / "in.png")
     monkeypatch.chdir(tmp_path)
-    code, _, err = _run(["upscale", "in.png", "out.png", "--model", str(model), "--device",
-                         "cpu"], capsys)
+    code, _, err = run_cli(["upscale", "in.png", "out.png", "--model", str(model), "--device",
+                         "cpu"])
     assert code == 0, err
     with Image.open(tmp_path / "out.png") as im:
         sr = np.asarray(im.convert("RGB"))
@@ -268,11 +256,11 @@ def test_upscale_with_the_exported_model(runs: dict[str, Path], tmp_path: Path,
 
 
 def test_measure_stores_what_eval_reports(runs: dict[str, Path], tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+                                          run_cli: RunCli) -> None:
     out = tmp_path / "m.safetensors"
     val = runs["val"]
-    code, stdout, err = _run(["export", str(runs["ema"]), str(out), "--measure", str(val),
-                              "--device", "cpu"], capsys)
+    code, stdout, err = run_cli(["export", str(runs["ema"]), str(out), "--measure", str(val),
+                              "--device", "cpu"])
     assert code == 0, err
     metrics = load_model(str(out)).card["metrics"]
     assert list(metrics) == ["Val"]
@@ -281,8 +269,8 @@ def test_measure_stores_what_eval_reports(runs: dict[str, Path], tmp_path: Path,
     assert (m["scale"], m["images"]) == (4, 2)
     assert "Y channel" in m["protocol"] and "crop 4" in m["protocol"]
 
-    code, eval_out, err = _run(["eval", "--model", str(out), "--dataset", str(val), "--device",
-                                "cpu", "--json", "-"], capsys)
+    code, eval_out, err = run_cli(["eval", "--model", str(out), "--dataset", str(val), "--device",
+                                "cpu", "--json", "-"])
     assert code == 0, err
     (summary,) = json.loads(eval_out)["summary"]
     assert summary["images"] == 2 and summary["failed"] == 0
@@ -290,8 +278,8 @@ def test_measure_stores_what_eval_reports(runs: dict[str, Path], tmp_path: Path,
     assert m["ssim"] == round(summary["mean_ssim"], 5)
     assert f"Val x4: PSNR {summary['mean_psnr']:.2f} dB" in stdout
 
-    code, table, err = _run(["eval", "--model", str(out), "--dataset", str(val), "--device",
-                             "cpu"], capsys)
+    code, table, err = run_cli(["eval", "--model", str(out), "--dataset", str(val), "--device",
+                             "cpu"])
     assert code == 0, err
     assert f"{summary['mean_psnr']:.2f}" in table and f"{summary['mean_ssim']:.4f}" in table
     # the library takes the file too, and gives the same numbers
@@ -299,12 +287,12 @@ def test_measure_stores_what_eval_reports(runs: dict[str, Path], tmp_path: Path,
 
 
 def test_measure_failure_writes_nothing(runs: dict[str, Path], tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+                                        run_cli: RunCli) -> None:
     folder = tmp_path / "models"
     folder.mkdir()
     out = folder / "m.safetensors"
-    code, _, err = _run(["export", str(runs["ema"]), str(out), "--measure", str(runs["val"]),
-                         "--measure", str(tmp_path / "nowhere"), "--device", "cpu"], capsys)
+    code, _, err = run_cli(["export", str(runs["ema"]), str(out), "--measure", str(runs["val"]),
+                         "--measure", str(tmp_path / "nowhere"), "--device", "cpu"])
     assert code == DatasetError.exit_code == 6
     assert _one_line_error(err) and "nowhere" in err
     assert list(folder.iterdir()) == []  # no model without its metrics, no temp file
@@ -313,14 +301,14 @@ def test_measure_failure_writes_nothing(runs: dict[str, Path], tmp_path: Path,
     _images(bad, 2, (24, 28), seed=20)
     data = (bad / "1.png").read_bytes()
     (bad / "1.png").write_bytes(data[: len(data) // 2])
-    code, _, err = _run(["export", str(runs["ema"]), str(out), "--measure", str(bad.parent),
-                         "--device", "cpu"], capsys)
+    code, _, err = run_cli(["export", str(runs["ema"]), str(out), "--measure", str(bad.parent),
+                         "--device", "cpu"])
     assert code == SrganError.exit_code == 1
     assert _one_line_error(err) and "1.png: cannot read image" in err
     assert list(folder.iterdir()) == []
 
     # the rerun needs no --overwrite
-    code, _, err = _run(["export", str(runs["ema"]), str(out), "--measure", str(runs["val"]),
-                         "--device", "cpu"], capsys)
+    code, _, err = run_cli(["export", str(runs["ema"]), str(out), "--measure", str(runs["val"]),
+                         "--device", "cpu"])
     assert code == 0, err
     assert "Val" in load_model(str(out)).card["metrics"]

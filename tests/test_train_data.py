@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from helpers import noise, save
 from torch.utils.data import DataLoader, Dataset
 
 from srgan_cli.discovery import ImagePair, gather_sources
@@ -25,16 +25,6 @@ from srgan_cli.training.data import (
 )
 
 
-def _img(h: int, w: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, size=(h, w, 3), dtype=np.uint8)
-
-
-def _save(path: Path, arr: np.ndarray, **kw: object) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr).save(path, **kw)
-    return path
-
-
 def _cached(entries: list, name: str) -> tuple[np.ndarray, np.ndarray]:
     (e,) = [e for e in entries if e.name == name]
     return np.load(e.hr), np.load(e.lr)
@@ -44,23 +34,23 @@ def _cached(entries: list, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_folders_of_png_jpeg_bmp(tmp_path: Path) -> None:
-    a = _save(tmp_path / "f1" / "a.png", _img(34, 41, 1))
-    b = _save(tmp_path / "f1" / "b.BMP", _img(36, 36, 2))
-    c = _save(tmp_path / "f1" / "c.jpg", _img(40, 33, 3), quality=95)
+    a = save(tmp_path / "f1" / "a.png", noise(34, 41, 1))
+    b = save(tmp_path / "f1" / "b.BMP", noise(36, 36, 2))
+    c = save(tmp_path / "f1" / "c.jpg", noise(40, 33, 3), quality=95)
     (tmp_path / "f1" / "notes.txt").write_text("not an image")
-    d = _save(tmp_path / "f2" / "HR" / "d.jpeg", _img(32, 32, 4))  # benchmark layout: HR/
+    d = save(tmp_path / "f2" / "HR" / "d.jpeg", noise(32, 32, 4))  # benchmark layout: HR/
     sources = gather_sources([str(tmp_path / "f1"), str(tmp_path / "f2")], [], 4)
     assert [s.hr for s in sources] == [a, b, c, d]
     assert all(s.lr is None for s in sources)
 
     entries = build_cache(sources, 4, 32, tmp_path / "cache")
     hr, lr = _cached(entries, "a")
-    want_hr = modcrop(_img(34, 41, 1), 4)
+    want_hr = modcrop(noise(34, 41, 1), 4)
     np.testing.assert_array_equal(hr, want_hr)  # PNG: lossless, modcropped to 32x40
     np.testing.assert_array_equal(lr, imresize(want_hr, 1 / 4))  # LR: MATLAB bicubic
     assert entries[0].lr_size == (8, 10)
     hr_b, _ = _cached(entries, "b")
-    np.testing.assert_array_equal(hr_b, _img(36, 36, 2))
+    np.testing.assert_array_equal(hr_b, noise(36, 36, 2))
     hr_c, lr_c = _cached(entries, "c")
     assert hr_c.shape == (40, 32, 3) and lr_c.shape == (10, 8, 3)  # JPEG decoded, lossy
 
@@ -74,12 +64,12 @@ def test_missing_or_empty_folder(tmp_path: Path) -> None:
 
 
 def test_paired_lr_folders(tmp_path: Path) -> None:
-    hr_a, hr_b = _img(32, 40, 1), _img(36, 32, 2)
-    _save(tmp_path / "hr" / "a.png", hr_a)
-    _save(tmp_path / "hr" / "b.png", hr_b)
-    lr_a, lr_b = _img(8, 10, 11), _img(9, 8, 12)  # not bicubic: proves the files are used
-    la = _save(tmp_path / "lr" / "a.png", lr_a)
-    lb = _save(tmp_path / "lr" / "bx4.png", lr_b)  # the x<scale> suffix is accepted
+    hr_a, hr_b = noise(32, 40, 1), noise(36, 32, 2)
+    save(tmp_path / "hr" / "a.png", hr_a)
+    save(tmp_path / "hr" / "b.png", hr_b)
+    lr_a, lr_b = noise(8, 10, 11), noise(9, 8, 12)  # not bicubic: proves the files are used
+    la = save(tmp_path / "lr" / "a.png", lr_a)
+    lb = save(tmp_path / "lr" / "bx4.png", lr_b)  # the x<scale> suffix is accepted
     sources = gather_sources([str(tmp_path / "hr")], [str(tmp_path / "lr")], 4)
     assert [s.lr for s in sources] == [la, lb]
     entries = build_cache(sources, 4, 32, tmp_path / "cache")
@@ -95,10 +85,10 @@ def test_paired_lr_folders(tmp_path: Path) -> None:
 
 def test_div2k_official_layout(tmp_path: Path) -> None:
     base = tmp_path / "DIV2K"
-    hr1, hr2 = _img(34, 40, 1), _img(32, 37, 2)
-    _save(base / "DIV2K_train_HR" / "0001.png", hr1)
-    _save(base / "DIV2K_train_HR" / "0002.png", hr2)
-    _save(base / "DIV2K_valid_HR" / "0801.png", _img(32, 32, 3))  # not training data
+    hr1, hr2 = noise(34, 40, 1), noise(32, 37, 2)
+    save(base / "DIV2K_train_HR" / "0001.png", hr1)
+    save(base / "DIV2K_train_HR" / "0002.png", hr2)
+    save(base / "DIV2K_valid_HR" / "0801.png", noise(32, 32, 3))  # not training data
 
     # no LR folder: LR made with MATLAB bicubic
     sources = gather_sources(["div2k"], [], 4, data_root=str(tmp_path))
@@ -109,11 +99,11 @@ def test_div2k_official_layout(tmp_path: Path) -> None:
     np.testing.assert_array_equal(lr, imresize(modcrop(hr2, 4), 1 / 4))
 
     # an LR folder with a file missing is an error naming it, not a silent fallback
-    lr1, lr2 = _img(8, 10, 21), _img(8, 9, 22)
-    lr_file = _save(base / "DIV2K_train_LR_bicubic" / "X4" / "0001x4.png", lr1)
+    lr1, lr2 = noise(8, 10, 21), noise(8, 9, 22)
+    lr_file = save(base / "DIV2K_train_LR_bicubic" / "X4" / "0001x4.png", lr1)
     with pytest.raises(DatasetError, match="0002x4.png"):
         gather_sources(["div2k"], [], 4, data_root=str(tmp_path))
-    lr_file2 = _save(base / "DIV2K_train_LR_bicubic" / "X4" / "0002x4.png", lr2)
+    lr_file2 = save(base / "DIV2K_train_LR_bicubic" / "X4" / "0002x4.png", lr2)
     sources = gather_sources(["div2k"], [], 4, data_root=str(tmp_path))
     assert [(s.hr.name, s.lr) for s in sources] == [("0001.png", lr_file), ("0002.png", lr_file2)]
     entries = build_cache(sources, 4, 32, tmp_path / "cache")
@@ -126,14 +116,14 @@ def test_div2k_official_layout(tmp_path: Path) -> None:
 
 
 def test_div2k_folder_names_match_case_insensitively(tmp_path: Path) -> None:
-    _save(tmp_path / "div2k" / "div2k_train_hr" / "0001.png", _img(32, 32, 1))
-    lr = _save(tmp_path / "div2k" / "div2k_train_lr_bicubic" / "x4" / "0001x4.png", _img(8, 8, 2))
+    save(tmp_path / "div2k" / "div2k_train_hr" / "0001.png", noise(32, 32, 1))
+    lr = save(tmp_path / "div2k" / "div2k_train_lr_bicubic" / "x4" / "0001x4.png", noise(8, 8, 2))
     sources = gather_sources(["div2k"], [], 4, data_root=str(tmp_path))
     assert [(s.hr.name, s.lr) for s in sources] == [("0001.png", lr)]
 
 
 def test_corrupt_cache_file_is_rebuilt(tmp_path: Path) -> None:
-    _save(tmp_path / "imgs" / "a.png", _img(32, 32, 1))
+    save(tmp_path / "imgs" / "a.png", noise(32, 32, 1))
     sources = gather_sources([str(tmp_path / "imgs")], [], 4)
     (entry,) = build_cache(sources, 4, 32, tmp_path / "cache")
     entry.hr.write_bytes(b"torn")
@@ -207,7 +197,7 @@ def _npy(folder: Path, name: str, arr: np.ndarray) -> Path:
 
 
 def test_patch_dataset_is_a_function_of_seed_and_index(tmp_path: Path) -> None:
-    srcs = [ImagePair(_save(tmp_path / "d" / f"{i}.png", _img(40, 48, i))) for i in range(3)]
+    srcs = [ImagePair(save(tmp_path / "d" / f"{i}.png", noise(40, 48, i))) for i in range(3)]
     entries = build_cache(srcs, 2, 16, tmp_path / "cache")
     a, b = PatchDataset(entries, 2, 16, seed=5), PatchDataset(entries, 2, 16, seed=5)
     for k in (0, 7, 10**9):
@@ -221,7 +211,7 @@ def test_patch_dataset_is_a_function_of_seed_and_index(tmp_path: Path) -> None:
 
 
 def test_cache_is_built_once_and_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    srcs = [ImagePair(_save(tmp_path / "d" / f"{i}.png", _img(32, 36, i))) for i in range(2)]
+    srcs = [ImagePair(save(tmp_path / "d" / f"{i}.png", noise(32, 36, i))) for i in range(2)]
     cache = tmp_path / "cache"
     first = build_cache(srcs, 4, 32, cache)
     assert len(list(cache.glob("*.npy"))) == 4
@@ -236,18 +226,18 @@ def test_cache_is_built_once_and_reused(tmp_path: Path, monkeypatch: pytest.Monk
     with pytest.raises(DatasetError, match=r"0\.png.*smaller than the 48 px patch"):
         build_cache(srcs, 4, 48, cache)
     # a changed file is decoded again
-    _save(srcs[1].hr, _img(32, 36, 9))
+    save(srcs[1].hr, noise(32, 36, 9))
     with pytest.raises(AssertionError, match=r"1\.png"):
         build_cache(srcs, 4, 32, cache)
 
 
 def _bad_tree(tmp_path: Path) -> tuple[list[ImagePair], dict[str, Path]]:
-    good = _save(tmp_path / "hr" / "good.png", _img(32, 32, 1))
-    small = _save(tmp_path / "hr" / "small.png", _img(20, 40, 2))
+    good = save(tmp_path / "hr" / "good.png", noise(32, 32, 1))
+    small = save(tmp_path / "hr" / "small.png", noise(20, 40, 2))
     broken = tmp_path / "hr" / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n this is not a PNG body")
-    mism_hr = _save(tmp_path / "hr" / "mism.png", _img(32, 32, 3))
-    mism_lr = _save(tmp_path / "lr" / "mism.png", _img(9, 8, 4))  # expected 8x8
+    mism_hr = save(tmp_path / "hr" / "mism.png", noise(32, 32, 3))
+    mism_lr = save(tmp_path / "lr" / "mism.png", noise(9, 8, 4))  # expected 8x8
     srcs = [ImagePair(good), ImagePair(small), ImagePair(broken), ImagePair(mism_hr, mism_lr)]
     return srcs, {"small": small, "broken": broken, "mism": mism_lr}
 
@@ -323,7 +313,7 @@ def test_loader_with_workers_matches_single_process(tmp_path: Path) -> None:
     from srgan_cli.training.loop import Trainer
 
     for i in range(2):
-        _save(tmp_path / "d" / f"{i}.png", _img(40, 44, i))
+        save(tmp_path / "d" / f"{i}.png", noise(40, 44, i))
     common = dict(data=[str(tmp_path / "d")], scale=2, num_blocks=1, channels=4, patch_size=16,
                   batch_size=3, steps=5, device="cpu", cache_dir=str(tmp_path / "cache"),
                   run_dir=str(tmp_path / "run"))

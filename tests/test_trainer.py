@@ -26,14 +26,7 @@ from srgan_cli.training.loop import Trainer
 TINY = dict(num_blocks=1, channels=8, scale=4, patch_size=32, batch_size=2, device="cpu")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    """Tiny tensors gain nothing from intra-op threads, and on a shared 2-core machine the
-    threads' barriers make each step several times slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _cfg(tmp_path: Path, **kw: Any) -> TrainConfig:

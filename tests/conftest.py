@@ -1,0 +1,58 @@
+"""Fixtures shared by the test modules: one-thread torch, an in-process CLI runner, tiny models.
+
+Plain helpers (small images, types) live in `helpers.py`, imported by the tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from helpers import CliResult, RunCli
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Tiny tensors gain nothing from intra-op threads, and on a shared 2-core machine the
+    threads' barriers make each step several times slower."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
+    """Run `srgan ARGV` in this process: (exit code, stdout, stderr)."""
+    from srgan_cli.cli import main
+
+    def run(argv: list[str]) -> CliResult:
+        try:
+            main(argv)
+            code = 0
+        except SystemExit as e:
+            code = int(e.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture
+def tiny_model_file(tmp_path: Path) -> Callable[..., Path]:
+    """Factory: a 1-block, 4-channel SRResNet saved as our .safetensors (seeded weights)."""
+
+    def make(scale: int = 4, name: str = "tiny.safetensors", **card: str) -> Path:
+        import torch
+
+        from srgan_cli.models.srresnet import SRResNet
+        from srgan_cli.models.zoo import save_model
+
+        torch.manual_seed(0)
+        path = tmp_path / name
+        save_model(SRResNet(scale=scale, num_blocks=1, channels=4), path, card or {"note": "test"})
+        return path
+
+    return make

@@ -1,0 +1,33 @@
+"""Plain helpers shared by tests: small images (noise, smooth content, saving) and types."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+CliResult = tuple[int, str, str]
+RunCli = Callable[[list[str]], CliResult]  # the `run_cli` fixture of conftest.py
+
+
+def noise(h: int, w: int, seed: int, gray: bool = False) -> np.ndarray:
+    """Uniform random uint8 pixels, HxWx3 (HxW when `gray`)."""
+    shape = (h, w) if gray else (h, w, 3)
+    return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
+
+
+def smooth(h: int, w: int, seed: int) -> np.ndarray:
+    """Random content upscaled with MATLAB bicubic: smooth enough for meaningful PSNR/SSIM."""
+    from srgan_cli.resize import imresize
+
+    return imresize(noise(h // 4 + 1, w // 4 + 1, seed), size=(h, w))
+
+
+def save(path: Path, arr: np.ndarray, **kw: Any) -> Path:
+    """Write `arr` with Pillow (format from the suffix), creating parent folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path, **kw)
+    return path
