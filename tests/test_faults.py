@@ -47,23 +47,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
 from faultlib import ForkServer, Result, enospc, temps
-from PIL import Image
+from helpers import RunCli, noise, save
 
 from srgan_cli.training.checkpoint import EMA_KEY
 from srgan_cli.training.checkpoint import load as load_checkpoint
 
 SIGNALS = ("SIGKILL", "SIGTERM", "SIGINT")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _images(folder: Path, n: int, size: tuple[int, int], seed: int = 0) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
+    """`n` noise PNGs 0.png, 1.png, ... in `folder`."""
     for i in range(n):
-        arr = np.random.default_rng(seed + i).integers(0, 256, size=(*size, 3), dtype=np.uint8)
-        Image.fromarray(arr).save(folder / f"{i}.png")
+        save(folder / f"{i}.png", noise(*size, seed + i))
     return folder
 
 
@@ -172,41 +171,20 @@ TRAIN_FLAGS = ["--scale", "2", "--num-blocks", "1", "--channels", "4", "--patch-
 
 
 @pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: intra-op threads only add barriers on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(autouse=True)
 def _no_bundled_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SRGAN_WEIGHTS_DIR", str(tmp_path / "no-weights"))
     monkeypatch.delenv("SRGAN_DATA", raising=False)
 
 
-def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    """Run `srgan ARGV` in this process: (exit code, stderr)."""
-    from srgan_cli.cli import main
-
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    return code, capsys.readouterr().err
-
-
-def _api(call: Any) -> tuple[int, str]:
-    """Call a Python API as the CLI would report it: (exit code, "error: ..." line)."""
+def _api(call: Any) -> tuple[int, str, str]:
+    """Call a Python API as the CLI would report it: (exit code, "", "error: ..." line)."""
     from srgan_cli.errors import SrganError
 
     try:
         call()
     except SrganError as e:
-        return e.exit_code, f"error: {e}\n"
-    return 0, ""
+        return e.exit_code, "", f"error: {e}\n"
+    return 0, "", ""
 
 
 @pytest.fixture(scope="module")
@@ -252,39 +230,38 @@ class Site:
         return f"{self.source}:{self.name}"
 
 
-def _upscale(tmp: Path, trained: Path, capsys: Any) -> tuple[Path, Any]:
+def _upscale(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
     _images(tmp, 1, (8, 8))
     out = tmp / "out.png"
     out.write_bytes(b"previous image")
-    return out, lambda: _cli(["upscale", str(tmp / "0.png"), "-O", str(out), "--overwrite",
-                              "--model", "bicubic"], capsys)
+    return out, lambda: cli(["upscale", str(tmp / "0.png"), "-O", str(out), "--overwrite",
+                              "--model", "bicubic"])
 
 
-def _eval_images(tmp: Path, trained: Path, capsys: Any) -> tuple[Path, Any]:
+def _eval_images(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
     out = tmp / "sr" / "bicubic" / "Set5_x2" / "0.png"
     out.parent.mkdir(parents=True)
     out.write_bytes(b"previous image")
-    return out, lambda: _cli(["eval", "-m", "bicubic", "-d", "set5", "-s", "2", "--data-root",
-                              str(_eval_root(tmp)), "--save-images", str(tmp / "sr")], capsys)
+    return out, lambda: cli(["eval", "-m", "bicubic", "-d", "set5", "-s", "2", "--data-root",
+                             str(_eval_root(tmp)), "--save-images", str(tmp / "sr")])
 
 
 def _eval_report(kind: str) -> Any:
-    def setup(tmp: Path, trained: Path, capsys: Any) -> tuple[Path, Any]:
+    def setup(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
         out = tmp / f"report.{kind}"
         out.write_text("previous report")
-        return out, lambda: _cli(["eval", "-m", "bicubic", "-d", "set5", "-s", "2",
-                                  "--data-root", str(_eval_root(tmp)), f"--{kind}", str(out)],
-                                 capsys)
+        return out, lambda: cli(["eval", "-m", "bicubic", "-d", "set5", "-s", "2",
+                                "--data-root", str(_eval_root(tmp)), f"--{kind}", str(out)])
     return setup
 
 
-def _export(tmp: Path, trained: Path, capsys: Any) -> tuple[Path, Any]:
+def _export(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
     out = tmp / "model.safetensors"
     out.write_bytes(b"previous model")
-    return out, lambda: _cli(["export", str(trained / "run"), str(out), "--overwrite"], capsys)
+    return out, lambda: cli(["export", str(trained / "run"), str(out), "--overwrite"])
 
 
-def _onnx(tmp: Path, trained: Path, capsys: Any) -> tuple[Path, Any]:
+def _onnx(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
     pytest.importorskip("onnxruntime")
     from srgan_cli.models import loading
     from srgan_cli.models.onnx_export import export_onnx
@@ -292,46 +269,46 @@ def _onnx(tmp: Path, trained: Path, capsys: Any) -> tuple[Path, Any]:
     out = tmp / "model.onnx"
     out.write_bytes(b"previous model")
     src = tmp / "m.safetensors"
-    assert _cli(["export", str(trained / "run"), str(src)], capsys)[0] == 0
+    assert cli(["export", str(trained / "run"), str(src)])[0] == 0
     model = loading.load(str(src))
     return out, lambda: _api(lambda: export_onnx(model, out))
 
 
 def _train(tmp: Path, trained: Path, *extra: str, steps: int = 2, fresh_cache: bool = False,
-           capsys: Any) -> Any:
+           cli: RunCli) -> Any:
     cache = tmp / "cache" if fresh_cache else trained / "cache"
-    return lambda: _cli(["train", "--data", str(trained / "train"), "--cache-dir", str(cache),
+    return lambda: cli(["train", "--data", str(trained / "train"), "--cache-dir", str(cache),
                          "--run-dir", str(tmp / "run"), "--steps", str(steps), "--save-every",
-                         "1", *TRAIN_FLAGS, *extra], capsys)
+                         "1", *TRAIN_FLAGS, *extra])
 
 
-def _checkpoint(tmp: Path, trained: Path, capsys: Any) -> tuple[Path, Any]:
-    return tmp / "run" / "last.pt", _train(tmp, trained, capsys=capsys)  # nth=2: step 1 kept
+def _checkpoint(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
+    return tmp / "run" / "last.pt", _train(tmp, trained, cli=cli)  # nth=2: step 1 kept
 
 
-def _config(tmp: Path, trained: Path, capsys: Any) -> tuple[Path, Any]:
-    assert _train(tmp, trained, steps=1, capsys=capsys)()[0] == 0
-    return tmp / "run" / "config.toml", _train(tmp, trained, "--resume", "auto", capsys=capsys)
+def _config(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
+    assert _train(tmp, trained, steps=1, cli=cli)()[0] == 0
+    return tmp / "run" / "config.toml", _train(tmp, trained, "--resume", "auto", cli=cli)
 
 
-def _metrics(tmp: Path, trained: Path, capsys: Any) -> tuple[Path, Any]:
+def _metrics(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
     """metrics.jsonl is appended to, and rewritten (records past the checkpoint dropped) when
     a run resumes: that rewrite is the atomic one."""
-    assert _train(tmp, trained, steps=1, capsys=capsys)()[0] == 0
+    assert _train(tmp, trained, steps=1, cli=cli)()[0] == 0
     return tmp / "run" / "metrics.jsonl", _train(tmp, trained, "--resume", "auto",
-                                                 capsys=capsys)
+                                                 cli=cli)
 
 
-def _cache(tmp: Path, trained: Path, capsys: Any) -> tuple[Path, Any]:
+def _cache(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
     (tmp / "cache").mkdir()
-    return tmp / "cache" / "none", _train(tmp, trained, fresh_cache=True, capsys=capsys)
+    return tmp / "cache" / "none", _train(tmp, trained, fresh_cache=True, cli=cli)
 
 
-def _strip(tmp: Path, trained: Path, capsys: Any) -> tuple[Path, Any]:
+def _strip(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
     val = tmp / "Val"
     _images(val / "HR", 1, (16, 16), seed=5)
     return tmp / "run" / "val" / "step_000001.png", _train(
-        tmp, trained, "--val-every", "1", "--val-data", str(val), capsys=capsys)
+        tmp, trained, "--val-every", "1", "--val-data", str(val), cli=cli)
 
 
 SITES = [
@@ -361,25 +338,26 @@ def test_every_atomic_write_call_site_is_listed() -> None:
             found[path.relative_to(root).as_posix()] = n
     listed = {s.source for s in SITES}
     assert set(found) == listed, "add the new atomic_write call site to SITES"
-    assert all(n == 1 for n in found.values()), f"one SITES entry per call, please: {found}"
+    # each file has one call (two names for the two files runlog / eval_cmd write through it):
+    # a second call in a file must get its own SITES entry, and this count raised
+    assert found == dict.fromkeys(listed, 1), found
 
 
 @pytest.mark.parametrize("stage", STAGES)
 @pytest.mark.parametrize("site", [s.param() for s in SITES])
 def test_disk_full_at_every_write_site(site: Site, stage: str, tmp_path: Path, trained: Path,
-                                       capsys: pytest.CaptureFixture[str],
+                                       run_cli: RunCli,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """ENOSPC at each stage of each writer: a typed one-line error and its exit code, the
     previous file unchanged, no temp file left."""
     from srgan_cli import fileio
 
-    target, action = site.setup(tmp_path, trained, capsys)
-    capsys.readouterr()
+    target, action = site.setup(tmp_path, trained, run_cli)
     before = target.read_bytes() if target.exists() else None
     failed: list[Path] = []
     hook = enospc(stage, site.name, site.nth, failed)
     monkeypatch.setattr(fileio, "fault_hook", hook)
-    code, err = action()
+    code, _, err = action()
     assert failed, f"{site} was not written at {stage}"
     assert code == site.code, err
     lines = [x for x in err.splitlines() if x.startswith("error: ")]
