@@ -8,7 +8,8 @@ Issue 10 point -> where it is kept shut:
                                                  partial_file; training: test_training_killed_...
                                                  and test_train_faults.py::test_a_later_run_
                                                  removes_the_temp_file_of_a_killed_save)
- 2  long output names                            test_fileio.py::test_longest_final_names_work,
+ 2  long output names                            test_upscale_to_the_longest_file_name (here),
+                                                 test_fileio.py::test_longest_final_names_work,
                                                  ::test_temp_name_budget
  3  output size checked before work              (h7-cli: upscale; see the report)
  4  JPEG scan ending early                       test_imaging.py::test_jpeg_scan_ending_early_is_
@@ -381,6 +382,20 @@ def test_disk_full_names_are_escaped(tmp_path: Path, monkeypatch: pytest.MonkeyP
         write_image(tmp_path / "a\nb.png", read_image(tmp_path / "0.png"))
     assert "\n" not in str(info.value) and "No space left on device" in str(info.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["0.png"]
+
+
+@pytest.mark.parametrize("stem", ["a" * 251, "é" * 125, "日" * 83])
+def test_upscale_to_the_longest_file_name(stem: str, tmp_path: Path, run_cli: RunCli) -> None:
+    """Issue 10 point 2 as a user meets it: an output name of 251-255 bytes (the temp name
+    must fit too)."""
+    src = _images(tmp_path / "in", 1, (8, 8))
+    out = tmp_path / "out" / f"{stem}.png"
+    out.parent.mkdir()
+    assert 250 <= len(out.name.encode()) <= 255
+    code, _, err = run_cli(["upscale", str(src / "0.png"), "-O", str(out), "--model",
+                            "bicubic", "--device", "cpu"])
+    assert code == 0, err
+    assert [p.name for p in out.parent.iterdir()] == [out.name]
 
 
 # ----------------------------------------------------------------------------- concurrent writers
