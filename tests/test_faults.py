@@ -42,6 +42,7 @@ Issue 10 point -> where it is kept shut:
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 from collections.abc import Iterator
@@ -69,6 +70,8 @@ def _images(folder: Path, n: int, size: tuple[int, int], seed: int = 0) -> Path:
 
 @pytest.fixture(scope="module")
 def forks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForkServer]:
+    if not hasattr(os, "fork"):
+        pytest.skip("the fault harness forks its runs (POSIX only)")
     server = ForkServer(tmp_path_factory.mktemp("forks"))
     try:
         yield server
