@@ -315,8 +315,35 @@ def _strip(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
         tmp, trained, "--val-every", "1", "--val-data", str(val), cli=cli)
 
 
+def _animation(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
+    from test_animation import make, nearest_x2
+
+    from srgan_cli.animation import upscale_animation
+
+    make(tmp / "in.gif", "GIF")
+    out = tmp / "out.gif"
+    out.write_bytes(b"previous animation")
+    return out, lambda: _api(lambda: upscale_animation(tmp / "in.gif", out, nearest_x2,
+                                                       overwrite=True))
+
+
+def _video(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
+    pytest.importorskip("av")
+    from test_video import make_clip, nearest_x2
+
+    from srgan_cli.video import upscale_video
+
+    make_clip(tmp / "in.mkv", n=3, audio=None)
+    out = tmp / "out.mkv"
+    out.write_bytes(b"previous video")
+    return out, lambda: _api(lambda: upscale_video(tmp / "in.mkv", out, nearest_x2, 2,
+                                                   overwrite=True))
+
+
 SITES = [
     Site("srgan_cli/imaging.py", "out.png", 4, _upscale),
+    Site("srgan_cli/animation.py", "out.gif", 4, _animation),
+    Site("srgan_cli/video.py", "out.mkv", 4, _video),
     Site("srgan_cli/evaluate.py", "0.png", 4, _eval_images),
     Site("srgan_cli/commands/eval_cmd.py", "report.json", 4, _eval_report("json")),
     Site("srgan_cli/commands/eval_cmd.py", "report.csv", 4, _eval_report("csv")),
