@@ -55,7 +55,7 @@ def export(
     net, written = do_export(source, out, weights=weights, extra=_parse_card(card),
                              overwrite=overwrite, measure=measure, data_root=data_root,
                              device=device)
-    con = stdout_console()
+    con = stdout_console(status=True)
     con.print(f"wrote {out} (x{net.scale}, {net.num_blocks} blocks, {net.channels} channels, "
               f"{written['weights']} weights, step {written['training']['steps']})", markup=False)
     for name, m in (written.get("metrics") or {}).items():
