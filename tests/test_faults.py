@@ -3,21 +3,27 @@ concurrent writers, and one regression test for each hole of the issue not teste
 
 Issue 10 point -> where it is kept shut:
 
- 1  SIGTERM/SIGHUP during upscale; stale temps   test_upscale_killed_then_rerun_is_byte_identical
-    cleaned by a later run                       (+ test_cli_upscale.py::test_ctrl_c_leaves_no_
-                                                 partial_file; training: test_training_killed_...
-                                                 and test_train_faults.py::test_a_later_run_
-                                                 removes_the_temp_file_of_a_killed_save)
+ 1  SIGTERM/SIGHUP during upscale; stale temps   test_upscale_killed_then_rerun_is_byte_identical,
+    cleaned by a later run                       test_training_killed_at_thirty_points_resumes_
+                                                 bit_exact (here), test_signals.py::test_terminate_
+                                                 is_an_interrupt, ::test_stale_temps_are_removed_
+                                                 and_reported, test_train_faults.py::test_a_later_
+                                                 run_removes_the_temp_file_of_a_killed_save
  2  long output names                            test_upscale_to_the_longest_file_name (here),
                                                  test_fileio.py::test_longest_final_names_work,
                                                  ::test_temp_name_budget
- 3  output size checked before work              (h7-cli: upscale; see the report)
+ 3  output size checked before work              test_cli_upscale.py::test_output_size_is_checked_
+                                                 before_any_work
  4  JPEG scan ending early                       test_imaging.py::test_jpeg_scan_ending_early_is_
                                                  refused_unless_allowed
  5  animated GIF/APNG, multi-page TIFF           test_imaging.py::test_multi_frame_inputs_refused
  6  control characters in names                  test_imaging.py::test_newline_in_a_name_gives_
-                                                 one_line, test_disk_full_names_are_escaped (here)
- 7  closed stdout/stderr, broken pipes           (h7-cli)
+                                                 one_line, test_cli_upscale.py::test_names_are_
+                                                 printed_escaped, test_disk_full_names_are_
+                                                 escaped (here)
+ 7  closed stdout/stderr, broken pipes           test_cli.py::test_closed_stdout_is_quiet,
+                                                 ::test_closed_stderr_keeps_the_exit_code,
+                                                 ::test_broken_pipe_stops_quietly_with_141
  8  two writers of one output                    test_two_processes_write_one_image_one_wins,
                                                  test_two_upscales_of_one_output_one_wins (here),
                                                  test_fileio.py::test_two_processes_racing_one_wins
@@ -36,7 +42,9 @@ Issue 10 point -> where it is kept shut:
                                                  is_refused
 14  partial benchmark sets                       test_eval_partial.py::test_partial_set_in_table_
                                                  json_and_csv
- -  --device foo is a usage error (exit 2)       test_eval_partial.py::test_device_foo_exits_2
+ -  --device foo is a usage error (exit 2)       test_eval_partial.py::test_device_foo_exits_2,
+                                                 test_cli_upscale.py::test_unknown_device_is_a_
+                                                 usage_error_unavailable_one_a_device_error
 """
 
 from __future__ import annotations
@@ -535,21 +543,12 @@ def test_two_trainings_in_one_run_folder(forks: ForkServer, tmp_path: Path) -> N
 # ----------------------------------------------------------------------------- killed upscale
 
 
-def _h7_landed() -> bool:
-    """Whether upscale has the signal handling of issue 10 point 1 (branch h7-cli)."""
-    import srgan_cli
-
-    return Path(srgan_cli.__file__).with_name("signals.py").is_file()  # this tree's package
-
-
 @pytest.mark.slow
 def test_upscale_killed_then_rerun_is_byte_identical(forks: ForkServer, tmp_path: Path) -> None:
     """`srgan upscale` over six images killed with SIGKILL, SIGTERM and SIGINT at ten seeded
     points each (every stage of every output's write), then run again with the same command:
-    the outputs are byte-identical to an uninterrupted run's and no temp file is left.
-
-    SIGTERM handled like Ctrl-C and stale temps removed by the re-run come with branch h7-cli;
-    until it is merged those two checks are collected and the test skips on them."""
+    the outputs are byte-identical to an uninterrupted run's and no temp file is left: SIGTERM
+    and SIGINT stop cleanly, and the re-run removes what SIGKILL left, and says so."""
     src = _images(tmp_path / "in", 6, (8, 8))
 
     def argv(out: Path) -> list[str]:
@@ -560,27 +559,19 @@ def test_upscale_killed_then_rerun_is_byte_identical(forks: ForkServer, tmp_path
     assert ref.status == 0, ref
     expected = {p.name: p.read_bytes() for p in (tmp_path / "ref").iterdir()}
     assert len(expected) == 6 and len(ref.events) == 18, ref.events
-    gaps: list[str] = []
     for i, (sig, k) in enumerate(_kill_points(len(ref.events), seed=20)):
         out, point = tmp_path / f"o{i}", ref.events[k]
         res = forks.run(argv(out), cwd=tmp_path, kill=(sig, k))
         if sig == "SIGKILL":
             assert res.status == -9, res
-        elif res.status == -15:
-            gaps.append(f"SIGTERM at {point} killed upscale")
-        else:
+        else:  # like Ctrl-C: a clean stop, no partial file
             assert res.status in (130, 143), (sig, point, res)
-            assert "Traceback" not in res.stderr
-            assert temps(out) == [], (sig, point)  # Ctrl-C / SIGTERM leave no partial file
+            assert "Traceback" not in res.stderr and temps(out) == [], (sig, point, res)
         left = temps(out)
         rerun = forks.run(argv(out), cwd=tmp_path)
         assert rerun.status == 0, (sig, point, rerun)
         assert {p.name: p.read_bytes() for p in out.iterdir() if not p.name.startswith(".")} \
             == expected, (sig, point)
-        if temps(out):
-            gaps.append(f"{sig} at {point}: the re-run left {temps(out)[0].name}")
-        if left and not re.search(r"removed \d+ stale temp file", rerun.stderr):
-            gaps.append(f"{sig} at {point}: the re-run did not say it removed {left[0].name}")
-    if gaps and not _h7_landed():
-        pytest.skip(f"needs h7-cli (upscale signals, stale temps): {gaps[0]}")
-    assert gaps == []
+        assert temps(out) == [], (sig, point)
+        if left:  # what the killed run left is removed, and the re-run says so
+            assert re.search(r"removed \d+ stale temp file", rerun.stderr), (sig, point, rerun)
