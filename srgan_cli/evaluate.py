@@ -20,7 +20,7 @@ from PIL import Image
 
 from srgan_cli.datasets import BenchmarkDataset, LoadFailure, Sample
 from srgan_cli.errors import OutputError
-from srgan_cli.imaging import atomic_write
+from srgan_cli.fileio import atomic_write
 from srgan_cli.metrics import psnr_ssim, rgb_to_gray, to_uint8
 from srgan_cli.resize import imresize
 

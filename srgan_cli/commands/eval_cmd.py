@@ -22,7 +22,7 @@ def _write_text_atomic(target: str, text: str) -> None:
     """Write `text` to a file via a temporary file and a rename, or to stdout for "-".
 
     The temporary file is removed on any exception, Ctrl-C included."""
-    from srgan_cli.imaging import atomic_write
+    from srgan_cli.fileio import atomic_write
 
     if target == "-":
         sys.stdout.write(text)
