@@ -57,20 +57,21 @@ def _one_line(e: BaseException, limit: int = 160) -> str:
 
 
 def fetch(
-    weights: WeightsFile, *, error: type[SrganError], purpose: str, option: str,
+    weights: WeightsFile, *, error: type[SrganError], purpose: str, option: str = "",
     no_download: bool = False,
 ) -> Path:
     """The cached file of `weights`, downloaded first when absent and downloads are allowed.
 
     `error` is the error type raised when the file cannot be had (its message names the URL,
-    the target path and `option`); `purpose` says what the weights are for."""
+    the target path and `option`, a way to give a local file instead, if any); `purpose` says
+    what the weights are for."""
     import torch
 
     target = cache_dir() / weights.file
     if target.is_file():
         return target
     head = (f"{weights.what} are needed {purpose} and were not found: download {weights.url} "
-            f"to {target} (or pass {option})")
+            f"to {target}" + (f" (or pass {option})" if option else ""))
     if offline(no_download):
         raise error(f"{head}; downloads are off (--offline or {OFFLINE_ENV}=1)")
     match = _HASH.search(weights.file)

@@ -3,41 +3,19 @@ torch.hub download with its hash check; only the transport (`torch.hub.urlopen`)
 
 from __future__ import annotations
 
-import email.message
-import hashlib
-import io
 import urllib.error
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
+import fake_download
 import pytest
 import torch
+from fake_download import hash_named, state_bytes
 
 from srgan_cli import pretrained
 from srgan_cli.errors import TrainingError
 from srgan_cli.models import vgg
-
-
-class _Response:
-    """What urlopen returns: a readable body with a Content-Length header."""
-
-    def __init__(self, body: bytes) -> None:
-        self._body = io.BytesIO(body)
-        self._size = len(body)
-
-    def __enter__(self) -> _Response:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        return None
-
-    def info(self) -> email.message.Message:
-        headers = email.message.Message()
-        headers["Content-Length"] = str(self._size)
-        return headers
-
-    def read(self, n: int = -1) -> bytes:
-        return self._body.read(n)
 
 
 def _vgg22_file() -> tuple[bytes, dict[str, torch.Tensor]]:
@@ -45,9 +23,7 @@ def _vgg22_file() -> tuple[bytes, dict[str, torch.Tensor]]:
     torch.manual_seed(0)
     state = {f"features.{k}": v for k, v in vgg.random_vgg_features("vgg22").features
              .state_dict().items()}
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    return buf.getvalue(), state
+    return state_bytes(state), state
 
 
 @pytest.fixture
@@ -61,26 +37,12 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def serve(monkeypatch: pytest.MonkeyPatch) -> Callable[[bytes | BaseException], list[str]]:
     """serve(body or exception): torch.hub's urlopen answers with it; returns the URLs asked."""
-
-    def install(answer: bytes | BaseException) -> list[str]:
-        asked: list[str] = []
-
-        def urlopen(req: object, *_a: object, **_k: object) -> _Response:
-            asked.append(getattr(req, "full_url", str(req)))
-            if isinstance(answer, BaseException):
-                raise answer
-            return _Response(answer)
-
-        monkeypatch.setattr(torch.hub, "urlopen", urlopen)
-        return asked
-
-    return install
+    return partial(fake_download.serve, monkeypatch)
 
 
 def _named_by_hash(monkeypatch: pytest.MonkeyPatch, body: bytes) -> pretrained.WeightsFile:
     """VGG19 weights under a name carrying the body's sha256 prefix, as torchvision names them."""
-    weights = pretrained.WeightsFile("VGG19 ImageNet weights",
-                                     f"vgg19-{hashlib.sha256(body).hexdigest()[:8]}.pth")
+    weights = hash_named("VGG19 ImageNet weights", "vgg19", body)
     monkeypatch.setattr(vgg, "WEIGHTS", weights)
     return weights
 

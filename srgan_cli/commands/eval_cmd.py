@@ -133,13 +133,24 @@ def eval_command(
     save_images: Path | None = typer.Option(
         None, "--save-images", help="Write SR images to DIR/<model>/<dataset>_x<scale>/.",
         metavar="DIR"),
+    metric: list[str] | None = typer.Option(
+        None, "--metric", help="psnr, ssim or lpips; repeat to choose the set shown (default: "
+        "psnr and ssim). LPIPS needs torchvision's ImageNet backbone, downloaded on demand.",
+        show_default=False, metavar="NAME"),
+    lpips_net: str = typer.Option("alex", "--lpips-net", help="LPIPS backbone: alex or vgg."),
+    offline: bool = typer.Option(
+        False, "--offline", help="Never download (LPIPS backbone weights); also SRGAN_OFFLINE=1."),
 ) -> None:
-    """Score models with PSNR/SSIM by the standard SR protocol (Y channel, border = scale)."""
+    """Score models with PSNR/SSIM (and LPIPS) by the standard SR protocol (Y channel, border =
+    scale)."""
     from srgan_cli import report, scoring
     from srgan_cli.console import progress
     from srgan_cli.models.zoo import default_model_spec
 
     scoring.check_device_name(device)
+    metrics = scoring.check_metrics(metric or ["psnr", "ssim"])
+    if lpips_net not in ("alex", "vgg"):
+        raise UsageError(f"--lpips-net {lpips_net!r}: expected alex or vgg")
     if crop_border is not None and crop_border < 0:
         raise UsageError(f"--crop-border must be >= 0, got {crop_border}")
     if tile < 0:
@@ -156,7 +167,12 @@ def eval_command(
     datasets = scoring.open_datasets(dataset or ["set5"], scale, data_root=data_root,
                                      split=split, regenerate_lr=regenerate_lr)
     protocol = scoring.Protocol(crop_border=crop_border, y_channel=not rgb, precision=precision,
-                                tile=tile)
+                                tile=tile, metrics=metrics, lpips_net=lpips_net)
+    lpips = None
+    if "lpips" in metrics:
+        from srgan_cli.perceptual import load_lpips
+
+        lpips = load_lpips(lpips_net, offline=offline)
 
     results = []
     with progress() as bar:
@@ -168,7 +184,7 @@ def eval_command(
                     out_dir = save_images / _safe_name(m.name) / f"{_safe_name(ds.name)}_x{scale}"
                 results.append(scoring.score(
                     m, ds, protocol, device=device, save_dir=out_dir,
-                    on_image=partial(_advance, bar, task),
+                    on_image=partial(_advance, bar, task), lpips=lpips,
                 ))
                 bar.remove_task(task)
 
