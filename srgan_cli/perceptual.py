@@ -47,7 +47,6 @@ class Lpips:
     """LPIPS distance of two uint8 images (HxW or HxWx3, same size); a pure function once built."""
 
     def __init__(self, net: str, backbone: dict[str, torch.Tensor]) -> None:
-        import torch
 
         if net not in BACKBONES:
             raise ValueError(f"unknown LPIPS backbone {net!r}, expected alex or vgg")
