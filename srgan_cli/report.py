@@ -21,7 +21,7 @@ from srgan_cli.evaluate import EvalResult, ImageScore
 from srgan_cli.metrics import protocol
 
 REPORT_FORMAT = "srgan-cli-eval/1"
-_PACKAGES = {"torch": "torch", "numpy": "numpy", "scikit-image": "scikit-image", "lpips": "lpips"}
+_PACKAGES = {"torch": "torch", "numpy": "numpy", "scikit-image": "scikit-image"}
 
 
 def versions() -> dict[str, str]:
