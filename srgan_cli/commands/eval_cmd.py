@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import tempfile
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,21 @@ def _check_output_target(option: str, target: str | None) -> None:
         raise OutputError(f"{option} {target}: folder {path.parent} does not exist")
     if not os.access(path.parent, os.W_OK):
         raise OutputError(f"{option} {target}: folder {path.parent} is not writable")
+
+
+def _check_outputs(json_out: str | None, csv_out: str | None, save_images: Path | None,
+                   report_dir: Path | None) -> None:
+    """Every output target checked before any work (UsageError, OutputError)."""
+    if json_out == "-" and csv_out == "-":
+        raise UsageError("--json - and --csv - cannot both write to stdout")
+    _check_output_target("--json", json_out)
+    _check_output_target("--csv", csv_out)
+    if save_images is not None and save_images.exists() and not save_images.is_dir():
+        raise OutputError(f"--save-images {save_images}: exists and is not a folder")
+    if report_dir is not None:
+        from srgan_cli import report_html
+
+        report_html.check_target(report_dir)
 
 
 def _safe_name(name: str) -> str:
@@ -140,6 +156,10 @@ def eval_command(
     lpips_net: str = typer.Option("alex", "--lpips-net", help="LPIPS backbone: alex or vgg."),
     offline: bool = typer.Option(
         False, "--offline", help="Never download (LPIPS backbone weights); also SRGAN_OFFLINE=1."),
+    report_dir: Path | None = typer.Option(
+        None, "--report", help="Write a visual comparison to DIR (index.html + images, no "
+        "network): tables, zoomed crops where the models differ most, before/after slider.",
+        metavar="DIR", show_default=False),
 ) -> None:
     """Score models with PSNR/SSIM (and LPIPS) by the standard SR protocol (Y channel, border =
     scale)."""
@@ -155,12 +175,7 @@ def eval_command(
         raise UsageError(f"--crop-border must be >= 0, got {crop_border}")
     if tile < 0:
         raise UsageError(f"--tile must be >= 0 (0 = whole image), got {tile}")
-    if json_out == "-" and csv_out == "-":
-        raise UsageError("--json - and --csv - cannot both write to stdout")
-    _check_output_target("--json", json_out)
-    _check_output_target("--csv", csv_out)
-    if save_images is not None and save_images.exists() and not save_images.is_dir():
-        raise OutputError(f"--save-images {save_images}: exists and is not a folder")
+    _check_outputs(json_out, csv_out, save_images, report_dir)
 
     specs = list(dict.fromkeys(model or [default_model_spec()]))
     models, scale = _load_models(specs, scale)
@@ -175,18 +190,28 @@ def eval_command(
         lpips = load_lpips(lpips_net, offline=offline)
 
     results = []
-    with progress() as bar:
-        for ds in datasets:
-            for m in models:
-                task = bar.add_task(f"{m.name} {ds.name} x{scale}", total=len(ds))
-                out_dir = None
-                if save_images is not None:
-                    out_dir = save_images / _safe_name(m.name) / f"{_safe_name(ds.name)}_x{scale}"
-                results.append(scoring.score(
-                    m, ds, protocol, device=device, save_dir=out_dir,
-                    on_image=partial(_advance, bar, task), lpips=lpips,
-                ))
-                bar.remove_task(task)
+    with tempfile.TemporaryDirectory(prefix=".srgan-eval-") as tmp:
+        sr_root = save_images if save_images is not None or report_dir is None else Path(tmp)
+
+        def sr_dir(model_name: str, ds_name: str) -> Path:
+            assert sr_root is not None
+            return sr_root / _safe_name(model_name) / f"{_safe_name(ds_name)}_x{scale}"
+
+        with progress() as bar:
+            for ds in datasets:
+                for m in models:
+                    task = bar.add_task(f"{m.name} {ds.name} x{scale}", total=len(ds))
+                    results.append(scoring.score(
+                        m, ds, protocol, device=device,
+                        save_dir=None if sr_root is None else sr_dir(m.name, ds.name),
+                        on_image=partial(_advance, bar, task), lpips=lpips,
+                    ))
+                    bar.remove_task(task)
+        if report_dir is not None:
+            from srgan_cli import report_html
+
+            report_html.write(report_dir, results, report_html.items_from_saved(
+                datasets, [m.name for m in models], sr_dir))
 
     stdout_taken = "-" in (json_out, csv_out)
     _print_results(results, per_image, to_stderr=stdout_taken)
