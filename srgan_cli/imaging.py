@@ -19,6 +19,24 @@ in the output folder, published onto the output only once complete (never over a
 file without ``overwrite``). Damaged data (files cut short, JPEG scans that end early, see
 `jpegscan`) and animations or multi-page files are refused; ``allow_damaged`` accepts damaged
 data with a note in `ImageData.warnings`. Names in messages go through `messages.show_path`.
+
+Metadata (`metadata` holds the EXIF/DPI rules) is kept by default and dropped by
+``strip_metadata``: EXIF (Orientation reset to 1, as the pixels are turned upright on reading;
+pixel-size tags set to the new size; no thumbnail), XMP, and DPI scaled with the pixel size so
+the physical size stays the same (`ImageData.replace`: 72 dpi at x4 -> 288 dpi). The ICC
+profile is colour, not metadata: it is always kept where it fits. What each output holds:
+
+    output       EXIF                          XMP                 DPI              ICC
+    PNG 8/16     eXIf chunk                    iTXt XML:com.adobe  pHYs             iCCP
+    JPEG         APP1                          APP1                JFIF + EXIF      APP2
+    WebP         EXIF chunk                    XMP chunk           in EXIF only     ICCP
+    TIFF 8/16    text tags of IFD0 (Make,      tag 700             X/YResolution    tag 34675
+                 Model, DateTime, Artist, ...)
+                 as TIFF tags; no Exif/GPS sub-directory
+    BMP          -                             -                   pixels/metre     -
+
+Output quality (`QUALITY_HELP`): JPEG and WebP take `quality` 1-100 (default 95; WebP at 100
+is lossless); PNG, TIFF and BMP are lossless and ignore it.
 """
 
 from __future__ import annotations
@@ -26,6 +44,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import numbers
 import os
 import struct
 import threading
@@ -37,9 +56,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageFile, PngImagePlugin, UnidentifiedImageError
 
-from srgan_cli import jpegscan
+from srgan_cli import jpegscan, metadata
 from srgan_cli.errors import InputImageError, OutputError, SrganError, UsageError
 from srgan_cli.fileio import atomic_write, check_target
 from srgan_cli.messages import one_line, show_path
@@ -69,6 +88,21 @@ _TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _PNG_16BIT_RAWMODES = {"RGB;16B": ("RGB;16L", 3), "RGBA;16B": ("RGBA;16L", 4)}
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillow's "L"
+_EXIF_FORMATS = frozenset({"PNG", "JPEG", "WEBP"})  # TIFF: `metadata.text_tags` as its own tags
+_XMP_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "TIFF"})
+_DPI_FORMATS = frozenset({"PNG", "JPEG", "TIFF", "BMP"})  # WebP: only inside its EXIF
+_XMP_PNG_KEY = "XML:com.adobe.xmp"
+_TIFF_XMP_TAG = 700
+
+DEFAULT_QUALITY: int = 95
+QUALITY_HELP: str = (
+    "Output quality, 1-100. JPEG: default 95 (4:4:4 chroma). WebP: default 95; 100 is "
+    "lossless (exact pixels and alpha). PNG, TIFF and BMP are always lossless and ignore it.")
+METADATA_HELP: str = (
+    "EXIF (orientation reset once applied to the pixels), XMP and DPI are kept by default, the "
+    "DPI multiplied by the scale so the printed size stays the same (72 dpi at x4 -> 288 dpi); "
+    "--strip-metadata drops them. ICC colour profiles are colour, not metadata: always kept.")
+
 
 @dataclass(frozen=True, eq=False)  # arrays: identity equality
 class ImageData:
@@ -78,7 +112,9 @@ class ImageData:
     dtype or None, `gray` says to write one channel back, `bit_depth` is 8 or 16 and always
     matches the dtype, `source_mode` is Pillow's mode of the file ("RGB;16", "RGBA;16" or
     "LA;16" for 16-bit layouts Pillow has no mode for). `warnings` are one-line notes about
-    the source for the record (damaged data accepted with ``allow_damaged``).
+    the source for the record (damaged data accepted with ``allow_damaged``, EXIF dropped).
+    Metadata to carry (see the module notes): `exif` as Pillow's ``b"Exif\\0\\0"`` bytes with
+    Orientation 1 (it is applied to `color`), `xmp` the XMP packet, `dpi` (x, y) of these pixels.
     """
 
     color: np.ndarray
@@ -88,6 +124,9 @@ class ImageData:
     icc_profile: bytes | None
     source_mode: str
     warnings: tuple[str, ...] = ()
+    exif: bytes | None = None
+    xmp: bytes | None = None
+    dpi: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         c, a = self.color, self.alpha
@@ -102,10 +141,13 @@ class ImageData:
                 f"alpha must be {c.shape[:2]} {c.dtype}, got {a.shape} {a.dtype}")
 
     def replace(self, *, color: np.ndarray, alpha: np.ndarray | None) -> ImageData:
-        """Same metadata, new pixels of any size; the bit depth follows `color`'s dtype."""
+        """Same metadata, new pixels of any size (the same picture resampled): the bit depth
+        follows `color`'s dtype, the DPI the size, so the physical size stays the same."""
+        new_size = (color.shape[1], color.shape[0]) if color.ndim >= 2 else self.size
         return ImageData(color=color, alpha=alpha, gray=self.gray,
                          bit_depth=8 * color.dtype.itemsize, icc_profile=self.icc_profile,
-                         source_mode=self.source_mode, warnings=self.warnings)
+                         source_mode=self.source_mode, warnings=self.warnings, exif=self.exif,
+                         xmp=self.xmp, dpi=metadata.scaled_dpi(self.dpi, self.size, new_size))
 
     @property
     def size(self) -> tuple[int, int]:
@@ -292,7 +334,7 @@ def _decode(p: Path, max_pixels: int | None, *, strict: bool = True) -> ImageDat
         _check_size(p, im.width, im.height, max_pixels)
         _check_single_frame(p, im.format or "", getattr(im, "n_frames", 1))
         if im.format == "TIFF" and im.mode in ("RGB", "RGBA") and _tiff_bits(im) > 8:
-            return _read_tiff16(p, max_pixels, im.getexif().get(0x0112))
+            return _read_tiff16(p, max_pixels, im.getexif().get(metadata.ORIENTATION))
         png16 = _png16_rawmodes(im)
         im.load()  # full decode: truncated or corrupt data raises here
         if strict and im.format in ("JPEG", "MPO") and _gray_filled_corner(im) \
@@ -301,7 +343,8 @@ def _decode(p: Path, max_pixels: int | None, *, strict: bool = True) -> ImageDat
                 f"{show_path(p)}: cannot decode image (JPEG scan data ends early: the frame "
                 f"is {im.width}x{im.height} but the data does not cover it)")
         icc = im.info.get("icc_profile") or None
-        orientation = im.getexif().get(0x0112)
+        orientation = im.getexif().get(metadata.ORIENTATION)
+        meta = _pillow_metadata(im)
         if png16 is not None:
             color, alpha, mode = _png16_pixels(p, im, *png16)
             gray = png16[1] == 2
@@ -310,7 +353,30 @@ def _decode(p: Path, max_pixels: int | None, *, strict: bool = True) -> ImageDat
     color = _orient(color, orientation)
     alpha = None if alpha is None else _orient(alpha, orientation)
     return ImageData(color=color, alpha=alpha, gray=gray, bit_depth=8 * color.dtype.itemsize,
-                     icc_profile=icc, source_mode=mode)
+                     icc_profile=icc, source_mode=mode, **meta)
+
+
+def _pillow_metadata(im: Image.Image) -> dict[str, Any]:
+    """ImageData's metadata fields (and warnings) from an open, loaded Pillow image."""
+    exif = im.getexif()
+    if im.format in ("TIFF", "WEBP"):  # the TIFF's own tags; WebP has DPI only in its EXIF
+        dpi = metadata.dpi_from_tags(exif)
+    else:
+        dpi = metadata.clean_dpi(im.info.get("dpi"))
+    unreadable = len(im.info.get("exif") or b"") > 6 and not len(exif)
+    carried = _carried_exif(exif)
+    if unreadable:
+        # Pillow skips what it cannot parse, with a warning we silence: say so in the record
+        carried["warnings"] = ("EXIF not carried: cannot parse it (no readable tag)",)
+    return {"xmp": metadata.xmp_bytes(im.info.get("xmp")), "dpi": dpi, **carried}
+
+
+def _carried_exif(exif: Image.Exif) -> dict[str, Any]:
+    """``exif`` (and, when it is malformed, a note in ``warnings`` instead)."""
+    try:
+        return {"exif": metadata.source_exif(exif)}
+    except Exception as e:  # noqa: BLE001 - Pillow's EXIF parser raises anything on bad data
+        return {"exif": None, "warnings": (f"EXIF not carried: cannot parse it ({one_line(e)})",)}
 
 
 _FRAME_KINDS = {"PNG": "animated PNG", "WEBP": "animated WebP", "TIFF": "multi-page TIFF",
@@ -467,6 +533,7 @@ def _read_tiff16(p: Path, max_pixels: int | None, orientation: int | None) -> Im
         icc_tag = page.tags.get(34675)
         icc = bytes(icc_tag.value) if icc_tag is not None and icc_tag.value else None
         extra = tuple(int(v) for v in np.atleast_1d(page.extrasamples))
+    meta = _tiff_metadata(p)
     if axes not in ("YX", "YXS", "SYX"):
         raise InputImageError(f"{show_path(p)}: unsupported TIFF layout (axes {axes})")
     if axes == "YX":
@@ -492,7 +559,21 @@ def _read_tiff16(p: Path, max_pixels: int | None, orientation: int | None) -> Im
     color = _orient(color, orientation)
     alpha = None if alpha is None else _orient(alpha, orientation)
     return ImageData(color=color, alpha=alpha, gray=gray, bit_depth=16, icc_profile=icc,
-                     source_mode=mode)
+                     source_mode=mode, **meta)
+
+
+def _tiff_metadata(p: Path) -> dict[str, Any]:
+    """ImageData's metadata fields from a TIFF's first directory, read with Pillow's tag
+    parser (which reads tags of files whose pixels it cannot decode)."""
+    with open(p, "rb") as f:
+        exif = Image.Exif()
+        try:
+            exif.load_from_fp(f)
+            xmp = metadata.xmp_bytes(exif.get(_TIFF_XMP_TAG))
+            dpi = metadata.dpi_from_tags(exif)
+        except Exception as e:  # noqa: BLE001 - the pixels decoded; only metadata is lost
+            return {"warnings": (f"TIFF metadata not carried: cannot parse it ({one_line(e)})",)}
+        return {"xmp": xmp, "dpi": dpi, **_carried_exif(exif)}
 
 
 def _read_head(p: Path, n: int = 4096) -> bytes:
@@ -548,8 +629,24 @@ def check_output_path(path: str | Path, *, overwrite: bool = False) -> None:
     check_target(path, overwrite=overwrite, kind="image", suffixes=WRITE_EXTENSIONS)
 
 
+def check_quality(quality: int | None) -> int | None:
+    """`quality` if it is None (the format's default) or a whole number from 1 to 100; else a
+    UsageError naming ``--quality`` (call it before heavy work, as `write_image` does)."""
+    if quality is None:
+        return None
+    if isinstance(quality, bool) or not isinstance(quality, numbers.Integral) \
+            or not 1 <= quality <= 100:
+        raise UsageError(f"--quality must be a whole number from 1 to 100, got {quality!r}")
+    return int(quality)
+
+
 def write_image(
-    path: str | Path, image: ImageData, *, overwrite: bool = False, quality: int = 95
+    path: str | Path,
+    image: ImageData,
+    *,
+    overwrite: bool = False,
+    quality: int | None = None,
+    strip_metadata: bool = False,
 ) -> None:
     """Write atomically in the format of `path`'s extension, keeping what the format can hold.
 
@@ -557,10 +654,10 @@ def write_image(
     gray), except WebP which has no gray. 16-bit is kept in PNG and TIFF and rounded to 8 bits
     elsewhere. Alpha is kept in PNG, TIFF and WebP; JPEG and BMP get the image composited over
     white. The ICC profile is embedded in PNG, JPEG, TIFF and WebP when its colour space fits
-    the channels written. `quality` (1..100) is for JPEG (4:4:4 chroma) and WebP (100 =
-    lossless)."""
-    if not 1 <= quality <= 100:
-        raise UsageError(f"quality must be between 1 and 100, got {quality}")
+    the channels written. EXIF, XMP and DPI are written where the format holds them (the
+    module notes have the table) unless `strip_metadata`. `quality` (1..100, None = 95) is for
+    JPEG (4:4:4 chroma) and WebP (100 = lossless); lossless formats ignore it."""
+    quality = check_quality(quality)
     p = Path(path)
     check_output_path(p, overwrite=overwrite)
     fmt = _FORMAT_BY_EXT[p.suffix.lower()]
@@ -570,18 +667,42 @@ def write_image(
         raise OutputError(
             f"{show_path(p)}: {w}x{h} is too large for {fmt} (at most {limit} px a side)")
     pixels, icc = _pixels_for(fmt, image)
+    meta = _Metadata() if strip_metadata else _metadata_for(fmt, image)
     try:
         with atomic_write(p, overwrite=overwrite) as tmp:  # no-clobber publish
             if pixels.dtype == np.uint16 and fmt == "PNG":
-                _write_png16(tmp, pixels, icc)
+                _write_png16(tmp, pixels, icc, meta)
             elif pixels.dtype == np.uint16:
-                _write_tiff16(tmp, pixels, icc)
+                _write_tiff16(tmp, pixels, icc, meta)
             else:
-                _write_pillow(tmp, fmt, pixels, icc, quality)
+                _write_pillow(tmp, fmt, pixels, icc, meta,
+                              DEFAULT_QUALITY if quality is None else quality)
     except SrganError:
         raise
     except Exception as e:  # encoders and the OS raise anything
         raise OutputError(f"{show_path(p)}: cannot write image ({one_line(e)})") from e
+
+
+@dataclass(frozen=True)
+class _Metadata:
+    """What one output format carries: EXIF bytes (PNG, JPEG, WebP), its text tags (TIFF),
+    XMP and DPI; all empty when stripped."""
+
+    exif: bytes | None = None
+    tiff_tags: tuple[tuple[int, bytes], ...] = ()
+    xmp: bytes | None = None
+    dpi: tuple[float, float] | None = None
+
+
+def _metadata_for(fmt: str, image: ImageData) -> _Metadata:
+    exif = tags = None
+    if image.exif is not None and fmt in _EXIF_FORMATS:
+        exif = metadata.output_exif(image.exif, image.size, image.dpi)
+    elif image.exif is not None and fmt == "TIFF":
+        tags = tuple(metadata.text_tags(image.exif).items())
+    return _Metadata(exif=exif, tiff_tags=tags or (),
+                     xmp=image.xmp if fmt in _XMP_FORMATS else None,
+                     dpi=image.dpi if fmt in _DPI_FORMATS else None)
 
 
 def _pixels_for(fmt: str, image: ImageData) -> tuple[np.ndarray, bytes | None]:
@@ -618,27 +739,53 @@ def _over_white(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 
 def _write_pillow(tmp: Path, fmt: str, pixels: np.ndarray, icc: bytes | None,
-                  quality: int) -> None:
+                  meta: _Metadata, quality: int) -> None:
     im = Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels)  # L/LA/RGB/RGBA
     opts: dict[str, Any] = {}
     if icc is not None:
         opts["icc_profile"] = icc
+    if meta.exif is not None:
+        opts["exif"] = meta.exif
+    if meta.dpi is not None:
+        opts["dpi"] = meta.dpi
     if fmt == "JPEG":
         opts.update(quality=quality, subsampling=0)
     elif fmt == "WEBP":
         opts.update(quality=quality, lossless=quality == 100, exact=quality == 100)
     elif fmt == "TIFF":
-        opts.update(compression="tiff_adobe_deflate")
+        tags: dict[int, Any] = dict(meta.tiff_tags)
+        if meta.xmp is not None:
+            tags[_TIFF_XMP_TAG] = meta.xmp
+        opts.update(compression="tiff_adobe_deflate", tiffinfo=tags)
+    if meta.xmp is not None and fmt == "PNG":
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt(_XMP_PNG_KEY, meta.xmp)
+        opts["pnginfo"] = info
+    elif meta.xmp is not None and fmt in ("JPEG", "WEBP"):
+        opts["xmp"] = meta.xmp
     im.save(tmp, format=fmt, **opts)
 
 
-def _write_tiff16(tmp: Path, pixels: np.ndarray, icc: bytes | None) -> None:
+def _write_tiff16(tmp: Path, pixels: np.ndarray, icc: bytes | None, meta: _Metadata) -> None:
     import tifffile  # a scikit-image dependency; ImportError becomes an OutputError
 
     channels = pixels.shape[2]
     opts: dict[str, Any] = {"compression": "zlib", "planarconfig": "contig"}
     if icc is not None:
         opts["iccprofile"] = icc
+    if meta.dpi is not None:
+        opts.update(resolution=meta.dpi, resolutionunit="INCH")
+    tags = dict(meta.tiff_tags)
+    if 0x010E in tags:  # ImageDescription and Software have their own arguments
+        opts["description"] = tags.pop(0x010E)
+    if 0x0131 in tags:
+        opts["software"] = tags.pop(0x0131)
+    extratags: list[tuple[int, int, int, Any, bool]] = [
+        (tag, 2, 0, value, True) for tag, value in tags.items()]  # type 2: ASCII
+    if meta.xmp is not None:
+        extratags.append((_TIFF_XMP_TAG, 1, 0, meta.xmp, True))  # type 1: BYTE
+    if extratags:
+        opts["extratags"] = extratags
     if channels in (2, 4):
         opts["extrasamples"] = ["unassalpha"]
     data = pixels[..., 0] if channels == 1 else pixels
@@ -652,8 +799,9 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def _write_png16(tmp: Path, pixels: np.ndarray, icc: bytes | None,
-                 rows_per_block: int = 256) -> None:
-    """A 16-bit PNG (gray, gray+alpha, RGB or RGBA), Sub-filtered, zlib level 6."""
+                 meta: _Metadata = _Metadata(), rows_per_block: int = 256) -> None:
+    """A 16-bit PNG (gray, gray+alpha, RGB or RGBA), Sub-filtered, zlib level 6, with the
+    chunks Pillow writes for the same metadata (iCCP, pHYs, eXIf, iTXt XMP)."""
     h, w, c = pixels.shape
     color_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
     bpp = 2 * c
@@ -663,6 +811,8 @@ def _write_png16(tmp: Path, pixels: np.ndarray, icc: bytes | None,
         f.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, color_type, 0, 0, 0)))
         if icc is not None:
             f.write(_png_chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(icc)))
+        for kind, data in _png_metadata_chunks(meta):
+            f.write(_png_chunk(kind, data))
         for y in range(0, h, rows_per_block):
             raw = pixels[y:y + rows_per_block].astype(">u2").reshape(-1, w * c).view(np.uint8)
             rows = np.empty((raw.shape[0], 1 + raw.shape[1]), np.uint8)
@@ -674,3 +824,17 @@ def _write_png16(tmp: Path, pixels: np.ndarray, icc: bytes | None,
                 f.write(_png_chunk(b"IDAT", data))
         f.write(_png_chunk(b"IDAT", comp.flush()))
         f.write(_png_chunk(b"IEND", b""))
+
+
+def _png_metadata_chunks(meta: _Metadata) -> list[tuple[bytes, bytes]]:
+    """pHYs (DPI as pixels per metre), eXIf (EXIF without its ``Exif\\0\\0`` prefix) and an
+    uncompressed iTXt XML:com.adobe.xmp chunk, as Pillow writes them."""
+    chunks = []
+    if meta.dpi is not None:
+        ppm = (int(d / 0.0254 + 0.5) for d in meta.dpi)
+        chunks.append((b"pHYs", struct.pack(">IIB", *ppm, 1)))
+    if meta.exif is not None:
+        chunks.append((b"eXIf", meta.exif.removeprefix(b"Exif\0\0")))
+    if meta.xmp is not None:
+        chunks.append((b"iTXt", _XMP_PNG_KEY.encode("latin-1") + b"\0\0\0\0\0" + meta.xmp))
+    return chunks

@@ -20,7 +20,8 @@ from srgan_cli.datasets import open_dataset
 from srgan_cli.evaluate import bicubic_predictor, evaluate
 from srgan_cli.metrics import psnr, ssim
 
-# (PSNR dB, SSIM) of bicubic, Y channel, `scale` pixels cropped: /work/shared/datasets/README.md
+# (PSNR dB, SSIM) of bicubic, Y channel, `scale` pixels cropped, as published (see the README of
+# the $SRGAN_TEST_DATA folder)
 PUBLISHED = {
     ("set5", 2): (33.66, 0.9299), ("set5", 3): (30.39, 0.8682), ("set5", 4): (28.42, 0.8104),
     ("set14", 2): (30.24, 0.8688), ("set14", 3): (27.55, 0.7742), ("set14", 4): (26.00, 0.7027),
