@@ -1,0 +1,710 @@
+"""Video through a frame function: decode, upscale in batches, encode; everything else kept.
+
+`upscale_video` reads a video with PyAV (its wheels carry FFmpeg), runs the frames through
+``upscale_frames(list of HxWx3 uint8 RGB) -> list of HxWx3 uint8 RGB`` in batches (the caller
+passes the Upscaler's batched call) and writes a video of the same kind in which nothing else
+changes: the number of frames, their timestamps (variable frame rate included), the time base,
+the rotation (display matrix), the duration, audio and subtitle streams (packets copied, never
+re-encoded), container metadata and chapters where the output format can hold them.
+
+Decoding runs in one thread, encoding in another, the model in the caller's thread; the queues
+between them are bounded, so memory stays bounded whatever the length of the video. The output
+is written under a temp name and published only when complete (`fileio.atomic_write`), so
+Ctrl-C, SIGTERM or an error leaves no partial file. A run cannot be resumed: an interrupted
+video starts again from its first frame.
+
+`evaluate_video` scores a model on a video by the standard protocol (each frame is HR) and adds
+one temporal-consistency figure. Bad input (no video stream, an undecodable or truncated stream,
+no frames) raises one-line InputImageError (DatasetError in `evaluate_video`).
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from srgan_cli.errors import DatasetError, InputImageError, OutputError, UsageError
+from srgan_cli.fileio import atomic_write, check_target
+from srgan_cli.messages import one_line, show_path
+from srgan_cli.metrics import psnr_ssim, rgb_to_y
+from srgan_cli.resize import imresize, modcrop
+
+FrameFn = Callable[[list[np.ndarray]], list[np.ndarray]]
+"""Upscale a batch of HxWx3 uint8 RGB frames; returns as many frames, each scale x larger."""
+ProgressFn = Callable[[int, int | None], None]
+"""Called once per finished frame with (frames done, total frames or None when unknown)."""
+
+# suffix -> FFmpeg muxer name (the temp name has no useful suffix, so the format is explicit)
+VIDEO_FORMATS: dict[str, str] = {
+    ".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
+    ".avi": "avi",
+}
+VIDEO_SUFFIXES = frozenset(VIDEO_FORMATS)
+# encoders in order of preference: H.264 first, then what plays most widely
+CODEC_PREFERENCE = ("libx264", "libopenh264", "libx265", "libsvtav1", "libaom-av1",
+                    "libvpx-vp9", "libvpx", "mpeg4")
+# encoder -> default CRF; encoders missing here take no --crf
+DEFAULT_CRF = {"libx264": 18, "libx265": 20, "libsvtav1": 24, "libaom-av1": 24,
+               "libvpx-vp9": 24, "libvpx": 10}
+_SUBSAMPLED = ("yuv420", "yuv422", "yuvj420", "yuvj422", "nv12", "nv21")
+_MUXER_KEYS = {"encoder", "major_brand", "minor_version", "compatible_brands"}
+_DEFAULT_BATCH = 4
+_QUEUE_ITEMS = 32  # per queue; a frame item is one frame (reader) or one batch (writer)
+
+
+def is_video(path: str | Path) -> bool:
+    """Whether `path` has a video suffix (the planner routes such files here)."""
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    """What `upscale_video` did, for the printed line and the JSON record."""
+
+    input: str
+    output: str
+    codec: str
+    pix_fmt: str
+    crf: int | None
+    width: int
+    height: int
+    out_width: int
+    out_height: int
+    frames_in: int
+    frames_out: int
+    fps: float | None  # the video's average frame rate
+    duration: float | None  # seconds, of the input video stream
+    rotation: float  # degrees counter-clockwise, from the display matrix
+    copied_streams: list[str] = field(default_factory=list)  # e.g. ["audio:aac"]
+    seconds: float = 0.0  # wall time of the whole job
+    frames_per_second: float = 0.0  # processing speed
+    wait_decode: float = 0.0  # seconds the model waited on the decoder
+    wait_encode: float = 0.0  # seconds the model waited on the encoder
+
+    def as_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- codec choice
+
+
+def _has_encoder(name: str) -> bool:
+    import av
+
+    try:
+        av.Codec(name, "w")
+    except Exception:  # av raises UnknownCodecError or ValueError depending on the name
+        return False
+    return True
+
+
+def choose_codec(output: Any, requested: str | None = None) -> str:
+    """The encoder for the open output container `output`: `requested` if this FFmpeg has it
+    and the format takes it (else UsageError), otherwise the first of CODEC_PREFERENCE that fits."""
+    supported = set(output.supported_codecs)
+    if requested is not None:
+        if not _has_encoder(requested):
+            raise UsageError(f"--codec {requested}: this FFmpeg has no such video encoder")
+        if supported and requested not in supported and _codec_id(requested) not in supported:
+            raise UsageError(f"--codec {requested}: a .{output.format.name} file cannot hold it")
+        return requested
+    for name in CODEC_PREFERENCE:
+        if _has_encoder(name) and (not supported or name in supported
+                                   or _codec_id(name) in supported):
+            return name
+    raise OutputError(f"no video encoder for a {output.format.name} file in this FFmpeg")
+
+
+def _codec_id(encoder: str) -> str:
+    import av
+
+    return str(av.Codec(encoder, "w").canonical_name) if _has_encoder(encoder) else encoder
+
+
+def _pick_pix_fmt(codec: str, requested: str | None, source: str | None,
+                  size: tuple[int, int]) -> str:
+    """`requested` if the encoder takes it; else the source's format if it does, else yuv420p
+    (yuv444p when the output size is odd, which 4:2:0 cannot hold)."""
+    import av
+
+    formats = [f.name for f in (av.Codec(codec, "w").video_formats or [])]
+    odd = size[0] % 2 == 1 or size[1] % 2 == 1
+    if requested is not None:
+        if formats and requested not in formats:
+            raise UsageError(f"--pix-fmt {requested}: {codec} takes {', '.join(formats)}")
+        if odd and requested.startswith(_SUBSAMPLED):
+            raise UsageError(f"--pix-fmt {requested}: output size {size[1]}x{size[0]} is odd; "
+                             "use a 4:4:4 format such as yuv444p")
+        return requested
+    for cand in (source, "yuv420p", "yuv444p"):
+        if cand and (not formats or cand in formats) and not (odd and cand.startswith(_SUBSAMPLED)):
+            return cand
+    if formats:
+        return formats[0]
+    raise OutputError(f"{codec}: no pixel format for a {size[1]}x{size[0]} video")
+
+
+def _codec_options(codec: str, crf: int | None) -> tuple[dict[str, str], int | None]:
+    if codec not in DEFAULT_CRF:
+        if crf is not None:
+            raise UsageError(f"--crf: the {codec} encoder takes no CRF")
+        return {}, None
+    value = DEFAULT_CRF[codec] if crf is None else crf
+    opts = {"crf": str(value)}
+    if codec.startswith("libvpx"):
+        opts["b"] = "0"  # constant quality
+    return opts, value
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+@dataclass
+class _Frame:
+    rgb: np.ndarray
+    pts: int | None
+    duration: int
+    matrix: list[int] | None  # display matrix side data of the frame, 9 ints
+    rotation: float  # its counter-clockwise degrees (0 without a matrix)
+
+
+@dataclass
+class _DecodeEnd:
+    frames: int
+
+
+def _open_input(path: Path) -> Any:
+    import av
+
+    if not path.is_file():
+        raise InputImageError(f"{show_path(path)}: no such file")
+    try:
+        container = av.open(str(path), "r")
+    except av.error.FFmpegError as e:
+        raise InputImageError(f"{show_path(path)}: not a readable video ({one_line(e)})") from e
+    if not container.streams.video:
+        container.close()
+        raise InputImageError(f"{show_path(path)}: no video stream")
+    return container
+
+
+def _matrix(frame: Any) -> list[int] | None:
+    for sd in frame.side_data:
+        if str(getattr(sd.type, "name", sd.type)).upper().endswith("DISPLAYMATRIX"):
+            raw = bytes(sd)
+            if len(raw) == 36:
+                return [int(v) for v in np.frombuffer(raw, dtype="<i4")]
+    return None
+
+
+def _stated_seconds(container: Any, stream: Any) -> float | None:
+    """The video's duration as the file states it (None when it does not say)."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if len(container.streams) == 1 and container.duration:
+        return container.duration / 1_000_000  # the video is all there is
+    return None
+
+
+def _expected_frames(container: Any, stream: Any) -> int | None:
+    """How many frames the file says its video has: its frame count, else about duration x
+    rate (None when it says neither); for the progress total."""
+    if stream.frames:
+        return int(stream.frames)
+    rate = stream.average_rate or stream.guessed_rate
+    seconds = _stated_seconds(container, stream)
+    return None if rate is None or seconds is None else int(round(seconds * float(rate)))
+
+
+def _check_complete(path: Path, container: Any, stream: Any, count: int,
+                    end: float | None) -> None:
+    """InputImageError when fewer frames decoded than the file says it holds.
+
+    With a stated frame count the counts must match; otherwise the last frame must end
+    within two frame intervals of the stated duration (a VFR clip has no exact count)."""
+    if count == 0:
+        raise InputImageError(f"{show_path(path)}: no video frames decode")
+    if stream.frames:
+        if count < stream.frames:
+            raise InputImageError(f"{show_path(path)}: truncated or damaged: {count} of "
+                                  f"{stream.frames} frames decode, {stream.frames - count} lost")
+        return
+    seconds = _stated_seconds(container, stream)
+    rate = float(stream.average_rate or stream.guessed_rate or 25)
+    if seconds is None or end is None or end >= seconds - 2 / rate - 0.01:
+        return
+    lost = max(1, round((seconds - end) * rate))
+    raise InputImageError(f"{show_path(path)}: truncated or damaged: {count} frames decode, "
+                          f"about {lost} lost ({end:.2f} s of {seconds:.2f} s)")
+
+
+def _demux(path: Path, container: Any, copy: list[Any], max_frames: int | None
+           ) -> Iterator[_Frame | Any | _DecodeEnd]:
+    """Frames of the first video stream and packets of `copy`, in file order, then the end.
+
+    Raises InputImageError for a stream that stops decoding or a file with fewer frames than
+    it says it holds (truncated); frames past `max_frames` are not decoded."""
+    import av
+
+    vstream = container.streams.video[0]
+    vstream.thread_type = "AUTO"
+    copy_ids = {s.index for s in copy}
+    count = 0
+    last_pts: int | None = None
+    last_dur = 0
+    step = _frame_step(vstream)
+    try:
+        for packet in container.demux([vstream, *copy]):
+            if packet.stream.index in copy_ids:
+                if packet.dts is not None and packet.size:
+                    yield packet
+                continue
+            for frame in packet.decode():
+                pts = frame.pts if frame.pts is not None else (
+                    None if last_pts is None else last_pts + step)
+                last_pts, last_dur = pts, int(frame.duration or step)
+                yield _Frame(frame.to_ndarray(format="rgb24"), pts, last_dur, _matrix(frame),
+                             float(frame.rotation or 0.0))
+                count += 1
+                if max_frames is not None and count >= max_frames:
+                    yield _DecodeEnd(count)
+                    return
+    except av.error.FFmpegError as e:
+        raise InputImageError(f"{show_path(path)}: video stream undecodable after {count} "
+                              f"frame(s) ({one_line(e)})") from e
+    end = None if last_pts is None else float((last_pts + last_dur) * vstream.time_base)
+    _check_complete(path, container, vstream, count, end)
+    yield _DecodeEnd(count)
+
+
+def _frame_step(stream: Any) -> int:
+    """One frame interval in the stream's time base (for frames without pts/duration)."""
+    rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+    tb = stream.time_base or Fraction(1, 90000)
+    return max(1, round(1 / (rate * tb)))
+
+
+# --------------------------------------------------------------------------- threads
+
+
+class _Stopped(Exception):
+    """The other side of a queue has failed or finished early."""
+
+
+class _Pipe:
+    """A bounded queue whose put/get give up (raise _Stopped) once `stop` is set."""
+
+    def __init__(self, stop: threading.Event, size: int = _QUEUE_ITEMS) -> None:
+        self._q: queue.Queue[Any] = queue.Queue(size)
+        self._stop = stop
+
+    def put(self, item: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+        raise _Stopped
+
+    def get(self) -> Any:
+        while True:
+            try:
+                return self._q.get(timeout=0.05)
+            except queue.Empty:
+                if self._stop.is_set():
+                    raise _Stopped from None
+
+
+class _Worker(threading.Thread):
+    """A thread running `body`; its exception is kept for the caller and stops the pipeline."""
+
+    def __init__(self, name: str, body: Callable[[], None], stop: threading.Event) -> None:
+        super().__init__(name=name, daemon=True)
+        self._body = body
+        self._stop_event = stop
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._body()
+        except _Stopped:
+            pass
+        except BaseException as e:  # handed to the caller's thread, which re-raises it
+            self.error = e
+            self._stop_event.set()
+
+
+@dataclass
+class _Decoded:
+    """A decoded stream handed to the reader thread: first items already pulled."""
+
+    head: list[Any]
+    rest: Iterator[Any]
+
+
+def _pull_first_frame(items: Iterator[Any]) -> _Decoded:
+    head: list[Any] = []
+    for item in items:
+        head.append(item)
+        if isinstance(item, _Frame | _DecodeEnd):
+            break
+    return _Decoded(head, items)
+
+
+def _start_reader(decoded: _Decoded, pipe: _Pipe, stop: threading.Event) -> _Worker:
+    def body() -> None:
+        for item in decoded.head:
+            pipe.put(item)
+        for item in decoded.rest:
+            pipe.put(item)
+
+    worker = _Worker("srgan-decode", body, stop)
+    worker.start()
+    return worker
+
+
+# --------------------------------------------------------------------------- upscale
+
+
+def _copy_metadata(meta: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in meta.items()
+            if k.lower() not in _MUXER_KEYS and not k.upper().startswith(
+                ("DURATION", "NUMBER_OF_", "BPS", "_STATISTICS"))}
+
+
+def _copyable(src: Path, inp: Any, out: Any) -> list[Any]:
+    """The audio and subtitle streams to copy; OutputError for one the format cannot hold."""
+    keep = []
+    supported = set(out.supported_codecs)
+    for s in inp.streams:
+        if s.type not in ("audio", "subtitle"):
+            continue  # data and attachment streams (timecodes, fonts) are not carried
+        name = s.codec_context.name if s.codec_context is not None else "unknown"
+        if supported and name not in supported:
+            raise OutputError(f"{show_path(src)}: its {s.type} stream #{s.index} ({name}) cannot "
+                              f"be copied into a {out.format.name} file; choose another "
+                              "output extension")
+        keep.append(s)
+    return keep
+
+
+@dataclass
+class _Plan:
+    codec: str
+    pix_fmt: str
+    crf: int | None
+    copied: list[str]
+
+
+def _setup_output(src: Path, inp: Any, out: Any, first: _Frame, size: tuple[int, int],
+                  codec: str | None, crf: int | None, pix_fmt: str | None
+                  ) -> tuple[_Plan, Any, dict[int, Any]]:
+    """Add the encoder stream and the copied streams to `out`; metadata, chapters, rotation."""
+    vin = inp.streams.video[0]
+    chosen = choose_codec(out, codec)
+    options, crf_used = _codec_options(chosen, crf)
+    src_fmt = vin.codec_context.pix_fmt if vin.codec_context is not None else None
+    fmt = _pick_pix_fmt(chosen, pix_fmt, src_fmt, size)
+    rate = vin.average_rate or vin.guessed_rate or Fraction(25)
+    vout = out.add_stream(chosen, rate=rate, options=options)
+    vout.width, vout.height = size[1], size[0]
+    vout.pix_fmt = fmt
+    vout.time_base = vin.time_base
+    vout.codec_context.time_base = vin.time_base
+    vout.metadata.update(_copy_metadata(dict(vin.metadata)))
+    if first.matrix is not None:
+        vout.set_display_matrix(first.matrix)
+    mapping = {}
+    copied = []
+    for s in _copyable(src, inp, out):
+        o = out.add_stream_from_template(s)
+        o.metadata.update(_copy_metadata(dict(s.metadata)))
+        mapping[s.index] = o
+        copied.append(f"{s.type}:{s.codec_context.name}")
+    out.metadata.update(_copy_metadata(dict(inp.metadata)))
+    chapters = inp.chapters()
+    if chapters:
+        out.set_chapters(chapters)
+    return _Plan(chosen, fmt, crf_used, copied), vout, mapping
+
+
+def upscale_video(
+    src: str | Path, dst: str | Path, upscale_frames: FrameFn, scale: int, *,
+    codec: str | None = None, crf: int | None = None, pix_fmt: str | None = None,
+    batch: int = _DEFAULT_BATCH, overwrite: bool = False, progress: ProgressFn | None = None,
+) -> VideoResult:
+    """Upscale every frame of video `src` by `scale` into `dst` (format from its suffix).
+
+    `codec`: FFmpeg encoder name (default: H.264 where available, see CODEC_PREFERENCE);
+    `crf`: its constant-quality value (default per encoder); `pix_fmt`: e.g. yuv420p (default:
+    the source's where the encoder takes it). Frames go to `upscale_frames` `batch` at a time.
+    Raises InputImageError (bad input), OutputError (bad target), UsageError (bad codec
+    options); `dst` appears only complete."""
+    import av
+
+    started = time.perf_counter()
+    src, dst = Path(src), Path(dst)
+    check_target(dst, overwrite=overwrite, kind="video", suffixes=VIDEO_SUFFIXES)
+    inp = _open_input(src)
+    vin = inp.streams.video[0]
+    total = _expected_frames(inp, vin)
+    copy = [s for s in inp.streams if s.type in ("audio", "subtitle")]
+    rate = vin.average_rate or vin.guessed_rate
+    duration = (float(vin.duration * vin.time_base) if vin.duration is not None
+                else (inp.duration / 1_000_000 if inp.duration else None))
+    pipeline: _Pipeline | None = None
+    try:
+        decoded = _pull_first_frame(_demux(src, inp, copy, None))
+        first = next((x for x in decoded.head if isinstance(x, _Frame)), None)
+        if first is None:  # _demux raises before; kept for safety
+            raise InputImageError(f"{show_path(src)}: no video frames decode")
+        in_h, in_w = first.rgb.shape[:2]
+        size = (in_h * scale, in_w * scale)
+        with atomic_write(dst, overwrite=overwrite) as tmp:
+            out = av.open(str(tmp), "w", format=VIDEO_FORMATS[dst.suffix.lower()])
+            try:
+                plan, vout, mapping = _setup_output(src, inp, out, first, size, codec, crf,
+                                                    pix_fmt)
+                pipeline = _Pipeline(out, vout, mapping, upscale_frames, size, batch,
+                                     threading.Event())
+                pipeline.run(decoded, progress, total)
+            finally:
+                if pipeline is not None:
+                    pipeline.close()
+                out.close()
+    finally:
+        inp.close()
+    seconds = time.perf_counter() - started
+    return VideoResult(
+        input=str(src), output=str(dst), codec=plan.codec, pix_fmt=plan.pix_fmt, crf=plan.crf,
+        width=in_w, height=in_h, out_width=size[1], out_height=size[0],
+        frames_in=pipeline.frames_in, frames_out=pipeline.packets_out,
+        fps=float(rate) if rate else None, duration=duration,
+        rotation=first.rotation, copied_streams=plan.copied, seconds=seconds,
+        frames_per_second=pipeline.frames_in / seconds if seconds > 0 else 0.0,
+        wait_decode=pipeline.wait_decode, wait_encode=pipeline.wait_encode)
+
+
+def _check_batch(out: list[np.ndarray], n: int, size: tuple[int, int]) -> None:
+    if len(out) != n:
+        raise ValueError(f"frame function returned {len(out)} frames for {n}")
+    for f in out:
+        if f.dtype != np.uint8 or f.shape != (*size, 3):
+            raise ValueError(f"frame function returned {f.dtype} {f.shape}, expected uint8 "
+                             f"{(*size, 3)}")
+
+
+class _Pipeline:
+    """Decode thread -> batches through `fn` in this thread -> encode thread."""
+
+    def __init__(self, out: Any, vout: Any, mapping: dict[int, Any], fn: FrameFn,
+                 size: tuple[int, int], batch: int, stop: threading.Event) -> None:
+        self.out, self.vout, self.mapping, self.fn = out, vout, mapping, fn
+        self.size, self.batch, self.stop = size, batch, stop
+        self.read_q = _Pipe(stop)
+        self.write_q = _Pipe(stop, max(4, _QUEUE_ITEMS // max(batch, 1)))
+        self.workers: list[_Worker] = []
+        self.frames_in = 0
+        self.packets_out = 0
+        self.wait_decode = 0.0  # seconds the model thread waited for decoded frames
+        self.wait_encode = 0.0  # seconds it waited for room in the encoder's queue
+        self._durations: dict[int, int] = {}  # pts -> duration, for the encoder's packets
+
+    # ---- encode thread
+    def _mux_video(self, packets: list[Any]) -> None:
+        for p in packets:
+            if p.pts is not None and p.pts in self._durations:
+                p.duration = self._durations.pop(p.pts)  # encoders drop the last duration
+            self.out.mux(p)
+            self.packets_out += 1
+
+    def _write(self) -> None:
+        import av
+
+        tb = self.vout.codec_context.time_base
+        while (item := self.write_q.get()) is not None:
+            if not isinstance(item, list):
+                item.stream = self.mapping[item.stream_index]
+                self.out.mux(item)
+                continue
+            for rgb, f in item:
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                frame.pts, frame.time_base, frame.duration = f.pts, tb, f.duration
+                if f.pts is not None:
+                    self._durations[f.pts] = f.duration
+                self._mux_video(self.vout.encode(frame))
+        self._mux_video(self.vout.encode(None))
+
+    # ---- model thread (the caller's)
+    def _flush(self, pending: list[_Frame], progress: ProgressFn | None,
+               total: int | None) -> None:
+        sr = self.fn([f.rgb for f in pending])
+        _check_batch(sr, len(pending), self.size)
+        t0 = time.perf_counter()
+        self.write_q.put(list(zip(sr, pending, strict=True)))
+        self.wait_encode += time.perf_counter() - t0
+        for _ in pending:
+            self.frames_in += 1
+            if progress is not None:
+                progress(self.frames_in, total)
+        pending.clear()
+
+    def run(self, decoded: _Decoded, progress: ProgressFn | None, total: int | None) -> None:
+        self.workers.append(_start_reader(decoded, self.read_q, self.stop))
+        writer = _Worker("srgan-encode", self._write, self.stop)
+        writer.start()
+        self.workers.append(writer)
+        pending: list[_Frame] = []
+        try:
+            while not isinstance(item := self._next(), _DecodeEnd):
+                if not isinstance(item, _Frame):
+                    self.write_q.put(item)
+                    continue
+                pending.append(item)
+                if len(pending) >= self.batch:
+                    self._flush(pending, progress, total)
+            if pending:
+                self._flush(pending, progress, total)
+            self.write_q.put(None)
+            writer.join()
+        except _Stopped:
+            self.raise_worker_error()
+            raise
+        self.raise_worker_error()
+
+    def _next(self) -> Any:
+        t0 = time.perf_counter()
+        item = self.read_q.get()
+        self.wait_decode += time.perf_counter() - t0
+        return item
+
+    def raise_worker_error(self) -> None:
+        for w in self.workers:
+            if w.error is not None:
+                raise w.error
+
+    def close(self) -> None:
+        """Stop and join the threads (after success, failure or Ctrl-C)."""
+        self.stop.set()
+        for w in self.workers:
+            w.join()
+
+
+# --------------------------------------------------------------------------- probing
+
+
+def iter_frames(path: str | Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
+    """The frames of video `path` as HxWx3 uint8 RGB, decoded in a background thread.
+
+    InputImageError for no video stream, an undecodable or truncated stream, no frames."""
+    p = Path(path)
+    inp = _open_input(p)
+    stop = threading.Event()
+    pipe = _Pipe(stop)
+    reader = _start_reader(_Decoded([], _demux(p, inp, [], max_frames)), pipe, stop)
+    try:
+        while True:
+            try:
+                item = pipe.get()
+            except _Stopped:
+                break
+            if isinstance(item, _DecodeEnd):
+                break
+            yield item.rgb
+    finally:
+        stop.set()
+        reader.join()
+        inp.close()
+    if reader.error is not None:
+        raise reader.error
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True)
+class VideoScore:
+    """Per-video scores: mean PSNR/SSIM over frames and the temporal-consistency PSNR."""
+
+    name: str
+    frames: int
+    psnr: float
+    ssim: float
+    temporal_psnr: float | None  # None for a one-frame video
+    frame_psnr: list[float] = field(default_factory=list)
+    frame_ssim: list[float] = field(default_factory=list)
+
+    def as_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _diff_mse(sr: tuple[np.ndarray, np.ndarray], hr: tuple[np.ndarray, np.ndarray],
+              crop: int) -> float:
+    """MSE (on Y, border cropped) between the frame-to-frame changes of SR and of HR."""
+    def ydiff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        d = rgb_to_y(b) - rgb_to_y(a)
+        return d[crop:-crop, crop:-crop] if crop else d
+
+    return float(np.mean((ydiff(*sr) - ydiff(*hr)) ** 2))
+
+
+def _psnr_of_mse(mse: float) -> float:
+    return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
+
+
+def evaluate_video(path: str | Path, upscale_frames: FrameFn, scale: int,
+                   max_frames: int | None = None, batch: int = _DEFAULT_BATCH) -> VideoScore:
+    """Score `upscale_frames` on video `path` by the standard protocol, each frame as HR.
+
+    LR = MATLAB bicubic of the modcropped frame by 1/scale; PSNR/SSIM on Y with `scale` pixels
+    cropped; temporal_psnr = PSNR between the frame-to-frame differences of SR and HR (Y, same
+    crop, MSE pooled over all pairs), which catches flicker that per-frame scores miss.
+    DatasetError for a bad video or frames too small for `scale`."""
+    p = Path(path)
+    frame_psnr: list[float] = []
+    frame_ssim: list[float] = []
+    diff_mse: list[float] = []
+    prev: tuple[np.ndarray, np.ndarray] | None = None
+    hrs: list[np.ndarray] = []
+
+    def score(hr_batch: list[np.ndarray]) -> None:
+        nonlocal prev
+        lrs = [imresize(hr, 1 / scale) for hr in hr_batch]
+        srs = upscale_frames(lrs)
+        for hr, sr in zip(hr_batch, srs, strict=True):
+            if sr.shape != hr.shape:
+                raise ValueError(f"frame function returned {sr.shape}, expected {hr.shape}")
+            ps, ss = psnr_ssim(sr, hr, crop_border=scale)
+            frame_psnr.append(ps)
+            frame_ssim.append(ss)
+            if prev is not None:
+                diff_mse.append(_diff_mse((prev[0], sr), (prev[1], hr), scale))
+            prev = (sr, hr)
+
+    try:
+        for frame in iter_frames(p, max_frames):
+            hr = modcrop(frame, scale)
+            if min(hr.shape[:2]) < scale * 2 + 11:
+                raise DatasetError(f"{show_path(p)}: frames of {frame.shape[1]}x"
+                                   f"{frame.shape[0]} are too small to score at x{scale}")
+            hrs.append(hr)
+            if len(hrs) >= batch:
+                score(hrs)
+                hrs = []
+        if hrs:
+            score(hrs)
+    except InputImageError as e:
+        raise DatasetError(str(e)) from e
+    temporal = _psnr_of_mse(float(np.mean(diff_mse))) if diff_mse else None
+    return VideoScore(p.name, len(frame_psnr), float(np.mean(frame_psnr)),
+                      float(np.mean(frame_ssim)), temporal, frame_psnr, frame_ssim)
