@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from srgan_cli.models.srresnet import SRResNet
-from srgan_cli.models.zoo import LoadedModel
-from srgan_cli.upscale import Upscaler, fold_batchnorm
+from srgan_cli.models.loading import srresnet_descriptor
+from srgan_cli.models.srresnet import SRResNet, fold_batchnorm
+from srgan_cli.upscale import Upscaler
 
 
 def _random_generator(seed: int = 0) -> SRResNet:
@@ -82,7 +82,7 @@ def main() -> None:
         rows.append((name, seconds, err))
     lr8 = (x[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
     lr_float = x[0].permute(1, 2, 0).numpy()
-    model = LoadedModel("bench", "srresnet", 4, net, {}, "memory")
+    model = srresnet_descriptor(net, name="bench", source="memory", card={})
     for precision in ("fp32", "bf16"):
         up = Upscaler(model, device="cpu", precision=precision, tile=0)
         seconds = _time(lambda up=up: up.upscale_array(lr8), args.repeats)

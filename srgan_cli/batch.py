@@ -5,15 +5,22 @@ each step, and gets a `BatchResult` back. Each image is independent: a bad one b
 `Record` and the batch goes on; `BatchResult.check` then raises one `BatchError` whose exit code
 is that of the failures' error type (EXIT_MIXED when they differ).
 
-One image is four steps (`prepare`, decode, `upscaler.upscale_image`, encode), so that decoding
-the next image and encoding the last can later run beside the model.
+One image is four steps (`prepare`, decode, `upscale`, encode). `run_jobs` runs them as a
+pipeline: a reader thread prepares and decodes the next image and a writer thread encodes the
+last one while the model (in the calling thread) works, each through a queue of one image, so a
+folder of N images takes about N times the model time. Records and reporter calls stay in job
+order. On KeyboardInterrupt (Ctrl-C, or SIGTERM/SIGHUP under `srgan_cli.signals`) the threads
+stop after their current image, whose output is either complete or not there at all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -27,7 +34,15 @@ from srgan_cli.errors import (
     UsageError,
     internal_error_line,
 )
-from srgan_cli.planning import Job, plan_jobs, scale_label
+from srgan_cli.planning import (
+    DEFAULT_MAX_OUTPUT_PIXELS,
+    Job,
+    check_output_sizes,
+    plan_jobs,
+    scale_label,
+    show_path,
+)
+from srgan_cli.signals import deferred_interrupts
 from srgan_cli.tiling import check_tiling
 
 if TYPE_CHECKING:
@@ -37,15 +52,20 @@ if TYPE_CHECKING:
     from srgan_cli.upscale import ProgressCb, Upscaler
 
 
+ALPHA_UPSAMPLERS = ("bicubic", "model")
+
+
 @dataclass(frozen=True)
 class UpscaleOptions:
     """Everything `srgan upscale` takes besides its inputs, checked once when built.
 
     `model` None is the default model (bicubic when it is not installed); `tile` None is the
     device's default tile, 0 (WHOLE_IMAGE) the whole image; `max_pixels` None is the imaging
-    default, 0 no limit."""
+    default, 0 no limit. `max_output_pixels` bounds each output (0 = no limit, memory still
+    checked); `alpha_upsampler` is "bicubic" (MATLAB bicubic) or "model" (alpha replicated to
+    three channels through the model, as Real-ESRGAN does)."""
 
-    output: Path | None = None  # --output FILE: the one output of the one input
+    output: str | Path | None = None  # --output FILE (or DIR: as -o DIR) of the one input
     output_dir: Path | None = None
     suffix: str | None = None
     ext: str | None = None
@@ -60,6 +80,9 @@ class UpscaleOptions:
     tile_pad: int | None = None
     batch_size: int = 1
     max_pixels: int | None = None
+    max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS
+    alpha_upsampler: str = "bicubic"
+    tta: bool = False  # x8 self-ensemble (8 flips/rotations averaged)
 
     def __post_init__(self) -> None:
         if self.overwrite and self.skip_existing:
@@ -68,6 +91,12 @@ class UpscaleOptions:
             raise UsageError(f"--outscale must be positive, got {self.outscale}")
         if self.max_pixels is not None and self.max_pixels < 0:
             raise UsageError(f"--max-pixels must be >= 0 (0 = no limit), got {self.max_pixels}")
+        if self.max_output_pixels < 0:
+            raise UsageError("--max-output-pixels must be >= 0 (0 = no limit), got "
+                             f"{self.max_output_pixels}")
+        if self.alpha_upsampler not in ALPHA_UPSAMPLERS:
+            raise UsageError(f"--alpha-upsampler {self.alpha_upsampler}: expected "
+                             f"{' or '.join(ALPHA_UPSAMPLERS)}")
         check_tiling(self.tile, self.tile_pad, self.batch_size)
 
     @property
@@ -91,19 +120,24 @@ class Record:
     error: str | None = None
     exit_code: int = 0
     note: str | None = None  # why it was skipped, for the terminal
+    tile: int | None = None  # the LR tile it ran with (0: whole image)
+    tiling_exact: bool | None = None  # False: tiled approximately (a windowed model)
 
     def as_json(self) -> dict[str, Any]:
         return {"input": self.input, "output": self.output, "input_size": self.input_size,
                 "output_size": self.output_size, "seconds": round(self.seconds, 3),
-                "status": self.status, "error": self.error}
+                "status": self.status, "error": self.error, "tile": self.tile,
+                "tiling_exact": self.tiling_exact}
 
 
 @dataclass
 class BatchResult:
-    """Every image's record, in job order, and the wall time of the run."""
+    """Every image's record, in job order, the wall time of the run, and where it went."""
 
     records: list[Record] = field(default_factory=list)
     seconds: float = 0.0
+    model_seconds: float = 0.0  # time the model ran
+    wait_seconds: float = 0.0  # time the model waited for a decode or for the encoder
 
     @property
     def failed(self) -> list[Record]:
@@ -142,7 +176,8 @@ class Reporter:
     """Told what a batch does; every method is a no-op here, override those you need.
 
     Called from the thread that runs the batch, in this order: `note`s, `batch_started`, then
-    per job `image_started`, any `image_progress`, `image_finished`; `batch_finished` last."""
+    per job `image_started`, any `image_progress`, `image_finished`; `batch_finished` last.
+    (Jobs overlap in the pipeline; their calls are held back so that this order holds.)"""
 
     def note(self, text: str) -> None:
         """Something the user should know that is not an image's result."""
@@ -163,12 +198,38 @@ class Reporter:
         """Every job has run."""
 
 
+def record_line(rec: Record) -> str:
+    """The one line a terminal shows for `rec` (names escaped): `IN -> OUT  WxH -> WxH  s`,
+    `IN: skipped, why`, or `error: message`."""
+    if rec.status == "error":
+        return f"error: {rec.error}"
+    if rec.status == "skipped":
+        return f"{show_path(rec.input)}: skipped, {rec.note}"
+    (w, h), (ow, oh) = rec.input_size or (0, 0), rec.output_size or (0, 0)
+    return (f"{show_path(rec.input)} -> {show_path(rec.output or '')}  {w}x{h} -> {ow}x{oh}  "
+            f"{rec.seconds:.2f} s")
+
+
+def summary_line(result: BatchResult) -> str:
+    """'6 upscaled, 0 skipped, 0 failed, 12.3 s, 1.8 MP/s' (output megapixels per second)."""
+    counts = {s: sum(r.status == s for r in result.records) for s in ("ok", "skipped", "error")}
+    pixels = sum(r.output_size[0] * r.output_size[1] for r in result.records
+                 if r.status == "ok" and r.output_size)
+    rate = pixels / 1e6 / result.seconds if result.seconds > 0 else 0.0
+    return (f"{counts['ok']} upscaled, {counts['skipped']} skipped, {counts['error']} failed, "
+            f"{result.seconds:.1f} s, {rate:.1f} MP/s")
+
+
 # ----------------------------------------------------------------------------- one image
 
 
 def prepare(job: Job, options: UpscaleOptions) -> str | None:
     """Before any pixel is read: raise the job's planned error, return why it is skipped (or
-    None to run it), create its output folder and check that the output may be written."""
+    None to run it), create its output folder and check that the output may be written.
+
+    An output that exists is skipped (not an error) with --skip-existing, and for jobs that a
+    batch planned (`job.skip_existing`, so re-running a batch redoes nothing) unless
+    --overwrite; the one output named by IN OUT or --output FILE is refused instead."""
     from srgan_cli.imaging import check_output_path
 
     if job.error is not None:
@@ -176,12 +237,95 @@ def prepare(job: Job, options: UpscaleOptions) -> str | None:
     if job.skip is not None:
         return job.skip
     assert job.output is not None
-    if options.skip_existing and job.output.exists():
-        return f"{job.output} exists"
+    skip = options.skip_existing or (job.skip_existing and not options.overwrite)
+    if skip and job.output.exists() and not job.output.is_dir():
+        return f"{show_path(job.output)} exists"
     if job.make_folder:
-        job.output.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            job.output.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(f"{show_path(job.output)}: cannot create the output folder "
+                              f"({e.strerror or e})") from None
     check_output_path(job.output, overwrite=options.overwrite)
     return None
+
+
+def _capture(rec: Record, job: Job, step: Callable[[], Any]) -> Any:
+    """Run one step of `job`; turn what it raises into an error `rec` (returns None then)."""
+    try:
+        return step()
+    except SrganError as e:
+        rec.status, rec.error, rec.exit_code = "error", str(e), e.exit_code
+    except OSError as e:
+        rec.status, rec.exit_code = "error", OutputError.exit_code
+        rec.error = f"{show_path(job.output or job.input)}: {e.strerror or e}"
+    except Exception as e:  # one broken image must not stop the batch
+        if os.environ.get("SRGAN_DEBUG") == "1":
+            raise
+        rec.status, rec.exit_code = "error", EXIT_INTERNAL
+        rec.error = f"{show_path(job.input)}: {internal_error_line(e)}"
+    return None
+
+
+def load_step(job: Job, options: UpscaleOptions) -> tuple[Record, ImageData | None]:
+    """Prepare and decode `job`: its Record, and the image (None when skipped or failed)."""
+    from srgan_cli.imaging import read_image
+
+    start = time.perf_counter()
+    rec = Record(str(job.input), None if job.output is None else str(job.output), "ok")
+
+    def load() -> ImageData | None:
+        skip = prepare(job, options)
+        if skip is not None:
+            rec.status, rec.note = "skipped", skip
+            return None
+        img = read_image(job.input, max_pixels=options.pixel_limit)
+        rec.input_size = list(img.size)
+        return img
+
+    img = _capture(rec, job, load)
+    rec.seconds += time.perf_counter() - start
+    return rec, img
+
+
+def upscale_step(
+    img: ImageData, upscaler: ImageUpscaler, options: UpscaleOptions,
+    progress_cb: ProgressCb | None = None, rec: Record | None = None,
+) -> ImageData:
+    """The model's result for `img`: colour through the model; alpha by MATLAB bicubic, or with
+    --alpha-upsampler model replicated to three channels, upscaled alike, one channel kept.
+    The tile used and whether tiling was exact go into `rec`."""
+    if options.alpha_upsampler != "model" or img.alpha is None:
+        result = upscaler.upscale_image(img, options.outscale, progress_cb)
+    else:
+        import numpy as np
+
+        color = upscaler.upscale_image(img.replace(color=img.color, alpha=None),
+                                       options.outscale, progress_cb)
+        alpha3 = np.repeat(img.alpha[..., None], 3, axis=2)
+        alpha = upscaler.upscale_image(img.replace(color=alpha3, alpha=None), options.outscale)
+        result = color.replace(color=color.color,
+                               alpha=np.ascontiguousarray(alpha.color[..., 0]))
+    if rec is not None:
+        rec.tile = getattr(upscaler, "tile", None)
+        rec.tiling_exact = getattr(upscaler, "tiling_exact", None)
+    return result
+
+
+def save_step(job: Job, rec: Record, result: ImageData, options: UpscaleOptions) -> None:
+    """Encode `result` to `job.output` (atomic); failures go into `rec`."""
+    from srgan_cli.imaging import write_image
+
+    start = time.perf_counter()
+    assert job.output is not None
+    out = job.output
+
+    def save() -> None:
+        write_image(out, result, overwrite=options.overwrite)
+        rec.output_size = list(result.size)
+
+    _capture(rec, job, save)
+    rec.seconds += time.perf_counter() - start
 
 
 def run_job(
@@ -190,38 +334,218 @@ def run_job(
     options: UpscaleOptions,
     progress_cb: ProgressCb | None = None,
 ) -> Record:
-    """Check the output, read, upscale, write; every SrganError becomes an error Record."""
-    from srgan_cli.imaging import read_image, write_image
-
+    """Check the output, read, upscale, write, one after the other; every SrganError becomes
+    an error Record."""
+    rec, img = load_step(job, options)
+    if img is None:
+        return rec
     start = time.perf_counter()
-    rec = Record(str(job.input), None if job.output is None else str(job.output), "ok")
-    try:
-        skip = prepare(job, options)
-        if skip is not None:
-            rec.status, rec.note = "skipped", skip
-            return rec
-        assert job.output is not None
-        img = read_image(job.input, max_pixels=options.pixel_limit)
-        rec.input_size = list(img.size)
-        result = upscaler.upscale_image(img, options.outscale, progress_cb)
-        write_image(job.output, result, overwrite=options.overwrite)
-        rec.output_size = list(result.size)
-    except SrganError as e:
-        rec.status, rec.error, rec.exit_code = "error", str(e), e.exit_code
-    except OSError as e:
-        rec.status, rec.exit_code = "error", OutputError.exit_code
-        rec.error = f"{job.output}: {e.strerror or e}"
-    except Exception as e:  # one broken image must not stop the batch
-        if os.environ.get("SRGAN_DEBUG") == "1":
-            raise
-        rec.status, rec.exit_code = "error", EXIT_INTERNAL
-        rec.error = f"{job.input}: {internal_error_line(e)}"
-    finally:
-        rec.seconds = time.perf_counter() - start
+    result = _capture(rec, job, lambda: upscale_step(img, upscaler, options, progress_cb, rec))
+    rec.seconds += time.perf_counter() - start
+    if result is not None:
+        save_step(job, rec, result, options)
     return rec
 
 
-# ----------------------------------------------------------------------------- the batch
+# ----------------------------------------------------------------------------- the pipeline
+
+
+class _InOrder:
+    """Passes reporter calls on in job order while jobs overlap (called from one thread).
+
+    Calls for a job wait until every earlier job's `image_finished` has been passed on; of its
+    progress calls only the last one waits."""
+
+    def __init__(self, reporter: Reporter, jobs: Sequence[Job]) -> None:
+        self.reporter, self.jobs = reporter, jobs
+        self.cursor = 0  # the first job whose record has not been passed on
+        self.started: set[int] = set()
+        self.progress: dict[int, tuple[int, int]] = {}
+        self.done: dict[int, Record] = {}
+
+    def start(self, k: int) -> None:
+        self.started.add(k)
+        self._flush()
+
+    def on_progress(self, k: int, done: int, total: int) -> None:
+        self.progress[k] = (done, total)
+        self._flush()
+
+    def finish(self, k: int, rec: Record) -> None:
+        self.done[k] = rec
+        self._flush()
+
+    def _flush(self) -> None:
+        with deferred_interrupts():  # a line is printed and counted whole, or not at all
+            self._pass_on()
+
+    def _pass_on(self) -> None:
+        while self.cursor < len(self.jobs):
+            k, job = self.cursor, self.jobs[self.cursor]
+            if k in self.started:
+                self.started.discard(k)
+                self.reporter.image_started(job)
+            if k in self.progress and k not in self.started:
+                done, total = self.progress.pop(k)
+                self.reporter.image_progress(job, done, total)
+            if k not in self.done:
+                return
+            self.reporter.image_finished(self.done.pop(k))
+            self.cursor += 1
+
+
+_STOP = object()
+
+
+class _Stage(threading.Thread):
+    """A daemon thread that maps `fn` over the items of `inbox` into `outbox` (bounded queues),
+    until it meets _STOP or `stop` is set; an unexpected exception is passed on as an item."""
+
+    def __init__(self, name: str, fn: Callable[[Any], Any], inbox: queue.Queue[Any],
+                 outbox: queue.Queue[Any], stop: threading.Event) -> None:
+        super().__init__(name=name, daemon=True)
+        self.fn, self.inbox, self.outbox, self.stop = fn, inbox, outbox, stop
+
+    def put(self, item: Any) -> bool:
+        """Put `item` in the outbox, unless it stays full until `stop` is set (False then)."""
+        with contextlib.suppress(queue.Full):
+            self.outbox.put_nowait(item)
+            return True
+        while not self.stop.is_set():
+            try:
+                self.outbox.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                item = self.inbox.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if item is _STOP:
+                self.put(_STOP)
+                return
+            try:
+                out = self.fn(item)
+            except BaseException as e:  # noqa: BLE001 - handed to the batch's thread
+                out = e
+            if not self.put(out):
+                return
+
+
+def _feed(items: Sequence[Any], inbox: queue.Queue[Any]) -> None:
+    for item in items:
+        inbox.put(item)
+    inbox.put(_STOP)
+
+
+class _Pipeline:
+    """One run of `run_jobs`: a reader and a writer thread around the model in this thread.
+
+    Finished records go into `records` from whichever thread finished them (under `lock`), so
+    an interrupt in this thread loses none; `collect` passes them on in job order."""
+
+    def __init__(self, jobs: Sequence[Job], upscaler: ImageUpscaler, options: UpscaleOptions,
+                 reporter: Reporter) -> None:
+        self.jobs, self.upscaler, self.options = jobs, upscaler, options
+        self.order = _InOrder(reporter, jobs)
+        self.stop = threading.Event()
+        self.records: dict[int, Record] = {}
+        self.reported: set[int] = set()
+        self.lock = threading.Lock()
+        self.model_seconds = self.wait_seconds = 0.0
+        todo: queue.Queue[Any] = queue.Queue()
+        self.loaded: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self.to_save: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self.saved: queue.Queue[Any] = queue.Queue()
+        threading.Thread(target=_feed, args=(list(enumerate(jobs)), todo), daemon=True).start()
+        self.reader = _Stage("srgan-decode", self._load, todo, self.loaded, self.stop)
+        self.writer = _Stage("srgan-encode", self._save, self.to_save, self.saved, self.stop)
+
+    def _load(self, item: tuple[int, Job]) -> tuple[int, Record, ImageData | None]:
+        k, job = item
+        return (k, *load_step(job, self.options))
+
+    def _save(self, item: tuple[int, Record, ImageData]) -> int:
+        k, rec, img = item
+        save_step(self.jobs[k], rec, img, self.options)
+        self._done(k, rec)
+        return k
+
+    def _done(self, k: int, rec: Record) -> None:
+        with self.lock:
+            self.records[k] = rec
+
+    def collect(self, block: bool) -> None:
+        """Pass on the records finished so far (waiting a moment for one if `block`)."""
+        while True:
+            try:
+                item = self.saved.get(timeout=0.1) if block else self.saved.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            block = False
+        with self.lock:
+            new = sorted(self.records.keys() - self.reported)
+        with deferred_interrupts():
+            for k in new:
+                self.reported.add(k)
+                self.order.finish(k, self.records[k])
+
+    def _model(self, k: int, rec: Record, img: ImageData) -> None:
+        """Run the model on job `k` in this thread and hand the result to the writer."""
+
+        def on_progress(done: int, total: int) -> None:
+            self.order.on_progress(k, done, total)
+            self.collect(block=False)
+
+        t0 = time.perf_counter()
+        out = _capture(rec, self.jobs[k],
+                       lambda: upscale_step(img, self.upscaler, self.options, on_progress,
+                                                            rec))
+        t1 = time.perf_counter()
+        rec.seconds += t1 - t0
+        self.model_seconds += t1 - t0
+        if out is None:
+            self._done(k, rec)
+            return
+        self.to_save.put((k, rec, out))
+        self.wait_seconds += time.perf_counter() - t1
+
+    def run(self) -> list[Record]:
+        """Every job's record, in job order."""
+        self.reader.start()
+        self.writer.start()
+        try:
+            while True:
+                t0 = time.perf_counter()
+                item = self.loaded.get()
+                self.wait_seconds += time.perf_counter() - t0
+                if isinstance(item, BaseException):
+                    raise item
+                if item is _STOP:
+                    break
+                k, rec, img = item
+                self.collect(block=False)
+                self.order.start(k)
+                if img is None:
+                    self._done(k, rec)
+                else:
+                    self._model(k, rec, img)
+            self.to_save.put(_STOP)
+            while len(self.reported) < len(self.jobs):
+                self.collect(block=True)
+        finally:
+            self.stop.set()  # on an interrupt, the threads end after their current image
+            self.reader.join()
+            self.writer.join()
+            with contextlib.suppress(BaseException):  # report what was written before
+                self.collect(block=False)
+        return [self.records[k] for k in range(len(self.jobs))]
 
 
 def run_jobs(
@@ -230,35 +554,46 @@ def run_jobs(
     options: UpscaleOptions,
     reporter: Reporter | None = None,
 ) -> BatchResult:
-    """Run every job in order, telling `reporter`; never raises for one image's failure."""
+    """Run every job (decode, model, encode overlapped), telling `reporter` in job order;
+    never raises for one image's failure."""
     reporter = reporter or Reporter()
     start = time.perf_counter()
-    result = BatchResult()
     reporter.batch_started(jobs)
-    for job in jobs:
-        reporter.image_started(job)
-
-        def on_progress(done: int, total: int, job: Job = job) -> None:
-            reporter.image_progress(job, done, total)
-
-        rec = run_job(job, upscaler, options, on_progress)
-        result.records.append(rec)
-        reporter.image_finished(rec)
+    pipeline = _Pipeline(jobs, upscaler, options, reporter)
+    result = BatchResult(pipeline.run())
     result.seconds = time.perf_counter() - start
+    result.model_seconds, result.wait_seconds = pipeline.model_seconds, pipeline.wait_seconds
     reporter.batch_finished(result)
     return result
 
 
 def load_upscaler(options: UpscaleOptions, reporter: Reporter | None = None) -> Upscaler:
     """The Upscaler of `options`: its model loaded, its device resolved once."""
-    from srgan_cli.models.zoo import BICUBIC, DEFAULT_MODEL, default_model_spec, load_model
+    from srgan_cli.models.loading import load
+    from srgan_cli.models.zoo import BICUBIC, DEFAULT_MODEL, default_model_spec
     from srgan_cli.upscale import Upscaler
 
     spec = options.model if options.model is not None else default_model_spec()
     if options.model is None and spec == BICUBIC and reporter is not None:
         reporter.note(f"note: the default model {DEFAULT_MODEL} is not installed; using bicubic")
-    return Upscaler(load_model(spec), device=options.device, precision=options.precision,
-                    tile=options.tile, tile_pad=options.tile_pad, batch_size=options.batch_size)
+    return Upscaler(load(spec), device=options.device, precision=options.precision,
+                    tile=options.tile, tile_pad=options.tile_pad, batch_size=options.batch_size,
+                    tta=options.tta)
+
+
+def clean_stale_temps(jobs: Sequence[Job], reporter: Reporter) -> None:
+    """Remove the temp files that killed runs left in the jobs' output folders, saying so."""
+    from srgan_cli import fileio
+
+    clean = getattr(fileio, "clean_stale_temps", None)
+    if clean is None:
+        return
+    folders = sorted({job.output.parent for job in jobs if job.output is not None})
+    for folder in folders:
+        if folder.is_dir():
+            removed = clean(folder)
+            if removed:
+                reporter.note(f"removed {len(removed)} stale temp file(s) in {show_path(folder)}")
 
 
 def run_batch(
@@ -273,10 +608,14 @@ def run_batch(
     Raises SrganError for what stops the whole batch (usage, model, device, output folder);
     a failed image is only a record (call `check()` on the result to raise for those). Pass an
     `upscaler` to reuse a loaded model across batches."""
+    reporter = reporter or Reporter()
     if upscaler is None:
         upscaler = load_upscaler(options, reporter)
     label = scale_label(options.outscale if options.outscale else upscaler.scale)
     jobs = plan_jobs(list(inputs), output_dir=options.output_dir, suffix=options.suffix,
                      ext=options.ext, recursive=options.recursive, scale_label=label,
                      output=options.output)
+    check_output_sizes(jobs, options.outscale or upscaler.scale,
+                       max_output_pixels=options.max_output_pixels)
+    clean_stale_temps(jobs, reporter)
     return run_jobs(jobs, upscaler, options, reporter)

@@ -6,14 +6,15 @@ import re
 
 import torch
 
-from srgan_cli.errors import DeviceError
+from srgan_cli.errors import DeviceError, UnknownDeviceError
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def resolve_device(spec: str) -> torch.device:
-    """"auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "cuda:N" or "mps"; DeviceError if the
-    name is unknown or the device is not available."""
+    """"auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "cuda:N" or "mps". UsageError (exit 2)
+    for a name that is none of these; DeviceError (exit 10) for a known device that is not
+    available here."""
     s = spec.strip().lower()
     mps_ok = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     if s == "auto":
@@ -28,7 +29,8 @@ def resolve_device(spec: str) -> torch.device:
         return torch.device("mps")
     m = re.fullmatch(r"cuda(?::(\d+))?", s)
     if m is None:
-        raise DeviceError(f"unknown device {spec!r}: expected auto, cpu, cuda, cuda:N or mps")
+        raise UnknownDeviceError(
+            f"unknown device {spec!r}: expected auto, cpu, cuda, cuda:N or mps")
     if not torch.cuda.is_available():
         raise DeviceError(
             f"--device {spec}: CUDA is not available (no NVIDIA GPU visible, or torch "

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 EXIT_MIXED = 1  # a batch whose failures have different error types
 EXIT_INTERNAL = 70  # an unexpected exception (a bug): EX_SOFTWARE
-EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT
+EXIT_INTERRUPTED = 130  # Ctrl-C, SIGTERM, SIGHUP: 128 + SIGINT
+EXIT_BROKEN_PIPE = 141  # stdout's reader went away: 128 + SIGPIPE
 
 
 def internal_error_line(e: BaseException) -> str:
@@ -15,6 +16,11 @@ def internal_error_line(e: BaseException) -> str:
     text = str(e)
     first = text.splitlines()[0] if text else ""
     return f"internal error: {type(e).__name__}: {first}"
+
+
+class StreamClosed(Exception):
+    """stdout's reader went away (EPIPE): the run stops quietly with EXIT_BROKEN_PIPE. Not an
+    SrganError: there is no one left to read a message."""
 
 
 class SrganError(Exception):
@@ -84,3 +90,10 @@ class BatchError(SrganError):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class UnknownDeviceError(UsageError, DeviceError):
+    """A --device name that is no device at all ('foo'): a usage error (exit 2), still caught
+    as a DeviceError by code that handles every device problem."""
+
+    exit_code = UsageError.exit_code

@@ -71,6 +71,7 @@ class EvalResult:
     mean_lpips: float = math.nan
     metrics: tuple[str, ...] = DEFAULT_METRICS
     lpips_net: str = ""  # LPIPS backbone when measured (alex, vgg)
+    tta: bool = False  # the model ran as an x8 self-ensemble
 
     @property
     def images_found(self) -> int:

@@ -62,7 +62,7 @@ def summary_records(results: Sequence[EvalResult]) -> list[dict[str, Any]]:
             "partial": r.partial, "failed": len(r.failed), "mean_psnr": _finite(r.mean_psnr),
             "psnr_infinite": r.psnr_infinite, "mean_ssim": _finite(r.mean_ssim),
             "mean_lpips": _finite(r.mean_lpips), "seconds_per_image": _finite(r.seconds),
-            "metrics": list(r.metrics), "lpips_net": r.lpips_net or None,
+            "metrics": list(r.metrics), "lpips_net": r.lpips_net or None, "tta": r.tta,
             "protocol": protocol(r.crop_border, r.y_channel),
         }
         for r in results
@@ -255,5 +255,6 @@ def protocol_line(results: Sequence[EvalResult]) -> str:
     channel = "Y (BT.601)" if r.y_channel else "RGB"
     lpips = (f"; LPIPS v0.1 ({r.lpips_net}) on RGB in [-1, 1], same border, lower is better"
              if r.lpips_net else "")
+    tta = "; models run as x8 self-ensembles (--tta)" if r.tta else ""
     return (f"PSNR/SSIM on {channel}, {r.crop_border} px border cropped, SSIM Gaussian 11x11 "
-            f"sigma 1.5{lpips}; seconds = model time per image")
+            f"sigma 1.5{lpips}{tta}; seconds = model time per image")

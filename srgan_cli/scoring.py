@@ -15,7 +15,7 @@ from srgan_cli.errors import DatasetError, SrganError, UsageError
 if TYPE_CHECKING:
     from srgan_cli.datasets import BenchmarkDataset
     from srgan_cli.evaluate import EvalResult, ImageScore
-    from srgan_cli.models.zoo import LoadedModel
+    from srgan_cli.models.descriptor import ModelDescriptor
     from srgan_cli.perceptual import Lpips
 
 
@@ -32,6 +32,7 @@ class Protocol:
     tile: int = 0  # LR tile size (0: whole image)
     metrics: tuple[str, ...] = ("psnr", "ssim")  # shown; psnr/ssim are always computed
     lpips_net: str = "alex"  # LPIPS backbone: alex or vgg
+    tta: bool = False  # x8 self-ensemble of the model (not the standard protocol)
 
 
 STANDARD = Protocol()
@@ -62,7 +63,7 @@ def open_datasets(
 
 
 def score(
-    model: LoadedModel,
+    model: ModelDescriptor,
     dataset: BenchmarkDataset | str,
     protocol: Protocol = STANDARD,
     *,
@@ -88,7 +89,8 @@ def score(
         lpips = load_lpips(protocol.lpips_net)
     ds = open_dataset(dataset, model.scale, data_root=data_root) if isinstance(
         dataset, str) else dataset
-    up = Upscaler(model, device=device, precision=protocol.precision, tile=protocol.tile)
+    up = Upscaler(model, device=device, precision=protocol.precision, tile=protocol.tile,
+                  tta=protocol.tta)
     result = evaluate(
         up.upscale_array, ds, scale=model.scale, crop_border=protocol.crop_border,
         y_channel=protocol.y_channel, model_name=model.name, dataset_name=ds.name,
@@ -97,6 +99,7 @@ def score(
     )
     result.metrics = protocol.metrics
     result.lpips_net = protocol.lpips_net if "lpips" in protocol.metrics else ""
+    result.tta = protocol.tta
     return result
 
 
@@ -113,7 +116,7 @@ def check_metrics(metrics: Iterable[str]) -> tuple[str, ...]:
 
 
 def measure_model(
-    model: LoadedModel | str | Path, datasets: list[str], *,
+    model: ModelDescriptor | str | Path, datasets: list[str], *,
     data_root: str | Path | None = None, device: str = "auto",
 ) -> dict[str, dict[str, Any]]:
     """{dataset: {psnr, ssim, scale, images, protocol}} of a model, for its card.
@@ -122,9 +125,9 @@ def measure_model(
     dataset is opened before any is scored (DatasetError); a failed image is an SrganError
     naming it, since a card's scores must cover the whole set."""
     from srgan_cli import report
-    from srgan_cli.models.zoo import load_model
+    from srgan_cli.models.loading import load
 
-    loaded = load_model(str(model)) if isinstance(model, (str, Path)) else model
+    loaded = load(str(model)) if isinstance(model, (str, Path)) else model
     scale = loaded.scale
     out: dict[str, dict[str, Any]] = {}
     for ds in open_datasets(datasets, scale, data_root=data_root):

@@ -130,3 +130,44 @@ def take_batch(queue: deque[Tile], batch_size: int) -> list[Tile]:
     while queue and len(group) < batch_size and queue[0].window_shape == group[0].window_shape:
         group.append(queue.popleft())
     return group
+
+
+def round_up(n: int, multiple: int) -> int:
+    """The smallest multiple of `multiple` >= `n`."""
+    return -(-n // multiple) * multiple
+
+
+def tile_for_budget(
+    height: int, width: int, pad: int, bytes_per_pixel: int, budget: int, multiple: int = 1,
+    min_tile: int = 32,
+) -> int:
+    """The largest tile whose window fits `budget` bytes at `bytes_per_pixel` per LR pixel.
+
+    WHOLE_IMAGE when the whole `height` x `width` image fits (or one tile would cover it);
+    else the side of the square window that fits, less the context on both sides, rounded down
+    to `multiple` and at least `min_tile` (rounded up to `multiple`); or that tile evened out
+    over the longer side when this computes fewer pixels (512 px with at most 336: two tiles
+    of 256, not 336 + 176 whose windows overlap more)."""
+    if bytes_per_pixel < 1 or budget < 1:
+        raise ValueError(f"bytes_per_pixel and budget must be positive, got "
+                         f"{bytes_per_pixel}, {budget}")
+    if height * width * bytes_per_pixel <= budget:
+        return WHOLE_IMAGE
+    window = math.isqrt(budget // bytes_per_pixel)
+    tile = window - 2 * pad
+    if tile >= max(height, width):
+        return WHOLE_IMAGE
+    tile = max(tile // multiple * multiple, round_up(min_tile, multiple))
+    side = max(height, width)
+    even = round_up(-(-side // -(-side // tile)), multiple)  # as many tiles, of equal sizes
+    return min((tile, even), key=lambda t: _computed(height, width, t, pad))
+
+
+def _computed(height: int, width: int, tile: int, pad: int) -> int:
+    """LR pixels the windows of a `tile` grid hold together (the work of one image)."""
+    window = tile + 2 * pad
+
+    def axis(length: int) -> int:
+        return length if window >= length else math.ceil(length / tile) * window
+
+    return axis(height) * axis(width)

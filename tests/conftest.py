@@ -1,4 +1,5 @@
-"""Fixtures shared by the test modules: one-thread torch, an in-process CLI runner, tiny models.
+"""Shared test set-up: the same precision choice on every machine; one-thread torch, an
+in-process CLI runner, tiny models.
 
 Plain helpers (small images, types) live in `helpers.py`, imported by the tests."""
 
@@ -10,6 +11,12 @@ from pathlib import Path
 import pytest
 from helpers import CliResult, RunCli
 
+
+@pytest.fixture(autouse=True)
+def _no_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--precision auto` picks bf16 on CPUs with native bf16; tests compare against fp32
+    references, so they run as on a CPU without it (tests of `auto` set SRGAN_CPU_BF16)."""
+    monkeypatch.setenv("SRGAN_CPU_BF16", "0")
 
 @pytest.fixture
 def one_thread() -> Iterator[None]:

@@ -275,7 +275,7 @@ def test_run_batch_without_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     opts = UpscaleOptions(output_dir=tmp_path / "out", outscale=2, device="cpu")
     rep = Recorder()
     up = load_upscaler(opts, rep)
-    assert calls == ["cpu"] and up.device == torch.device("cpu") and up.tile == 256
+    assert calls == ["cpu"] and up.device == torch.device("cpu") and up.auto_tile  # by memory
     assert rep.calls == [("note", "note: the default model srresnet_x4 is not installed; "
                                   "using bicubic")]
     result = run_batch([str(tmp_path / "a.png")], opts, rep, upscaler=up)
@@ -286,3 +286,112 @@ def test_run_batch_without_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert calls == ["cpu"] and up.tile == 0
     result = run_batch([str(tmp_path / "a.png")], UpscaleOptions(model="bicubic"))
     assert result.records[0].output == str(tmp_path / "a_x4.png")
+
+
+def test_output_size_error_names_the_limit_and_the_memory() -> None:
+    from srgan_cli.planning import output_size_error
+
+    p = Path("a.png")
+    assert output_size_error(p, (100, 200), 4, max_output_pixels=400_000_000, memory=None) is None
+    e = output_size_error(p, (9000, 9000), 4, max_output_pixels=400_000_000, memory=None)
+    assert e is not None and "36000x36000" in str(e) and "--max-output-pixels" in str(e)
+    assert output_size_error(p, (9000, 9000), 4, max_output_pixels=0, memory=None) is None
+    e = output_size_error(p, (1000, 1000), 4, max_output_pixels=0, memory=2**20)
+    assert e is not None and "needs about 0.1 GiB of memory; 0.0 GiB is available" in str(e)
+    with pytest.raises(UsageError, match="--max-output-pixels must be >= 0"):
+        UpscaleOptions(max_output_pixels=-1)
+
+
+# ----------------------------------------------------------------------------- the pipeline
+
+
+class Gated(Nearest):
+    """Nearest x2 whose images wait, before the model runs, for a condition (or give up)."""
+
+    def __init__(self, waits: dict[int, object]) -> None:
+        import threading
+
+        self.waits, self.calls, self.lock = waits, 0, threading.Lock()
+
+    def upscale_image(self, img: ImageData, outscale: float | None = None,
+                      progress_cb: ProgressCb | None = None) -> ImageData:
+        import time
+
+        k, self.calls = self.calls, self.calls + 1
+        cond = self.waits.get(k)
+        deadline = time.monotonic() + 10
+        while cond is not None and not cond() and time.monotonic() < deadline:  # type: ignore[operator]
+            time.sleep(0.005)
+        assert cond is None or cond(), f"image {k}: the pipeline did not overlap"  # type: ignore[operator]
+        return super().upscale_image(img, outscale, progress_cb)
+
+
+def test_decode_and_encode_run_beside_the_model(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from srgan_cli import imaging
+
+    names = [f"i{k}.png" for k in range(4)]
+    for k, n in enumerate(names):
+        write_png(tmp_path / n, seed=k)
+    read, write = imaging.read_image, imaging.write_image
+    decoded: list[str] = []
+    second_model_started = threading.Event()
+
+    def reading(path: Path, **kw: object) -> ImageData:
+        decoded.append(Path(path).name)
+        return read(path, **kw)  # type: ignore[arg-type]
+
+    def writing(path: Path, image: ImageData, **kw: object) -> None:
+        if Path(path).name == "i0_x2.png":  # encoding image 0 waits for the model on image 1
+            assert second_model_started.wait(10), "the model waited for the encoder"
+        write(path, image, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(imaging, "read_image", reading)
+    monkeypatch.setattr(imaging, "write_image", writing)
+
+    def image1_may_start() -> bool:
+        second_model_started.set()
+        return True
+
+    # the model on image 0 waits until image 1 is decoded: only a reader thread can do that
+    upscaler = Gated({0: lambda: "i1.png" in decoded, 1: image1_may_start})
+    jobs = [Job(tmp_path / n, tmp_path / n.replace(".png", "_x2.png")) for n in names]
+    rep = Recorder()
+    result = run_jobs(jobs, upscaler, UpscaleOptions(), rep)
+    assert [r.status for r in result.records] == ["ok"] * 4
+    assert [r.input for r in result.records] == [str(j.input) for j in jobs]
+    finished = [c for c in rep.calls if c[0] in ("image_started", "image_finished")]
+    assert finished == [c for n in names for c in (("image_started", n), ("image_finished", "ok"))]
+    assert result.model_seconds > 0 and result.wait_seconds >= 0
+
+
+def test_an_interrupt_stops_the_threads_and_leaves_no_temp(tmp_path: Path) -> None:
+    import threading
+
+    for k in range(4):
+        write_png(tmp_path / f"i{k}.png", seed=k)
+
+    class Interrupting(Nearest):
+        calls = 0
+
+        def upscale_image(self, img: ImageData, outscale: float | None = None,
+                          progress_cb: ProgressCb | None = None) -> ImageData:
+            Interrupting.calls += 1
+            if Interrupting.calls == 3:
+                raise KeyboardInterrupt
+            return super().upscale_image(img, outscale, progress_cb)
+
+    before = threading.active_count()
+    jobs = [Job(tmp_path / f"i{k}.png", tmp_path / "out" / f"i{k}.png", make_folder=True)
+            for k in range(4)]
+    rep = Recorder()
+    with pytest.raises(KeyboardInterrupt):
+        run_jobs(jobs, Interrupting(), UpscaleOptions(), rep)
+    assert threading.active_count() <= before + 1  # only the finished feeder may linger
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    # complete files only, no temp: image 1 was written, or dropped before its encode began
+    assert written in (["i0.png"], ["i0.png", "i1.png"])
+    assert [c for c in rep.calls if c[0] == "image_finished"] == [("image_finished", "ok")] * len(
+        written)

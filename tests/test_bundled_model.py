@@ -7,7 +7,8 @@ import math
 import numpy as np
 
 from srgan_cli.metrics import psnr
-from srgan_cli.models.zoo import DEFAULT_MODEL, bundled_models, bundled_path, load_model
+from srgan_cli.models.loading import load, load_srresnet
+from srgan_cli.models.zoo import DEFAULT_MODEL, bundled_models, bundled_path
 from srgan_cli.samples import sample_pair
 from srgan_cli.upscale import Upscaler
 
@@ -20,13 +21,13 @@ def test_default_model_is_bundled_and_small() -> None:
 
 
 def test_card_describes_the_model() -> None:
-    model = load_model(DEFAULT_MODEL)
+    model = load(DEFAULT_MODEL)
     card = model.card
     assert (card["architecture"], card["scale"], card["num_blocks"], card["channels"]) == (
         "srresnet", 4, 16, 64
     )
-    assert model.module is not None
-    assert sum(p.numel() for p in model.module.parameters()) == 1_549_462
+    assert model.parameters == 1_549_462
+    assert sum(p.numel() for p in load_srresnet(DEFAULT_MODEL).parameters()) == 1_549_462
     training = card["training"]
     assert training["stage"] == "psnr" and training["steps"] > 1000
     assert set(training["data"]) == {"T91", "BSD200"}
@@ -39,9 +40,9 @@ def test_card_describes_the_model() -> None:
 def test_beats_bicubic_by_a_clear_margin_on_a_sample() -> None:
     # scikit-image's astronaut (public domain), shrunk x4 with the MATLAB bicubic
     hr, lr = sample_pair("astronaut", 4)
-    up = Upscaler(load_model(DEFAULT_MODEL), device="cpu", precision="fp32", tile=0)
+    up = Upscaler(load(DEFAULT_MODEL), device="cpu", precision="fp32", tile=0)
     sr = up.upscale_array(lr)
-    bicubic = load_model("bicubic", scale=4)
+    bicubic = load("bicubic", scale=4)
     bi = Upscaler(bicubic, device="cpu").upscale_array(lr)
     p_model, p_bicubic = psnr(sr, hr, crop_border=4), psnr(bi, hr, crop_border=4)
     assert math.isfinite(p_model) and p_model >= p_bicubic + 1.0, (p_model, p_bicubic)

@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
 
 from srgan_cli import __version__
 
@@ -70,3 +75,48 @@ def test_sample_command_writes_an_image(tmp_path) -> None:
     assert lr_img.size == (128, 128) and hr_img.size == (512, 512)
     r = run("sample", str(out))  # exists, no --overwrite
     assert r.returncode == 4 and "exists" in r.stderr and "Traceback" not in r.stderr
+
+
+# ----------------------------------------------------------------------------- closed streams
+
+
+def _closing(fd: int) -> Callable[[], None]:
+    """A preexec_fn closing `fd` in the child."""
+    return lambda: os.close(fd)
+
+
+def _env_no_debug() -> dict[str, str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("SRGAN_DEBUG", None)
+    return env
+
+
+def test_closed_stdout_is_quiet() -> None:
+    r = subprocess.run([sys.executable, "-m", "srgan_cli", "models"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True, env=_env_no_debug(), timeout=120,
+                       preexec_fn=_closing(1))
+    assert r.returncode == 0 and r.stderr == ""
+
+
+def test_closed_stderr_keeps_the_exit_code(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "srgan_cli", "upscale", "missing.png", "o.png"],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                       env=_env_no_debug(), timeout=120, cwd=tmp_path, preexec_fn=_closing(2))
+    assert r.returncode == 3 and r.stdout == ""
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_broken_pipe_stops_quietly_with_141(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(40):
+        pixels = np.random.default_rng(i).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"i{i:02d}.png")
+    srgan = f"{sys.executable} -m srgan_cli"
+    r = subprocess.run(["bash", "-c", f"{srgan} upscale in -o out -m bicubic --json | head -c1; "
+                        'echo " rc=${PIPESTATUS[0]}"'], capture_output=True, text=True,
+                       env=_env_no_debug(), cwd=tmp_path, timeout=300)
+    assert r.stdout == "{ rc=141\n", r.stderr
+    assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
+    assert "failed" not in r.stderr  # a broken pipe is not an image failure
+    assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []

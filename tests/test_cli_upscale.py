@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -140,7 +141,8 @@ def test_outscale_and_alpha(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         ("png+png", ["*.png", "-O", "o.png"], UsageError.exit_code,
          "*.png matches 2 images: --output takes one image"),
         ("png", ["in.png", "out.xyz"], OutputError.exit_code, "unknown output extension '.xyz'"),
-        ("png", ["in.png", "nofolder/out.png"], OutputError.exit_code, "does not exist"),
+        ("png", ["in.png", "in.png/out.png"], OutputError.exit_code,
+         "cannot create the output folder"),
         ("png", ["in.png", "-o", "/proc/srgan-test/out"], OutputError.exit_code,
          "cannot create the output folder"),
         ("png", ["in.png", "out.png", "-m", "nope.safetensors"], ModelError.exit_code,
@@ -149,7 +151,7 @@ def test_outscale_and_alpha(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
          "unknown model 'no_such_model'"),
         ("png+garbage", ["in.png", "out.png", "-m", "bad.safetensors"], ModelError.exit_code,
          "not a valid safetensors file"),
-        ("png", ["in.png", "out.png", "--device", "tpu"], DeviceError.exit_code,
+        ("png", ["in.png", "out.png", "--device", "tpu"], UsageError.exit_code,
          "unknown device 'tpu'"),
         ("png", ["in.png", "out.png", "--precision", "fp16", "--device", "cpu"],
          DeviceError.exit_code, "fp16 is not supported on the CPU"),
@@ -218,13 +220,14 @@ def test_batch_continues_past_a_bad_file(tmp_path: Path, capsys: pytest.CaptureF
     assert not (tmp_path / "out" / "b.png").exists()
     lines = error_lines(err)
     assert len(lines) == 2 and "b.png" in lines[0] and lines[1] == "error: 1 of 3 images failed"
-    assert len(out.splitlines()) == 2 and "Traceback" not in err
+    assert len(out.splitlines()) == 3 and "Traceback" not in err
+    assert out.splitlines()[-1].startswith("2 upscaled, 0 skipped, 1 failed, ")
 
 
 def test_batch_mixed_failures_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     write_png(tmp_path / "a.png")
     (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "a.png").write_bytes(b"x")
+    (tmp_path / "out" / "a.png").mkdir()  # an output that is a folder fails (a file is skipped)
     code, _, err = run(["upscale", "a.png", "gone.png", "-o", "out", "-m", "bicubic"], capsys)
     assert code == 1 and "2 of 2 images failed" in err
 
@@ -422,3 +425,182 @@ def test_ctrl_c_leaves_no_partial_file(tmp_path: Path, capsys: pytest.CaptureFix
     left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")
                   if p.is_file())
     assert left == (["a.png", "b.png", "out/a.png"] if batch else ["a.png", "b.png"])
+
+
+# ----------------------------------------------------------------------------- paths
+
+
+def test_in_out_creates_missing_folders(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    write_png(tmp_path / "a.png")
+    code, out, err = run(["upscale", "a.png", "new/dir/a.png", "-m", "bicubic"], capsys)
+    assert code == 0, err
+    assert size_of(tmp_path / "new" / "dir" / "a.png") == (64, 48)
+
+
+@pytest.mark.parametrize("target", ["existing", "fresh/"])
+def test_output_folder_means_output_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                        target: str) -> None:
+    write_png(tmp_path / "a.png")
+    write_png(tmp_path / "b.png", seed=1)
+    (tmp_path / "existing").mkdir()
+    code, _, err = run(["upscale", "a.png", "b.png", "--output", target, "-m", "bicubic"],
+                       capsys)
+    assert code == 0, err
+    folder = tmp_path / target.rstrip("/")
+    assert size_of(folder / "a.png") == (64, 48) and size_of(folder / "b.png") == (64, 48)
+    code, _, err = run(["upscale", "a.png", "--output", target, "-o", "x", "-m", "bicubic"],
+                       capsys)
+    assert code == UsageError.exit_code and "excludes -o DIR" in err
+
+
+def test_rerunning_a_batch_skips_existing_outputs(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    write_png(tmp_path / "a.png")
+    write_png(tmp_path / "b.png", seed=1)
+    args = ["upscale", "a.png", "b.png", "-o", "out", "-m", "bicubic"]
+    assert run(args, capsys)[0] == 0
+    (tmp_path / "out" / "a.png").write_bytes(b"kept")
+    code, out, err = run(args, capsys)
+    assert code == 0 and error_lines(err) == []
+    assert out.splitlines()[:2] == [f"{n}: skipped, {Path('out') / n} exists"
+                                    for n in ("a.png", "b.png")]
+    assert out.splitlines()[2].startswith("0 upscaled, 2 skipped, 0 failed")
+    assert (tmp_path / "out" / "a.png").read_bytes() == b"kept"
+    code, out, _ = run([*args, "--overwrite"], capsys)
+    assert code == 0 and size_of(tmp_path / "out" / "a.png") == (64, 48)
+    # the one output named by IN OUT / --output keeps refusing
+    code, _, err = run(["upscale", "a.png", "--output", "out/a.png", "-m", "bicubic"], capsys)
+    assert code == OutputError.exit_code and "exists; use --overwrite" in err
+
+
+# ----------------------------------------------------------------------------- Real-ESRGAN flags
+
+
+def test_real_esrgan_spellings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_png(tmp_path / "a.png")
+    model = x2_model(tmp_path / "m.safetensors")
+    code, _, err = run(["upscale", "a.png", "-o", "out", "-m", str(model), "-s", "3", "-t", "8",
+                        "--tile_pad", "2", "--fp32", "--ext", "auto"], capsys)
+    assert code == 0, err
+    assert size_of(tmp_path / "out" / "a.png") == (48, 36)
+    code, _, err = run(["upscale", "a.png", "b.png", "--fp32", "--precision", "bf16"], capsys)
+    assert code == UsageError.exit_code and "--fp32 contradicts --precision bf16" in err
+    code, _, err = run(["upscale", "a.png", "b.png", "--alpha-upsampler", "nearest"], capsys)
+    assert code == UsageError.exit_code and "expected bicubic or model" in err
+
+
+def test_alpha_through_the_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rgba = write_png(tmp_path / "in.png", 10, 12, mode="RGBA")
+    alpha = np.asarray(Image.open(rgba))[..., 3]
+    Image.fromarray(np.repeat(alpha[..., None], 3, axis=2)).save(tmp_path / "alpha.png")
+    model = x2_model(tmp_path / "m.safetensors")
+    for args in (["in.png", "model.png", "--alpha-upsampler", "model"],
+                 ["in.png", "bicubic.png"], ["alpha.png", "alpha_x2.png"]):
+        code, _, err = run(["upscale", *args, "-m", str(model)], capsys)
+        assert code == 0, err
+    through_model = np.asarray(Image.open(tmp_path / "model.png"))
+    assert through_model.shape == (20, 24, 4)
+    expected = np.asarray(Image.open(tmp_path / "alpha_x2.png"))[..., 0]
+    assert np.array_equal(through_model[..., 3], expected)
+    bicubic = np.asarray(Image.open(tmp_path / "bicubic.png"))
+    assert np.array_equal(bicubic[..., :3], through_model[..., :3])
+    assert not np.array_equal(bicubic[..., 3], through_model[..., 3])
+
+
+def test_help_is_tidy_and_every_command_is_quiet() -> None:
+    env = {**os.environ, "COLUMNS": "200"}
+    p = subprocess.run([sys.executable, "-m", "srgan_cli", "upscale", "--help"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0
+    for shown in ("-s", "--outscale", "-t", "--tile", "--tile-pad", "--alpha-upsampler",
+                  "--max-output-pixels", "-q", "--quiet"):
+        assert re.search(rf"(^|[\s,]){re.escape(shown)}([\s,]|$)", p.stdout), shown
+    for hidden in ("--tile_pad", "--fp32"):  # aliases: named in the description, no own row
+        assert not re.search(rf"^\s*{hidden}\b", p.stdout, re.M), hidden
+    p = subprocess.run([sys.executable, "-m", "srgan_cli", "--help"], capture_output=True,
+                       text=True, env=env, timeout=120)
+    assert "--install-completion" in p.stdout and "--quiet" in p.stdout
+    for cmd in ("eval", "train", "export", "models", "sample"):
+        p = subprocess.run([sys.executable, "-m", "srgan_cli", cmd, "--help"],
+                           capture_output=True, text=True, env=env, timeout=120)
+        assert p.returncode == 0 and "--quiet" in p.stdout, cmd
+
+
+def test_quiet_sample(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["sample", "s.png", "-q"], capsys)
+    assert code == 0 and out == "" and err == "" and (tmp_path / "s.png").exists()
+    code, out, _ = run(["sample", "t.png"], capsys)
+    assert code == 0 and out.startswith("wrote t.png")
+
+
+# ----------------------------------------------------------------------------- output size
+
+
+def png_claiming(path: Path, width: int, height: int) -> Path:
+    """A tiny PNG whose header claims width x height (its pixel data is for 4x4)."""
+    import struct
+    import zlib
+
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(path)
+    data = bytearray(path.read_bytes())
+    ihdr = bytes(data[12:16]) + struct.pack(">II", width, height) + bytes(data[24:29])
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(ihdr))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_output_size_is_checked_before_any_work(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    png_claiming(tmp_path / "huge.png", 9000, 9000)
+    write_png(tmp_path / "ok.png")
+    code, out, err = run(["upscale", "huge.png", "ok.png", "-o", "out", "-m", "bicubic"], capsys)
+    assert code == OutputError.exit_code
+    assert ("error: huge.png: the output would be 36000x36000 (1,296 MP), above the limit of "
+            "400 MP; raise it with --max-output-pixels N (0 = no limit)") in err.splitlines()
+    assert (tmp_path / "out" / "ok.png").exists() and not (tmp_path / "out" / "huge.png").exists()
+    code, _, err = run(["upscale", "ok.png", "big.png", "-m", "bicubic", "--outscale", "100000"],
+                       capsys)
+    assert code == OutputError.exit_code and "--max-output-pixels" in err
+    assert "1600000x1200000" in err and len(error_lines(err)) == 1
+    code, _, err = run(["upscale", "ok.png", "o2.png", "-m", "bicubic", "-s", "100",
+                        "--max-output-pixels", "1000"], capsys)
+    assert code == OutputError.exit_code
+    assert "the output would be 1600x1200 (1.9 MP), above the limit of 1,000 pixels" in err
+
+
+# ----------------------------------------------------------------------------- escaped names
+
+
+def test_names_are_printed_escaped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    messages = pytest.importorskip("srgan_cli.messages")
+    if getattr(messages, "show_path", None) is None:
+        pytest.skip("messages.show_path is not there yet")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_png(folder / "new\nline.png")
+    write_png(folder / "esc\x1b[31m.png", seed=1)
+    code, out, err = run(["upscale", "in", "gone\rx.png", "-o", "out", "-m", "bicubic"], capsys)
+    assert code == InputImageError.exit_code
+    assert "\x1b" not in out + err and "\r" not in out + err
+    lines = out.splitlines()
+    assert lines[0].startswith("in/esc\\x1b[31m.png -> out/esc\\x1b[31m.png  16x12 -> 64x48")
+    assert lines[1].startswith("in/new\\nline.png -> out/new\\nline.png  16x12 -> 64x48")
+    assert "error: gone\\rx.png: no such file" in err.splitlines()
+    assert (tmp_path / "out" / "new\nline.png").exists()
+
+
+# ----------------------------------------------------------------------------- devices
+
+
+def test_unknown_device_is_a_usage_error_unavailable_one_a_device_error() -> None:
+    from srgan_cli.devices import resolve_device
+
+    for bad in ("foo", "cuda:x", "gpu0"):
+        with pytest.raises(UsageError, match="unknown device") as e:
+            resolve_device(bad)
+        assert e.value.exit_code == 2 and isinstance(e.value, DeviceError)
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="CUDA is not available") as e:
+            resolve_device("cuda:1")
+        assert e.value.exit_code == DeviceError.exit_code == 10

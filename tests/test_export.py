@@ -19,7 +19,7 @@ from helpers import RunCli
 from PIL import Image
 
 from srgan_cli.errors import CheckpointError, DatasetError, SrganError
-from srgan_cli.models.zoo import load_model
+from srgan_cli.models.loading import load, load_srresnet
 from srgan_cli.scoring import measure_model
 from srgan_cli.training.checkpoint import load as load_checkpoint
 from srgan_cli.training.config import TrainConfig
@@ -74,7 +74,7 @@ def _no_bundled_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
-    module = load_model(str(path)).module
+    module = load_srresnet(str(path))
     assert module is not None
     return module.state_dict()
 
@@ -125,7 +125,7 @@ def test_weights_best_needs_a_run_folder_with_best_pt(
     assert code == 0, err
     best = load_checkpoint(runs["ema"] / "best.pt")
     assert _same(_weights(out), best["generator"]) and "best weights" in stdout
-    assert load_model(str(out)).card["weights"] == "best"
+    assert load(str(out)).card["weights"] == "best"
 
     code, _, err = run_cli(["export", str(runs["ema"] / "last.pt"), str(tmp_path / "f.safetensors"),
                          "--weights", "best"])
@@ -152,7 +152,7 @@ def test_card_fields(runs: dict[str, Path], tmp_path: Path,
          "--card", "ratio=0.5", "--card", "flag=true"])
     assert code == 0, err
     assert stdout.strip() == (f"wrote {out} (x4, 1 blocks, 8 channels, ema weights, step 2)")
-    model = load_model(str(out))
+    model = load(str(out))
     card = model.card
     assert (model.name, model.scale) == ("tiny_x4", 4)
     assert (card["scale"], card["num_blocks"], card["channels"]) == (4, 1, 8)
@@ -179,7 +179,7 @@ def test_card_fields(runs: dict[str, Path], tmp_path: Path,
     assert code == 2 and "non-empty KEY" in err
     code, _, err = run_cli(["export", str(runs["ema"]), str(tmp_path / "c.safetensors"),
                          "--card", "name=renamed"])
-    assert code == 0 and load_model(str(tmp_path / "c.safetensors")).card["name"] == "renamed"
+    assert code == 0 and load(str(tmp_path / "c.safetensors")).card["name"] == "renamed"
 
 
 # ----------------------------------------------------------------------------- output file
@@ -199,7 +199,7 @@ def test_output_must_be_new_safetensors(runs: dict[str, Path], tmp_path: Path,
     assert out.read_bytes() == b"keep me"
     code, _, err = run_cli(["export", str(runs["ema"]), str(out), "--overwrite"])
     assert code == 0, err
-    assert load_model(str(out)).card["weights"] == "ema"
+    assert load(str(out)).card["weights"] == "ema"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]  # no temp files
     assert out.stat().st_mode & 0o777 == 0o666 & ~_umask()
 
@@ -246,7 +246,7 @@ def test_upscale_with_the_exported_model(runs: dict[str, Path], tmp_path: Path,
         sr = np.asarray(im.convert("RGB"))
     assert sr.shape == (36, 44, 3)
     # the file reproduces the run's EMA generator (upscale folds BatchNorm: +-1 rounding)
-    trainer_ema = load_model(str(runs["ema"] / "last.pt")).module
+    trainer_ema = load_srresnet(str(runs["ema"] / "last.pt"))
     assert trainer_ema is not None
     with torch.no_grad():  # the plain, unfolded network on the whole image
         x = torch.from_numpy(lr).permute(2, 0, 1)[None].float() / 255
@@ -262,7 +262,7 @@ def test_measure_stores_what_eval_reports(runs: dict[str, Path], tmp_path: Path,
     code, stdout, err = run_cli(["export", str(runs["ema"]), str(out), "--measure", str(val),
                               "--device", "cpu"])
     assert code == 0, err
-    metrics = load_model(str(out)).card["metrics"]
+    metrics = load(str(out)).card["metrics"]
     assert list(metrics) == ["Val"]
     m = metrics["Val"]
     assert set(m) == {"psnr", "ssim", "scale", "images", "protocol"}
@@ -311,4 +311,4 @@ def test_measure_failure_writes_nothing(runs: dict[str, Path], tmp_path: Path,
     code, _, err = run_cli(["export", str(runs["ema"]), str(out), "--measure", str(runs["val"]),
                          "--device", "cpu"])
     assert code == 0, err
-    assert "Val" in load_model(str(out)).card["metrics"]
+    assert "Val" in load(str(out)).card["metrics"]

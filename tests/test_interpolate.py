@@ -9,8 +9,9 @@ import torch
 from helpers import RunCli
 
 from srgan_cli.errors import ModelError, OutputError, UsageError
+from srgan_cli.models.loading import load, load_srresnet
 from srgan_cli.models.srresnet import SRResNet
-from srgan_cli.models.zoo import load_model, save_model
+from srgan_cli.models.zoo import save_model
 from srgan_cli.training.export import blend_states
 
 
@@ -21,9 +22,7 @@ def _model(path: Path, seed: int, channels: int = 4) -> Path:
 
 
 def _state(path: Path) -> dict[str, torch.Tensor]:
-    module = load_model(str(path)).module
-    assert module is not None
-    return module.state_dict()
+    return load_srresnet(str(path)).state_dict()
 
 
 @pytest.mark.parametrize("alpha", ["0", "1", "0.8"])
@@ -43,7 +42,7 @@ def test_blend_endpoints_exact_and_card(alpha: str, tmp_path: Path, run_cli: Run
             assert torch.equal(v, sb[k]), k
         elif v.is_floating_point():
             assert torch.allclose(v, 0.2 * sa[k] + 0.8 * sb[k], atol=1e-6), k
-    card = load_model(str(out)).card
+    card = load(str(out)).card
     mix = card["interpolation"]
     assert mix["alpha"] == x and mix["a"]["name"] == "a" and mix["b"]["name"] == "b"
     assert mix["a"]["card"]["note"] == "seed 1" and mix["b"]["source"].endswith("b.safetensors")
@@ -69,8 +68,8 @@ def test_blend_refusals(tmp_path: Path, run_cli: RunCli) -> None:
             UsageError.exit_code, "--interpolate", str(a), str(b), "--alpha", bad, str(out))
     assert "needs --alpha" in error(UsageError.exit_code, "--interpolate", str(a), str(b),
                                     str(out))
-    assert "bicubic has no weights" in error(ModelError.exit_code, "--interpolate", str(a),
-                                             "bicubic", "--alpha", "0.5", str(out))
+    assert "bicubic is bicubic, not an srgan-cli SRResNet" in error(
+        ModelError.exit_code, "--interpolate", str(a), "bicubic", "--alpha", "0.5", str(out))
     assert "exists" in error(OutputError.exit_code, "--interpolate", str(a), str(b), "--alpha",
                              "0.5", str(b))
     assert "--alpha goes with --interpolate" in error(UsageError.exit_code, str(a), str(out),

@@ -16,7 +16,7 @@ from PIL import Image
 from srgan_cli import scoring
 from srgan_cli.datasets import open_dataset
 from srgan_cli.evaluate import EvalResult, evaluate
-from srgan_cli.models.zoo import load_model
+from srgan_cli.models.loading import load
 from srgan_cli.resize import imresize
 from srgan_cli.training.config import TrainConfig
 from srgan_cli.training.loop import Trainer
@@ -53,7 +53,7 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
 
 
 def test_score_bicubic_on_a_spec_is_evaluate_of_matlab_bicubic(val: Path) -> None:
-    model = load_model("bicubic", scale=4)
+    model = load("bicubic", scale=4)
     got = scoring.score(model, str(val), device="cpu")
     want = evaluate(lambda lr: imresize(lr, 4), open_dataset(str(val), 4), scale=4)
     assert got.model == "bicubic" and got.dataset == want.dataset and len(got.images) == 2

@@ -15,9 +15,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 from srgan_cli.errors import DeviceError, ModelError, TrainingError
+from srgan_cli.models.loading import load, load_srresnet
 from srgan_cli.models.srresnet import SRResNet
 from srgan_cli.models.vgg import VGGFeatures, random_vgg_features
-from srgan_cli.models.zoo import load_model, save_model
+from srgan_cli.models.zoo import save_model
 from srgan_cli.training import stages
 from srgan_cli.training.checkpoint import load as load_checkpoint
 from srgan_cli.training.config import TrainConfig, resolve
@@ -202,8 +203,8 @@ def test_ema_is_updated_saved_and_used(tmp_path: Path) -> None:
         assert torch.equal(state["params_ema"][k], v)
         assert torch.equal(state["generator"][k], t.generator.state_dict()[k])
     # what is exported / used for inference from the run is the EMA
-    loaded = load_model(str(path))
-    assert torch.equal(loaded.module.tail.weight, t.ema.module.tail.weight)
+    loaded = load_srresnet(str(path))
+    assert torch.equal(loaded.tail.weight, t.ema.module.tail.weight)
 
 
 def test_grad_clip_limits_the_gradient_norm(tmp_path: Path,
@@ -291,7 +292,7 @@ def test_validation_logs_and_run_folder(tmp_path: Path) -> None:
     assert best_state["step"] == best["step"]
     assert best_state["best_psnr"] == pytest.approx(best["val_psnr"])
     # best.pt holds the weights that were scored: re-scoring them gives the logged numbers
-    best_model = load_model(str(run / "best.pt"))
+    best_model = load(str(run / "best.pt"))
     again = evaluate(Upscaler(best_model, device="cpu", precision="fp32").upscale_array,
                      open_dataset(str(val), 4), scale=4)
     assert again.mean_psnr == pytest.approx(best["val_psnr"], abs=1e-9)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,14 +13,20 @@ from torch import nn
 
 from srgan_cli.errors import DeviceError, UsageError
 from srgan_cli.imaging import ImageData
-from srgan_cli.models.srresnet import SRResNet
-from srgan_cli.models.zoo import LoadedModel, load_model
+from srgan_cli.models.descriptor import (
+    ALL_PRECISIONS,
+    ModelDescriptor,
+    SizeRequirements,
+    Tiling,
+    TorchImplementation,
+    parameter_count,
+)
+from srgan_cli.models.loading import load
+from srgan_cli.models.srresnet import SRResNet, fold_batchnorm, fold_conv_bn
 from srgan_cli.resize import imresize
 from srgan_cli.tiling import WHOLE_IMAGE
 from srgan_cli.upscale import (
     Upscaler,
-    fold_batchnorm,
-    fold_conv_bn,
     output_size,
     resolve_device,
     resolve_precision,
@@ -51,8 +58,14 @@ def random_srresnet(
     return net.eval().requires_grad_(False)
 
 
-def loaded(net: nn.Module, scale: int = 4) -> LoadedModel:
-    return LoadedModel("test", "srresnet", scale, net, {}, "memory")  # type: ignore[arg-type]
+def loaded(net: nn.Module, scale: int = 4, fold_bn: bool = True) -> ModelDescriptor:
+    """An SRResNet (or a wrapper of one) as a descriptor: exact tiling, BN folded if asked."""
+    return ModelDescriptor(
+        name="test", architecture="srresnet", scale=scale, in_channels=3, out_channels=3,
+        parameters=parameter_count(net), precisions=ALL_PRECISIONS, size=SizeRequirements(),
+        tiling=Tiling(True, int(net.receptive_radius)), card={}, source="memory",
+        implementation=TorchImplementation(net, for_inference=fold_batchnorm if fold_bn else None),
+    )
 
 
 def make_image(h: int = 200, w: int = 300, seed: int = 0) -> np.ndarray:
@@ -111,7 +124,7 @@ def test_tiled_equals_untiled(tile: int, batch_size: int) -> None:
     """Tile 8 is smaller than the context (receptive radius 12): windows are mostly context."""
     net = random_srresnet()
     arr = make_image(200, 300)
-    whole = Upscaler(loaded(net), device="cpu", tile=0, fold_bn=False).upscale_float(arr)
+    whole = Upscaler(loaded(net, fold_bn=False), device="cpu", tile=0).upscale_float(arr)
     assert np.abs(whole - reference(net, arr)).max() <= 1e-5
     up = Upscaler(loaded(net), device="cpu", tile=tile, batch_size=batch_size)
     assert up.tile_pad == net.receptive_radius == 12
@@ -204,12 +217,12 @@ def test_oom_halves_tile_and_matches_untiled() -> None:
     # batches of 2 windows: the whole image fails, then 55 px tiles (2 x 79^2 px), 27 px pass
     up = Upscaler(loaded(FakeOOM(net, limit=6000)), device="cpu", tile=WHOLE_IMAGE,
                   batch_size=2)
-    state = {k: v for k, v in vars(up).items() if k not in ("_net", "tile")}
+    state = {k: v for k, v in vars(up).items() if k not in ("_prepared", "tile", "tiles")}
     out = up.upscale_float(arr)
     assert FakeOOM.raised == 2
     assert np.abs(out - whole).max() <= 1e-4
     # nothing kept per call but the tile size that fits: 55 px failed, 27 px passed
-    assert {k: v for k, v in vars(up).items() if k not in ("_net", "tile")} == state
+    assert {k: v for k, v in vars(up).items() if k not in ("_prepared", "tile", "tiles")} == state
     assert up.tile == 27
     out8 = up.upscale_array(arr)  # starts from the learned tile size: no out-of-memory again
     assert FakeOOM.raised == 2
@@ -329,7 +342,7 @@ def test_upscale_image_alpha_and_outscale() -> None:
 
 
 def test_bicubic_model() -> None:
-    model = load_model("bicubic", scale=3)
+    model = load("bicubic", scale=3)
     up = Upscaler(model, device="cpu")
     arr = make_image(10, 12)
     assert np.array_equal(up.upscale_array(arr), imresize(arr, 3))
@@ -337,3 +350,167 @@ def test_bicubic_model() -> None:
     out = up.upscale_image(img16, outscale=2)  # one direct resize to the exact size
     assert out.bit_depth == 16 and np.array_equal(out.color, imresize(img16.color, size=(20, 24)))
     assert output_size(10, 12, 2) == (20, 24)
+
+
+# ----------------------------------------------------------------------------- non-finite output
+
+
+def test_nan_weights_are_a_model_error_not_a_black_image(tmp_path: Path) -> None:
+    from srgan_cli.errors import ModelError
+    from srgan_cli.models.zoo import save_model
+
+    net = random_srresnet(scale=2)
+    with torch.no_grad():
+        net.tail.weight[0, 0, 0, 0] = float("nan")
+    save_model(net, tmp_path / "nan.safetensors", {})
+    up = Upscaler(load(str(tmp_path / "nan.safetensors")), device="cpu", precision="fp32")
+    with pytest.raises(ModelError, match=r"model nan produced NaN/inf values; its weights"):
+        up.upscale_array(make_image(12, 14))
+    with pytest.raises(ModelError, match="NaN/inf"):
+        up.upscale_float(make_image(12, 14))
+    bf16 = Upscaler(load(str(tmp_path / "nan.safetensors")), device="cpu", precision="bf16")
+    with pytest.raises(ModelError, match=r"in bf16 \(try --precision fp32\)"):
+        bf16.upscale_array(make_image(12, 14))
+
+
+def test_nan_model_through_the_cli_exits_with_the_model_code(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from srgan_cli.cli import main
+    from srgan_cli.errors import ModelError
+    from srgan_cli.imaging import write_image
+    from srgan_cli.models.zoo import save_model
+
+    net = random_srresnet(scale=2)
+    with torch.no_grad():
+        net.head.bias.fill_(float("inf"))
+    save_model(net, tmp_path / "inf.safetensors", {})
+    write_image(tmp_path / "a.png", _image(make_image(10, 12)))
+    with pytest.raises(SystemExit) as exc:
+        main(["upscale", str(tmp_path / "a.png"), "--output", str(tmp_path / "b.png"),
+              "--model", str(tmp_path / "inf.safetensors"), "--device", "cpu"])
+    assert exc.value.code == ModelError.exit_code
+    assert "model inf produced NaN/inf values" in capsys.readouterr().err
+    assert not (tmp_path / "b.png").exists()
+
+
+# ----------------------------------------------------------------------------- precision auto
+
+
+def test_choose_precision_follows_the_cpu_and_the_descriptor(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from srgan_cli.models.descriptor import FP32_ONLY
+    from srgan_cli.upscale import choose_precision
+
+    cpu = torch.device("cpu")
+    model = loaded(random_srresnet())
+    monkeypatch.setenv("SRGAN_CPU_BF16", "1")
+    assert choose_precision("auto", cpu, model) == "bf16"
+    assert choose_precision("auto", cpu, load("bicubic")) == "fp32"  # fp32 only
+    fp32_only = dataclasses.replace(model, precisions=FP32_ONLY)
+    assert choose_precision("auto", cpu, fp32_only) == "fp32"
+    with pytest.raises(DeviceError, match="runs in fp32, not bf16"):
+        choose_precision("bf16", cpu, fp32_only)
+    with pytest.raises(DeviceError, match="fp16 is not supported on the CPU"):
+        choose_precision("fp16", cpu, model)
+    assert choose_precision(" FP32 ", cpu, model) == "fp32"
+    assert Upscaler(model, device="cpu").precision == "bf16"
+    monkeypatch.setenv("SRGAN_CPU_BF16", "0")
+    assert choose_precision("auto", cpu, model) == "fp32"
+    up = Upscaler(model, device="cpu")
+    assert (up.precision, up.dtype) == ("fp32", torch.float32)
+
+
+# ----------------------------------------------------------------------------- tiles by memory
+
+
+def test_parse_bytes() -> None:
+    from srgan_cli.upscale import parse_bytes
+
+    assert parse_bytes("2G") == 2 << 30
+    assert parse_bytes("1.5GiB") == 3 << 29
+    assert parse_bytes("512m") == 512 << 20
+    assert parse_bytes("800000") == 800000
+    assert parse_bytes("64 KB") == 64 << 10
+    for bad in ("", "G", "-1G", "2X", "0", "1.2.3M"):
+        with pytest.raises(UsageError, match="memory-budget"):
+            parse_bytes(bad)
+
+
+def test_tile_for_budget() -> None:
+    from srgan_cli.tiling import tile_for_budget
+
+    assert tile_for_budget(100, 120, 10, 100, 100 * 120 * 100) == WHOLE_IMAGE  # fits
+    # 1 MB at 100 B per pixel: a 100 px window, 80 px tile after 10 px of context per side
+    assert tile_for_budget(1000, 1200, 10, 100, 1_000_000) == 80
+    assert tile_for_budget(1000, 1200, 10, 100, 1_000_000, multiple=16) == 80
+    assert tile_for_budget(1000, 1200, 10, 100, 1_000_000, multiple=12) == 72
+    # 512 px with at most 336 px: two equal tiles of 256, not 336 + 176
+    assert tile_for_budget(512, 512, 40, 1, 416**2) == 256
+    assert tile_for_budget(400, 512, 40, 1, 416**2) == 336  # two strips: fewer pixels
+    assert tile_for_budget(700, 512, 40, 1, 416**2) == 234  # 700 in three
+    assert tile_for_budget(336, 336, 40, 1, 416**2) == WHOLE_IMAGE
+    assert tile_for_budget(1000, 1200, 40, 100, 1_000_000) == 32  # never below min_tile
+    with pytest.raises(ValueError):
+        tile_for_budget(10, 10, 1, 0, 100)
+
+
+def test_auto_tile_follows_the_memory_budget() -> None:
+    net = random_srresnet()
+    model = loaded(net)
+    arr = make_image(60, 80)
+    whole = Upscaler(model, device="cpu").upscale_array(arr)
+    roomy = Upscaler(model, device="cpu", tile=None, memory_budget=1 << 30)
+    assert np.array_equal(roomy.upscale_array(arr), whole)
+    assert roomy.tile == WHOLE_IMAGE and roomy.tiles == 1 and roomy.tiling_exact
+    per_pixel = roomy.bytes_per_pixel
+    assert per_pixel > 4 * 3 * 16  # more than the float output alone
+    window = 12 + 2 * net.receptive_radius  # room for a 12 px core and its context
+    tight = Upscaler(model, device="cpu", tile=None, memory_budget=per_pixel * window**2)
+    assert np.array_equal(tight.upscale_array(arr), whole)  # exact model: same bytes
+    assert tight.tile == 32 and tight.tiles > 1  # min_tile: 32
+    budget = per_pixel * (48 + 2 * net.receptive_radius) ** 2  # 72^2 px: more than 60x80
+    mid = Upscaler(model, device="cpu", tile=None, memory_budget=budget)
+    assert np.array_equal(mid.upscale_array(arr), whole)
+    assert mid.tile == WHOLE_IMAGE and mid.tiles == 1
+    big = make_image(90, 110)
+    assert np.array_equal(mid.upscale_array(big), roomy.upscale_array(big))
+    assert mid.tile == 48 and mid.tiles == 2 * 3
+    with pytest.raises(UsageError, match="memory-budget"):
+        Upscaler(model, device="cpu", memory_budget=0)
+
+
+def test_activation_estimate_grows_with_width_and_scale() -> None:
+    from srgan_cli.upscale import activation_floats
+
+    small = activation_floats(loaded(random_srresnet(scale=2, channels=8), 2))
+    wide = activation_floats(loaded(random_srresnet(scale=2, channels=32), 2))
+    x4 = activation_floats(loaded(random_srresnet(scale=4, channels=8)))
+    assert wide == pytest.approx(4 * small) and x4 > small
+    assert small == 8 * 4  # the x2 upsampling conv: 4 C channels per LR pixel
+
+
+# ----------------------------------------------------------------------------- size multiples
+
+
+def test_exact_tiling_with_a_size_multiple_stays_exact() -> None:
+    """ESRGAN x2 pixel-unshuffles its input (multiple of 2): padded image, aligned windows."""
+    from spandrel.architectures.ESRGAN import ESRGAN
+
+    from srgan_cli.models.loading import from_state_dict
+
+    torch.manual_seed(0)
+    net = ESRGAN(in_nc=12, out_nc=3, num_filters=8, num_blocks=1, scale=4, shuffle_factor=2)
+    d = from_state_dict(net.state_dict(), name="rrdb2", source="memory", card={}, where="x")
+    assert d.tiling.exact and d.scale == 2 and d.size.multiple_of % 2 == 0
+    assert d.tiling.pad == 44
+    arr = make_image(101, 123)  # more than one window of tile + 2 x radius
+    whole = Upscaler(d, device="cpu").upscale_array(arr)
+    with torch.no_grad():
+        x = torch.from_numpy(arr).permute(2, 0, 1)[None].float() / 255
+        want = d(x)[0].permute(1, 2, 0).numpy()
+    assert whole.shape == (202, 246, 3)
+    assert np.abs(whole.astype(float) - np.clip(np.floor(want * 255 + 0.5), 0, 255)).max() <= 1
+    for tile in (5, 13):
+        up = Upscaler(d, device="cpu", tile=tile)
+        assert up.tile % d.size.multiple_of == 0 and up.tile_pad % d.size.multiple_of == 0
+        assert np.array_equal(up.upscale_array(arr), whole) and up.tiles > 1

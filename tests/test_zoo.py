@@ -1,4 +1,5 @@
-"""Model files: safetensors round trip with card, .pth nestings, refusals, bundled models."""
+"""Model files: safetensors round trip with card, .pth nestings, refusals, bundled models
+(read back through `loading.load`, the one loader)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,17 @@ from safetensors.torch import save_file
 from torch import nn
 
 from srgan_cli.errors import ModelError, OutputError
+from srgan_cli.models.descriptor import ModelDescriptor
 from srgan_cli.models.discriminator import Discriminator
+from srgan_cli.models.loading import load
 from srgan_cli.models.srresnet import SRResNet
 from srgan_cli.models.zoo import (
     DEFAULT_MODEL,
     FORMAT,
+    build_module,
     bundled_models,
     default_model_spec,
     infer_architecture,
-    load_model,
     save_model,
 )
 
@@ -34,6 +37,13 @@ def small_net(scale: int = 2, seed: int = 0, num_blocks: int = 2, channels: int 
             m.running_mean.uniform_(-0.3, 0.3)
             m.running_var.uniform_(0.5, 2.0)
     return net.eval()
+
+
+def net_of(m: ModelDescriptor) -> SRResNet:
+    """The SRResNet a descriptor runs (CPU, fp32, eval, BatchNorm unfolded)."""
+    net = getattr(m.implementation, "net", None)
+    assert isinstance(net, SRResNet)
+    return net
 
 
 def same_weights(a: nn.Module, b: nn.Module) -> bool:
@@ -54,20 +64,20 @@ def test_round_trip_with_card(tmp_path: Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
-    m = load_model(str(path))
-    assert (m.kind, m.scale, m.name, m.source) == ("srresnet", 2, "m", str(path))
+    m = load(str(path))
+    assert (m.architecture, m.scale, m.name, m.source) == ("srresnet", 2, "m", str(path))
     assert m.card["training_data"] == "DIV2K" and m.card["steps"] == 1000
     assert m.card["metrics"] == {"Set5": {"psnr": 30.1}}
     assert m.card["format"] == FORMAT and m.card["architecture"] == "srresnet"
     assert (m.card["scale"], m.card["num_blocks"], m.card["channels"]) == (2, 2, 8)
-    assert m.module is not None and not m.module.training
-    assert any(isinstance(x, nn.BatchNorm2d) for x in m.module.modules())  # stored unfolded
-    assert same_weights(m.module, net)
+    assert not net_of(m).training
+    assert any(isinstance(x, nn.BatchNorm2d) for x in net_of(m).modules())  # stored unfolded
+    assert same_weights(net_of(m), net)
     x = torch.rand(1, 3, 10, 12)
     with torch.no_grad():
-        assert torch.equal(m.module(x), net(x))
+        assert torch.equal(net_of(m)(x), net(x))
     save_model(net, path, {"steps": 2})  # replaces atomically
-    assert load_model(str(path)).card["steps"] == 2
+    assert load(str(path)).card["steps"] == 2
 
 
 def test_save_unwraps_and_refuses_bad_targets(tmp_path: Path) -> None:
@@ -75,7 +85,7 @@ def test_save_unwraps_and_refuses_bad_targets(tmp_path: Path) -> None:
     wrapper = nn.Module()
     wrapper.module = net  # like DistributedDataParallel
     save_model(wrapper, tmp_path / "w.safetensors", {})
-    assert same_weights(load_model(str(tmp_path / "w.safetensors")).module, net)
+    assert same_weights(net_of(load(str(tmp_path / "w.safetensors"))), net)
     with pytest.raises(OutputError, match="does not exist"):
         save_model(net, tmp_path / "nope" / "m.safetensors", {})
     with pytest.raises(ModelError, match="JSON"):
@@ -85,8 +95,8 @@ def test_save_unwraps_and_refuses_bad_targets(tmp_path: Path) -> None:
 def test_bf16_weights_load_as_fp32(tmp_path: Path) -> None:
     net = small_net()
     save_model(net.to(torch.bfloat16), tmp_path / "h.safetensors", {})
-    m = load_model(str(tmp_path / "h.safetensors"))
-    assert m.module is not None and m.module.head.weight.dtype == torch.float32
+    m = load(str(tmp_path / "h.safetensors"))
+    assert net_of(m).head.weight.dtype == torch.float32
 
 
 @pytest.mark.parametrize(
@@ -101,19 +111,19 @@ def test_corrupt_safetensors(tmp_path: Path, damage) -> None:  # type: ignore[no
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(damage(good.read_bytes()))
     with pytest.raises(ModelError, match=r"bad\.safetensors: not a valid safetensors file"):
-        load_model(str(bad))
+        load(str(bad))
 
 
 def test_foreign_metadata_refused(tmp_path: Path) -> None:
     state = {k: v.contiguous() for k, v in small_net().state_dict().items()}
     save_file(state, tmp_path / "a.safetensors", metadata={"architecture": "rrdbnet"})
     with pytest.raises(ModelError, match="architecture 'rrdbnet' is not supported"):
-        load_model(str(tmp_path / "a.safetensors"))
+        load(str(tmp_path / "a.safetensors"))
     save_file(state, tmp_path / "b.safetensors", metadata={"num_blocks": "3"})
     with pytest.raises(ModelError, match="num_blocks=3 but the tensors have num_blocks=2"):
-        load_model(str(tmp_path / "b.safetensors"))
+        load(str(tmp_path / "b.safetensors"))
     save_file(state, tmp_path / "c.safetensors")  # no card at all: inferred from the tensors
-    assert load_model(str(tmp_path / "c.safetensors")).scale == 2
+    assert load(str(tmp_path / "c.safetensors")).scale == 2
 
 
 # ----------------------------------------------------------------------------- .pth imports
@@ -142,16 +152,16 @@ def test_pth_nestings(tmp_path: Path, nesting: str) -> None:
     net, other = small_net(seed=0), small_net(seed=1)
     path = tmp_path / f"{nesting}.pth"
     torch.save(_nestings(net, other)[nesting], path)
-    m = load_model(str(path), scale=2)
-    assert m.kind == "srresnet" and m.scale == 2 and m.name == nesting
-    assert same_weights(m.module, net)  # type: ignore[arg-type]
+    m = load(str(path), scale=2)
+    assert m.architecture == "srresnet" and m.scale == 2 and m.name == nesting
+    assert same_weights(net_of(m), net)
 
 
 def test_pt_suffix_and_missing_bn_counters(tmp_path: Path) -> None:
     sd = {k: v for k, v in small_net(scale=3).state_dict().items()
           if not k.endswith("num_batches_tracked")}
     torch.save(sd, tmp_path / "x3.pt")
-    assert load_model(str(tmp_path / "x3.pt")).scale == 3
+    assert load(str(tmp_path / "x3.pt")).scale == 3
 
 
 class _TouchFile:
@@ -181,7 +191,7 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path: Path, payload, how
     else:
         path.write_bytes(pickle.dumps(evil, protocol=2 if how == "pickle-2" else None))
     with pytest.raises(ModelError, match="refuses to unpickle arbitrary code"):
-        load_model(str(path))
+        load(str(path))
     assert not target.exists()
 
 
@@ -190,44 +200,46 @@ def test_corrupt_pth(tmp_path: Path) -> None:
     data = (tmp_path / "good.pth").read_bytes()
     (tmp_path / "trunc.pth").write_bytes(data[: len(data) // 2])
     with pytest.raises(ModelError, match=r"trunc\.pth: not a valid PyTorch weights file"):
-        load_model(str(tmp_path / "trunc.pth"))
+        load(str(tmp_path / "trunc.pth"))
     (tmp_path / "garbage.pth").write_bytes(os.urandom(3000))
     with pytest.raises(ModelError, match=r"garbage\.pth"):
-        load_model(str(tmp_path / "garbage.pth"))
+        load(str(tmp_path / "garbage.pth"))
 
 
 def test_other_architecture_refused(tmp_path: Path) -> None:
     torch.save(Discriminator().state_dict(), tmp_path / "disc.pth")
     with pytest.raises(ModelError, match=r"not an srgan-cli SRResNet.*head\.weight.*found keys"):
-        load_model(str(tmp_path / "disc.pth"))
+        build_module(Discriminator().state_dict(), "disc.pth")
+    with pytest.raises(ModelError, match=r"disc\.pth: unknown layout: keys"):
+        load(str(tmp_path / "disc.pth"))
     sd = dict(small_net().state_dict())
     sd["extra.weight"] = torch.zeros(3)
     del sd["tail.bias"]
     torch.save(sd, tmp_path / "keys.pth")
     with pytest.raises(ModelError, match=r"missing keys tail\.bias; unexpected keys extra\.weight"):
-        load_model(str(tmp_path / "keys.pth"))
+        load(str(tmp_path / "keys.pth"))
     torch.save({"optimizer": {"lr": 1.0}}, tmp_path / "nostate.pth")
     with pytest.raises(ModelError, match="no state dict found"):
-        load_model(str(tmp_path / "nostate.pth"))
+        load(str(tmp_path / "nostate.pth"))
 
 
 def test_scale_missing_and_unknown(tmp_path: Path) -> None:
     save_model(small_net(scale=2), tmp_path / "x2.safetensors", {})
     with pytest.raises(ModelError, match="model is x2, but x4 was asked"):
-        load_model(str(tmp_path / "x2.safetensors"), scale=4)
+        load(str(tmp_path / "x2.safetensors"), scale=4)
     with pytest.raises(ModelError, match="model file not found"):
-        load_model(str(tmp_path / "none.safetensors"))
+        load(str(tmp_path / "none.safetensors"))
     with pytest.raises(ModelError, match="unknown model 'no_such_model'"):
-        load_model("no_such_model")
-    (tmp_path / "m.onnx").write_bytes(b"x")
-    with pytest.raises(ModelError, match="unknown model file type '.onnx'"):
-        load_model(str(tmp_path / "m.onnx"))
+        load("no_such_model")
+    (tmp_path / "m.bin").write_bytes(b"x")
+    with pytest.raises(ModelError, match="unknown model file type '.bin'"):
+        load(str(tmp_path / "m.bin"))
 
 
 def test_bicubic() -> None:
-    m = load_model("bicubic")
-    assert (m.kind, m.scale, m.module) == ("bicubic", 4, None)
-    assert load_model("bicubic", scale=3).scale == 3
+    m = load("bicubic")
+    assert (m.architecture, m.scale, m.torch_module()) == ("bicubic", 4, None)
+    assert load("bicubic", scale=3).scale == 3
 
 
 @pytest.mark.parametrize(("scale", "blocks", "channels"), [(2, 1, 4), (3, 2, 8), (4, 3, 6),
@@ -253,11 +265,11 @@ def test_bundled_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert (good.scale, good.num_blocks, good.channels, good.error) == (4, 2, 8, None)
     assert good.card["training_data"] == "DIV2K"
     assert infos["broken"].error is not None and "not a valid safetensors" in infos["broken"].error
-    m = load_model(DEFAULT_MODEL)
+    m = load(DEFAULT_MODEL)
     assert m.source.startswith("bundled:") and m.name == DEFAULT_MODEL
-    assert same_weights(m.module, net)  # type: ignore[arg-type]
+    assert same_weights(net_of(m), net)
     with pytest.raises(ModelError, match=f"available: broken, {DEFAULT_MODEL}, bicubic"):
-        load_model("srresnet_x3")
+        load("srresnet_x3")
 
 
 def test_weights_dir_falls_back_to_the_installed_share_folder(tmp_path, monkeypatch) -> None:
@@ -280,30 +292,20 @@ def test_weights_dir_falls_back_to_the_installed_share_folder(tmp_path, monkeypa
     assert zoo.weights_dir() == tmp_path / "env"
 
 
-# ----------------------------------------------------------------------------- zoo and loading
+# ----------------------------------------------------------------------------- training's loader
 
 
-def test_zoo_and_loading_read_our_file_alike(tmp_path: Path) -> None:
-    """`zoo.load_model` (today's consumers) and `loading.load` (the descriptor) agree."""
-    from srgan_cli.models.loading import load
-
-    net = small_net(scale=2)
-    path = tmp_path / "m.safetensors"
-    save_model(net, path, {"steps": 3})
-    old, new = load_model(str(path)), load(str(path))
-    assert (new.name, new.scale, new.source, new.architecture) == ("m", 2, str(path), "srresnet")
-    assert dict(new.card) == old.card
-    assert new.tiling.exact and new.tiling.pad == net.receptive_radius
-    x = torch.rand(1, 3, 9, 10)
-    with torch.no_grad():
-        torch.testing.assert_close(new(x), old.module(x), atol=1e-5, rtol=0)
-
-
-def test_zoo_still_refuses_other_families(tmp_path: Path) -> None:
-    """Until consumers switch to descriptors, load_model gives an SRResNet or a one-line error."""
+def test_load_srresnet_gives_our_module_or_one_line(tmp_path: Path) -> None:
+    """Training starts from our SRResNet only: other families are refused in one line."""
+    from srgan_cli.models.loading import load_srresnet
     from srgan_cli.models.msrresnet import MSRResNet
 
+    net = small_net(scale=2)
+    save_model(net, tmp_path / "m.safetensors", {"steps": 3})
+    assert same_weights(load_srresnet(str(tmp_path / "m.safetensors"), scale=2), net)
     torch.save({"params": MSRResNet(scale=4, num_blocks=1, channels=4).state_dict()},
                tmp_path / "msr.pth")
-    with pytest.raises(ModelError, match=r"msr\.pth: not an srgan-cli SRResNet"):
-        load_model(str(tmp_path / "msr.pth"))
+    with pytest.raises(ModelError, match=r"msr: is msrresnet, not an srgan-cli SRResNet"):
+        load_srresnet(str(tmp_path / "msr.pth"))
+    with pytest.raises(ModelError, match="bicubic: is bicubic"):
+        load_srresnet("bicubic")

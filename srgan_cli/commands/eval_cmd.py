@@ -16,7 +16,7 @@ from srgan_cli.errors import OutputError, SrganError, UsageError
 
 if TYPE_CHECKING:
     from srgan_cli.evaluate import EvalResult, ImageScore
-    from srgan_cli.models.zoo import LoadedModel
+    from srgan_cli.models.descriptor import ModelDescriptor
 
 
 def _write_text_atomic(target: str, text: str) -> None:
@@ -69,25 +69,28 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "model"
 
 
-def _load_models(specs: list[str], scale: int | None) -> tuple[list[LoadedModel], int]:
+def _load_models(specs: list[str], scale: int | None) -> tuple[list[ModelDescriptor], int]:
     """Load every model; the scale is --scale, else the networks' common scale, else 4."""
-    from srgan_cli.models.zoo import BICUBIC, load_model
+    import dataclasses
+
+    from srgan_cli.models.loading import load
+    from srgan_cli.models.zoo import BICUBIC
 
     if scale is not None and scale < 1:
         raise UsageError(f"--scale must be a positive integer, got {scale}")
-    networks = {s: load_model(s, scale=scale) for s in specs if s.lower() != BICUBIC}
+    networks = {s: load(s, scale=scale) for s in specs if s.lower() != BICUBIC}
     if scale is None:
         scales = sorted({m.scale for m in networks.values()})
         if len(scales) > 1:
             listed = ", ".join(f"{m.name} x{m.scale}" for m in networks.values())
             raise UsageError(f"the models have different scales ({listed}): pass --scale")
         scale = scales[0] if scales else 4
-    models = [networks[s] if s in networks else load_model(s, scale=scale) for s in specs]
+    models = [networks[s] if s in networks else load(s, scale=scale) for s in specs]
     seen: dict[str, int] = {}
-    for m in models:  # two files with the same stem: keep the columns apart
+    for i, m in enumerate(models):  # two files with the same stem: keep the columns apart
         seen[m.name] = seen.get(m.name, 0) + 1
         if seen[m.name] > 1:
-            m.name = f"{m.name}#{seen[m.name]}"
+            models[i] = dataclasses.replace(m, name=f"{m.name}#{seen[m.name]}")
     return models, scale
 
 
@@ -112,7 +115,8 @@ def _print_results(results: list[EvalResult], per_image: bool, to_stderr: bool) 
 
 def eval_command(
     model: list[str] | None = typer.Option(
-        None, "--model", "-m", help="Model: bundled name, .safetensors/.pth path, or 'bicubic'. "
+        None, "--model", "-m", help="Model: bundled name, model file (.safetensors, .pth, .pt, "
+        ".ckpt, .onnx; SRResNet, MSRResNet, EDSR or any spandrel SR architecture), or 'bicubic'. "
         "Repeat to compare models side by side. (default: srresnet_x4 if installed, else "
         "bicubic)", show_default=False, metavar="NAME|PATH"),
     dataset: list[str] | None = typer.Option(
@@ -156,6 +160,9 @@ def eval_command(
     lpips_net: str = typer.Option("alex", "--lpips-net", help="LPIPS backbone: alex or vgg."),
     offline: bool = typer.Option(
         False, "--offline", help="Never download (LPIPS backbone weights); also SRGAN_OFFLINE=1."),
+    tta: bool = typer.Option(
+        False, "--tta", help="x8 self-ensemble: average each model over the 8 flips/rotations "
+        "(8x slower; bicubic is unchanged)."),
     report_dir: Path | None = typer.Option(
         None, "--report", help="Write a visual comparison to DIR (index.html + images, no "
         "network): tables, zoomed crops where the models differ most, before/after slider.",
@@ -182,7 +189,7 @@ def eval_command(
     datasets = scoring.open_datasets(dataset or ["set5"], scale, data_root=data_root,
                                      split=split, regenerate_lr=regenerate_lr)
     protocol = scoring.Protocol(crop_border=crop_border, y_channel=not rgb, precision=precision,
-                                tile=tile, metrics=metrics, lpips_net=lpips_net)
+                                tile=tile, metrics=metrics, lpips_net=lpips_net, tta=tta)
     lpips = None
     if "lpips" in metrics:
         from srgan_cli.perceptual import load_lpips

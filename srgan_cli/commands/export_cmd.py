@@ -1,4 +1,5 @@
-"""`srgan export`: a run folder or checkpoint -> a .safetensors model file with its card."""
+"""`srgan export`: a run folder or checkpoint -> a .safetensors model file with its card; or
+anything `--model` accepts (or a run/checkpoint) -> an ONNX file (OUT ending in .onnx)."""
 
 from __future__ import annotations
 
@@ -44,10 +45,12 @@ def _interpolate(pair: tuple[str, str], alpha: float | None, out: Path, card: li
 
 def export(
     source: Path = typer.Argument(..., help="Run folder (uses last.pt, or best.pt with "
-                                  "--weights best) or a checkpoint file; with --interpolate, "
-                                  "the model file to write."),
-    out: Path | None = typer.Argument(None, help="Model file to write (.safetensors).",
-                                      show_default=False),
+                                  "--weights best) or a checkpoint file; for an .onnx OUT also "
+                                  "anything --model accepts (bundled name, model file); with "
+                                  "--interpolate, the model file to write."),
+    out: Path | None = typer.Argument(None, help="Model file to write: .safetensors, or .onnx "
+                                      "(dynamic batch, height and width; checked against "
+                                      "PyTorch first).", show_default=False),
     weights: str = typer.Option(
         "auto", "--weights",
         help="auto (EMA when the run has it, else raw), ema, raw, or best (the run's best "
@@ -86,15 +89,48 @@ def export(
     if out is None:
         raise UsageError("missing the model file to write: srgan export SOURCE OUT")
     check_device_name(device)
+    if out.suffix.lower() == ".onnx":
+        if measure:
+            raise UsageError("--measure applies to .safetensors exports; score the ONNX file "
+                             "with srgan eval --model")
+        _export_onnx(source, out, weights=weights, extra=_parse_card(card), overwrite=overwrite)
+        return
     net, written = do_export(source, out, weights=weights, extra=_parse_card(card),
                              overwrite=overwrite, measure=measure, data_root=data_root,
                              device=device)
-    con = stdout_console()
+    con = stdout_console(status=True)
     con.print(f"wrote {out} (x{net.scale}, {net.num_blocks} blocks, {net.channels} channels, "
               f"{written['weights']} weights, step {written['training']['steps']})", markup=False)
     for name, m in (written.get("metrics") or {}).items():
         con.print(f"  {name} x{m['scale']}: PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.4f}",
                   markup=False)
+
+
+def _export_onnx(source: Path, out: Path, *, weights: str, extra: dict[str, object],
+                 overwrite: bool) -> None:
+    """Write `out` (.onnx) from a run folder or checkpoint (as for .safetensors, `--weights`
+    honoured) or from anything `--model` accepts; nothing is written unless parity holds."""
+    import dataclasses
+
+    from srgan_cli.console import stdout_console
+    from srgan_cli.errors import OutputError
+    from srgan_cli.models.loading import load, srresnet_descriptor
+    from srgan_cli.models.onnx_export import export_onnx
+    from srgan_cli.training.export import build
+
+    out = out.expanduser()
+    if out.exists() and not overwrite:
+        raise OutputError(f"{out}: exists; use --overwrite")
+    if source.is_dir() or weights != "auto":
+        net, run_card = build(source, weights=weights, name=out.stem)
+        descriptor = srresnet_descriptor(net, name=out.stem, source=str(source), card=run_card)
+    else:
+        descriptor = load(str(source))
+    if extra:
+        descriptor = dataclasses.replace(descriptor, card={**descriptor.card, **extra})
+    diff = export_onnx(descriptor, out)
+    stdout_console().print(f"wrote {out} ({descriptor.architecture} x{descriptor.scale}, ONNX; "
+                           f"max difference to PyTorch {diff:.2g})", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -20,6 +20,7 @@ def sample(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files."),
 ) -> None:
     """Write a sample low-resolution image to try `srgan upscale` and `srgan eval` on."""
+    from srgan_cli.console import say
     from srgan_cli.imaging import ImageData, write_image
     from srgan_cli.samples import sample_pair
 
@@ -32,7 +33,7 @@ def sample(
     write_image(out, data(lr), overwrite=overwrite)
     if hr_out is not None:
         write_image(hr_out, data(hr), overwrite=overwrite)
-    print(f"wrote {out} ({lr.shape[1]}x{lr.shape[0]})")
+    say(f"wrote {out} ({lr.shape[1]}x{lr.shape[0]})")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,8 +1,11 @@
 """`srgan upscale`: parse the arguments into one UpscaleOptions, run the batch engine, print.
 
 The engine (`srgan_cli.batch`, planning in `srgan_cli.planning`) decides and runs everything;
-this module only turns its reports into terminal output: a progress display on a terminal, a
-line per image (or one JSON record per image with --json), the failures listed at the end.
+this module only turns its reports into terminal output. On a terminal: one live display on
+stderr (an `images` bar for a batch and one bar per image, in input pixels), every result line
+printed above it through its console, and a summary line at the end. Piped: plain lines, no
+ANSI codes, the summary too (for two or more images). With --json one record per image on
+stdout (the summary then goes to stderr); with -q only errors (and --json records).
 """
 
 from __future__ import annotations
@@ -21,68 +24,85 @@ from srgan_cli.batch import (
     Reporter,
     UpscaleOptions,
     load_upscaler,
+    record_line,
     run_batch,
+    summary_line,
 )
-from srgan_cli.planning import Job
+from srgan_cli.console import QUIET_OPTION
+from srgan_cli.errors import UsageError
+from srgan_cli.planning import DEFAULT_MAX_OUTPUT_PIXELS, Job, show_path
 
-
-def _describe(rec: Record) -> str:
-    if rec.status == "skipped":
-        return f"{rec.input}: skipped, {rec.note}"
-    (w, h), (ow, oh) = rec.input_size or (0, 0), rec.output_size or (0, 0)
-    return f"{rec.input} -> {rec.output}  {w}x{h} -> {ow}x{oh}  {rec.seconds:.2f} s"
+_OUT = "Output"
+_MODEL = "Model and speed"
+_LIMITS = "Limits"
 
 
 class _TerminalReporter(Reporter):
-    """Progress bars on stderr (on a terminal), a line or a JSON record per image on stdout.
+    """Prints a batch: through the live display's console while it is shown (never to another
+    stream that is the same terminal), plain lines otherwise."""
 
-    Notes are printed before the progress display starts (`attach`), failures after it ends."""
+    def __init__(self, *, json_out: bool, quiet: bool, live: Any = None) -> None:
+        from srgan_cli.console import stderr_console, stdout_console
 
-    def __init__(self, *, json_out: bool, quiet: bool) -> None:
-        from srgan_cli.console import stderr_console
+        self.json_out, self.quiet, self.live = json_out, quiet, live
+        self.err = live.console if live is not None else stderr_console()
+        # result lines: above the display when stdout is that terminal, else plain on stdout
+        self.out = self.err if live is not None and sys.stdout.isatty() else stdout_console()
+        self.many = False
+        self.images: Any = None
+        self.image: Any = None
+        self.result: BatchResult | None = None
 
-        self.json_out, self.quiet = json_out, quiet
-        self.err = stderr_console()
-        self.bar: Any = None
-        self.out: Any = None
-        self.images: int | None = None
-        self.tiles: int | None = None
-
-    def attach(self, bar: Any) -> None:
-        """Report into the progress display `bar` (rich's, or the no-op one when piped)."""
-        from srgan_cli.console import stdout_console
-
-        self.bar = bar
-        self.out = stdout_console()  # made inside the display: a live display redirects stdout
+    def _print(self, console: Any, text: str) -> None:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def note(self, text: str) -> None:
         if not self.quiet:
-            self.err.print(text, markup=False)
+            self._print(self.err, text)
 
     def batch_started(self, jobs: Sequence[Job]) -> None:
-        if len(jobs) > 1:
-            self.images = self.bar.add_task("images", total=len(jobs))
+        self.many = len(jobs) > 1
+        if self.live is not None:
+            if self.many:
+                self.images = self.live.add_task("images", total=len(jobs))
+            self.image = self.live.add_task("", total=None, visible=False)
 
     def image_started(self, job: Job) -> None:
-        self.tiles = self.bar.add_task(job.input.name, total=1)
+        if self.live is not None:
+            from rich.markup import escape
+
+            self.live.reset(self.image, total=None, visible=True,
+                            description=escape(show_path(job.input.name)))
 
     def image_progress(self, job: Job, done: int, total: int) -> None:
-        self.bar.update(self.tiles, completed=done, total=total)
+        if self.live is not None:
+            self.live.update(self.image, completed=done, total=total)
 
     def image_finished(self, record: Record) -> None:
-        self.bar.remove_task(self.tiles)
-        if self.images is not None:
-            self.bar.advance(self.images)
+        if self.live is not None:
+            self.live.update(self.image, visible=False)
+            if self.images is not None:
+                self.live.advance(self.images)
         if self.json_out:
-            print(json.dumps(record.as_json()), flush=True)
-        elif not self.quiet and record.status != "error":
-            self.out.print(_describe(record), markup=False)
+            line = json.dumps(record.as_json())
+            if self.out is self.err:
+                self._print(self.out, line)
+            else:
+                print(line, flush=True)
+        elif record.status == "error":
+            if self.many:  # a single image's error is the line cli prints
+                self._print(self.err, record_line(record))
+        elif not self.quiet:
+            self._print(self.out, record_line(record))
 
-    def list_failures(self, result: BatchResult) -> None:
-        """Every failed image's error line, for a batch (one image's is the line cli prints)."""
-        if len(result.records) > 1:
-            for r in result.failed:
-                self.err.print(f"error: {r.error}", markup=False)
+    def batch_finished(self, result: BatchResult) -> None:
+        self.result = result
+
+    def summary(self) -> None:
+        """The summary line of a batch of several images, after the live display has gone
+        (on stderr with --json)."""
+        if self.result is not None and self.many and not self.quiet:
+            self._print(self.err if self.json_out else self.out, summary_line(self.result))
 
 
 def upscale_command(
@@ -90,88 +110,129 @@ def upscale_command(
         ..., metavar="INPUT... | IN OUT",
         help="Images, folders of images and glob patterns ('photos/*.jpg', quoted or not). "
         "Exactly two paths, without -o, --suffix or --ext, mean IN OUT: upscale IN and write "
-        "the new file OUT (its extension picks the format), unless the second is an existing "
-        "folder (then both are inputs) or an existing image (refused: to replace a file use "
-        "--output FILE --overwrite). Files that folders or patterns find and that this run "
-        "writes itself (photo_x4.png beside photo.png) are skipped.",
+        "the new file OUT (its extension picks the format; missing folders are created), "
+        "unless the second is an existing folder (then both are inputs) or an existing image "
+        "(refused: to replace a file use --output FILE --overwrite). Files that folders or "
+        "patterns find and that this run writes itself (photo_x4.png beside photo.png) are "
+        "skipped.",
         show_default=False),
-    output: Path | None = typer.Option(
-        None, "--output", "-O", metavar="FILE",
+    output: str | None = typer.Option(
+        None, "--output", "-O", metavar="FILE|DIR",
         help="Write the result of the one INPUT to FILE (its extension picks the format); an "
-        "existing FILE is replaced only with --overwrite.", show_default=False),
+        "existing FILE is replaced only with --overwrite. An existing folder, or a path ending "
+        "in '/', means -o DIR.", show_default=False, rich_help_panel=_OUT),
     output_dir: Path | None = typer.Option(
         None, "--output-dir", "-o", metavar="DIR",
         help="Write the results into DIR (created if needed; subfolders of a --recursive "
         "folder input are mirrored). Without -o, results go beside their inputs.",
-        show_default=False),
+        show_default=False, rich_help_panel=_OUT),
     suffix: str | None = typer.Option(
         None, "--suffix", metavar="TEXT",
         help="Appended to each output's file name before the extension. "
-        "Default: none with -o DIR, '_x4' (the scale) beside the inputs.", show_default=False),
+        "Default: none with -o DIR, '_x4' (the scale) beside the inputs.", show_default=False,
+        rich_help_panel=_OUT),
     ext: str | None = typer.Option(
         None, "--ext", metavar="EXT", help="Output format for several inputs: png, jpg, jpeg, "
-        "bmp, tif, tiff or webp. Default: the input's own format.", show_default=False),
+        "bmp, tif, tiff or webp; auto (the default) keeps the input's own format.",
+        show_default=False, rich_help_panel=_OUT),
     recursive: bool = typer.Option(
         False, "--recursive", "-r", help="Also take images in subfolders of folder inputs, and "
         "let '**' in patterns match subfolders."),
     overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace outputs that exist (by default that image fails)."),
+        False, "--overwrite", help="Replace outputs that exist. Without it a batch skips them "
+        "(so re-running it redoes nothing) and IN OUT / --output FILE refuse.",
+        rich_help_panel=_OUT),
     skip_existing: bool = typer.Option(
         False, "--skip-existing", help="Leave outputs that exist alone and report the image "
-        "as skipped (for resuming a batch)."),
+        "as skipped, also for IN OUT and --output FILE.", rich_help_panel=_OUT),
     model: str | None = typer.Option(
         None, "--model", "-m", metavar="NAME|PATH",
-        help="A bundled model name (see 'srgan models'), a .safetensors / .pth / .pt file, or "
+        help="A bundled model name (see 'srgan models'), a model file (.safetensors, .pth, .pt, "
+        ".ckpt: SRResNet, MSRResNet, EDSR or any spandrel SR architecture; or .onnx), or "
         "'bicubic' (plain MATLAB bicubic x4). Default: srresnet_x4 when it is installed, "
-        "else bicubic.", show_default=False),
+        "else bicubic.", show_default=False, rich_help_panel=_MODEL),
     outscale: float | None = typer.Option(
-        None, "--outscale", metavar="FACTOR", help="Final size factor: the model's scale is "
-        "applied, then MATLAB bicubic resizes to round(size x FACTOR). Default: the model's "
-        "scale.", show_default=False),
+        None, "--outscale", "-s", metavar="FACTOR", help="Final size factor: the model's scale "
+        "is applied, then MATLAB bicubic resizes to round(size x FACTOR). Default: the "
+        "model's scale.", show_default=False, rich_help_panel=_MODEL),
+    alpha_upsampler: str = typer.Option(
+        "bicubic", "--alpha-upsampler", metavar="bicubic|model",
+        help="How the alpha channel is upscaled: MATLAB bicubic, or through the model "
+        "(replicated to three channels, as Real-ESRGAN does; slower).", rich_help_panel=_MODEL),
     device: str = typer.Option(
         "auto", "--device", metavar="DEVICE",
-        help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."),
+        help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.",
+        rich_help_panel=_MODEL),
     precision: str = typer.Option(
         "auto", "--precision", metavar="PRECISION",
-        help="auto (on CUDA bf16 where supported, else fp16; fp32 on CPU and MPS), fp32, bf16, "
-        "or fp16 (GPU only). bf16 on a CPU with AVX-512 bf16 is ~4x faster than fp32."),
+        help="auto (bf16 on a CPU with native bf16, AVX512-BF16 or AMX; on CUDA bf16 where "
+        "supported, else fp16; each only where the model allows it; else fp32), fp32, bf16, "
+        "or fp16 (GPU only).", rich_help_panel=_MODEL),
+    fp32: bool = typer.Option(False, "--fp32", hidden=True, help="Same as --precision fp32."),
     tile: int | None = typer.Option(
-        None, "--tile", metavar="N", help="Process the image in N x N low-resolution "
-        "tiles to bound memory; the result is the same as untiled. 0 = whole image at once. "
-        "Default: 256 on the CPU, 512 on a GPU. Halved automatically on GPU out-of-memory, "
-        "and kept halved for the rest of the batch.",
-        show_default=False),
+        None, "--tile", "-t", metavar="N", help="Process the image in N x N low-resolution "
+        "tiles to bound memory; the result is the same as untiled for convolutional models "
+        "(see 'srgan models MODEL'). 0 = whole image at once. Default: the largest tile that "
+        "fits the memory budget (the whole image when it fits). Halved automatically on GPU "
+        "out-of-memory, and kept halved for the rest of the batch.",
+        show_default=False, rich_help_panel=_MODEL),
     tile_pad: int | None = typer.Option(
         None, "--tile-pad", metavar="N", help="Pixels of context around each tile. "
-        "Default: the model's receptive radius (exact); less is faster but can show seams.",
-        show_default=False),
+        "Default: the model's receptive radius (exact), or its default pad for windowed "
+        "models; less is faster but can show seams.",
+        show_default=False, rich_help_panel=_MODEL),
+    tile_pad_alias: int | None = typer.Option(None, "--tile_pad", hidden=True),
     batch_size: int = typer.Option(
-        1, "--batch-size", metavar="N", help="Tiles per forward pass (GPU throughput)."),
+        1, "--batch-size", metavar="N", help="Tiles per forward pass (GPU throughput).",
+        rich_help_panel=_MODEL),
+    tta: bool = typer.Option(
+        False, "--tta", help="x8 self-ensemble: average the model over the 8 flips/rotations "
+        "(8x slower, slightly better; bicubic is unchanged).", rich_help_panel=_MODEL),
     max_pixels: int | None = typer.Option(
         None, "--max-pixels", metavar="N", help="Refuse inputs larger than N pixels "
         "(decompression-bomb guard; 0 = no limit). Default: about 89 million.",
-        show_default=False),
+        show_default=False, rich_help_panel=_LIMITS),
+    max_output_pixels: int = typer.Option(
+        DEFAULT_MAX_OUTPUT_PIXELS, "--max-output-pixels", metavar="N",
+        help="Refuse, before any work, an image whose output would have more than N pixels "
+        "(0 = no limit; outputs that would not fit in the available memory are refused "
+        "anyway).", rich_help_panel=_LIMITS),
     json_out: bool = typer.Option(
         False, "--json", help="Print one JSON record per image on stdout: input, output, "
-        "input_size, output_size (width, height), seconds, status (ok, error, skipped), error."),
-    quiet: bool = typer.Option(
-        False, "--quiet", "-q", help="Print nothing but errors (and --json records)."),
+        "input_size, output_size (width, height), seconds, status (ok, error, skipped), error, "
+        "tile (0: whole image), tiling_exact (false: tiled approximately)."),
+    quiet: bool = QUIET_OPTION,
 ) -> None:
     """Upscale images with a super-resolution model.
 
     Examples: 'srgan upscale photo.png photo_x4.png', 'srgan upscale photo.png --output
     old_x4.png --overwrite', 'srgan upscale shots/ -o big/ --ext png', 'srgan upscale "*.jpg"
-    -o out --model bicubic --outscale 2'. Exit codes: 0 all done, 2 usage, 3 input image,
-    4 output, 5 model, 10 device, 130 interrupted (Ctrl-C; no partial file is left); a batch
-    whose failures have different causes exits with 1.
+    -o out --model bicubic -s 2'. Real-ESRGAN spellings work too: -s/--outscale, -t/--tile,
+    --tile_pad, --fp32, --ext auto, --alpha-upsampler. Exit codes: 0 all done (outputs that
+    exist are skipped), 2 usage, 3 input image, 4 output, 5 model, 10 device, 130 interrupted
+    (Ctrl-C, SIGTERM or SIGHUP; no partial file is left), 141 stdout closed by its reader;
+    a batch whose failures have different causes exits with 1.
     """
+    from srgan_cli.console import is_quiet
+    from srgan_cli.signals import terminate_as_interrupt
+
     try:
-        options = UpscaleOptions(
-            output=output, output_dir=output_dir, suffix=suffix, ext=ext, recursive=recursive,
-            overwrite=overwrite, skip_existing=skip_existing, model=model, outscale=outscale,
-            device=device, precision=precision, tile=tile, tile_pad=tile_pad,
-            batch_size=batch_size, max_pixels=max_pixels)
-        _upscale(inputs, options, json_out=json_out, quiet=quiet)
+        with terminate_as_interrupt():
+            if fp32 and precision.strip().lower() not in ("auto", "fp32"):
+                raise UsageError(f"--fp32 contradicts --precision {precision}")
+            if tile_pad_alias is not None and tile_pad not in (None, tile_pad_alias):
+                raise UsageError("--tile_pad and --tile-pad differ; give one")
+            options = UpscaleOptions(
+                output=output, output_dir=output_dir, suffix=suffix,
+                ext=None if ext is not None and ext.lower() == "auto" else ext,
+                recursive=recursive, overwrite=overwrite, skip_existing=skip_existing,
+                model=model, outscale=outscale, device=device,
+                precision="fp32" if fp32 else precision, tile=tile,
+                tile_pad=tile_pad if tile_pad is not None else tile_pad_alias,
+                batch_size=batch_size, max_pixels=max_pixels,
+                max_output_pixels=max_output_pixels,
+                alpha_upsampler=alpha_upsampler.strip().lower(), tta=tta)
+            _upscale(inputs, options, json_out=json_out, quiet=quiet or is_quiet())
     except KeyboardInterrupt:
         # cli.main says "interrupted" and exits 130. The image being written is a temporary
         # file that atomic_write has already removed; flush the --json records written so far.
@@ -180,19 +241,22 @@ def upscale_command(
 
 
 def _upscale(inputs: list[str], options: UpscaleOptions, *, json_out: bool, quiet: bool) -> None:
-    """Load the model, run the batch under a progress display, list failures, then raise
+    """Load the model, run the batch under one live display, print the summary, then raise
     BatchError (one line, the failures' exit code) if any image failed."""
-    from srgan_cli.console import progress
+    from contextlib import nullcontext
 
-    reporter = _TerminalReporter(json_out=json_out, quiet=quiet)
+    from srgan_cli.console import live_progress
+
+    live = live_progress() if sys.stderr.isatty() and not quiet else None
+    reporter = _TerminalReporter(json_out=json_out, quiet=quiet, live=live)
     upscaler = load_upscaler(options, reporter)
-    with progress(None if not quiet else False) as bar:
-        reporter.attach(bar)
+    with live if live is not None else nullcontext():
         result = run_batch(inputs, options, reporter, upscaler=upscaler)
-    reporter.list_failures(result)
+    reporter.summary()
     sys.stdout.flush()
     result.check()
 
 
 def register(app: typer.Typer) -> None:
     app.command("upscale", no_args_is_help=True)(upscale_command)
+

@@ -114,7 +114,7 @@ class TorchImplementation:
     def prepare(self, device: torch.device, dtype: torch.dtype) -> Forward:
         net = self.for_inference(self.net) if self.for_inference else copy.deepcopy(self.net)
         net = net.eval().requires_grad_(False).to(device, dtype)
-        if device.type == "cuda":
+        if device.type in ("cuda", "cpu"):  # NHWC convolutions: faster on both (oneDNN, cuDNN)
             net = net.to(memory_format=torch.channels_last)
         module = RangeScaled(net, self.value_range, self.call)
 

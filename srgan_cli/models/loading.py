@@ -13,6 +13,7 @@ declared shapes are checked (`state_dicts.check_sane`) before any module is buil
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -78,6 +79,17 @@ def load(spec: str, *, scale: int | None = None) -> ModelDescriptor:
     return descriptor
 
 
+def load_srresnet(spec: str, *, scale: int | None = None) -> SRResNet:
+    """Our SRResNet (CPU, fp32, eval, BatchNorm unfolded) of a bundled name, model file or
+    checkpoint: what training starts from. ModelError for bicubic and other families."""
+    descriptor = load(spec, scale=scale)
+    net = getattr(descriptor.implementation, "net", None)
+    if not isinstance(net, SRResNet):
+        raise ModelError(f"{descriptor.name}: is {descriptor.architecture}, not an srgan-cli "
+                         "SRResNet")
+    return net
+
+
 def from_state_dict(
     state: Mapping[str, torch.Tensor], *, name: str, source: str, card: Mapping[str, Any],
     where: str,
@@ -134,7 +146,7 @@ def conv_radius(net: nn.Module, input_factor: int = 1) -> int:
     reach = 0
     for m in net.modules():
         if isinstance(m, nn.Conv2d):
-            k, d = max(m.kernel_size), max(m.dilation)  # type: ignore[arg-type]
+            k, d = max(m.kernel_size), max(m.dilation)
             reach += d * (k - 1) // 2 + (k - 1) % 2
     return (reach + 1) * input_factor
 
@@ -164,15 +176,19 @@ def _spandrel(state: Mapping[str, torch.Tensor], *, name: str, source: str,
     net = sd.model.eval().requires_grad_(False)
     precisions = FP32_ONLY | ({"fp16"} if sd.supports_half else set()) | (
         {"bf16"} if sd.supports_bfloat16 else set())
+    multiple = req.multiple_of
     if arch in EXACT_SPANDREL:
-        tiling = Tiling(True, conv_radius(net, int(getattr(net, "shuffle_factor", 0) or 1)))
+        unshuffle = int(getattr(net, "shuffle_factor", 0) or 1)
+        tiling = Tiling(True, conv_radius(net, unshuffle))
+        # tiles stay exact only when their windows start on the pixel-unshuffle grid
+        multiple = math.lcm(multiple, unshuffle)
     else:
         tiling = Tiling(False, max(DEFAULT_APPROX_PAD, req.multiple_of))
     call = getattr(sd, "_call_fn", None)  # spandrel's per-architecture call (0.4.2: private)
     return ModelDescriptor(
         name=name, architecture=arch, scale=sd.scale, in_channels=3, out_channels=3,
         parameters=parameter_count(net), precisions=frozenset(precisions),
-        size=SizeRequirements(req.multiple_of, req.minimum), tiling=tiling,
+        size=SizeRequirements(multiple, req.minimum), tiling=tiling,
         card={**card, "architecture": arch, "scale": sd.scale, "tags": list(sd.tags),
               "loaded_by": "spandrel"},
         source=source, implementation=TorchImplementation(net, call=call),

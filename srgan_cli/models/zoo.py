@@ -15,9 +15,9 @@ import pickle
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -41,20 +41,7 @@ STRUCTURAL_KEYS = ("format", "architecture", "scale", "num_blocks", "channels")
 NESTING_KEYS = ("params_ema", "ema", "params", "state_dict", "model", "generator")
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # DDP / DataParallel / torch.compile
 
-Kind = Literal["srresnet", "bicubic"]
 V = TypeVar("V")
-
-
-@dataclass
-class LoadedModel:
-    """A model ready for inference: an eval-mode fp32 CPU SRResNet, or plain bicubic."""
-
-    name: str
-    kind: Kind
-    scale: int
-    module: SRResNet | None
-    card: dict[str, Any] = field(default_factory=dict)
-    source: str = ""  # a file path, "bundled:<path>" or "builtin"
 
 
 @dataclass
@@ -369,12 +356,6 @@ def load_pickle(path: Path) -> dict[str, torch.Tensor]:
     return strip_wrapper_prefixes(state)
 
 
-def _check_scale(model: LoadedModel, scale: int | None) -> LoadedModel:
-    if scale is not None and scale != model.scale:
-        raise ModelError(f"{model.name}: model is x{model.scale}, but x{scale} was asked")
-    return model
-
-
 def _looks_like_name(spec: str) -> bool:
     return not any(sep in spec for sep in ("/", os.sep)) and Path(spec).suffix == ""
 
@@ -417,33 +398,6 @@ def srresnet_from_state(
         channels=module.channels,
     )
     return module, card
-
-
-def load_model(spec: str, *, scale: int | None = None) -> LoadedModel:
-    """Load a model by bundled name, "bicubic", or a .safetensors / .pth / .pt path.
-
-    The module comes back in eval mode, on the CPU, fp32, BatchNorm unfolded. Raises ModelError
-    for a missing, corrupt, unsafe or foreign file, or when `scale` is given and differs.
-    (SRResNet only: `models.loading.load` reads every supported family into a descriptor.)"""
-    if spec.lower() == BICUBIC:
-        s = 4 if scale is None else scale
-        if s < 1:
-            raise ModelError(f"bicubic: scale must be a positive integer, got {s}")
-        return LoadedModel(BICUBIC, "bicubic", s, None, {"architecture": BICUBIC}, "builtin")
-    path, name, source = resolve_spec(spec)
-    suffix = path.suffix.lower()
-    if suffix == SAFETENSORS_SUFFIX:
-        state, card = load_safetensors(path)
-        state = strip_wrapper_prefixes(state)
-    elif suffix in PICKLE_SUFFIXES:
-        state, card = load_pickle(path), {}
-    else:
-        raise ModelError(
-            f"{path}: unknown model file type {suffix or '(none)'!r}, expected .safetensors, "
-            ".pth or .pt"
-        )
-    module, card = srresnet_from_state(state, card, str(path))
-    return _check_scale(LoadedModel(name, "srresnet", module.scale, module, card, source), scale)
 
 
 def bundled_models() -> list[ModelInfo]:

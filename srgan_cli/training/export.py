@@ -121,14 +121,15 @@ def export(
     With `measure`, the in-memory model is scored on those datasets first and the scores are
     stored in the card as ``metrics``, so a missing dataset or a failed image leaves no file
     behind; the file is written once, complete."""
-    from srgan_cli.models.zoo import LoadedModel, save_model
+    from srgan_cli.models.zoo import save_model
 
     out = check_target(out, overwrite=overwrite)
     net, card = build(source, weights=weights, name=out.stem, extra=extra)
     if measure:
+        from srgan_cli.models.loading import srresnet_descriptor
         from srgan_cli.scoring import measure_model
 
-        model = LoadedModel(out.stem, "srresnet", net.scale, net, card, str(source))
+        model = srresnet_descriptor(net, name=out.stem, source=str(source), card=card)
         card["metrics"] = measure_model(model, measure, data_root=data_root, device=device)
         check_target(out, overwrite=overwrite)  # measuring takes a while: check again
     save_model(net, out, card)
@@ -176,18 +177,21 @@ def interpolate(
     The card records both sources (name, file, card) and alpha. ModelError (exit 5) when the
     architectures differ, UsageError for alpha outside [0, 1]."""
     from srgan_cli.errors import ModelError
-    from srgan_cli.models.zoo import load_model, save_model
+    from srgan_cli.models.loading import load
+    from srgan_cli.models.zoo import save_model
 
     if not 0.0 <= alpha <= 1.0:
         raise UsageError(f"--alpha must be in [0, 1] (0: the first model, 1: the second), got "
                          f"{alpha}")
     out = check_target(out, overwrite=overwrite)
-    models = [load_model(str(spec)) for spec in (a, b)]
-    for spec, m in zip((a, b), models, strict=True):
-        if m.module is None:
-            raise ModelError(f"--interpolate {spec}: {m.name} has no weights to blend")
-    ma, mb = (m.module for m in models)
-    assert ma is not None and mb is not None
+    models = [load(str(spec)) for spec in (a, b)]
+    nets = [getattr(m.implementation, "net", None) for m in models]
+    for spec, m, net in zip((a, b), models, nets, strict=True):
+        if not isinstance(net, SRResNet):
+            raise ModelError(f"--interpolate {spec}: {m.name} is {m.architecture}, not an "
+                             "srgan-cli SRResNet (the architecture blended)")
+    ma, mb = nets
+    assert isinstance(ma, SRResNet) and isinstance(mb, SRResNet)
     shape_a = (ma.scale, ma.num_blocks, ma.channels)
     shape_b = (mb.scale, mb.num_blocks, mb.channels)
     if shape_a != shape_b:
@@ -205,8 +209,10 @@ def interpolate(
         "name": out.stem,
         "interpolation": {
             "alpha": alpha,
-            "a": {"name": models[0].name, "source": models[0].source, "card": models[0].card},
-            "b": {"name": models[1].name, "source": models[1].source, "card": models[1].card},
+            "a": {"name": models[0].name, "source": models[0].source,
+                  "card": dict(models[0].card)},
+            "b": {"name": models[1].name, "source": models[1].source,
+                  "card": dict(models[1].card)},
         },
         "exported": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }

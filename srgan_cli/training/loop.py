@@ -229,10 +229,11 @@ class Trainer:
         if not self.cfg.val_data or not self.dist.is_main:
             return None
         from srgan_cli import scoring
-        from srgan_cli.models.zoo import LoadedModel
+        from srgan_cli.models.loading import srresnet_descriptor
 
         model = self.stage.eval_generator
-        loaded = LoadedModel("train", "srresnet", self.cfg.scale, model)  # type: ignore[arg-type]
+        loaded = srresnet_descriptor(model, name="train", source="memory",  # type: ignore[arg-type]
+                                     card={})
         result = scoring.score(loaded, self._val_dataset(), device=str(self.device))
         for bad in result.failed:
             self._log(f"warning: validation image {bad.name} failed: {bad.error}")

@@ -194,7 +194,7 @@ class GanStage(Stage):
     def init_generator(self) -> None:
         """The generator of `init`: a psnr run folder (best.pt, else last.pt), a checkpoint or a
         model file of the same shape."""
-        from srgan_cli.models.zoo import load_model
+        from srgan_cli.models.loading import load_srresnet
 
         cfg = self.cfg
         if not cfg.init:
@@ -207,8 +207,8 @@ class GanStage(Stage):
         if p.is_dir():
             best, last = p / ckpt.BEST, p / ckpt.LAST
             spec = str(best if best.is_file() else last)
-        src = load_model(spec, scale=cfg.scale).module
-        if src is None or (src.num_blocks, src.channels) != (cfg.num_blocks, cfg.channels):
+        src = load_srresnet(spec, scale=cfg.scale)
+        if (src.num_blocks, src.channels) != (cfg.num_blocks, cfg.channels):
             raise TrainingError(
                 f"init {cfg.init}: generator has a different shape than "
                 f"num_blocks={cfg.num_blocks}, channels={cfg.channels}"

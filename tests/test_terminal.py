@@ -1,0 +1,105 @@
+"""The upscale display on a real terminal (a pseudo-terminal) and piped: every result line and
+the summary come out whole, no stale bars; piped output is plain; -q prints only errors."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+SUMMARY = re.compile(r"^(\d+) upscaled, (\d+) skipped, (\d+) failed, [\d.]+ s, [\d.]+ MP/s$")
+
+
+def _env() -> dict[str, str]:
+    env = {**os.environ, "COLUMNS": "100", "LINES": "30", "OMP_NUM_THREADS": "1",
+           "TERM": "xterm-256color"}
+    for name in ("NO_COLOR", "SRGAN_DEBUG"):
+        env.pop(name, None)
+    return env
+
+
+def run_in_pty(args: list[str], cwd: Path) -> tuple[int, str]:
+    """`python -m srgan_cli ARGS` with stdout and stderr on one pseudo-terminal."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: never returns
+        os.chdir(cwd)
+        os.execve(sys.executable, [sys.executable, "-m", "srgan_cli", *args], _env())
+    chunks = []
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), b"".join(chunks).decode("utf-8", "replace")
+
+
+def images(folder: Path, n: int) -> list[str]:
+    names = []
+    for i in range(n):
+        rng = np.random.default_rng(i)
+        pixels = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"i{i}.png")
+        names.append(f"i{i}.png")
+    return names
+
+
+def test_terminal_shows_every_line_and_a_summary(tmp_path: Path) -> None:
+    names = images(tmp_path, 6)
+    (tmp_path / "bad.png").write_text("not an image")
+    code, raw = run_in_pty(["upscale", *names, "bad.png", "-o", "out", "-m", "bicubic"],
+                           tmp_path)
+    assert code == 3, raw
+    assert "\x1b[" in raw  # it is a live display on a terminal
+    segments = [seg.strip() for line in ANSI.sub("", raw).split("\n") for seg in line.split("\r")]
+    for name in names:
+        line = f"{name} -> out/{name}  24x20 -> 96x80"
+        assert any(seg.startswith(line) for seg in segments), (name, raw)
+    assert any(seg.startswith("error: bad.png") for seg in segments)
+    visible = [seg for seg in segments if seg]
+    summary = [seg for seg in visible if SUMMARY.match(seg)]
+    assert len(summary) == 1 and SUMMARY.match(summary[0]).groups() == ("6", "0", "1")
+    # nothing of the display is left after the summary but the final error line
+    after = visible[visible.index(summary[0]) + 1:]
+    assert after == ["error: 1 of 7 images failed"], after
+    assert "━" not in "".join(after)
+
+
+def test_piped_output_is_plain_with_a_summary(tmp_path: Path) -> None:
+    names = images(tmp_path, 3)
+    p = subprocess.run([sys.executable, "-m", "srgan_cli", "upscale", *names, "-o", "out",
+                        "-m", "bicubic"], capture_output=True, text=True, cwd=tmp_path,
+                       env=_env(), timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "\x1b" not in p.stdout and "\x1b" not in p.stderr
+    lines = p.stdout.splitlines()
+    assert [line.split("  ")[0] for line in lines[:3]] == [f"{n} -> out/{n}" for n in names]
+    assert SUMMARY.match(lines[3]).groups() == ("3", "0", "0") and len(lines) == 4
+
+
+def test_quiet_on_a_terminal_prints_only_errors(tmp_path: Path) -> None:
+    names = images(tmp_path, 2)
+    code, raw = run_in_pty(["upscale", *names, "missing.png", "-o", "out", "-m", "bicubic",
+                            "-q"], tmp_path)
+    assert code == 3
+    text = ANSI.sub("", raw)
+    assert "->" not in text and "upscaled" not in text and "━" not in text
+    assert [line for line in text.replace("\r", "").splitlines() if line] == [
+        "error: missing.png: no such file", "error: 1 of 3 images failed"]
+    code, raw = run_in_pty(["-q", "upscale", *names, "-o", "out2", "-m", "bicubic"], tmp_path)
+    assert code == 0 and ANSI.sub("", raw).strip() == ""
+    assert (tmp_path / "out2" / "i1.png").exists()
