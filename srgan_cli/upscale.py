@@ -268,7 +268,8 @@ class Upscaler:
         self.bytes_per_pixel = bytes_per_pixel(model, self.dtype) if self.auto_tile else 0
         self.tile = WHOLE_IMAGE if tile is None else round_up(tile, self.multiple)
         self.tiles = 0
-        self._prepared = model.prepare(self.device, self.precision)
+        self._prepared: Callable[[torch.Tensor], torch.Tensor] = model.prepare(
+            self.device, self.precision)
         if tta:  # x8 self-ensemble on each whole tile: tiled still equals untiled
             from srgan_cli.tta import self_ensemble
 
