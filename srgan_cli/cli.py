@@ -180,5 +180,5 @@ def _click_exception() -> type[Exception]:
     try:
         from typer._click.exceptions import ClickException
     except ImportError:  # typer < 0.22 uses click itself
-        from click.exceptions import ClickException  # type: ignore[import-not-found,no-redef]
+        from click.exceptions import ClickException  # type: ignore[no-redef]
     return ClickException
