@@ -82,6 +82,7 @@ class UpscaleOptions:
     max_pixels: int | None = None
     max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS
     alpha_upsampler: str = "bicubic"
+    tta: bool = False  # x8 self-ensemble (8 flips/rotations averaged)
 
     def __post_init__(self) -> None:
         if self.overwrite and self.skip_existing:
@@ -576,7 +577,8 @@ def load_upscaler(options: UpscaleOptions, reporter: Reporter | None = None) -> 
     if options.model is None and spec == BICUBIC and reporter is not None:
         reporter.note(f"note: the default model {DEFAULT_MODEL} is not installed; using bicubic")
     return Upscaler(load(spec), device=options.device, precision=options.precision,
-                    tile=options.tile, tile_pad=options.tile_pad, batch_size=options.batch_size)
+                    tile=options.tile, tile_pad=options.tile_pad, batch_size=options.batch_size,
+                    tta=options.tta)
 
 
 def clean_stale_temps(jobs: Sequence[Job], reporter: Reporter) -> None:
