@@ -83,6 +83,7 @@ class UpscaleOptions:
     max_pixels: int | None = None
     max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS
     alpha_upsampler: str = "bicubic"
+    tta: bool = False  # x8 self-ensemble (8 flips/rotations averaged)
     codec: str | None = None  # videos: FFmpeg encoder (None: H.264 where available)
     crf: int | None = None  # videos: the encoder's constant-quality value (None: its default)
     pix_fmt: str | None = None  # videos: pixel format (None: the source's where possible)
@@ -647,7 +648,8 @@ def load_upscaler(options: UpscaleOptions, reporter: Reporter | None = None) -> 
     if options.model is None and spec == BICUBIC and reporter is not None:
         reporter.note(f"note: the default model {DEFAULT_MODEL} is not installed; using bicubic")
     return Upscaler(load(spec), device=options.device, precision=options.precision,
-                    tile=options.tile, tile_pad=options.tile_pad, batch_size=options.batch_size)
+                    tile=options.tile, tile_pad=options.tile_pad, batch_size=options.batch_size,
+                    tta=options.tta)
 
 
 def clean_stale_temps(jobs: Sequence[Job], reporter: Reporter) -> None:

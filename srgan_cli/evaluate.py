@@ -20,24 +20,29 @@ from PIL import Image
 
 from srgan_cli.datasets import BenchmarkDataset, LoadFailure, Sample
 from srgan_cli.errors import OutputError
-from srgan_cli.imaging import atomic_write
+from srgan_cli.fileio import atomic_write
 from srgan_cli.metrics import psnr_ssim, rgb_to_gray, to_uint8
 from srgan_cli.resize import imresize
 
 Predictor = Callable[[np.ndarray], np.ndarray]
+# (sr, hr, crop_border) -> distance: perceptual.Lpips, or any metric of that shape
+PerceptualMetric = Callable[[np.ndarray, np.ndarray, int], float]
+DEFAULT_METRICS = ("psnr", "ssim")
+METRICS = ("psnr", "ssim", "lpips")
 
 
 @dataclass
 class ImageScore:
     """One image's scores; ``psnr`` is ``inf`` for a perfect SR, NaN (with ``error``) on failure.
 
-    ``seconds`` is the predictor's time on this image."""
+    ``seconds`` is the predictor's time on this image; ``lpips`` is NaN when not measured."""
 
     name: str
     psnr: float
     ssim: float
     seconds: float
     error: str | None = None
+    lpips: float = math.nan
     frames: int | None = None  # a video: the frames scored
     temporal_psnr: float | None = None  # a video: `video.evaluate_video`'s flicker figure
 
@@ -51,7 +56,8 @@ class EvalResult:
     """Per-image scores and their means over the images that did not fail.
 
     ``mean_psnr`` is ``inf`` when some image scored ``inf``, NaN when every image failed;
-    ``seconds`` is the mean predictor time per image."""
+    ``seconds`` is the mean predictor time per image; ``metrics`` are those asked for (PSNR and
+    SSIM are always computed, LPIPS only when asked)."""
 
     model: str
     dataset: str
@@ -64,6 +70,10 @@ class EvalResult:
     seconds: float = math.nan
     images_expected: int | None = None  # a known set's size (Set5: 5), None for a folder
     partial: bool = False  # fewer images than the known set has: not the standard number
+    mean_lpips: float = math.nan
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    lpips_net: str = ""  # LPIPS backbone when measured (alex, vgg)
+    tta: bool = False  # the model ran as an x8 self-ensemble
     videos: bool = False  # each "image" is a video (mean over its frames, temporal_psnr)
     temporal_psnr: float | None = None  # videos: mean of their temporal_psnr
 
@@ -90,7 +100,7 @@ def _mean(values: list[float]) -> float:
 
 def summarize(
     images: list[ImageScore], *, model: str, dataset: str, scale: int, crop_border: int,
-    y_channel: bool,
+    y_channel: bool, metrics: tuple[str, ...] = DEFAULT_METRICS,
 ) -> EvalResult:
     """An EvalResult whose means are over the images without error."""
     ok = [s for s in images if s.ok]
@@ -98,6 +108,7 @@ def summarize(
         model=model, dataset=dataset, scale=scale, crop_border=crop_border, y_channel=y_channel,
         images=list(images), mean_psnr=_mean([s.psnr for s in ok]),
         mean_ssim=_mean([s.ssim for s in ok]), seconds=_mean([s.seconds for s in ok]),
+        mean_lpips=_mean([s.lpips for s in ok]), metrics=metrics,
     )
 
 
@@ -154,9 +165,10 @@ def _prepare_save_dir(save_dir: Path) -> Path:
 
 def score_sample(
     predictor: Predictor, sample: Sample, *, scale: int, crop_border: int, y_channel: bool,
-    save_dir: Path | None = None,
+    save_dir: Path | None = None, lpips: PerceptualMetric | None = None,
 ) -> ImageScore:
-    """Predict one sample and score it; exceptions become an ImageScore with ``error``."""
+    """Predict one sample and score it (LPIPS too when `lpips` is given); exceptions become an
+    ImageScore with ``error``."""
     seconds = math.nan
     try:
         lr = as_rgb(sample.lr)
@@ -167,6 +179,7 @@ def score_sample(
         if sample.hr.ndim == 2:
             sr = rgb_to_gray(sr)
         p, s = psnr_ssim(sr, sample.hr, crop_border=crop_border, y_channel=y_channel)
+        d = math.nan if lpips is None else lpips(sr, sample.hr, crop_border)
     except Exception as e:  # recorded per image: the run goes on and the exit code says it failed
         return ImageScore(sample.name, math.nan, math.nan, seconds, _first_line(e))
     if save_dir is not None:
@@ -175,7 +188,7 @@ def score_sample(
             save_png_atomic(target, sr)
         except OSError as e:
             raise OutputError(f"{target}: cannot write SR image ({e})") from e
-    return ImageScore(sample.name, p, s, seconds)
+    return ImageScore(sample.name, p, s, seconds, lpips=d)
 
 
 def _failed_load(failure: LoadFailure) -> ImageScore:
@@ -193,8 +206,10 @@ def evaluate(
     dataset_name: str = "",
     save_dir: Path | None = None,
     on_image: Callable[[ImageScore], None] | None = None,
+    lpips: PerceptualMetric | None = None,
 ) -> EvalResult:
-    """Run `predictor` on every sample and score SR against HR (crop_border defaults to scale).
+    """Run `predictor` on every sample and score SR against HR (crop_border defaults to scale);
+    LPIPS too when `lpips` is given.
 
     A BenchmarkDataset is read with ``load_all``, so an image that fails to decode (like a
     LoadFailure item of a plain iterable) is recorded as failed and the others are still scored.
@@ -219,14 +234,14 @@ def evaluate(
         else:
             score = score_sample(
                 predictor, item, scale=scale, crop_border=crop, y_channel=y_channel,
-                save_dir=out_dir,
+                save_dir=out_dir, lpips=lpips,
             )
         images.append(score)
         if on_image is not None:
             on_image(score)
     result = summarize(
         images, model=model_name, dataset=dataset_name, scale=scale, crop_border=crop,
-        y_channel=y_channel,
+        y_channel=y_channel, metrics=DEFAULT_METRICS + (("lpips",) if lpips else ()),
     )
     result.images_expected, result.partial = completeness(dataset, len(images))
     return result

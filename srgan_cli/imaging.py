@@ -44,23 +44,30 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
-import numbers
 import os
 import struct
 import threading
 import warnings
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageCms, ImageFile, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
+from srgan_cli import imageformats as formats
 from srgan_cli import jpegscan, metadata
-from srgan_cli.errors import InputImageError, OutputError, SrganError, UsageError
-from srgan_cli.fileio import atomic_write, check_target
+from srgan_cli.errors import InputImageError, SrganError
+from srgan_cli.imageformats import READ_EXTENSIONS, WRITE_EXTENSIONS
+from srgan_cli.imagewrite import (  # the encoder; re-exported as the image layer's surface
+    DEFAULT_QUALITY,
+    METADATA_HELP,
+    QUALITY_HELP,
+    check_output_path,
+    check_quality,
+    write_image,
+)
 from srgan_cli.messages import one_line, show_path
 from srgan_cli.pixels import gray_to_rgb, to_uint8
 
@@ -68,40 +75,7 @@ from srgan_cli.pixels import gray_to_rgb, to_uint8
 # changing `Image.MAX_IMAGE_PIXELS` does not change ours.
 DEFAULT_MAX_PIXELS: int = 1024 * 1024 * 1024 // 4 // 3
 
-# The decoder reads exactly these formats, so folders are scanned for exactly these names.
-READ_EXTENSIONS: frozenset[str] = frozenset(
-    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-)
-WRITE_EXTENSIONS: frozenset[str] = READ_EXTENSIONS
 
-_PIL_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP")  # JPEG includes MPO
-_FORMAT_BY_EXT = {
-    ".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP",
-    ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP",
-}
-_SIXTEEN_BIT_FORMATS = frozenset({"PNG", "TIFF"})
-_ALPHA_FORMATS = frozenset({"PNG", "TIFF", "WEBP"})
-_ICC_FORMATS = frozenset({"PNG", "JPEG", "TIFF", "WEBP"})
-_MAX_SIDE = {"JPEG": 65535, "WEBP": 16383}
-_GRAY_MODES = frozenset({"1", "L", "LA", "La", "I;16", "I;16L", "I;16B", "I;16N", "I"})
-_TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-_PNG_16BIT_RAWMODES = {"RGB;16B": ("RGB;16L", 3), "RGBA;16B": ("RGBA;16L", 4)}
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillow's "L"
-_EXIF_FORMATS = frozenset({"PNG", "JPEG", "WEBP"})  # TIFF: `metadata.text_tags` as its own tags
-_XMP_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "TIFF"})
-_DPI_FORMATS = frozenset({"PNG", "JPEG", "TIFF", "BMP"})  # WebP: only inside its EXIF
-_XMP_PNG_KEY = "XML:com.adobe.xmp"
-_TIFF_XMP_TAG = 700
-
-DEFAULT_QUALITY: int = 95
-QUALITY_HELP: str = (
-    "Output quality, 1-100. JPEG: default 95 (4:4:4 chroma). WebP: default 95; 100 is "
-    "lossless (exact pixels and alpha). PNG, TIFF and BMP are always lossless and ignore it.")
-METADATA_HELP: str = (
-    "EXIF (orientation reset once applied to the pixels), XMP and DPI are kept by default, the "
-    "DPI multiplied by the scale so the printed size stays the same (72 dpi at x4 -> 288 dpi); "
-    "--strip-metadata drops them. ICC colour profiles are colour, not metadata: always kept.")
 
 
 @dataclass(frozen=True, eq=False)  # arrays: identity equality
@@ -221,7 +195,7 @@ def peek_size(path: str | Path) -> tuple[int, int] | None:
     """(height, width) from the header alone, EXIF orientation applied; None when the header
     does not read as a supported format (decoding it then fails with the full reason)."""
     try:
-        with Image.open(path, formats=_PIL_FORMATS) as im:
+        with Image.open(path, formats=formats.PIL_FORMATS) as im:
             w, h = im.size
             if im.format == "PNG" and "exif" not in im.info:
                 # Pillow would decode all the pixels to look for an eXIf chunk after them
@@ -318,12 +292,12 @@ def _check_size(p: Path, width: int, height: int, max_pixels: int | None) -> Non
 def _decode(p: Path, max_pixels: int | None, *, strict: bool = True) -> ImageData:
     Image.init()  # register every plugin: `formats=` raises KeyError for one not yet loaded (MPO)
     try:
-        im = Image.open(p, formats=_PIL_FORMATS)
+        im = Image.open(p, formats=formats.PIL_FORMATS)
     except Image.DecompressionBombError as e:
         raise InputImageError(f"{show_path(p)}: image too large ({one_line(e)})") from e
     except UnidentifiedImageError:
         head = _read_head(p)
-        if head[:4] in _TIFF_MAGIC:  # e.g. 16-bit gray+alpha, which Pillow cannot open
+        if head[:4] in formats.TIFF_MAGIC:  # e.g. 16-bit gray+alpha, which Pillow cannot open
             return _read_tiff16(p, max_pixels, None)
         size = _header_size(head)
         if size is not None:
@@ -456,7 +430,7 @@ def _pillow_pixels(
 
 def _cmyk_to_rgb(im: Image.Image, icc: bytes | None) -> Image.Image:
     """CMYK -> sRGB through the embedded CMYK profile if any, else Pillow's naive formula."""
-    if icc and _icc_space(icc) == "CMYK":
+    if icc and formats.icc_space(icc) == "CMYK":
         try:
             src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
             out = ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"),
@@ -475,7 +449,7 @@ def _png16_rawmodes(im: ImageFile.ImageFile) -> tuple[str, int] | None:
     raw = im.tile[0].args
     if raw == "LA;16B":
         return "RGBA", 2  # one 8-bit RGBA pixel = the 4 bytes of one 16-bit LA pixel
-    return _PNG_16BIT_RAWMODES.get(raw)  # type: ignore[arg-type]
+    return formats.PNG_16BIT_RAWMODES.get(raw)  # type: ignore[arg-type]
 
 
 def _png16_pixels(
@@ -569,7 +543,7 @@ def _tiff_metadata(p: Path) -> dict[str, Any]:
         exif = Image.Exif()
         try:
             exif.load_from_fp(f)
-            xmp = metadata.xmp_bytes(exif.get(_TIFF_XMP_TAG))
+            xmp = metadata.xmp_bytes(exif.get(formats.TIFF_XMP_TAG))
             dpi = metadata.dpi_from_tags(exif)
         except Exception as e:  # noqa: BLE001 - the pixels decoded; only metadata is lost
             return {"warnings": (f"TIFF metadata not carried: cannot parse it ({one_line(e)})",)}
@@ -583,7 +557,7 @@ def _read_head(p: Path, n: int = 4096) -> bytes:
 
 def _header_size(head: bytes) -> tuple[int, int] | None:
     """(width, height) from a PNG, BMP or JPEG header Pillow refused (to spot zero sizes)."""
-    if head.startswith(_PNG_MAGIC) and head[12:16] == b"IHDR" and len(head) >= 24:
+    if head.startswith(formats.PNG_MAGIC) and head[12:16] == b"IHDR" and len(head) >= 24:
         return struct.unpack(">II", head[16:24])
     if head[:2] == b"BM" and len(head) >= 26:
         w, h = struct.unpack("<ii", head[18:26])
@@ -613,228 +587,8 @@ def _orient(a: np.ndarray, orientation: Any) -> np.ndarray:
     op = ops.get(orientation) if isinstance(orientation, int) else None
     return a if op is None else np.ascontiguousarray(op(a))
 
-
-def _icc_space(icc: bytes) -> str:
-    """The ICC profile's data colour space ('RGB', 'GRAY', 'CMYK', ...) from its header."""
-    return icc[16:20].decode("latin-1").strip() if len(icc) >= 20 else ""
-
-
-# --------------------------------------------------------------------------- writing
-
-
-def check_output_path(path: str | Path, *, overwrite: bool = False) -> None:
-    """Refuse, with OutputError, an image output that cannot be written; call before heavy work.
-
-    `fileio.check_target` with the image extensions (`WRITE_EXTENSIONS`)."""
-    check_target(path, overwrite=overwrite, kind="image", suffixes=WRITE_EXTENSIONS)
-
-
-def check_quality(quality: int | None) -> int | None:
-    """`quality` if it is None (the format's default) or a whole number from 1 to 100; else a
-    UsageError naming ``--quality`` (call it before heavy work, as `write_image` does)."""
-    if quality is None:
-        return None
-    if isinstance(quality, bool) or not isinstance(quality, numbers.Integral) \
-            or not 1 <= quality <= 100:
-        raise UsageError(f"--quality must be a whole number from 1 to 100, got {quality!r}")
-    return int(quality)
-
-
-def write_image(
-    path: str | Path,
-    image: ImageData,
-    *,
-    overwrite: bool = False,
-    quality: int | None = None,
-    strip_metadata: bool = False,
-) -> None:
-    """Write atomically in the format of `path`'s extension, keeping what the format can hold.
-
-    Gray sources are written as one channel (Rec.601 luma of `color`, exact for replicated
-    gray), except WebP which has no gray. 16-bit is kept in PNG and TIFF and rounded to 8 bits
-    elsewhere. Alpha is kept in PNG, TIFF and WebP; JPEG and BMP get the image composited over
-    white. The ICC profile is embedded in PNG, JPEG, TIFF and WebP when its colour space fits
-    the channels written. EXIF, XMP and DPI are written where the format holds them (the
-    module notes have the table) unless `strip_metadata`. `quality` (1..100, None = 95) is for
-    JPEG (4:4:4 chroma) and WebP (100 = lossless); lossless formats ignore it."""
-    quality = check_quality(quality)
-    p = Path(path)
-    check_output_path(p, overwrite=overwrite)
-    fmt = _FORMAT_BY_EXT[p.suffix.lower()]
-    limit = _MAX_SIDE.get(fmt)
-    if limit is not None and max(image.size) > limit:
-        w, h = image.size
-        raise OutputError(
-            f"{show_path(p)}: {w}x{h} is too large for {fmt} (at most {limit} px a side)")
-    pixels, icc = _pixels_for(fmt, image)
-    meta = _Metadata() if strip_metadata else _metadata_for(fmt, image)
-    try:
-        with atomic_write(p, overwrite=overwrite) as tmp:  # no-clobber publish
-            if pixels.dtype == np.uint16 and fmt == "PNG":
-                _write_png16(tmp, pixels, icc, meta)
-            elif pixels.dtype == np.uint16:
-                _write_tiff16(tmp, pixels, icc, meta)
-            else:
-                _write_pillow(tmp, fmt, pixels, icc, meta,
-                              DEFAULT_QUALITY if quality is None else quality)
-    except SrganError:
-        raise
-    except Exception as e:  # encoders and the OS raise anything
-        raise OutputError(f"{show_path(p)}: cannot write image ({one_line(e)})") from e
-
-
-@dataclass(frozen=True)
-class _Metadata:
-    """What one output format carries: EXIF bytes (PNG, JPEG, WebP), its text tags (TIFF),
-    XMP and DPI; all empty when stripped."""
-
-    exif: bytes | None = None
-    tiff_tags: tuple[tuple[int, bytes], ...] = ()
-    xmp: bytes | None = None
-    dpi: tuple[float, float] | None = None
-
-
-def _metadata_for(fmt: str, image: ImageData) -> _Metadata:
-    exif = tags = None
-    if image.exif is not None and fmt in _EXIF_FORMATS:
-        exif = metadata.output_exif(image.exif, image.size, image.dpi)
-    elif image.exif is not None and fmt == "TIFF":
-        tags = tuple(metadata.text_tags(image.exif).items())
-    return _Metadata(exif=exif, tiff_tags=tags or (),
-                     xmp=image.xmp if fmt in _XMP_FORMATS else None,
-                     dpi=image.dpi if fmt in _DPI_FORMATS else None)
-
-
-def _pixels_for(fmt: str, image: ImageData) -> tuple[np.ndarray, bytes | None]:
-    """HxWxC array to encode (C = 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA) and the ICC to embed."""
-    color, alpha = image.color, image.alpha
-    if image.bit_depth == 16 and fmt not in _SIXTEEN_BIT_FORMATS:
-        color = to_uint8(color)
-        alpha = None if alpha is None else to_uint8(alpha)
-    if alpha is not None and fmt not in _ALPHA_FORMATS:
-        color, alpha = _over_white(color, alpha), None
-    gray = image.gray and fmt != "WEBP"
-    planes = [_luma(color)[..., None] if gray else color]
-    if alpha is not None:
-        planes.append(alpha[..., None])
-    pixels = np.ascontiguousarray(np.concatenate(planes, axis=2) if len(planes) > 1 else planes[0])
-    icc = image.icc_profile
-    wanted = "GRAY" if gray else "RGB"
-    if fmt not in _ICC_FORMATS or not icc or _icc_space(icc) != wanted:
-        icc = None
-    return pixels, icc
-
-
-def _luma(color: np.ndarray) -> np.ndarray:
-    top = np.iinfo(color.dtype).max
-    y = np.floor(color.astype(np.float32) @ _LUMA + 0.5)
-    return np.clip(y, 0, top).astype(color.dtype)
-
-
-def _over_white(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    top = float(np.iinfo(color.dtype).max)
-    a = alpha.astype(np.float32)[..., None] / top
-    out = np.floor(color.astype(np.float32) * a + top * (1.0 - a) + 0.5)
-    return np.clip(out, 0, top).astype(color.dtype)
-
-
-def _write_pillow(tmp: Path, fmt: str, pixels: np.ndarray, icc: bytes | None,
-                  meta: _Metadata, quality: int) -> None:
-    im = Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels)  # L/LA/RGB/RGBA
-    opts: dict[str, Any] = {}
-    if icc is not None:
-        opts["icc_profile"] = icc
-    if meta.exif is not None:
-        opts["exif"] = meta.exif
-    if meta.dpi is not None:
-        opts["dpi"] = meta.dpi
-    if fmt == "JPEG":
-        opts.update(quality=quality, subsampling=0)
-    elif fmt == "WEBP":
-        opts.update(quality=quality, lossless=quality == 100, exact=quality == 100)
-    elif fmt == "TIFF":
-        tags: dict[int, Any] = dict(meta.tiff_tags)
-        if meta.xmp is not None:
-            tags[_TIFF_XMP_TAG] = meta.xmp
-        opts.update(compression="tiff_adobe_deflate", tiffinfo=tags)
-    if meta.xmp is not None and fmt == "PNG":
-        info = PngImagePlugin.PngInfo()
-        info.add_itxt(_XMP_PNG_KEY, meta.xmp)
-        opts["pnginfo"] = info
-    elif meta.xmp is not None and fmt in ("JPEG", "WEBP"):
-        opts["xmp"] = meta.xmp
-    im.save(tmp, format=fmt, **opts)
-
-
-def _write_tiff16(tmp: Path, pixels: np.ndarray, icc: bytes | None, meta: _Metadata) -> None:
-    import tifffile  # a scikit-image dependency; ImportError becomes an OutputError
-
-    channels = pixels.shape[2]
-    opts: dict[str, Any] = {"compression": "zlib", "planarconfig": "contig"}
-    if icc is not None:
-        opts["iccprofile"] = icc
-    if meta.dpi is not None:
-        opts.update(resolution=meta.dpi, resolutionunit="INCH")
-    tags = dict(meta.tiff_tags)
-    if 0x010E in tags:  # ImageDescription and Software have their own arguments
-        opts["description"] = tags.pop(0x010E)
-    if 0x0131 in tags:
-        opts["software"] = tags.pop(0x0131)
-    extratags: list[tuple[int, int, int, Any, bool]] = [
-        (tag, 2, 0, value, True) for tag, value in tags.items()]  # type 2: ASCII
-    if meta.xmp is not None:
-        extratags.append((_TIFF_XMP_TAG, 1, 0, meta.xmp, True))  # type 1: BYTE
-    if extratags:
-        opts["extratags"] = extratags
-    if channels in (2, 4):
-        opts["extrasamples"] = ["unassalpha"]
-    data = pixels[..., 0] if channels == 1 else pixels
-    photometric = "rgb" if channels >= 3 else "minisblack"
-    tifffile.imwrite(tmp, data, photometric=photometric, metadata=None, **opts)
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    crc = zlib.crc32(data, zlib.crc32(kind)) & 0xFFFFFFFF
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-
-def _write_png16(tmp: Path, pixels: np.ndarray, icc: bytes | None,
-                 meta: _Metadata = _Metadata(), rows_per_block: int = 256) -> None:
-    """A 16-bit PNG (gray, gray+alpha, RGB or RGBA), Sub-filtered, zlib level 6, with the
-    chunks Pillow writes for the same metadata (iCCP, pHYs, eXIf, iTXt XMP)."""
-    h, w, c = pixels.shape
-    color_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
-    bpp = 2 * c
-    comp = zlib.compressobj(6)
-    with open(tmp, "wb") as f:
-        f.write(_PNG_MAGIC)
-        f.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, color_type, 0, 0, 0)))
-        if icc is not None:
-            f.write(_png_chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(icc)))
-        for kind, data in _png_metadata_chunks(meta):
-            f.write(_png_chunk(kind, data))
-        for y in range(0, h, rows_per_block):
-            raw = pixels[y:y + rows_per_block].astype(">u2").reshape(-1, w * c).view(np.uint8)
-            rows = np.empty((raw.shape[0], 1 + raw.shape[1]), np.uint8)
-            rows[:, 0] = 1  # filter type Sub: byte minus the same byte of the previous pixel
-            rows[:, 1:1 + bpp] = raw[:, :bpp]
-            rows[:, 1 + bpp:] = raw[:, bpp:] - raw[:, :-bpp]
-            data = comp.compress(rows.tobytes())
-            if data:
-                f.write(_png_chunk(b"IDAT", data))
-        f.write(_png_chunk(b"IDAT", comp.flush()))
-        f.write(_png_chunk(b"IEND", b""))
-
-
-def _png_metadata_chunks(meta: _Metadata) -> list[tuple[bytes, bytes]]:
-    """pHYs (DPI as pixels per metre), eXIf (EXIF without its ``Exif\\0\\0`` prefix) and an
-    uncompressed iTXt XML:com.adobe.xmp chunk, as Pillow writes them."""
-    chunks = []
-    if meta.dpi is not None:
-        ppm = (int(d / 0.0254 + 0.5) for d in meta.dpi)
-        chunks.append((b"pHYs", struct.pack(">IIB", *ppm, 1)))
-    if meta.exif is not None:
-        chunks.append((b"eXIf", meta.exif.removeprefix(b"Exif\0\0")))
-    if meta.xmp is not None:
-        chunks.append((b"iTXt", _XMP_PNG_KEY.encode("latin-1") + b"\0\0\0\0\0" + meta.xmp))
-    return chunks
+__all__ = [
+    "DEFAULT_MAX_PIXELS", "DEFAULT_QUALITY", "METADATA_HELP", "QUALITY_HELP", "READ_EXTENSIONS",
+    "WRITE_EXTENSIONS", "ImageData", "check_output_path", "check_quality", "peek_size",
+    "read_image", "read_uint8", "write_image",
+]

@@ -47,7 +47,8 @@ def _image_record(r: EvalResult, s: ImageScore) -> dict[str, Any]:
     rec = {
         "model": r.model, "dataset": r.dataset, "scale": r.scale, "image": s.name,
         "psnr": _finite(s.psnr), "psnr_infinite": s.ok and math.isinf(s.psnr),
-        "ssim": _finite(s.ssim), "seconds": _finite(s.seconds), "error": s.error,
+        "ssim": _finite(s.ssim), "lpips": _finite(s.lpips), "seconds": _finite(s.seconds),
+        "error": s.error,
     }
     if r.videos:  # image datasets' records stay as they were
         rec.update(frames=s.frames, temporal_psnr=_optional(s.temporal_psnr))
@@ -75,7 +76,8 @@ def summary_records(results: Sequence[EvalResult]) -> list[dict[str, Any]]:
             "images_found": r.images_found, "images_expected": r.images_expected,
             "partial": r.partial, "failed": len(r.failed), "mean_psnr": _finite(r.mean_psnr),
             "psnr_infinite": r.psnr_infinite, "mean_ssim": _finite(r.mean_ssim),
-            "seconds_per_image": _finite(r.seconds),
+            "mean_lpips": _finite(r.mean_lpips), "seconds_per_image": _finite(r.seconds),
+            "metrics": list(r.metrics), "lpips_net": r.lpips_net or None, "tta": r.tta,
             "protocol": protocol(r.crop_border, r.y_channel),
         })
         for r in results
@@ -97,7 +99,7 @@ CSV_FIELDS = (
     "record", "model", "dataset", "scale", "image", "psnr", "psnr_infinite", "ssim", "seconds",
     "images", "failed", "error", "y_channel", "crop_border", "ssim_window", "ssim_sigma",
     "ssim_k1", "ssim_k2", "srgan_cli", "torch", "numpy", "scikit_image",
-    "images_found", "images_expected", "partial",
+    "images_found", "images_expected", "partial", "lpips", "lpips_net",
 )
 VIDEO_CSV_FIELDS = ("frames", "temporal_psnr")  # added when a dataset is videos
 
@@ -120,6 +122,7 @@ def _csv_common(r: EvalResult, versions: dict[str, str]) -> dict[str, Any]:
         "ssim_sigma": p["ssim"]["sigma"], "ssim_k1": p["ssim"]["k1"], "ssim_k2": p["ssim"]["k2"],
         "srgan_cli": versions.get("srgan-cli", ""), "torch": versions.get("torch", ""),
         "numpy": versions.get("numpy", ""), "scikit_image": versions.get("scikit-image", ""),
+        "lpips_net": r.lpips_net,
     }
 
 
@@ -140,7 +143,7 @@ def to_csv(results: Sequence[EvalResult], versions: dict[str, str]) -> str:
             writer.writerow({
                 **common, "record": "image", "image": s.name, "psnr": _cell(s.psnr),
                 "psnr_infinite": s.ok and math.isinf(s.psnr), "ssim": _cell(s.ssim),
-                "seconds": _cell(s.seconds), "error": s.error or "",
+                "seconds": _cell(s.seconds), "error": s.error or "", "lpips": _cell(s.lpips),
                 **(_video_cells(s) if r.videos else {}),
             })
     for r in results:
@@ -150,7 +153,7 @@ def to_csv(results: Sequence[EvalResult], versions: dict[str, str]) -> str:
             "psnr_infinite": r.psnr_infinite, "ssim": _cell(r.mean_ssim),
             "seconds": _cell(r.seconds), "images": len(r.images), "failed": len(r.failed),
             "images_found": r.images_found, "images_expected": r.images_expected or "",
-            "partial": r.partial,
+            "partial": r.partial, "lpips": _cell(r.mean_lpips),
         })
     return buf.getvalue()
 
@@ -165,6 +168,27 @@ def fmt_ssim(x: float) -> str:
     return "-" if math.isnan(x) else f"{x:.4f}"
 
 
+def fmt_lpips(x: float) -> str:
+    return "-" if math.isnan(x) else f"{x:.4f}"
+
+
+_COLUMNS = {"psnr": ("PSNR", fmt_psnr), "ssim": ("SSIM", fmt_ssim),
+            "lpips": ("LPIPS", fmt_lpips)}
+
+
+def _cells(metrics: Sequence[str], x: ImageScore | EvalResult | None) -> list[str]:
+    """The metric cells then seconds of one image (or of a result's means)."""
+    if x is None:
+        return ["-"] * (len(metrics) + 1)
+    if isinstance(x, ImageScore):
+        if not x.ok:
+            return ["failed"] * len(metrics) + [fmt_seconds(x.seconds)]
+        values = {"psnr": x.psnr, "ssim": x.ssim, "lpips": x.lpips}
+    else:
+        values = {"psnr": x.mean_psnr, "ssim": x.mean_ssim, "lpips": x.mean_lpips}
+    return [_COLUMNS[m][1](values[m]) for m in metrics] + [fmt_seconds(x.seconds)]
+
+
 def fmt_seconds(x: float) -> str:
     return "-" if math.isnan(x) else f"{x:.3f}"
 
@@ -174,16 +198,19 @@ def table_rows(
 ) -> tuple[list[str], list[list[str]]]:
     """Header and rows: one row per dataset (or per image plus a mean row), models side by side.
 
-    Each model has PSNR, SSIM and seconds-per-image columns; a failed image shows "failed".
-    When a dataset is videos, each model also has a tPSNR column (temporal consistency; "-"
-    for image datasets), and a video is one "image" (its frame means)."""
+    Each model has a column per metric asked for (PSNR and SSIM by default, LPIPS) and seconds
+    per image; a failed image shows "failed". When a dataset is videos, each model also has a
+    tPSNR column (temporal consistency; "-" for image datasets), and a video is one "image"
+    (its frame means)."""
     models = list(dict.fromkeys(r.model for r in results))
     datasets = list(dict.fromkeys((r.dataset, r.scale) for r in results))
     by_key = {(r.model, r.dataset, r.scale): r for r in results}
+    metrics = list(dict.fromkeys(m for r in results for m in r.metrics))
     temporal = any(r.videos for r in results)
     header = ["dataset"] + (["image"] if per_image else [])
     for m in models:
-        header += [f"{m} PSNR", f"{m} SSIM", f"{m} s/img"] + ([f"{m} tPSNR"] if temporal else [])
+        header += [f"{m} {_COLUMNS[k][0]}" for k in metrics] + [f"{m} s/img"]
+        header += [f"{m} tPSNR"] if temporal else []
     rows: list[list[str]] = []
     for ds, scale in datasets:
         found = [by_key.get((m, ds, scale)) for m in models]
@@ -194,22 +221,13 @@ def table_rows(
                 row = [label, name]
                 for r in found:
                     score = next((s for s in r.images if s.name == name), None) if r else None
-                    if score is None:
-                        row += ["-", "-", "-"]
-                    elif not score.ok:
-                        row += ["failed", "failed", fmt_seconds(score.seconds)]
-                    else:
-                        row += [fmt_psnr(score.psnr), fmt_ssim(score.ssim),
-                                fmt_seconds(score.seconds)]
+                    row += _cells(metrics, score)
                     if temporal:
                         row.append(fmt_tpsnr(None if score is None else score.temporal_psnr))
                 rows.append(row)
         row = [label] + (["mean"] if per_image else [])
         for r in found:
-            if r is None:
-                row += ["-", "-", "-"]
-            else:
-                row += [fmt_psnr(r.mean_psnr), fmt_ssim(r.mean_ssim), fmt_seconds(r.seconds)]
+            row += _cells(metrics, r)
             if temporal:
                 row.append(fmt_tpsnr(None if r is None else r.temporal_psnr))
         rows.append(row)
@@ -278,5 +296,8 @@ def protocol_line(results: Sequence[EvalResult]) -> str:
         return ""
     r = results[0]
     channel = "Y (BT.601)" if r.y_channel else "RGB"
+    lpips = (f"; LPIPS v0.1 ({r.lpips_net}) on RGB in [-1, 1], same border, lower is better"
+             if r.lpips_net else "")
+    tta = "; models run as x8 self-ensembles (--tta)" if r.tta else ""
     return (f"PSNR/SSIM on {channel}, {r.crop_border} px border cropped, SSIM Gaussian 11x11 "
-            "sigma 1.5; seconds = model time per image")
+            f"sigma 1.5{lpips}{tta}; seconds = model time per image")

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from srgan_cli.datasets import BenchmarkDataset
     from srgan_cli.evaluate import EvalResult, ImageScore
     from srgan_cli.models.descriptor import ModelDescriptor
+    from srgan_cli.perceptual import Lpips
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,9 @@ class Protocol:
     y_channel: bool = True  # score BT.601 luma, else all RGB channels
     precision: str = "fp32"
     tile: int = 0  # LR tile size (0: whole image)
+    metrics: tuple[str, ...] = ("psnr", "ssim")  # shown; psnr/ssim are always computed
+    lpips_net: str = "alex"  # LPIPS backbone: alex or vgg
+    tta: bool = False  # x8 self-ensemble of the model (not the standard protocol)
 
 
 STANDARD = Protocol()
@@ -69,23 +73,48 @@ def score(
     data_root: str | Path | None = None,
     save_dir: Path | None = None,
     on_image: Callable[[ImageScore], None] | None = None,
+    lpips: Lpips | None = None,
 ) -> EvalResult:
     """Score `model` on `dataset` (an opened dataset, or a spec opened at the model's scale).
 
     A failed image is recorded in the result, not raised; ``save_dir`` receives the SR images as
-    scored, ``on_image`` is called after each image."""
+    scored, ``on_image`` is called after each image. When the protocol asks for LPIPS, `lpips`
+    is used (pass one to share it between calls), else it is loaded here."""
     from srgan_cli.datasets import open_dataset
     from srgan_cli.evaluate import evaluate
     from srgan_cli.upscale import Upscaler
 
+    check_metrics(protocol.metrics)
+    if "lpips" in protocol.metrics and lpips is None:
+        from srgan_cli.perceptual import load_lpips
+
+        lpips = load_lpips(protocol.lpips_net)
     ds = open_dataset(dataset, model.scale, data_root=data_root) if isinstance(
         dataset, str) else dataset
-    up = Upscaler(model, device=device, precision=protocol.precision, tile=protocol.tile)
-    return evaluate(
+    up = Upscaler(model, device=device, precision=protocol.precision, tile=protocol.tile,
+                  tta=protocol.tta)
+    result = evaluate(
         up.upscale_array, ds, scale=model.scale, crop_border=protocol.crop_border,
         y_channel=protocol.y_channel, model_name=model.name, dataset_name=ds.name,
         save_dir=save_dir, on_image=on_image,
+        lpips=lpips if "lpips" in protocol.metrics else None,
     )
+    result.metrics = protocol.metrics
+    result.lpips_net = protocol.lpips_net if "lpips" in protocol.metrics else ""
+    result.tta = protocol.tta
+    return result
+
+
+def check_metrics(metrics: Iterable[str]) -> tuple[str, ...]:
+    """The metric names, lower-cased, duplicates once; UsageError for an unknown or empty set."""
+    from srgan_cli.evaluate import METRICS
+
+    names = tuple(dict.fromkeys(m.strip().lower() for m in metrics))
+    unknown = [m for m in names if m not in METRICS]
+    if unknown or not names:
+        raise UsageError(f"--metric {unknown[0] if unknown else ''!r}: unknown metric, expected "
+                         f"{', '.join(METRICS)}")
+    return names
 
 
 def score_videos(
@@ -103,16 +132,21 @@ def score_videos(
     from srgan_cli.evaluate import evaluate_videos
     from srgan_cli.upscale import Upscaler
 
-    if protocol.crop_border not in (None, model.scale) or not protocol.y_channel:
-        raise UsageError("videos are scored by the standard protocol only: --rgb and "
-                         "--crop-border apply to image datasets")
-    up = Upscaler(model, device=device, precision=protocol.precision, tile=protocol.tile)
+    if (protocol.crop_border not in (None, model.scale) or not protocol.y_channel
+            or "lpips" in protocol.metrics):
+        raise UsageError("videos are scored by the standard protocol only: --rgb, "
+                         "--crop-border and --metric lpips apply to image datasets")
+    up = Upscaler(model, device=device, precision=protocol.precision, tile=protocol.tile,
+                  tta=protocol.tta)
 
     def upscale_frames(frames: list[np.ndarray]) -> list[np.ndarray]:
         return [up.upscale_array(f) for f in frames]
 
-    return evaluate_videos(upscale_frames, videos, scale=model.scale, max_frames=max_frames,
-                           model_name=model.name, dataset_name=name, on_video=on_video)
+    result = evaluate_videos(upscale_frames, videos, scale=model.scale, max_frames=max_frames,
+                             model_name=model.name, dataset_name=name, on_video=on_video)
+    result.metrics = protocol.metrics
+    result.tta = protocol.tta
+    return result
 
 
 def measure_model(

@@ -248,6 +248,7 @@ class Upscaler:
         tile_pad: int | None = None,
         batch_size: int = 1,
         memory_budget: int | None = None,
+        tta: bool = False,
     ) -> None:
         check_tiling(tile, tile_pad, batch_size)
         if memory_budget is not None and memory_budget < 1:
@@ -267,7 +268,12 @@ class Upscaler:
         self.bytes_per_pixel = bytes_per_pixel(model, self.dtype) if self.auto_tile else 0
         self.tile = WHOLE_IMAGE if tile is None else round_up(tile, self.multiple)
         self.tiles = 0
-        self._prepared = model.prepare(self.device, self.precision)
+        self._prepared: Callable[[torch.Tensor], torch.Tensor] = model.prepare(
+            self.device, self.precision)
+        if tta:  # x8 self-ensemble on each whole tile: tiled still equals untiled
+            from srgan_cli.tta import self_ensemble
+
+            self._prepared = self_ensemble(self._prepared)
 
     @property
     def tiling_exact(self) -> bool:

@@ -403,11 +403,11 @@ def test_recursive_rerun_into_a_subfolder(tmp_path: Path,
 @pytest.mark.parametrize("batch", [False, True])
 def test_ctrl_c_leaves_no_partial_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                        monkeypatch: pytest.MonkeyPatch, batch: bool) -> None:
-    from srgan_cli import imaging
+    from srgan_cli import imagewrite
 
     write_png(tmp_path / "a.png")
     write_png(tmp_path / "b.png", seed=1)
-    real = imaging._write_pillow
+    real = imagewrite._write_pillow
     calls = {"n": 0}
 
     def write_then_interrupt(tmp: Path, *args: object, **kwargs: object) -> None:
@@ -417,7 +417,7 @@ def test_ctrl_c_leaves_no_partial_file(tmp_path: Path, capsys: pytest.CaptureFix
             raise KeyboardInterrupt
         real(tmp, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(imaging, "_write_pillow", write_then_interrupt)
+    monkeypatch.setattr(imagewrite, "_write_pillow", write_then_interrupt)
     args = ["a.png", "b.png", "-o", "out"] if batch else ["a.png", "out.png"]
     code, _, err = run(["upscale", *args, "-m", "bicubic"], capsys)
     assert code == 130

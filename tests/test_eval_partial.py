@@ -95,12 +95,12 @@ def test_eval_cli_marks_a_partial_set(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_a_model_card_refuses_a_partial_set(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from srgan_cli.models.zoo import load_model
+    from srgan_cli.models.loading import load
 
     monkeypatch.setattr(BenchmarkDataset, "expected", 5, raising=False)
     root = _set5(tmp_path / "data", 2)
     with pytest.raises(DatasetError, match="only 2 of 5 images"):
-        scoring.measure_model(load_model("bicubic", scale=2), ["set5"], data_root=root,
+        scoring.measure_model(load("bicubic", scale=2), ["set5"], data_root=root,
                               device="cpu")
 
 

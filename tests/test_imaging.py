@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, ImageFile, ImageOps
 
-from srgan_cli import imaging
+from srgan_cli import imageformats, imagewrite, imaging
 from srgan_cli.errors import InputImageError, OutputError, UsageError
+from srgan_cli.fileio import atomic_write
 from srgan_cli.imaging import (
     DEFAULT_MAX_PIXELS,
     READ_EXTENSIONS,
     WRITE_EXTENSIONS,
     ImageData,
-    atomic_write,
     check_output_path,
     peek_size,
     read_image,
@@ -60,7 +60,7 @@ def _png16(path: Path, arr: np.ndarray, *, interlace: bool = False,
     if trns is not None:
         body += _chunk(b"tRNS", struct.pack(">" + "H" * len(trns), *trns))
     body += _chunk(b"IDAT", zlib.compress(data)) + _chunk(b"IEND", b"")
-    path.write_bytes(imaging._PNG_MAGIC + body)
+    path.write_bytes(imageformats.PNG_MAGIC + body)
     return path
 
 
@@ -324,7 +324,7 @@ def test_16bit_png_multi_block_rows(tmp_path: Path) -> None:
                     source_mode="RGB;16")
     out = tmp_path / "o.png"
     with atomic_write(out) as tmp:
-        imaging._write_png16(tmp, a, None, rows_per_block=7)
+        imagewrite._write_png16(tmp, a, None, rows_per_block=7)
     np.testing.assert_array_equal(read_image(out).color, img.color)
 
 
@@ -487,7 +487,7 @@ def test_failed_16bit_write_leaves_no_file(tmp_path: Path,
         def flush(self) -> bytes:
             return self.inner.flush()
 
-    monkeypatch.setattr(imaging.zlib, "compressobj", Exploding)
+    monkeypatch.setattr(imagewrite.zlib, "compressobj", Exploding)
     img = ImageData(color=_rand((600, 2, 3), np.uint16), alpha=None, gray=False, bit_depth=16,
                     icc_profile=None, source_mode="RGB;16")
     with pytest.raises(OutputError, match="disk unplugged"):
@@ -546,8 +546,8 @@ def _corrupt_png(p: Path) -> Path:
 
 def _zero_png(p: Path) -> Path:
     ihdr = struct.pack(">IIBBBBB", 0, 5, 8, 2, 0, 0, 0)
-    p.write_bytes(imaging._PNG_MAGIC + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(b""))
-                  + _chunk(b"IEND", b""))
+    p.write_bytes(imageformats.PNG_MAGIC + _chunk(b"IHDR", ihdr)
+                  + _chunk(b"IDAT", zlib.compress(b"")) + _chunk(b"IEND", b""))
     return p
 
 

@@ -125,11 +125,33 @@ def test_gan_without_vgg_weights_stops_before_training(tmp_path: Path) -> None:
             "--device", "cpu", "--run-dir", str(run), "--cache-dir", str(tmp_path / "cache"))
     empty_home = tmp_path / "torch_home"
     empty_home.mkdir()
-    res = _train(*args, "--init", str(init), env=_env(TORCH_HOME=str(empty_home)))
+    res = _train(*args, "--init", str(init),
+                 env=_env(TORCH_HOME=str(empty_home), SRGAN_OFFLINE="1"))
     line = _one_line_error(res, TrainingError.exit_code)
     assert VGG19_URL in line
     assert str(empty_home / "hub" / "checkpoints" / VGG19_FILE) in line
+    assert "downloads are off" in line
     assert not run.exists()  # stopped before anything was written
+
+
+def test_gan_offline_flag_forbids_the_vgg_download(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torch.hub
+
+    def no_network(*_a: object, **_k: object) -> None:
+        raise AssertionError("--offline must not download")
+
+    monkeypatch.setattr(torch.hub, "urlopen", no_network)
+    monkeypatch.delenv("SRGAN_OFFLINE", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    init = tmp_path / "psnr.safetensors"
+    save_model(SRResNet(4, 1, 8), init, {})
+    line = _main_error(capsys, TrainingError.exit_code, "--stage", "gan", "--init", str(init),
+                       "--num-blocks", "1", "--channels", "8", "--device", "cpu", "--offline",
+                       "--data", str(_images(tmp_path / "train")), "--patch-size", "32",
+                       "--cache-dir", str(tmp_path / "cache"), "--run-dir", str(tmp_path / "r"))
+    assert VGG19_URL in line and "--vgg-weights" in line and "downloads are off" in line
 
 
 

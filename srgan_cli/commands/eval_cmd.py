@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import tempfile
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ def _write_text_atomic(target: str, text: str) -> None:
     """Write `text` to a file via a temporary file and a rename, or to stdout for "-".
 
     The temporary file is removed on any exception, Ctrl-C included."""
-    from srgan_cli.imaging import atomic_write
+    from srgan_cli.fileio import atomic_write
 
     if target == "-":
         sys.stdout.write(text)
@@ -47,6 +48,21 @@ def _check_output_target(option: str, target: str | None) -> None:
         raise OutputError(f"{option} {target}: folder {path.parent} does not exist")
     if not os.access(path.parent, os.W_OK):
         raise OutputError(f"{option} {target}: folder {path.parent} is not writable")
+
+
+def _check_outputs(json_out: str | None, csv_out: str | None, save_images: Path | None,
+                   report_dir: Path | None) -> None:
+    """Every output target checked before any work (UsageError, OutputError)."""
+    if json_out == "-" and csv_out == "-":
+        raise UsageError("--json - and --csv - cannot both write to stdout")
+    _check_output_target("--json", json_out)
+    _check_output_target("--csv", csv_out)
+    if save_images is not None and save_images.exists() and not save_images.is_dir():
+        raise OutputError(f"--save-images {save_images}: exists and is not a folder")
+    if report_dir is not None:
+        from srgan_cli import report_html
+
+        report_html.check_target(report_dir)
 
 
 def _safe_name(name: str) -> str:
@@ -78,18 +94,39 @@ def _load_models(specs: list[str], scale: int | None) -> tuple[list[ModelDescrip
     return models, scale
 
 
-def _video_sets(specs: list[str], save_images: Path | None) -> dict[str, list[Path]]:
+def _video_sets(specs: list[str], save_images: Path | None, report_dir: Path | None,
+                max_frames: int | None) -> dict[str, list[Path]]:
     """{spec: its videos} for the datasets that are a video or a folder of videos."""
     from srgan_cli.discovery import video_set
+
+    if max_frames is not None and max_frames < 1:
+        raise UsageError(f"--max-frames must be >= 1, got {max_frames}")
 
     found = {}
     for spec in dict.fromkeys(specs):
         videos = video_set(spec)
         if videos is not None:
             found[spec] = videos
-    if found and save_images is not None:
-        raise UsageError("--save-images applies to image datasets, not videos")
+    if found and (save_images is not None or report_dir is not None):
+        raise UsageError("--save-images and --report apply to image datasets, not videos")
     return found
+
+
+def _score_videos(bar: Any, video_sets: dict[str, list[Path]], models: list[ModelDescriptor],
+                  protocol: Any, device: str, max_frames: int | None) -> list[EvalResult]:
+    """Each model on each video set (named by its folder, or by its one video)."""
+    from srgan_cli import scoring
+
+    results = []
+    for name, videos in video_sets.items():
+        for m in models:
+            label = Path(name).name if len(videos) > 1 else videos[0].name
+            task = bar.add_task(f"{m.name} {label} x{m.scale}", total=len(videos))
+            results.append(scoring.score_videos(
+                m, label, videos, protocol, device=device, max_frames=max_frames,
+                on_video=partial(_advance, bar, task)))
+            bar.remove_task(task)
+    return results
 
 
 def _advance(bar: Any, task: Any, _score: ImageScore) -> None:
@@ -152,29 +189,40 @@ def eval_command(
     save_images: Path | None = typer.Option(
         None, "--save-images", help="Write SR images to DIR/<model>/<dataset>_x<scale>/.",
         metavar="DIR"),
+    metric: list[str] | None = typer.Option(
+        None, "--metric", help="psnr, ssim or lpips; repeat to choose the set shown (default: "
+        "psnr and ssim). LPIPS needs torchvision's ImageNet backbone, downloaded on demand.",
+        show_default=False, metavar="NAME"),
+    lpips_net: str = typer.Option("alex", "--lpips-net", help="LPIPS backbone: alex or vgg."),
+    offline: bool = typer.Option(
+        False, "--offline", help="Never download (LPIPS backbone weights); also SRGAN_OFFLINE=1."),
+    tta: bool = typer.Option(
+        False, "--tta", help="x8 self-ensemble: average each model over the 8 flips/rotations "
+        "(8x slower; bicubic is unchanged)."),
+    report_dir: Path | None = typer.Option(
+        None, "--report", help="Write a visual comparison to DIR (index.html + images, no "
+        "network): tables, zoomed crops where the models differ most, before/after slider.",
+        metavar="DIR", show_default=False),
     max_frames: int | None = typer.Option(
         None, "--max-frames", help="Videos: score at most the first N frames of each.",
         metavar="N", show_default=False),
 ) -> None:
-    """Score models with PSNR/SSIM by the standard SR protocol (Y channel, border = scale)."""
+    """Score models with PSNR/SSIM (and LPIPS) by the standard SR protocol (Y channel, border =
+    scale)."""
     from srgan_cli import report, scoring
     from srgan_cli.console import progress
     from srgan_cli.models.zoo import default_model_spec
 
     scoring.check_device_name(device)
+    metrics = scoring.check_metrics(metric or ["psnr", "ssim"])
+    if lpips_net not in ("alex", "vgg"):
+        raise UsageError(f"--lpips-net {lpips_net!r}: expected alex or vgg")
     if crop_border is not None and crop_border < 0:
         raise UsageError(f"--crop-border must be >= 0, got {crop_border}")
     if tile < 0:
         raise UsageError(f"--tile must be >= 0 (0 = whole image), got {tile}")
-    if json_out == "-" and csv_out == "-":
-        raise UsageError("--json - and --csv - cannot both write to stdout")
-    _check_output_target("--json", json_out)
-    _check_output_target("--csv", csv_out)
-    if save_images is not None and save_images.exists() and not save_images.is_dir():
-        raise OutputError(f"--save-images {save_images}: exists and is not a folder")
-    if max_frames is not None and max_frames < 1:
-        raise UsageError(f"--max-frames must be >= 1, got {max_frames}")
-    video_sets = _video_sets(dataset or ["set5"], save_images)
+    _check_outputs(json_out, csv_out, save_images, report_dir)
+    video_sets = _video_sets(dataset or ["set5"], save_images, report_dir, max_frames)
 
     specs = list(dict.fromkeys(model or [default_model_spec()]))
     models, scale = _load_models(specs, scale)
@@ -182,29 +230,37 @@ def eval_command(
                                      scale, data_root=data_root, split=split,
                                      regenerate_lr=regenerate_lr)
     protocol = scoring.Protocol(crop_border=crop_border, y_channel=not rgb, precision=precision,
-                                tile=tile)
+                                tile=tile, metrics=metrics, lpips_net=lpips_net, tta=tta)
+    lpips = None
+    if "lpips" in metrics:
+        from srgan_cli.perceptual import load_lpips
+
+        lpips = load_lpips(lpips_net, offline=offline)
 
     results = []
-    with progress() as bar:
-        for ds in datasets:
-            for m in models:
-                task = bar.add_task(f"{m.name} {ds.name} x{scale}", total=len(ds))
-                out_dir = None
-                if save_images is not None:
-                    out_dir = save_images / _safe_name(m.name) / f"{_safe_name(ds.name)}_x{scale}"
-                results.append(scoring.score(
-                    m, ds, protocol, device=device, save_dir=out_dir,
-                    on_image=partial(_advance, bar, task),
-                ))
-                bar.remove_task(task)
-        for name, videos in video_sets.items():
-            for m in models:
-                label = Path(name).name if len(videos) > 1 else videos[0].name
-                task = bar.add_task(f"{m.name} {label} x{scale}", total=len(videos))
-                results.append(scoring.score_videos(
-                    m, label, videos, protocol, device=device, max_frames=max_frames,
-                    on_video=partial(_advance, bar, task)))
-                bar.remove_task(task)
+    with tempfile.TemporaryDirectory(prefix=".srgan-eval-") as tmp:
+        sr_root = save_images if save_images is not None or report_dir is None else Path(tmp)
+
+        def sr_dir(model_name: str, ds_name: str) -> Path:
+            assert sr_root is not None
+            return sr_root / _safe_name(model_name) / f"{_safe_name(ds_name)}_x{scale}"
+
+        with progress() as bar:
+            for ds in datasets:
+                for m in models:
+                    task = bar.add_task(f"{m.name} {ds.name} x{scale}", total=len(ds))
+                    results.append(scoring.score(
+                        m, ds, protocol, device=device,
+                        save_dir=None if sr_root is None else sr_dir(m.name, ds.name),
+                        on_image=partial(_advance, bar, task), lpips=lpips,
+                    ))
+                    bar.remove_task(task)
+            results += _score_videos(bar, video_sets, models, protocol, device, max_frames)
+        if report_dir is not None:
+            from srgan_cli import report_html
+
+            report_html.write(report_dir, results, report_html.items_from_saved(
+                datasets, [m.name for m in models], sr_dir))
 
     stdout_taken = "-" in (json_out, csv_out)
     _print_results(results, per_image, to_stderr=stdout_taken)

@@ -28,12 +28,29 @@ def _parse_card(items: list[str]) -> dict[str, object]:
     return out
 
 
+def _interpolate(pair: tuple[str, str], alpha: float | None, out: Path, card: list[str],
+                 overwrite: bool) -> None:
+    """`export --interpolate A B --alpha X OUT`: blend two models of the same architecture."""
+    from srgan_cli.console import stdout_console
+    from srgan_cli.training.export import interpolate
+
+    if alpha is None:
+        raise UsageError("--interpolate needs --alpha (0: the first model, 1: the second)")
+    net, _ = interpolate(pair[0], pair[1], alpha, out, extra=_parse_card(card),
+                         overwrite=overwrite)
+    stdout_console().print(
+        f"wrote {out} (x{net.scale}, {net.num_blocks} blocks, {net.channels} channels, "
+        f"{1 - alpha:g} x {pair[0]} + {alpha:g} x {pair[1]})", markup=False)
+
+
 def export(
     source: Path = typer.Argument(..., help="Run folder (uses last.pt, or best.pt with "
                                   "--weights best) or a checkpoint file; for an .onnx OUT also "
-                                  "anything --model accepts (bundled name, model file)."),
-    out: Path = typer.Argument(..., help="Model file to write: .safetensors, or .onnx (dynamic "
-                               "batch, height and width; checked against PyTorch first)."),
+                                  "anything --model accepts (bundled name, model file); with "
+                                  "--interpolate, the model file to write."),
+    out: Path | None = typer.Argument(None, help="Model file to write: .safetensors, or .onnx "
+                                      "(dynamic batch, height and width; checked against "
+                                      "PyTorch first).", show_default=False),
     weights: str = typer.Option(
         "auto", "--weights",
         help="auto (EMA when the run has it, else raw), ema, raw, or best (the run's best "
@@ -48,12 +65,29 @@ def export(
     device: str = typer.Option("auto", "--device", help="Device for --measure: auto, cpu, "
                                "cuda, cuda:N or mps."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
+    interpolate: tuple[str, str] | None = typer.Option(
+        None, "--interpolate", help="Blend two models A B of the same architecture weight by "
+        "weight (the perception-distortion knob between a PSNR and a GAN model).",
+        metavar="A B", show_default=False),
+    alpha: float | None = typer.Option(
+        None, "--alpha", help="With --interpolate: 0 gives A, 1 gives B, 0.8 is 20% A + 80% B.",
+        show_default=False),
 ) -> None:
-    """Export a trained generator as a model file that `srgan upscale --model` reads."""
+    """Export a trained generator (or a blend of two models) as a model file that `srgan
+    upscale --model` reads."""
     from srgan_cli.console import stdout_console
     from srgan_cli.scoring import check_device_name
     from srgan_cli.training.export import export as do_export
 
+    if interpolate is not None:
+        if out is not None:
+            raise UsageError("--interpolate A B takes one more argument: the file to write")
+        _interpolate(interpolate, alpha, source, card, overwrite)
+        return
+    if alpha is not None:
+        raise UsageError("--alpha goes with --interpolate A B")
+    if out is None:
+        raise UsageError("missing the model file to write: srgan export SOURCE OUT")
     check_device_name(device)
     if out.suffix.lower() == ".onnx":
         if measure:

@@ -199,6 +199,9 @@ def upscale_command(
     batch_size: int = typer.Option(
         1, "--batch-size", metavar="N", help="Tiles per forward pass (GPU throughput).",
         rich_help_panel=_MODEL),
+    tta: bool = typer.Option(
+        False, "--tta", help="x8 self-ensemble: average the model over the 8 flips/rotations "
+        "(8x slower, slightly better; bicubic is unchanged).", rich_help_panel=_MODEL),
     max_pixels: int | None = typer.Option(
         None, "--max-pixels", metavar="N", help="Refuse inputs larger than N pixels "
         "(decompression-bomb guard; 0 = no limit). Default: about 89 million.",
@@ -260,8 +263,8 @@ def upscale_command(
                 tile_pad=tile_pad if tile_pad is not None else tile_pad_alias,
                 batch_size=batch_size, max_pixels=max_pixels,
                 max_output_pixels=max_output_pixels,
-                alpha_upsampler=alpha_upsampler.strip().lower(), codec=codec, crf=crf,
-                pix_fmt=pix_fmt)
+                alpha_upsampler=alpha_upsampler.strip().lower(), tta=tta, codec=codec,
+                crf=crf, pix_fmt=pix_fmt)
             _upscale(inputs, options, json_out=json_out, quiet=quiet or is_quiet())
     except KeyboardInterrupt:
         # cli.main says "interrupted" and exits 130. The image being written is a temporary

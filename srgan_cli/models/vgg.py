@@ -1,8 +1,8 @@
 """VGG19 feature extractor for the perceptual (content) loss of SRGAN.
 
-Pretrained ImageNet weights are required outside tests. They are looked up, without any download,
-in an explicit path or in torchvision's cache (``$TORCH_HOME/hub/checkpoints``); when absent the
-error says exactly what to download and where to put it."""
+Pretrained ImageNet weights are required outside tests: an explicit path, else torchvision's file
+in its cache (``$TORCH_HOME/hub/checkpoints``), downloaded there on demand unless offline (see
+`srgan_cli.pretrained`); when they cannot be had the error says what to download and where."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from srgan_cli import pretrained
 from srgan_cli.errors import TrainingError
 from srgan_cli.fileio import torch_load_weights_only
 
-VGG19_FILE = "vgg19-dcbb9e9d.pth"
-VGG19_URL = f"https://download.pytorch.org/models/{VGG19_FILE}"
+WEIGHTS = pretrained.VGG19  # read at call time: tests swap in a file of their own
+VGG19_FILE = WEIGHTS.file
+VGG19_URL = WEIGHTS.url
 # index after the ReLU that follows conv5_4 / conv2_2 in torchvision's vgg19().features
 LAYER_END = {"vgg54": 36, "vgg22": 9}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -26,23 +28,21 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 def torchvision_cache_path() -> Path:
     """Where torchvision keeps downloaded weights (honours TORCH_HOME)."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILE
+    return pretrained.cache_dir() / WEIGHTS.file
 
 
-def find_vgg19_weights(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """The explicit path if given (must exist), else torchvision's cache; else TrainingError."""
+def find_vgg19_weights(
+    explicit: str | os.PathLike[str] | None = None, *, offline: bool = False,
+) -> Path:
+    """The explicit path if given (must exist), else torchvision's cached file, downloaded
+    first unless `offline` (or SRGAN_OFFLINE=1); else TrainingError."""
     if explicit:
         p = Path(explicit)
         if not p.is_file():
             raise TrainingError(f"--vgg-weights {p}: file not found")
         return p
-    p = torchvision_cache_path()
-    if p.is_file():
-        return p
-    raise TrainingError(
-        f"VGG19 ImageNet weights are needed for the perceptual loss and were not found: download "
-        f"{VGG19_URL} to {p} (or pass --vgg-weights PATH); nothing is downloaded automatically"
-    )
+    return pretrained.fetch(WEIGHTS, error=TrainingError, purpose="for the perceptual loss",
+                            option="--vgg-weights PATH", no_download=offline)
 
 
 class VGGFeatures(nn.Module):
@@ -75,9 +75,15 @@ def _one_line(e: BaseException, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def load_vgg_features(layer: str = "vgg54", weights: str | None = None) -> VGGFeatures:
-    """VGG19 with ImageNet weights from disk only (``weights_only=True`` load)."""
-    path = find_vgg19_weights(weights)
+def load_vgg_features(
+    layer: str = "vgg54", weights: str | None = None, *, offline: bool = False,
+) -> VGGFeatures:
+    """VGG19 features up to `layer` with ImageNet weights (``weights_only=True`` load).
+
+    Only the ``features.*`` tensors up to `layer` are needed and checked."""
+    if layer not in LAYER_END:
+        raise ValueError(f"unknown VGG layer {layer!r}")
+    path = find_vgg19_weights(weights, offline=offline)
     try:
         state = torch_load_weights_only(path)
     except pickle.UnpicklingError as e:
@@ -92,12 +98,18 @@ def load_vgg_features(layer: str = "vgg54", weights: str | None = None) -> VGGFe
     from torchvision.models import vgg19  # lazy: torchvision takes seconds to import
 
     with torch.device("meta"):  # no 140M-parameter random init just to overwrite it
-        net = vgg19()
+        features = nn.Sequential(*list(vgg19().features.children())[: LAYER_END[layer]])
     try:
-        net.load_state_dict(state, assign=True)
+        if not isinstance(state, dict):
+            raise TypeError(f"a {type(state).__name__}, not a state dict")
+        wanted = {f"features.{k}": v for k, v in features.state_dict().items()}
+        missing = sorted(set(wanted) - set(state))
+        if missing:
+            raise RuntimeError(f"missing {', '.join(missing[:3])}")
+        features.load_state_dict({k[len("features."):]: state[k] for k in wanted}, assign=True)
     except (RuntimeError, TypeError) as e:
         raise TrainingError(f"{path}: not torchvision VGG19 weights ({_one_line(e)})") from e
-    return VGGFeatures(net.features, layer).float()
+    return VGGFeatures(features, layer).float()
 
 
 def random_vgg_features(layer: str = "vgg54", seed: int = 0) -> VGGFeatures:

@@ -28,7 +28,7 @@ BEST = "best.pt"
 # Config fields that may differ between a checkpoint and the run resuming it.
 RESUMABLE_CHANGES = frozenset({
     "steps", "save_every", "val_every", "val_data", "log_every", "workers", "device",
-    "cache_dir", "run_dir", "data_root", "skip_bad",
+    "cache_dir", "run_dir", "data_root", "skip_bad", "offline",
 })
 
 

@@ -51,6 +51,7 @@ class TrainConfig:
     content_loss: str = "vgg54"  # gan stage: vgg54 | vgg22 | mse | l1
     adv_weight: float = 1e-3
     vgg_weights: str = ""  # path to torchvision's vgg19 ImageNet .pth (else torchvision's cache)
+    offline: bool = False  # never download (VGG19 weights); also SRGAN_OFFLINE=1
     init: str = ""  # gan stage: generator to start from (run folder, checkpoint or .safetensors)
     ema: float = 0.0  # EMA decay of the generator (0 = off), e.g. 0.999
     grad_clip: float = 0.0  # max gradient norm (0 = off)
@@ -260,7 +261,9 @@ HELP: dict[str, str] = {
     "12.75), vgg22, mse (SRGAN-MSE) or l1.",
     "adv_weight": "Weight of the adversarial loss in the generator loss.",
     "vgg_weights": "Path of torchvision's VGG19 ImageNet weights (vgg19-dcbb9e9d.pth); default: "
-    "torchvision's cache. Never downloaded automatically.",
+    "torchvision's cache, downloaded there when absent (unless --offline).",
+    "offline": "Never download anything (the VGG19 weights of stage gan); SRGAN_OFFLINE=1 does "
+    "the same.",
     "init": "Stage gan: generator to start from (a psnr run folder, checkpoint, .pth or "
     ".safetensors).",
     "ema": "EMA decay of the generator weights (0 = off; e.g. 0.999). EMA weights are used for "

@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from srgan_cli.discovery import ImagePair
-from srgan_cli.errors import DatasetError, SrganError
+from srgan_cli.errors import DatasetError, OutputError, SrganError
 from srgan_cli.fileio import atomic_write
 from srgan_cli.imaging import read_uint8
 from srgan_cli.pixels import hwc_to_chw
@@ -121,6 +121,8 @@ def build_cache(
                 _atomic_save_npy(lr_p, lr)
                 lr_shape = lr.shape
             entries.append(CachedPair(src.hr.stem, hr_p, lr_p, (lr_shape[0], lr_shape[1])))
+        except OutputError:  # the cache could not be written (disk full): not a bad image
+            raise
         except (SrganError, OSError) as e:
             if not skip_bad:
                 if isinstance(e, DatasetError):

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as _dt
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from srgan_cli.errors import CheckpointError, OutputError, UsageError
 from srgan_cli.models.srresnet import SRResNet
 from srgan_cli.training import checkpoint as ckpt
+
+if TYPE_CHECKING:
+    import torch
 
 WEIGHT_CHOICES = ("auto", "ema", "raw", "best")
 
@@ -131,3 +134,88 @@ def export(
         check_target(out, overwrite=overwrite)  # measuring takes a while: check again
     save_model(net, out, card)
     return net, card
+
+
+def blend_states(
+    a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], alpha: float,
+) -> dict[str, torch.Tensor]:
+    """(1 - alpha) * a + alpha * b, tensor by tensor (ESRGAN's network interpolation).
+
+    alpha 0 gives `a` and alpha 1 gives `b` exactly (copies); integer buffers (BatchNorm's
+    step counter) come from `a` in between. The key sets and shapes must match (ValueError)."""
+    import torch
+
+    if not 0.0 <= alpha <= 1.0 or alpha != alpha:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    if a.keys() != b.keys():
+        diff = sorted(set(a) ^ set(b))
+        raise ValueError(f"different layers ({', '.join(diff[:3])})")
+    out: dict[str, torch.Tensor] = {}
+    for k, ta in a.items():
+        tb = b[k]
+        if ta.shape != tb.shape:
+            raise ValueError(f"{k} has shape {tuple(ta.shape)} in one and {tuple(tb.shape)} in "
+                             "the other")
+        if alpha == 0.0:
+            out[k] = ta.clone()
+        elif alpha == 1.0:
+            out[k] = tb.clone()
+        elif ta.is_floating_point():
+            out[k] = torch.lerp(ta.float(), tb.float(), alpha).to(ta.dtype)
+        else:
+            out[k] = ta.clone()
+    return out
+
+
+def interpolate(
+    a: str | Path, b: str | Path, alpha: float, out: str | Path, *,
+    extra: dict[str, Any] | None = None, overwrite: bool = False,
+) -> tuple[SRResNet, dict[str, Any]]:
+    """Write `out`, the weight-by-weight blend of models `a` and `b` (same SRResNet shape):
+    alpha 0 is `a`, 1 is `b` (the perception-distortion knob between a PSNR and a GAN model).
+
+    The card records both sources (name, file, card) and alpha. ModelError (exit 5) when the
+    architectures differ, UsageError for alpha outside [0, 1]."""
+    from srgan_cli.errors import ModelError
+    from srgan_cli.models.loading import load
+    from srgan_cli.models.zoo import save_model
+
+    if not 0.0 <= alpha <= 1.0:
+        raise UsageError(f"--alpha must be in [0, 1] (0: the first model, 1: the second), got "
+                         f"{alpha}")
+    out = check_target(out, overwrite=overwrite)
+    models = [load(str(spec)) for spec in (a, b)]
+    nets = [getattr(m.implementation, "net", None) for m in models]
+    for spec, m, net in zip((a, b), models, nets, strict=True):
+        if not isinstance(net, SRResNet):
+            raise ModelError(f"--interpolate {spec}: {m.name} is {m.architecture}, not an "
+                             "srgan-cli SRResNet (the architecture blended)")
+    ma, mb = nets
+    assert isinstance(ma, SRResNet) and isinstance(mb, SRResNet)
+    shape_a = (ma.scale, ma.num_blocks, ma.channels)
+    shape_b = (mb.scale, mb.num_blocks, mb.channels)
+    if shape_a != shape_b:
+        raise ModelError(
+            f"--interpolate: {models[0].name} (x{shape_a[0]}, {shape_a[1]} blocks, {shape_a[2]} "
+            f"channels) and {models[1].name} (x{shape_b[0]}, {shape_b[1]} blocks, {shape_b[2]} "
+            "channels) are not the same architecture")
+    try:
+        state = blend_states(ma.state_dict(), mb.state_dict(), alpha)
+    except ValueError as e:
+        raise ModelError(f"--interpolate: {models[0].name} and {models[1].name}: {e}") from e
+    net = SRResNet(*shape_a)
+    net.load_state_dict(state)
+    card: dict[str, Any] = {
+        "name": out.stem,
+        "interpolation": {
+            "alpha": alpha,
+            "a": {"name": models[0].name, "source": models[0].source,
+                  "card": dict(models[0].card)},
+            "b": {"name": models[1].name, "source": models[1].source,
+                  "card": dict(models[1].card)},
+        },
+        "exported": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    card.update(extra or {})
+    save_model(net, out, card)
+    return net.eval(), card

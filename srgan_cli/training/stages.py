@@ -187,7 +187,8 @@ class GanStage(Stage):
         self.opt_d = _adam(self.discriminator.parameters(), cfg)
         self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, lr_lambda(cfg))
         if cfg.content_loss.startswith("vgg") and vgg is None:
-            vgg = load_vgg_features(cfg.content_loss, cfg.vgg_weights or None)
+            vgg = load_vgg_features(cfg.content_loss, cfg.vgg_weights or None,
+                                    offline=cfg.offline)
         self.content = ContentLoss(cfg.content_loss, vgg).to(device)
 
     def init_generator(self) -> None:

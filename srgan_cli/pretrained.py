@@ -1,0 +1,88 @@
+"""ImageNet weights of torchvision networks: from torchvision's cache, else downloaded on demand.
+
+SRGAN's content loss (VGG19) and the LPIPS backbones (AlexNet, VGG16) use the very files that
+torchvision itself downloads, in the same place (``$TORCH_HOME/hub/checkpoints``), so one download
+serves both tools. The download is torch.hub's own (progress bar on stderr, temp file + rename,
+SHA-256 prefix in the file name checked); ``offline=True`` or ``SRGAN_OFFLINE=1`` forbids it.
+When the file cannot be had the error is one line: the URL, the target path, and the option that
+gives a local copy instead."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from srgan_cli.errors import SrganError
+
+OFFLINE_ENV = "SRGAN_OFFLINE"
+_HASH = re.compile(r"-([a-f0-9]+)\.")  # torch.hub.HASH_REGEX: the sha256 prefix in a file name
+BASE_URL = "https://download.pytorch.org/models/"
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """One torchvision weights file: what it is (for messages) and its file name."""
+
+    what: str  # e.g. "VGG19 ImageNet weights"
+    file: str  # e.g. "vgg19-dcbb9e9d.pth"
+
+    @property
+    def url(self) -> str:
+        return BASE_URL + self.file
+
+
+VGG19 = WeightsFile("VGG19 ImageNet weights", "vgg19-dcbb9e9d.pth")
+ALEXNET = WeightsFile("AlexNet ImageNet weights", "alexnet-owt-7be5be79.pth")
+VGG16 = WeightsFile("VGG16 ImageNet weights", "vgg16-397923af.pth")
+
+
+def cache_dir() -> Path:
+    """torchvision's weights folder (honours TORCH_HOME)."""
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def offline(flag: bool = False) -> bool:
+    """True when downloads are forbidden: by the flag or by SRGAN_OFFLINE (anything but ''/0)."""
+    return flag or os.environ.get(OFFLINE_ENV, "").strip() not in ("", "0")
+
+
+def _one_line(e: BaseException, limit: int = 160) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def fetch(
+    weights: WeightsFile, *, error: type[SrganError], purpose: str, option: str = "",
+    no_download: bool = False,
+) -> Path:
+    """The cached file of `weights`, downloaded first when absent and downloads are allowed.
+
+    `error` is the error type raised when the file cannot be had (its message names the URL,
+    the target path and `option`, a way to give a local file instead, if any); `purpose` says
+    what the weights are for."""
+    import torch
+
+    target = cache_dir() / weights.file
+    if target.is_file():
+        return target
+    head = (f"{weights.what} are needed {purpose} and were not found: download {weights.url} "
+            f"to {target}" + (f" (or pass {option})" if option else ""))
+    if offline(no_download):
+        raise error(f"{head}; downloads are off (--offline or {OFFLINE_ENV}=1)")
+    match = _HASH.search(weights.file)
+    print(f"downloading {weights.what}: {weights.url} -> {target}", file=sys.stderr, flush=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(
+            weights.url, str(target), hash_prefix=match.group(1) if match else None,
+            progress=True)
+    except RuntimeError as e:  # torch.hub's hash check; the partial file is removed by torch
+        raise error(f"{head}; the download is corrupt ({_one_line(e)})") from e
+    except (OSError, ValueError) as e:  # URLError is an OSError: no network, HTTP error, disk
+        raise error(f"{head}; the download failed ({_one_line(e)})") from e
+    return target

@@ -1,0 +1,62 @@
+"""A fake transport for torch.hub downloads: the real download code runs (temp file, progress,
+SHA-256 check, rename); only `torch.hub.urlopen` answers from memory. Shared by the tests of
+on-demand weights (VGG19, LPIPS backbones)."""
+
+from __future__ import annotations
+
+import email.message
+import hashlib
+import io
+
+import pytest
+import torch
+
+from srgan_cli.pretrained import WeightsFile
+
+
+class _Response:
+    """What urlopen returns: a readable body with a Content-Length header."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = io.BytesIO(body)
+        self._size = len(body)
+
+    def __enter__(self) -> _Response:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def info(self) -> email.message.Message:
+        headers = email.message.Message()
+        headers["Content-Length"] = str(self._size)
+        return headers
+
+    def read(self, n: int = -1) -> bytes:
+        return self._body.read(n)
+
+
+def serve(monkeypatch: pytest.MonkeyPatch, answer: bytes | BaseException) -> list[str]:
+    """torch.hub's urlopen answers every request with `answer` (a body, or an exception it
+    raises); returns the list of URLs asked, filled as requests come."""
+    asked: list[str] = []
+
+    def urlopen(req: object, *_a: object, **_k: object) -> _Response:
+        asked.append(getattr(req, "full_url", str(req)))
+        if isinstance(answer, BaseException):
+            raise answer
+        return _Response(answer)
+
+    monkeypatch.setattr(torch.hub, "urlopen", urlopen)
+    return asked
+
+
+def state_bytes(state: dict[str, torch.Tensor]) -> bytes:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return buf.getvalue()
+
+
+def hash_named(what: str, stem: str, body: bytes) -> WeightsFile:
+    """A weights file named like torchvision's, `<stem>-<sha256 prefix>.pth`, for `body`."""
+    return WeightsFile(what, f"{stem}-{hashlib.sha256(body).hexdigest()[:8]}.pth")
