@@ -349,7 +349,7 @@ def _video(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
 
 
 SITES = [
-    Site("srgan_cli/imaging.py", "out.png", 4, _upscale),
+    Site("srgan_cli/imagewrite.py", "out.png", 4, _upscale),
     Site("srgan_cli/animation.py", "out.gif", 4, _animation),
     Site("srgan_cli/video.py", "out.mkv", 4, _video),
     Site("srgan_cli/evaluate.py", "0.png", 4, _eval_images),
