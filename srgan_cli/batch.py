@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from srgan_cli.encoding import check_quality
 from srgan_cli.errors import (
     EXIT_INTERNAL,
     EXIT_MIXED,
@@ -63,7 +64,9 @@ class UpscaleOptions:
     device's default tile, 0 (WHOLE_IMAGE) the whole image; `max_pixels` None is the imaging
     default, 0 no limit. `max_output_pixels` bounds each output (0 = no limit, memory still
     checked); `alpha_upsampler` is "bicubic" (MATLAB bicubic) or "model" (alpha replicated to
-    three channels through the model, as Real-ESRGAN does)."""
+    three channels through the model, as Real-ESRGAN does). `quality` and `strip_metadata` go
+    to `imaging.write_image`, `allow_damaged` to `imaging.read_image`, `memory_budget` (bytes;
+    None: the device's default) to the Upscaler's automatic tile choice."""
 
     output: str | Path | None = None  # --output FILE (or DIR: as -o DIR) of the one input
     output_dir: Path | None = None
@@ -82,6 +85,10 @@ class UpscaleOptions:
     max_pixels: int | None = None
     max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS
     alpha_upsampler: str = "bicubic"
+    quality: int | None = None  # JPEG/WebP quality 1-100 (None: the format's default)
+    strip_metadata: bool = False  # drop EXIF, XMP and DPI (ICC stays)
+    allow_damaged: bool = False  # accept damaged input; the note goes into the record
+    memory_budget: int | None = None  # bytes of activations for the automatic tile
 
     def __post_init__(self) -> None:
         if self.overwrite and self.skip_existing:
@@ -97,6 +104,9 @@ class UpscaleOptions:
             raise UsageError(f"--alpha-upsampler {self.alpha_upsampler}: expected "
                              f"{' or '.join(ALPHA_UPSAMPLERS)}")
         check_tiling(self.tile, self.tile_pad, self.batch_size)
+        check_quality(self.quality)
+        if self.memory_budget is not None and self.memory_budget < 1:
+            raise UsageError(f"--memory-budget must be positive, got {self.memory_budget}")
 
     @property
     def pixel_limit(self) -> int | None:
@@ -121,12 +131,13 @@ class Record:
     note: str | None = None  # why it was skipped, for the terminal
     tile: int | None = None  # the LR tile it ran with (0: whole image)
     tiling_exact: bool | None = None  # False: tiled approximately (a windowed model)
+    warnings: list[str] = field(default_factory=list)  # notes on the input (damaged data, ...)
 
     def as_json(self) -> dict[str, Any]:
         return {"input": self.input, "output": self.output, "input_size": self.input_size,
                 "output_size": self.output_size, "seconds": round(self.seconds, 3),
                 "status": self.status, "error": self.error, "tile": self.tile,
-                "tiling_exact": self.tiling_exact}
+                "tiling_exact": self.tiling_exact, "warnings": list(self.warnings)}
 
 
 @dataclass
@@ -198,15 +209,16 @@ class Reporter:
 
 
 def record_line(rec: Record) -> str:
-    """The one line a terminal shows for `rec` (names escaped): `IN -> OUT  WxH -> WxH  s`,
-    `IN: skipped, why`, or `error: message`."""
+    """The one line a terminal shows for `rec` (names escaped): `IN -> OUT  WxH -> WxH  s`
+    (then `; warning` for each note on the input), `IN: skipped, why`, or `error: message`."""
     if rec.status == "error":
         return f"error: {rec.error}"
     if rec.status == "skipped":
         return f"{show_path(rec.input)}: skipped, {rec.note}"
     (w, h), (ow, oh) = rec.input_size or (0, 0), rec.output_size or (0, 0)
-    return (f"{show_path(rec.input)} -> {show_path(rec.output or '')}  {w}x{h} -> {ow}x{oh}  "
+    line = (f"{show_path(rec.input)} -> {show_path(rec.output or '')}  {w}x{h} -> {ow}x{oh}  "
             f"{rec.seconds:.2f} s")
+    return "; ".join((line, *rec.warnings))
 
 
 def summary_line(result: BatchResult) -> str:
@@ -278,8 +290,10 @@ def load_step(job: Job, options: UpscaleOptions) -> tuple[Record, ImageData | No
         if skip is not None:
             rec.status, rec.note = "skipped", skip
             return None
-        img = read_image(job.input, max_pixels=options.pixel_limit)
+        img = read_image(job.input, max_pixels=options.pixel_limit,
+                         allow_damaged=options.allow_damaged)
         rec.input_size = list(img.size)
+        rec.warnings.extend(img.warnings)
         return img
 
     img = _capture(rec, job, load)
@@ -320,7 +334,8 @@ def save_step(job: Job, rec: Record, result: ImageData, options: UpscaleOptions)
     out = job.output
 
     def save() -> None:
-        write_image(out, result, overwrite=options.overwrite)
+        write_image(out, result, overwrite=options.overwrite, quality=options.quality,
+                    strip_metadata=options.strip_metadata)
         rec.output_size = list(result.size)
 
     _capture(rec, job, save)
@@ -576,7 +591,8 @@ def load_upscaler(options: UpscaleOptions, reporter: Reporter | None = None) -> 
     if options.model is None and spec == BICUBIC and reporter is not None:
         reporter.note(f"note: the default model {DEFAULT_MODEL} is not installed; using bicubic")
     return Upscaler(load(spec), device=options.device, precision=options.precision,
-                    tile=options.tile, tile_pad=options.tile_pad, batch_size=options.batch_size)
+                    tile=options.tile, tile_pad=options.tile_pad, batch_size=options.batch_size,
+                    memory_budget=options.memory_budget)
 
 
 def clean_stale_temps(jobs: Sequence[Job], reporter: Reporter) -> None:

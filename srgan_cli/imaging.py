@@ -35,8 +35,8 @@ profile is colour, not metadata: it is always kept where it fits. What each outp
                  as TIFF tags; no Exif/GPS sub-directory
     BMP          -                             -                   pixels/metre     -
 
-Output quality (`QUALITY_HELP`): JPEG and WebP take `quality` 1-100 (default 95; WebP at 100
-is lossless); PNG, TIFF and BMP are lossless and ignore it.
+Output quality (`encoding.QUALITY_HELP`): JPEG and WebP take `quality` 1-100 (default 95;
+WebP at 100 is lossless); PNG, TIFF and BMP are lossless and ignore it.
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
-import numbers
 import os
 import struct
 import threading
@@ -59,7 +58,13 @@ import numpy as np
 from PIL import Image, ImageCms, ImageFile, PngImagePlugin, UnidentifiedImageError
 
 from srgan_cli import jpegscan, metadata
-from srgan_cli.errors import InputImageError, OutputError, SrganError, UsageError
+from srgan_cli.encoding import (  # noqa: F401  (QUALITY_HELP, METADATA_HELP: imaging's API)
+    DEFAULT_QUALITY,
+    METADATA_HELP,
+    QUALITY_HELP,
+    check_quality,
+)
+from srgan_cli.errors import InputImageError, OutputError, SrganError
 from srgan_cli.fileio import atomic_write, check_target
 from srgan_cli.messages import one_line, show_path
 from srgan_cli.pixels import gray_to_rgb, to_uint8
@@ -93,16 +98,6 @@ _XMP_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "TIFF"})
 _DPI_FORMATS = frozenset({"PNG", "JPEG", "TIFF", "BMP"})  # WebP: only inside its EXIF
 _XMP_PNG_KEY = "XML:com.adobe.xmp"
 _TIFF_XMP_TAG = 700
-
-DEFAULT_QUALITY: int = 95
-QUALITY_HELP: str = (
-    "Output quality, 1-100. JPEG: default 95 (4:4:4 chroma). WebP: default 95; 100 is "
-    "lossless (exact pixels and alpha). PNG, TIFF and BMP are always lossless and ignore it.")
-METADATA_HELP: str = (
-    "EXIF (orientation reset once applied to the pixels), XMP and DPI are kept by default, the "
-    "DPI multiplied by the scale so the printed size stays the same (72 dpi at x4 -> 288 dpi); "
-    "--strip-metadata drops them. ICC colour profiles are colour, not metadata: always kept.")
-
 
 @dataclass(frozen=True, eq=False)  # arrays: identity equality
 class ImageData:
@@ -627,17 +622,6 @@ def check_output_path(path: str | Path, *, overwrite: bool = False) -> None:
 
     `fileio.check_target` with the image extensions (`WRITE_EXTENSIONS`)."""
     check_target(path, overwrite=overwrite, kind="image", suffixes=WRITE_EXTENSIONS)
-
-
-def check_quality(quality: int | None) -> int | None:
-    """`quality` if it is None (the format's default) or a whole number from 1 to 100; else a
-    UsageError naming ``--quality`` (call it before heavy work, as `write_image` does)."""
-    if quality is None:
-        return None
-    if isinstance(quality, bool) or not isinstance(quality, numbers.Integral) \
-            or not 1 <= quality <= 100:
-        raise UsageError(f"--quality must be a whole number from 1 to 100, got {quality!r}")
-    return int(quality)
 
 
 def write_image(
