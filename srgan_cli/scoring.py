@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from srgan_cli.errors import DatasetError, SrganError, UsageError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from srgan_cli.datasets import BenchmarkDataset
     from srgan_cli.evaluate import EvalResult, ImageScore
     from srgan_cli.models.descriptor import ModelDescriptor
@@ -74,16 +76,30 @@ def score(
     scored, ``on_image`` is called after each image."""
     from srgan_cli.datasets import open_dataset
     from srgan_cli.evaluate import evaluate
-    from srgan_cli.upscale import Upscaler
 
     ds = open_dataset(dataset, model.scale, data_root=data_root) if isinstance(
         dataset, str) else dataset
-    up = Upscaler(model, device=device, precision=protocol.precision, tile=protocol.tile)
     return evaluate(
-        up.upscale_array, ds, scale=model.scale, crop_border=protocol.crop_border,
+        predictor(model, protocol, device), ds, scale=model.scale, crop_border=protocol.crop_border,
         y_channel=protocol.y_channel, model_name=model.name, dataset_name=ds.name,
         save_dir=save_dir, on_image=on_image,
     )
+
+
+def predictor(model: ModelDescriptor, protocol: Protocol = STANDARD, device: str = "auto"
+              ) -> Callable[[np.ndarray], np.ndarray]:
+    """LR uint8 -> SR uint8 for `model`: an Upscaler, or for a model with its own integer path
+    (bicubic) on the CPU in fp32 that path itself, the same numbers without importing torch
+    (`srgan eval --model bicubic` starts fast). Other devices and precisions go through the
+    Upscaler, which checks them."""
+    resize = getattr(model.implementation, "resize_integer", None)
+    if (resize is not None and device.strip().lower() in ("auto", "cpu")
+            and protocol.precision in ("auto", "fp32")):
+        return resize  # type: ignore[no-any-return]
+    from srgan_cli.upscale import Upscaler
+
+    return Upscaler(model, device=device, precision=protocol.precision,
+                    tile=protocol.tile).upscale_array
 
 
 def measure_model(
