@@ -50,7 +50,8 @@ if TYPE_CHECKING:
     import torch
 
     from srgan_cli.imaging import ImageData
-    from srgan_cli.upscale import ProgressCb, Upscaler
+    from srgan_cli.models.descriptor import ModelDescriptor
+    from srgan_cli.upscaler import ProgressCb, Upscaler
 
 
 ALPHA_UPSAMPLERS = ("bicubic", "model")
@@ -581,16 +582,21 @@ def run_jobs(
     return result
 
 
-def load_upscaler(options: UpscaleOptions, reporter: Reporter | None = None) -> Upscaler:
-    """The Upscaler of `options`: its model loaded, its device resolved once."""
+def load_upscaler(options: UpscaleOptions, reporter: Reporter | None = None, *,
+                  model: ModelDescriptor | None = None) -> Upscaler:
+    """The Upscaler of `options`: its model loaded (or the already loaded `model`), its device
+    resolved once."""
     from srgan_cli.models.loading import load
     from srgan_cli.models.zoo import BICUBIC, DEFAULT_MODEL, default_model_spec
-    from srgan_cli.upscale import Upscaler
+    from srgan_cli.upscaler import Upscaler
 
-    spec = options.model if options.model is not None else default_model_spec()
-    if options.model is None and spec == BICUBIC and reporter is not None:
-        reporter.note(f"note: the default model {DEFAULT_MODEL} is not installed; using bicubic")
-    return Upscaler(load(spec), device=options.device, precision=options.precision,
+    if model is None:
+        spec = options.model if options.model is not None else default_model_spec()
+        if options.model is None and spec == BICUBIC and reporter is not None:
+            reporter.note(f"note: the default model {DEFAULT_MODEL} is not installed; using "
+                          "bicubic")
+        model = load(spec)
+    return Upscaler(model, device=options.device, precision=options.precision,
                     tile=options.tile, tile_pad=options.tile_pad, batch_size=options.batch_size,
                     memory_budget=options.memory_budget)
 

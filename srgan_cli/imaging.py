@@ -449,6 +449,19 @@ def _pillow_pixels(
     return rgb, None, False, icc, mode
 
 
+def from_pillow(im: Image.Image) -> ImageData:
+    """An in-memory Pillow image as ImageData, converted as `read_image` converts a decoded file
+    (modes, 16-bit gray, alpha and transparency, EXIF orientation applied, ICC, EXIF, XMP,
+    DPI); for the Python API. InputImageError for modes it cannot hold (float, 32-bit)."""
+    orientation = im.getexif().get(metadata.ORIENTATION)
+    color, alpha, gray, icc, mode = _pillow_pixels(
+        Path("<image>"), im, im.info.get("icc_profile") or None)
+    color = _orient(color, orientation)
+    alpha = None if alpha is None else _orient(alpha, orientation)
+    return ImageData(color=color, alpha=alpha, gray=gray, bit_depth=8 * color.dtype.itemsize,
+                     icc_profile=icc, source_mode=mode, **_pillow_metadata(im))
+
+
 def _cmyk_to_rgb(im: Image.Image, icc: bytes | None) -> Image.Image:
     """CMYK -> sRGB through the embedded CMYK profile if any, else Pillow's naive formula."""
     if icc and _icc_space(icc) == "CMYK":

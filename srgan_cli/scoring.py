@@ -1,6 +1,7 @@
 """The one scoring path: a model (anything `--model` gives, bicubic included) on a dataset, by a
 protocol. `srgan eval`, training validation and `export --measure` all call `score`, so the three
-give the same numbers for the same weights; `evaluate` does the per-image metrics and means."""
+give the same numbers for the same weights; `evaluation.evaluate` does the per-image metrics and
+means."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from srgan_cli.datasets import BenchmarkDataset
-    from srgan_cli.evaluate import EvalResult, ImageScore
+    from srgan_cli.evaluation import EvalResult, ImageScore
     from srgan_cli.models.descriptor import ModelDescriptor
 
 
@@ -75,7 +76,7 @@ def score(
     A failed image is recorded in the result, not raised; ``save_dir`` receives the SR images as
     scored, ``on_image`` is called after each image."""
     from srgan_cli.datasets import open_dataset
-    from srgan_cli.evaluate import evaluate
+    from srgan_cli.evaluation import evaluate
 
     ds = open_dataset(dataset, model.scale, data_root=data_root) if isinstance(
         dataset, str) else dataset
@@ -96,7 +97,7 @@ def predictor(model: ModelDescriptor, protocol: Protocol = STANDARD, device: str
     if (resize is not None and device.strip().lower() in ("auto", "cpu")
             and protocol.precision in ("auto", "fp32")):
         return resize  # type: ignore[no-any-return]
-    from srgan_cli.upscale import Upscaler
+    from srgan_cli.upscaler import Upscaler
 
     return Upscaler(model, device=device, precision=protocol.precision,
                     tile=protocol.tile).upscale_array

@@ -16,7 +16,7 @@ from PIL import Image
 from srgan_cli import report, scoring
 from srgan_cli.datasets import BenchmarkDataset, Sample
 from srgan_cli.errors import DatasetError, UsageError
-from srgan_cli.evaluate import bicubic_predictor, evaluate
+from srgan_cli.evaluation import bicubic_predictor, evaluate
 
 
 def _sample(i: int) -> Sample:

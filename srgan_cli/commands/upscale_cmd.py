@@ -227,7 +227,7 @@ def upscale_command(
     """
     from srgan_cli.console import is_quiet
     from srgan_cli.signals import terminate_as_interrupt
-    from srgan_cli.upscale import parse_bytes
+    from srgan_cli.upscaler import parse_bytes
 
     try:
         with terminate_as_interrupt():
