@@ -67,7 +67,7 @@ def test_eval_bicubic_does_not_import_torch(tmp_path: Path) -> None:
 
 
 def test_import_srgan_cli_is_light() -> None:
-    code = ("import sys, srgan_cli; srgan_cli.upscaler; srgan_cli.load_model; "
+    code = ("import sys, srgan_cli; srgan_cli.upscale; srgan_cli.load_model; "
             "print(sorted(m for m in ('torch', 'numpy', 'PIL') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True).stdout
