@@ -7,8 +7,8 @@ the CLI's typed `SrganError`s (ModelError, UsageError, DeviceError, ...), one li
 
     >>> import srgan_cli
     >>> from PIL import Image
-    >>> big = srgan_cli.upscaler(Image.open("photo.png"))               # PIL in, PIL out
-    >>> big = srgan_cli.upscaler(array, model="bicubic", outscale=2)     # numpy in, numpy out
+    >>> big = srgan_cli.upscale(Image.open("photo.png"))                # PIL in, PIL out
+    >>> big = srgan_cli.upscale(array, model="bicubic", outscale=2)      # numpy in, numpy out
     >>> result = srgan_cli.evaluate("srresnet_x4", "set5", data_root="data")
     >>> result.mean_psnr, result.mean_ssim
 """
