@@ -77,7 +77,7 @@ def upscale(image: ImageT, model: str | Path | ModelDescriptor = DEFAULT_MODEL,
         opts = UpscaleOptions(model=model.name, **options)
         upscaler = load_upscaler(opts, model=model)
     data, back = _to_image_data(image)
-    return back(upscale_step(data, upscaler, opts))  # type: ignore[no-any-return]
+    return back(upscale_step(data, upscaler, opts))
 
 
 def evaluate(model: str | Path | ModelDescriptor = DEFAULT_MODEL, dataset: str | Path = "set5",

@@ -96,7 +96,7 @@ def predictor(model: ModelDescriptor, protocol: Protocol = STANDARD, device: str
     resize = getattr(model.implementation, "resize_integer", None)
     if (resize is not None and device.strip().lower() in ("auto", "cpu")
             and protocol.precision in ("auto", "fp32")):
-        return resize  # type: ignore[no-any-return]
+        return resize
     from srgan_cli.upscaler import Upscaler
 
     return Upscaler(model, device=device, precision=protocol.precision,
