@@ -95,7 +95,7 @@ def test_eval_cli_marks_a_partial_set(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_a_model_card_refuses_a_partial_set(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from srgan_cli.models.zoo import load_model
+    from srgan_cli import load_model
 
     monkeypatch.setattr(BenchmarkDataset, "expected", 5, raising=False)
     root = _set5(tmp_path / "data", 2)
