@@ -18,7 +18,7 @@ import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from srgan_cli.datasets import open_dataset
-from srgan_cli.evaluate import bicubic_predictor
+from srgan_cli.evaluation import bicubic_predictor
 from srgan_cli.metrics import psnr_ssim, rgb_to_y
 
 
@@ -84,7 +84,7 @@ def main() -> None:
 
     t_cli = best_time(run_cli, args.repeats)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import srgan_cli.cli, srgan_cli.upscale"], check=True)
+    subprocess.run([sys.executable, "-c", "import srgan_cli.cli, srgan_cli.upscaler"], check=True)
     t_import = time.perf_counter() - start
     n_images = 5 + len(pairs)
     print(f"srgan eval --model bicubic on Set5 + Set14 x4 ({n_images} images, best of "

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from srgan_cli.models.loading import load
-from srgan_cli.upscale import Upscaler, activation_floats, parse_bytes
+from srgan_cli.upscaler import Upscaler, activation_floats, parse_bytes
 
 
 def rss_bytes() -> int:

@@ -18,7 +18,7 @@ import numpy as np
 from srgan_cli import scoring
 from srgan_cli.imaging import read_image
 from srgan_cli.models.loading import load
-from srgan_cli.upscale import Upscaler
+from srgan_cli.upscaler import Upscaler
 
 
 def main() -> None:

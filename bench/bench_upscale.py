@@ -18,7 +18,7 @@ from torch import nn
 
 from srgan_cli.models.loading import srresnet_descriptor
 from srgan_cli.models.srresnet import SRResNet, fold_batchnorm
-from srgan_cli.upscale import Upscaler
+from srgan_cli.upscaler import Upscaler
 
 
 def _random_generator(seed: int = 0) -> SRResNet:

@@ -126,7 +126,7 @@ def _model(s: Setup):  # type: ignore[no-untyped-def]
 
 
 def check_upscale(s: Setup) -> list[Row]:
-    from srgan_cli.upscale import Upscaler
+    from srgan_cli.upscaler import Upscaler
 
     model = _model(s)
     side = 48 if s.smoke else 512
@@ -165,7 +165,7 @@ def check_upscale(s: Setup) -> list[Row]:
 
 
 def check_oom(s: Setup) -> list[Row]:
-    from srgan_cli.upscale import Upscaler
+    from srgan_cli.upscaler import Upscaler
 
     model = _model(s)
     total = torch.cuda.get_device_properties(s.device).total_memory

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from srgan_cli.encoding import check_quality
 from srgan_cli.errors import (
     EXIT_INTERNAL,
     EXIT_MIXED,
@@ -50,7 +51,8 @@ if TYPE_CHECKING:
     import torch
 
     from srgan_cli.imaging import ImageData
-    from srgan_cli.upscale import ProgressCb, Upscaler
+    from srgan_cli.models.descriptor import ModelDescriptor
+    from srgan_cli.upscaler import ProgressCb, Upscaler
 
 
 ALPHA_UPSAMPLERS = ("bicubic", "model")
@@ -64,7 +66,9 @@ class UpscaleOptions:
     device's default tile, 0 (WHOLE_IMAGE) the whole image; `max_pixels` None is the imaging
     default, 0 no limit. `max_output_pixels` bounds each output (0 = no limit, memory still
     checked); `alpha_upsampler` is "bicubic" (MATLAB bicubic) or "model" (alpha replicated to
-    three channels through the model, as Real-ESRGAN does)."""
+    three channels through the model, as Real-ESRGAN does). `quality` and `strip_metadata` go
+    to `imaging.write_image`, `allow_damaged` to `imaging.read_image`, `memory_budget` (bytes;
+    None: the device's default) to the Upscaler's automatic tile choice."""
 
     output: str | Path | None = None  # --output FILE (or DIR: as -o DIR) of the one input
     output_dir: Path | None = None
@@ -87,6 +91,10 @@ class UpscaleOptions:
     codec: str | None = None  # videos: FFmpeg encoder (None: H.264 where available)
     crf: int | None = None  # videos: the encoder's constant-quality value (None: its default)
     pix_fmt: str | None = None  # videos: pixel format (None: the source's where possible)
+    quality: int | None = None  # JPEG/WebP quality 1-100 (None: the format's default)
+    strip_metadata: bool = False  # drop EXIF, XMP and DPI (ICC stays)
+    allow_damaged: bool = False  # accept damaged input; the note goes into the record
+    memory_budget: int | None = None  # bytes of activations for the automatic tile
 
     def __post_init__(self) -> None:
         if self.overwrite and self.skip_existing:
@@ -104,6 +112,9 @@ class UpscaleOptions:
         check_tiling(self.tile, self.tile_pad, self.batch_size)
         if self.crf is not None and not 0 <= self.crf <= 63:
             raise UsageError(f"--crf must be 0..63, got {self.crf}")
+        check_quality(self.quality)
+        if self.memory_budget is not None and self.memory_budget < 1:
+            raise UsageError(f"--memory-budget must be positive, got {self.memory_budget}")
 
     @property
     def pixel_limit(self) -> int | None:
@@ -129,13 +140,14 @@ class Record:
     tile: int | None = None  # the LR tile it ran with (0: whole image)
     tiling_exact: bool | None = None  # False: tiled approximately (a windowed model)
     media: dict[str, Any] | None = None  # a video's or animation's own record (codec, frames)
+    warnings: list[str] = field(default_factory=list)  # notes on the input (damaged data, ...)
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "input": self.input, "output": self.output, "input_size": self.input_size,
             "output_size": self.output_size, "seconds": round(self.seconds, 3),
             "status": self.status, "error": self.error, "tile": self.tile,
-            "tiling_exact": self.tiling_exact}
+            "tiling_exact": self.tiling_exact, "warnings": list(self.warnings)}
         if self.media is not None:  # image records stay as they were
             out["video" if "codec" in self.media else "animation"] = self.media
         return out
@@ -213,8 +225,8 @@ class Reporter:
 
 
 def record_line(rec: Record) -> str:
-    """The one line a terminal shows for `rec` (names escaped): `IN -> OUT  WxH -> WxH  s`,
-    `IN: skipped, why`, or `error: message`."""
+    """The one line a terminal shows for `rec` (names escaped): `IN -> OUT  WxH -> WxH  s`
+    (then `; warning` for each note on the input), `IN: skipped, why`, or `error: message`."""
     if rec.status == "error":
         return f"error: {rec.error}"
     if rec.status == "skipped":
@@ -226,7 +238,7 @@ def record_line(rec: Record) -> str:
         from srgan_cli.media import media_note
 
         line += f"  ({media_note(rec.media)})"
-    return line
+    return "; ".join((line, *rec.warnings))
 
 
 def summary_line(result: BatchResult) -> str:
@@ -305,8 +317,10 @@ def load_step(job: Job, options: UpscaleOptions) -> tuple[Record, ImageData | Me
             return None
         if kind is not None:
             return MediaInput(job.input, kind)
-        img = read_image(job.input, max_pixels=options.pixel_limit)
+        img = read_image(job.input, max_pixels=options.pixel_limit,
+                         allow_damaged=options.allow_damaged)
         rec.input_size = list(img.size)
+        rec.warnings.extend(img.warnings)
         return img
 
     img = _capture(rec, job, load)
@@ -369,7 +383,8 @@ def save_step(job: Job, rec: Record, result: ImageData, options: UpscaleOptions)
     out = job.output
 
     def save() -> None:
-        write_image(out, result, overwrite=options.overwrite)
+        write_image(out, result, overwrite=options.overwrite, quality=options.quality,
+                    strip_metadata=options.strip_metadata)
         rec.output_size = list(result.size)
 
     _capture(rec, job, save)
@@ -638,18 +653,23 @@ def run_jobs(
     return result
 
 
-def load_upscaler(options: UpscaleOptions, reporter: Reporter | None = None) -> Upscaler:
-    """The Upscaler of `options`: its model loaded, its device resolved once."""
+def load_upscaler(options: UpscaleOptions, reporter: Reporter | None = None, *,
+                  model: ModelDescriptor | None = None) -> Upscaler:
+    """The Upscaler of `options`: its model loaded (or the already loaded `model`), its device
+    resolved once."""
     from srgan_cli.models.loading import load
     from srgan_cli.models.zoo import BICUBIC, DEFAULT_MODEL, default_model_spec
-    from srgan_cli.upscale import Upscaler
+    from srgan_cli.upscaler import Upscaler
 
-    spec = options.model if options.model is not None else default_model_spec()
-    if options.model is None and spec == BICUBIC and reporter is not None:
-        reporter.note(f"note: the default model {DEFAULT_MODEL} is not installed; using bicubic")
-    return Upscaler(load(spec), device=options.device, precision=options.precision,
+    if model is None:
+        spec = options.model if options.model is not None else default_model_spec()
+        if options.model is None and spec == BICUBIC and reporter is not None:
+            reporter.note(f"note: the default model {DEFAULT_MODEL} is not installed; using "
+                          "bicubic")
+        model = load(spec)
+    return Upscaler(model, device=options.device, precision=options.precision,
                     tile=options.tile, tile_pad=options.tile_pad, batch_size=options.batch_size,
-                    tta=options.tta)
+                    memory_budget=options.memory_budget, tta=options.tta)
 
 
 def clean_stale_temps(jobs: Sequence[Job], reporter: Reporter) -> None:

@@ -4,13 +4,12 @@ Writes atomically in the format of the output's extension (`fileio.atomic_write`
 temp file, published only once complete and never over an existing file without
 ``overwrite``), keeping what the format can hold: gray, alpha, 16-bit depth (PNG by a small
 encoder here, TIFF by `tifffile`, as Pillow writes neither), the ICC profile, and the EXIF, XMP
-and DPI metadata (the table is in `imaging`'s notes). `QUALITY_HELP` and `METADATA_HELP` are
-the CLI's help texts for the options that reach this module.
+and DPI metadata (the table is in `imaging`'s notes). The options' defaults, checks and help
+texts are in `encoding`.
 """
 
 from __future__ import annotations
 
-import numbers
 import struct
 import zlib
 from dataclasses import dataclass
@@ -22,7 +21,8 @@ from PIL import Image, PngImagePlugin
 
 from srgan_cli import imageformats as formats
 from srgan_cli import metadata
-from srgan_cli.errors import OutputError, SrganError, UsageError
+from srgan_cli.encoding import DEFAULT_QUALITY, check_quality
+from srgan_cli.errors import OutputError, SrganError
 from srgan_cli.fileio import atomic_write, check_target
 from srgan_cli.messages import one_line, show_path
 from srgan_cli.pixels import to_uint8
@@ -30,14 +30,6 @@ from srgan_cli.pixels import to_uint8
 if TYPE_CHECKING:
     from srgan_cli.imaging import ImageData
 
-DEFAULT_QUALITY: int = 95
-QUALITY_HELP: str = (
-    "Output quality, 1-100. JPEG: default 95 (4:4:4 chroma). WebP: default 95; 100 is "
-    "lossless (exact pixels and alpha). PNG, TIFF and BMP are always lossless and ignore it.")
-METADATA_HELP: str = (
-    "EXIF (orientation reset once applied to the pixels), XMP and DPI are kept by default, the "
-    "DPI multiplied by the scale so the printed size stays the same (72 dpi at x4 -> 288 dpi); "
-    "--strip-metadata drops them. ICC colour profiles are colour, not metadata: always kept.")
 
 
 def check_output_path(path: str | Path, *, overwrite: bool = False) -> None:
@@ -45,17 +37,6 @@ def check_output_path(path: str | Path, *, overwrite: bool = False) -> None:
 
     `fileio.check_target` with the image extensions (`formats.WRITE_EXTENSIONS`)."""
     check_target(path, overwrite=overwrite, kind="image", suffixes=formats.WRITE_EXTENSIONS)
-
-
-def check_quality(quality: int | None) -> int | None:
-    """`quality` if it is None (the format's default) or a whole number from 1 to 100; else a
-    UsageError naming ``--quality`` (call it before heavy work, as `write_image` does)."""
-    if quality is None:
-        return None
-    if isinstance(quality, bool) or not isinstance(quality, numbers.Integral) \
-            or not 1 <= quality <= 100:
-        raise UsageError(f"--quality must be a whole number from 1 to 100, got {quality!r}")
-    return int(quality)
 
 
 def write_image(

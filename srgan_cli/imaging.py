@@ -35,8 +35,8 @@ profile is colour, not metadata: it is always kept where it fits. What each outp
                  as TIFF tags; no Exif/GPS sub-directory
     BMP          -                             -                   pixels/metre     -
 
-Output quality (`QUALITY_HELP`): JPEG and WebP take `quality` 1-100 (default 95; WebP at 100
-is lossless); PNG, TIFF and BMP are lossless and ignore it.
+Output quality (`encoding.QUALITY_HELP`): JPEG and WebP take `quality` 1-100 (default 95;
+WebP at 100 is lossless); PNG, TIFF and BMP are lossless and ignore it.
 """
 
 from __future__ import annotations
@@ -58,16 +58,15 @@ from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
 from srgan_cli import imageformats as formats
 from srgan_cli import jpegscan, metadata
-from srgan_cli.errors import InputImageError, SrganError
-from srgan_cli.imageformats import READ_EXTENSIONS, WRITE_EXTENSIONS
-from srgan_cli.imagewrite import (  # the encoder; re-exported as the image layer's surface
+from srgan_cli.encoding import (  # noqa: F401  (re-exported: the image layer's surface)
     DEFAULT_QUALITY,
     METADATA_HELP,
     QUALITY_HELP,
-    check_output_path,
     check_quality,
-    write_image,
 )
+from srgan_cli.errors import InputImageError, SrganError
+from srgan_cli.imageformats import READ_EXTENSIONS, WRITE_EXTENSIONS
+from srgan_cli.imagewrite import check_output_path, write_image  # noqa: F401  (the encoder)
 from srgan_cli.messages import one_line, show_path
 from srgan_cli.pixels import gray_to_rgb, to_uint8
 
@@ -426,6 +425,19 @@ def _pillow_pixels(
         return np.ascontiguousarray(rgb[..., :3]), np.ascontiguousarray(rgb[..., 3]), False, \
             icc, mode
     return rgb, None, False, icc, mode
+
+
+def from_pillow(im: Image.Image) -> ImageData:
+    """An in-memory Pillow image as ImageData, converted as `read_image` converts a decoded file
+    (modes, 16-bit gray, alpha and transparency, EXIF orientation applied, ICC, EXIF, XMP,
+    DPI); for the Python API. InputImageError for modes it cannot hold (float, 32-bit)."""
+    orientation = im.getexif().get(metadata.ORIENTATION)
+    color, alpha, gray, icc, mode = _pillow_pixels(
+        Path("<image>"), im, im.info.get("icc_profile") or None)
+    color = _orient(color, orientation)
+    alpha = None if alpha is None else _orient(alpha, orientation)
+    return ImageData(color=color, alpha=alpha, gray=gray, bit_depth=8 * color.dtype.itemsize,
+                     icc_profile=icc, source_mode=mode, **_pillow_metadata(im))
 
 
 def _cmyk_to_rgb(im: Image.Image, icc: bytes | None) -> Image.Image:

@@ -17,7 +17,7 @@ from typing import Any
 from rich.table import Table
 
 from srgan_cli import __version__
-from srgan_cli.evaluate import EvalResult, ImageScore
+from srgan_cli.evaluation import EvalResult, ImageScore
 from srgan_cli.metrics import protocol
 
 REPORT_FORMAT = "srgan-cli-eval/1"

@@ -22,7 +22,7 @@ from PIL import Image
 from srgan_cli import report
 from srgan_cli.datasets import BenchmarkDataset, Sample
 from srgan_cli.errors import OutputError
-from srgan_cli.evaluate import EvalResult, as_rgb
+from srgan_cli.evaluation import EvalResult, as_rgb
 from srgan_cli.resize import imresize
 
 CROP = 48  # HR pixels of the zoomed window (shown 4x, nearest neighbour)

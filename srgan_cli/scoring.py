@@ -1,6 +1,7 @@
 """The one scoring path: a model (anything `--model` gives, bicubic included) on a dataset, by a
 protocol. `srgan eval`, training validation and `export --measure` all call `score`, so the three
-give the same numbers for the same weights; `evaluate` does the per-image metrics and means."""
+give the same numbers for the same weights; `evaluation.evaluate` does the per-image metrics and
+means."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from srgan_cli.datasets import BenchmarkDataset
-    from srgan_cli.evaluate import EvalResult, ImageScore
+    from srgan_cli.evaluation import EvalResult, ImageScore
     from srgan_cli.models.descriptor import ModelDescriptor
     from srgan_cli.perceptual import Lpips
 
@@ -81,8 +82,7 @@ def score(
     scored, ``on_image`` is called after each image. When the protocol asks for LPIPS, `lpips`
     is used (pass one to share it between calls), else it is loaded here."""
     from srgan_cli.datasets import open_dataset
-    from srgan_cli.evaluate import evaluate
-    from srgan_cli.upscale import Upscaler
+    from srgan_cli.evaluation import evaluate
 
     check_metrics(protocol.metrics)
     if "lpips" in protocol.metrics and lpips is None:
@@ -91,10 +91,9 @@ def score(
         lpips = load_lpips(protocol.lpips_net)
     ds = open_dataset(dataset, model.scale, data_root=data_root) if isinstance(
         dataset, str) else dataset
-    up = Upscaler(model, device=device, precision=protocol.precision, tile=protocol.tile,
-                  tta=protocol.tta)
     result = evaluate(
-        up.upscale_array, ds, scale=model.scale, crop_border=protocol.crop_border,
+        predictor(model, protocol, device), ds, scale=model.scale,
+        crop_border=protocol.crop_border,
         y_channel=protocol.y_channel, model_name=model.name, dataset_name=ds.name,
         save_dir=save_dir, on_image=on_image,
         lpips=lpips if "lpips" in protocol.metrics else None,
@@ -107,7 +106,7 @@ def score(
 
 def check_metrics(metrics: Iterable[str]) -> tuple[str, ...]:
     """The metric names, lower-cased, duplicates once; UsageError for an unknown or empty set."""
-    from srgan_cli.evaluate import METRICS
+    from srgan_cli.evaluation import METRICS
 
     names = tuple(dict.fromkeys(m.strip().lower() for m in metrics))
     unknown = [m for m in names if m not in METRICS]
@@ -129,8 +128,8 @@ def score_videos(
 ) -> EvalResult:
     """Score `model` on videos, each frame as HR, by the standard protocol (Y, border = scale;
     `protocol` gives precision and tile): per-video and mean PSNR/SSIM and temporal_psnr."""
-    from srgan_cli.evaluate import evaluate_videos
-    from srgan_cli.upscale import Upscaler
+    from srgan_cli.evaluation import evaluate_videos
+    from srgan_cli.upscaler import Upscaler
 
     if (protocol.crop_border not in (None, model.scale) or not protocol.y_channel
             or "lpips" in protocol.metrics):
@@ -147,6 +146,22 @@ def score_videos(
     result.metrics = protocol.metrics
     result.tta = protocol.tta
     return result
+
+
+def predictor(model: ModelDescriptor, protocol: Protocol = STANDARD, device: str = "auto"
+              ) -> Callable[[np.ndarray], np.ndarray]:
+    """LR uint8 -> SR uint8 for `model`: an Upscaler, or for a model with its own integer path
+    (bicubic) on the CPU in fp32 that path itself, the same numbers without importing torch
+    (`srgan eval --model bicubic` starts fast). Other devices and precisions go through the
+    Upscaler, which checks them."""
+    resize = getattr(model.implementation, "resize_integer", None)
+    if (resize is not None and device.strip().lower() in ("auto", "cpu")
+            and protocol.precision in ("auto", "fp32") and not protocol.tta):
+        return resize
+    from srgan_cli.upscaler import Upscaler
+
+    return Upscaler(model, device=device, precision=protocol.precision,
+                    tile=protocol.tile, tta=protocol.tta).upscale_array
 
 
 def measure_model(

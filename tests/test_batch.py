@@ -38,7 +38,7 @@ from srgan_cli.planning import (
     plan_jobs,
     scale_label,
 )
-from srgan_cli.upscale import ProgressCb
+from srgan_cli.upscaler import ProgressCb
 
 
 def write_png(path: Path, h: int = 6, w: int = 8, seed: int = 0) -> Path:
@@ -259,7 +259,7 @@ def test_exit_code_aggregation() -> None:
 
 def test_run_batch_without_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A script runs a batch: the model loaded, the device resolved once, records back."""
-    import srgan_cli.upscale as upscale_mod
+    import srgan_cli.upscaler as upscale_mod
     from srgan_cli.devices import resolve_device
 
     (tmp_path / "weights").mkdir()

@@ -10,7 +10,7 @@ from srgan_cli.metrics import psnr
 from srgan_cli.models.loading import load, load_srresnet
 from srgan_cli.models.zoo import DEFAULT_MODEL, bundled_models, bundled_path
 from srgan_cli.samples import sample_pair
-from srgan_cli.upscale import Upscaler
+from srgan_cli.upscaler import Upscaler
 
 
 def test_default_model_is_bundled_and_small() -> None:

@@ -604,3 +604,75 @@ def test_unknown_device_is_a_usage_error_unavailable_one_a_device_error() -> Non
         with pytest.raises(DeviceError, match="CUDA is not available") as e:
             resolve_device("cuda:1")
         assert e.value.exit_code == DeviceError.exit_code == 10
+
+
+# ----------------------------------------------------------------------------- output flags
+
+
+def test_quality_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = write_png(tmp_path / "a.png", 24, 32)
+    sizes = {}
+    for q in (20, 95):
+        code, _, err = run(["upscale", str(src), f"q{q}.jpg", "-m", "bicubic", "--quality",
+                            str(q)], capsys)
+        assert code == 0, err
+        sizes[q] = (tmp_path / f"q{q}.jpg").stat().st_size
+    assert sizes[20] < sizes[95]
+    code, _, err = run(["upscale", str(src), "lossless.webp", "-m", "bicubic", "--quality",
+                        "100"], capsys)
+    assert code == 0, err
+    with Image.open(tmp_path / "lossless.webp") as im:
+        assert np.array_equal(np.asarray(im.convert("RGB")),
+                              imresize(np.asarray(Image.open(src)), 4))
+    code, _, err = run(["upscale", str(src), "bad.jpg", "-m", "bicubic", "--quality", "0"],
+                       capsys)
+    assert code == UsageError.exit_code and "--quality" in err and len(error_lines(err)) == 1
+    assert not (tmp_path / "bad.jpg").exists()
+
+
+def test_metadata_kept_unless_stripped(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    src = tmp_path / "a.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(src, dpi=(72, 72))
+    assert run(["upscale", str(src), "kept.png", "-m", "bicubic"], capsys)[0] == 0
+    assert run(["upscale", str(src), "bare.png", "-m", "bicubic", "--strip-metadata"],
+               capsys)[0] == 0
+    with Image.open(tmp_path / "kept.png") as im:
+        assert [round(d) for d in im.info["dpi"]] == [288, 288]  # same printed size at x4
+    with Image.open(tmp_path / "bare.png") as im:
+        assert "dpi" not in im.info
+    code, out, _ = run(["upscale", "--help"], capsys)
+    assert code == 0 and "--strip-metadata" in out and "printed size" in " ".join(out.split())
+
+
+def test_allow_damaged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "cut.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (60, 40, 3), np.uint8)).save(src)
+    src.write_bytes(src.read_bytes()[: int(src.stat().st_size * 0.6)])
+    code, _, err = run(["upscale", str(src), "refused.png", "-m", "bicubic"], capsys)
+    assert code == InputImageError.exit_code and not (tmp_path / "refused.png").exists()
+    code, out, err = run(["upscale", str(src), "ok.png", "-m", "bicubic", "--allow-damaged"],
+                         capsys)
+    assert code == 0, err
+    assert "damaged image data accepted" in out and len(out.splitlines()) == 1
+    code, out, err = run(["upscale", str(src), "ok2.png", "-m", "bicubic", "--allow-damaged",
+                          "--json"], capsys)
+    rec = json.loads(out)
+    assert code == 0 and rec["status"] == "ok" and "damaged" in rec["warnings"][0]
+    assert size_of(tmp_path / "ok2.png") == (160, 240)
+
+
+def test_memory_budget(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = x2_model(tmp_path / "m.safetensors")
+    src = write_png(tmp_path / "a.png", 64, 64)
+    code, out, err = run(["upscale", str(src), "big.png", "-m", str(model), "--json"], capsys)
+    assert code == 0 and json.loads(out)["tile"] == 0, err  # the whole image fits by default
+    code, out, err = run(["upscale", str(src), "small.png", "-m", str(model), "--json",
+                          "--memory-budget", "64K"], capsys)
+    rec = json.loads(out)
+    assert code == 0 and 0 < rec["tile"] < 64, err
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "small.png")),
+                          np.asarray(Image.open(tmp_path / "big.png")))  # exact tiling
+    for bad in ("lots", "0"):
+        code, _, err = run(["upscale", str(src), "x.png", "-m", str(model), "--memory-budget",
+                            bad], capsys)
+        assert code == UsageError.exit_code and "--memory-budget" in err, err

@@ -17,7 +17,7 @@ import pytest
 from skimage.metrics import structural_similarity
 
 from srgan_cli.datasets import open_dataset
-from srgan_cli.evaluate import bicubic_predictor, evaluate
+from srgan_cli.evaluation import bicubic_predictor, evaluate
 from srgan_cli.metrics import psnr, ssim
 
 # (PSNR dB, SSIM) of bicubic, Y channel, `scale` pixels cropped, as published (see the README of

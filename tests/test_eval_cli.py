@@ -17,7 +17,7 @@ from PIL import Image
 
 from srgan_cli import report
 from srgan_cli.datasets import Sample, open_dataset
-from srgan_cli.evaluate import EvalResult, ImageScore, bicubic_predictor, evaluate
+from srgan_cli.evaluation import EvalResult, ImageScore, bicubic_predictor, evaluate
 from srgan_cli.resize import imresize, modcrop
 
 

@@ -16,7 +16,7 @@ from PIL import Image
 from srgan_cli import report, scoring
 from srgan_cli.datasets import BenchmarkDataset, Sample
 from srgan_cli.errors import DatasetError, UsageError
-from srgan_cli.evaluate import bicubic_predictor, evaluate
+from srgan_cli.evaluation import bicubic_predictor, evaluate
 
 
 def _sample(i: int) -> Sample:
@@ -95,12 +95,12 @@ def test_eval_cli_marks_a_partial_set(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_a_model_card_refuses_a_partial_set(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from srgan_cli.models.loading import load
+    from srgan_cli import load_model
 
     monkeypatch.setattr(BenchmarkDataset, "expected", 5, raising=False)
     root = _set5(tmp_path / "data", 2)
     with pytest.raises(DatasetError, match="only 2 of 5 images"):
-        scoring.measure_model(load("bicubic", scale=2), ["set5"], data_root=root,
+        scoring.measure_model(load_model("bicubic", scale=2), ["set5"], data_root=root,
                               device="cpu")
 
 

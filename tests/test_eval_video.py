@@ -14,7 +14,7 @@ from test_video import make_clip
 
 from srgan_cli import discovery, report, video
 from srgan_cli.errors import DatasetError, UsageError
-from srgan_cli.evaluate import EvalResult, ImageScore, evaluate_videos
+from srgan_cli.evaluation import EvalResult, ImageScore, evaluate_videos
 from srgan_cli.resize import imresize
 
 W, H = 48, 40  # frames large enough to score at x2 (border + SSIM window)

@@ -1,4 +1,4 @@
-"""evaluate.py with plain predictor callables on tiny in-memory samples."""
+"""evaluation.py (`evaluate`) with plain predictor callables on tiny in-memory samples."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from srgan_cli.datasets import LoadFailure, Sample, open_dataset
-from srgan_cli.evaluate import (
+from srgan_cli.evaluation import (
     EvalResult,
     ImageScore,
     as_rgb,

@@ -352,7 +352,7 @@ SITES = [
     Site("srgan_cli/imagewrite.py", "out.png", 4, _upscale),
     Site("srgan_cli/animation.py", "out.gif", 4, _animation),
     Site("srgan_cli/video.py", "out.mkv", 4, _video),
-    Site("srgan_cli/evaluate.py", "0.png", 4, _eval_images),
+    Site("srgan_cli/evaluation.py", "0.png", 4, _eval_images),
     Site("srgan_cli/commands/eval_cmd.py", "report.json", 4, _eval_report("json")),
     Site("srgan_cli/commands/eval_cmd.py", "report.csv", 4, _eval_report("csv")),
     Site("srgan_cli/models/zoo.py", "model.safetensors", 4, _export),

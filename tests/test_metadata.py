@@ -199,8 +199,8 @@ def test_dpi_scaled_with_the_size(tmp_path: Path, src_ext: str, ext: str) -> Non
 
 
 def test_dpi_follows_each_axis_and_upscaler_output(tmp_path: Path) -> None:
-    from srgan_cli.models.loading import load as load_model
-    from srgan_cli.upscale import Upscaler
+    from srgan_cli import load_model
+    from srgan_cli.upscaler import Upscaler
 
     img = ImageData(color=_rand((10, 20, 3)), alpha=None, gray=False, bit_depth=8,
                     icc_profile=None, source_mode="RGB", dpi=(100.0, 50.0))

@@ -15,7 +15,7 @@ from PIL import Image
 
 from srgan_cli import scoring
 from srgan_cli.datasets import open_dataset
-from srgan_cli.evaluate import EvalResult, evaluate
+from srgan_cli.evaluation import EvalResult, evaluate
 from srgan_cli.models.loading import load
 from srgan_cli.resize import imresize
 from srgan_cli.training.config import TrainConfig

@@ -261,8 +261,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
 
 def test_validation_logs_and_run_folder(tmp_path: Path) -> None:
     from srgan_cli.datasets import open_dataset
-    from srgan_cli.evaluate import evaluate
-    from srgan_cli.upscale import Upscaler
+    from srgan_cli.evaluation import evaluate
+    from srgan_cli.upscaler import Upscaler
 
     _images(tmp_path / "train")
     val = tmp_path / "Val"

@@ -17,7 +17,7 @@ from srgan_cli.models.descriptor import ModelDescriptor
 from srgan_cli.models.loading import load, srresnet_descriptor
 from srgan_cli.models.srresnet import SRResNet
 from srgan_cli.tta import TRANSFORMS, inverse, self_ensemble, transform
-from srgan_cli.upscale import Upscaler
+from srgan_cli.upscaler import Upscaler
 
 
 def test_eight_distinct_transforms_that_invert_exactly() -> None:

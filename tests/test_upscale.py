@@ -25,7 +25,7 @@ from srgan_cli.models.loading import load
 from srgan_cli.models.srresnet import SRResNet, fold_batchnorm, fold_conv_bn
 from srgan_cli.resize import imresize
 from srgan_cli.tiling import WHOLE_IMAGE
-from srgan_cli.upscale import (
+from srgan_cli.upscaler import (
     Upscaler,
     output_size,
     resolve_device,
@@ -399,7 +399,7 @@ def test_nan_model_through_the_cli_exits_with_the_model_code(
 def test_choose_precision_follows_the_cpu_and_the_descriptor(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from srgan_cli.models.descriptor import FP32_ONLY
-    from srgan_cli.upscale import choose_precision
+    from srgan_cli.upscaler import choose_precision
 
     cpu = torch.device("cpu")
     model = loaded(random_srresnet())
@@ -424,7 +424,7 @@ def test_choose_precision_follows_the_cpu_and_the_descriptor(
 
 
 def test_parse_bytes() -> None:
-    from srgan_cli.upscale import parse_bytes
+    from srgan_cli.upscaler import parse_bytes
 
     assert parse_bytes("2G") == 2 << 30
     assert parse_bytes("1.5GiB") == 3 << 29
@@ -480,7 +480,7 @@ def test_auto_tile_follows_the_memory_budget() -> None:
 
 
 def test_activation_estimate_grows_with_width_and_scale() -> None:
-    from srgan_cli.upscale import activation_floats
+    from srgan_cli.upscaler import activation_floats
 
     small = activation_floats(loaded(random_srresnet(scale=2, channels=8), 2))
     wide = activation_floats(loaded(random_srresnet(scale=2, channels=32), 2))

@@ -172,7 +172,7 @@ def test_interrupt_leaves_no_partial_video(tmp_path: Path, monkeypatch: pytest.M
 
 def test_frame_function_uses_the_upscaler(tmp_path: Path) -> None:
     from srgan_cli.models.loading import load
-    from srgan_cli.upscale import Upscaler
+    from srgan_cli.upscaler import Upscaler
 
     up = Upscaler(load("bicubic"), device="cpu", tile=0)
     frame = np.random.default_rng(0).integers(0, 256, (6, 8, 3), dtype=np.uint8)

@@ -272,22 +272,20 @@ def test_bundled_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         load("srresnet_x3")
 
 
-def test_weights_dir_falls_back_to_the_installed_share_folder(tmp_path, monkeypatch) -> None:
-    """A wheel puts the bundled models in <prefix>/share/srgan-cli/weights."""
-    import srgan_cli
+def test_weights_dir_prefers_the_package_data(tmp_path, monkeypatch) -> None:
+    """An install carries the bundled models as package data (srgan_cli/weights, found with
+    importlib.resources); a source checkout has them in weights/ beside the package."""
     from srgan_cli.models import zoo
 
     monkeypatch.delenv(zoo.WEIGHTS_ENV, raising=False)
     site = tmp_path / "site-packages" / "srgan_cli"
     site.mkdir(parents=True)
-    monkeypatch.setattr(srgan_cli, "__file__", str(site / "__init__.py"))
-    monkeypatch.setattr(zoo.sys, "prefix", str(tmp_path / "prefix"))
+    monkeypatch.setattr(zoo.resources, "files", lambda package: site)
     assert zoo.weights_dir() == tmp_path / "site-packages" / "weights"  # nothing installed
-    share = tmp_path / "prefix" / "share" / "srgan-cli" / "weights"
-    share.mkdir(parents=True)
-    assert zoo.weights_dir() == share
-    (tmp_path / "site-packages" / "weights").mkdir()  # a source checkout wins
-    assert zoo.weights_dir() == tmp_path / "site-packages" / "weights"
+    (tmp_path / "site-packages" / "weights").mkdir()
+    assert zoo.weights_dir() == tmp_path / "site-packages" / "weights"  # a source checkout
+    (site / "weights").mkdir()
+    assert zoo.weights_dir() == site / "weights"  # the package data wins
     monkeypatch.setenv(zoo.WEIGHTS_ENV, str(tmp_path / "env"))
     assert zoo.weights_dir() == tmp_path / "env"
 

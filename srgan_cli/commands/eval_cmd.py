@@ -15,7 +15,7 @@ import typer
 from srgan_cli.errors import OutputError, SrganError, UsageError
 
 if TYPE_CHECKING:
-    from srgan_cli.evaluate import EvalResult, ImageScore
+    from srgan_cli.evaluation import EvalResult, ImageScore
     from srgan_cli.models.descriptor import ModelDescriptor
 
 

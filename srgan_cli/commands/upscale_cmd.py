@@ -30,6 +30,7 @@ from srgan_cli.batch import (
     summary_line,
 )
 from srgan_cli.console import QUIET_OPTION
+from srgan_cli.encoding import METADATA_HELP, QUALITY_HELP
 from srgan_cli.errors import UsageError
 from srgan_cli.planning import DEFAULT_MAX_OUTPUT_PIXELS, Job, show_path
 
@@ -149,6 +150,11 @@ def upscale_command(
         None, "--ext", metavar="EXT", help="Output format for several inputs: png, jpg, jpeg, "
         "bmp, tif, tiff or webp; auto (the default) keeps the input's own format.",
         show_default=False, rich_help_panel=_OUT),
+    quality: int | None = typer.Option(
+        None, "--quality", metavar="N", help=QUALITY_HELP, show_default=False,
+        rich_help_panel=_OUT),
+    strip_metadata: bool = typer.Option(
+        False, "--strip-metadata", help=METADATA_HELP, rich_help_panel=_OUT),
     recursive: bool = typer.Option(
         False, "--recursive", "-r", help="Also take images in subfolders of folder inputs, and "
         "let '**' in patterns match subfolders."),
@@ -211,6 +217,14 @@ def upscale_command(
         help="Refuse, before any work, an image whose output would have more than N pixels "
         "(0 = no limit; outputs that would not fit in the available memory are refused "
         "anyway).", rich_help_panel=_LIMITS),
+    memory_budget: str | None = typer.Option(
+        None, "--memory-budget", metavar="SIZE", help="Memory for the model's activations when "
+        "the tile is chosen automatically, e.g. 2G or 512M. Default: most of the free GPU "
+        "memory, or a share of RAM on the CPU.", show_default=False, rich_help_panel=_LIMITS),
+    allow_damaged: bool = typer.Option(
+        False, "--allow-damaged", help="Upscale damaged inputs (a truncated file, a JPEG cut "
+        "short): what decodes is kept, the rest filled; the result line and the --json "
+        "record's 'warnings' say so. Default: refuse them.", rich_help_panel=_LIMITS),
     codec: str | None = typer.Option(
         None, "--codec", metavar="ENCODER", help="Videos: the FFmpeg video encoder "
         "(libx264, libx265, libvpx-vp9, libaom-av1, mpeg4, ...). Default: H.264 where this "
@@ -227,7 +241,8 @@ def upscale_command(
     json_out: bool = typer.Option(
         False, "--json", help="Print one JSON record per image on stdout: input, output, "
         "input_size, output_size (width, height), seconds, status (ok, error, skipped), error, "
-        "tile (0: whole image), tiling_exact (false: tiled approximately); a video also has "
+        "tile (0: whole image), tiling_exact (false: tiled approximately), warnings (notes on "
+        "the input, e.g. damaged data accepted); a video also has "
         "'video' (codec, pix_fmt, crf, frames_in, frames_out, fps, duration, copied_streams, "
         "frames_per_second, wait_decode, wait_encode), an animation 'animation'."),
     quiet: bool = QUIET_OPTION,
@@ -247,6 +262,7 @@ def upscale_command(
     """
     from srgan_cli.console import is_quiet
     from srgan_cli.signals import terminate_as_interrupt
+    from srgan_cli.upscaler import parse_bytes
 
     try:
         with terminate_as_interrupt():
@@ -254,6 +270,7 @@ def upscale_command(
                 raise UsageError(f"--fp32 contradicts --precision {precision}")
             if tile_pad_alias is not None and tile_pad not in (None, tile_pad_alias):
                 raise UsageError("--tile_pad and --tile-pad differ; give one")
+            budget = None if memory_budget is None else parse_bytes(memory_budget)
             options = UpscaleOptions(
                 output=output, output_dir=output_dir, suffix=suffix,
                 ext=None if ext is not None and ext.lower() == "auto" else ext,
@@ -264,7 +281,8 @@ def upscale_command(
                 batch_size=batch_size, max_pixels=max_pixels,
                 max_output_pixels=max_output_pixels,
                 alpha_upsampler=alpha_upsampler.strip().lower(), tta=tta, codec=codec,
-                crf=crf, pix_fmt=pix_fmt)
+                crf=crf, pix_fmt=pix_fmt, quality=quality, strip_metadata=strip_metadata,
+                allow_damaged=allow_damaged, memory_budget=budget)
             _upscale(inputs, options, json_out=json_out, quiet=quiet or is_quiet())
     except KeyboardInterrupt:
         # cli.main says "interrupted" and exits 130. The image being written is a temporary

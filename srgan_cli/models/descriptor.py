@@ -12,30 +12,41 @@ hides the model's own input range and mean conventions behind that one call.
 
 from __future__ import annotations
 
-import copy
-import math
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
 from srgan_cli.errors import DeviceError
 
-PRECISIONS: Mapping[str, torch.dtype] = MappingProxyType(
-    {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-)
-ALL_PRECISIONS = frozenset(PRECISIONS)
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from srgan_cli.models.torch_impl import PRECISIONS as PRECISIONS
+    from srgan_cli.models.torch_impl import RangeScaled as RangeScaled
+    from srgan_cli.models.torch_impl import TorchImplementation as TorchImplementation
+    from srgan_cli.models.torch_impl import parameter_count as parameter_count
+
+ALL_PRECISIONS = frozenset({"fp32", "bf16", "fp16"})
 FP32_ONLY = frozenset({"fp32"})
 # LR pixels of context per tile side for models whose output is not a local function of the
 # input (attention windows, global pooling): enough for windows of 8-16 px and their shifts.
 DEFAULT_APPROX_PAD = 32
 
-Forward = Callable[[torch.Tensor], torch.Tensor]
+Forward = Callable[["torch.Tensor"], "torch.Tensor"]
+# The torch-backed parts live in `torch_impl` and are importable from here too; importing this
+# module does not import torch (the bicubic baseline, `srgan models` and eval use it without).
+_FROM_TORCH_IMPL = ("PRECISIONS", "RangeScaled", "TorchImplementation", "parameter_count")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_TORCH_IMPL:
+        return getattr(importlib.import_module("srgan_cli.models.torch_impl"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -79,52 +90,6 @@ class Implementation(Protocol):
         ...
 
 
-class RangeScaled(nn.Module):
-    """`net` working on [0, value_range] seen as a [0, 1] -> [0, 1] module (EDSR: 255)."""
-
-    def __init__(self, net: nn.Module, value_range: float = 1.0,
-                 call: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None) -> None:
-        super().__init__()
-        self.net = net
-        self.value_range = value_range
-        self._call = call
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.value_range != 1.0:
-            x = x * self.value_range
-        y = self._call(self.net, x) if self._call is not None else self.net(x)
-        return y / self.value_range if self.value_range != 1.0 else y
-
-
-@dataclass(frozen=True)
-class TorchImplementation:
-    """A PyTorch module (CPU, fp32, eval) plus its range convention and inference preparation.
-
-    `for_inference` (e.g. SRResNet's BatchNorm folding) is applied to a copy in `prepare`;
-    `call` replaces ``net(x)`` for modules that need a special call (some spandrel models)."""
-
-    net: nn.Module
-    value_range: float = 1.0
-    for_inference: Callable[[nn.Module], nn.Module] | None = None
-    call: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None
-
-    def torch_module(self) -> nn.Module:
-        return RangeScaled(self.net, self.value_range, self.call).eval()
-
-    def prepare(self, device: torch.device, dtype: torch.dtype) -> Forward:
-        net = self.for_inference(self.net) if self.for_inference else copy.deepcopy(self.net)
-        net = net.eval().requires_grad_(False).to(device, dtype)
-        if device.type in ("cuda", "cpu"):  # NHWC convolutions: faster on both (oneDNN, cuDNN)
-            net = net.to(memory_format=torch.channels_last)
-        module = RangeScaled(net, self.value_range, self.call)
-
-        def forward(x: torch.Tensor) -> torch.Tensor:
-            with torch.inference_mode():
-                return module(x)
-
-        return forward
-
-
 @dataclass(frozen=True)
 class BicubicImplementation:
     """MATLAB bicubic (``resize.imresize``): float input resized without intermediate rounding.
@@ -142,6 +107,8 @@ class BicubicImplementation:
         return imresize(image, self.scale)
 
     def prepare(self, device: torch.device, dtype: torch.dtype) -> Forward:
+        import torch
+
         from srgan_cli.resize import imresize
 
         def forward(x: torch.Tensor) -> torch.Tensor:
@@ -166,6 +133,8 @@ class PreparedModel:
 
         The input is padded (reflect where possible, else replicate) to the size requirements
         and the output cropped back, as spandrel does."""
+        import torch.nn.functional as F
+
         if x.ndim != 4:
             raise ValueError(f"expected an NCHW batch, got shape {tuple(x.shape)}")
         h, w = x.shape[-2:]
@@ -210,6 +179,10 @@ class ModelDescriptor:
             raise DeviceError(
                 f"{self.name}: {self.architecture} runs in {allowed}, not {precision}"
             )
+        import torch
+
+        from srgan_cli.models.torch_impl import PRECISIONS
+
         dev = torch.device(device)
         dtype = PRECISIONS[precision]
         return PreparedModel(self, dev, dtype, self.implementation.prepare(dev, dtype))
@@ -232,11 +205,6 @@ class ModelDescriptor:
             "tiling": {"exact": self.tiling.exact, "pad": self.tiling.pad},
             "source": self.source, "card": dict(self.card),
         }
-
-
-def parameter_count(net: nn.Module) -> int:
-    """Number of weights in parameters (buffers such as BatchNorm statistics excluded)."""
-    return sum(math.prod(p.shape) for p in net.parameters())
 
 
 def bicubic(scale: int = 4) -> ModelDescriptor:

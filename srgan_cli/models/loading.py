@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from srgan_cli.errors import ModelError
-from srgan_cli.models import edsr, msrresnet, zoo
+from srgan_cli.models import zoo
 from srgan_cli.models.descriptor import (
     ALL_PRECISIONS,
     DEFAULT_APPROX_PAD,
@@ -29,12 +26,16 @@ from srgan_cli.models.descriptor import (
     ModelDescriptor,
     SizeRequirements,
     Tiling,
-    TorchImplementation,
     bicubic,
-    parameter_count,
 )
-from srgan_cli.models.srresnet import SRResNet, fold_batchnorm
 from srgan_cli.models.state_dicts import check_sane, key_summary, shapes_of
+
+if TYPE_CHECKING:  # the networks import torch when a file is loaded, not for "bicubic"
+    import torch
+    from torch import nn
+
+    from srgan_cli.models import edsr, msrresnet
+    from srgan_cli.models.srresnet import SRResNet
 
 PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt")
 ONNX_SUFFIX = ".onnx"
@@ -82,6 +83,8 @@ def load(spec: str, *, scale: int | None = None) -> ModelDescriptor:
 def load_srresnet(spec: str, *, scale: int | None = None) -> SRResNet:
     """Our SRResNet (CPU, fp32, eval, BatchNorm unfolded) of a bundled name, model file or
     checkpoint: what training starts from. ModelError for bicubic and other families."""
+    from srgan_cli.models.srresnet import SRResNet
+
     descriptor = load(spec, scale=scale)
     net = getattr(descriptor.implementation, "net", None)
     if not isinstance(net, SRResNet):
@@ -95,6 +98,8 @@ def from_state_dict(
     where: str,
 ) -> ModelDescriptor:
     """The descriptor of a state dict (prefixes already stripped), whichever family it is."""
+    from srgan_cli.models import edsr, msrresnet
+
     shapes = shapes_of(state)
     check_sane(shapes, where)
     if "head.weight" in shapes and any(k.startswith("upsampler.") for k in shapes):
@@ -116,6 +121,9 @@ def from_state_dict(
 def srresnet_descriptor(module: SRResNet, *, name: str, source: str, card: Mapping[str, Any]
                         ) -> ModelDescriptor:
     """Our SRResNet: BatchNorm folded when prepared, exact tiling, every precision."""
+    from srgan_cli.models.srresnet import fold_batchnorm
+    from srgan_cli.models.torch_impl import TorchImplementation, parameter_count
+
     return ModelDescriptor(
         name=name, architecture=zoo.ARCHITECTURE, scale=module.scale, in_channels=3,
         out_channels=3, parameters=parameter_count(module), precisions=ALL_PRECISIONS,
@@ -128,6 +136,8 @@ def srresnet_descriptor(module: SRResNet, *, name: str, source: str, card: Mappi
 def _native(net: msrresnet.MSRResNet | edsr.EDSR, arch: str, value_range: float, name: str,
             source: str, card: Mapping[str, Any]) -> ModelDescriptor:
     """MSRResNet / EDSR: purely convolutional, exact tiling, every precision."""
+    from srgan_cli.models.torch_impl import TorchImplementation, parameter_count
+
     scale = net.scale
     return ModelDescriptor(
         name=name, architecture=arch, scale=scale, in_channels=3, out_channels=3,
@@ -143,6 +153,8 @@ def conv_radius(net: nn.Module, input_factor: int = 1) -> int:
     reach of every convolution added up as if all ran at input resolution, times the factor of
     an input pixel unshuffle (each conv then reaches `input_factor` LR pixels per tap), plus one
     more step for the unshuffle itself and the nearest/bilinear upsampling skips."""
+    from torch import nn
+
     reach = 0
     for m in net.modules():
         if isinstance(m, nn.Conv2d):
@@ -154,6 +166,8 @@ def conv_radius(net: nn.Module, input_factor: int = 1) -> int:
 def _spandrel(state: Mapping[str, torch.Tensor], *, name: str, source: str,
               card: Mapping[str, Any], where: str) -> ModelDescriptor:
     from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
+
+    from srgan_cli.models.torch_impl import TorchImplementation, parameter_count
 
     try:
         sd = ModelLoader().load_from_state_dict(dict(state))

@@ -11,7 +11,9 @@ import copy
 import torch
 from torch import nn
 
-SUPPORTED_SCALES = (2, 3, 4, 8)
+from srgan_cli.models.scales import SUPPORTED_SCALES, upsample_factors
+
+__all__ = ["SUPPORTED_SCALES", "ResidualBlock", "SRResNet", "UpsampleStage", "upsample_factors"]
 
 
 class ResidualBlock(nn.Module):
@@ -40,15 +42,6 @@ class UpsampleStage(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.shuffle(self.conv(x)))
-
-
-def upsample_factors(scale: int) -> list[int]:
-    """Per-stage factors: x2 stages, or one x3 stage for scale 3."""
-    if scale not in SUPPORTED_SCALES:
-        raise ValueError(f"scale must be one of {SUPPORTED_SCALES}, got {scale}")
-    if scale == 3:
-        return [3]
-    return [2] * (scale.bit_length() - 1)
 
 
 class SRResNet(nn.Module):

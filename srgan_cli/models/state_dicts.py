@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from srgan_cli.errors import ModelError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 # Refused before anything is built: far beyond any published SR model (largest: ~100M params).
 MAX_TENSORS = 20_000
@@ -17,7 +19,7 @@ MAX_DIM = 65_536
 MAX_KERNEL = 31
 
 
-def shapes_of(state_dict: Mapping[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
+def shapes_of(state_dict: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
     """Key -> shape, without touching the data."""
     return {k: tuple(int(d) for d in v.shape) for k, v in state_dict.items()}
 

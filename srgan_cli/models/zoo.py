@@ -13,20 +13,22 @@ import json
 import os
 import pickle
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import torch
-from torch import nn
-
-import srgan_cli
 from srgan_cli.errors import ModelError, OutputError
 from srgan_cli.fileio import atomic_write, torch_load_weights_only
-from srgan_cli.models.srresnet import SUPPORTED_SCALES, SRResNet, upsample_factors
+from srgan_cli.models.scales import SUPPORTED_SCALES, upsample_factors
 from srgan_cli.models.state_dicts import key_summary, shapes_of
+
+if TYPE_CHECKING:  # torch is imported where a network is built: `srgan models` runs without it
+    import torch
+    from torch import nn
+
+    from srgan_cli.models.srresnet import SRResNet
 
 FORMAT = "srgan-cli/1"
 ARCHITECTURE = "srresnet"
@@ -59,16 +61,17 @@ class ModelInfo:
 
 
 def weights_dir() -> Path:
-    """Folder of bundled weights: $SRGAN_WEIGHTS_DIR; else <repo>/weights next to the package (a
-    source checkout or editable install); else <prefix>/share/srgan-cli/weights (a wheel)."""
+    """Folder of bundled weights: $SRGAN_WEIGHTS_DIR; else the package data `srgan_cli/weights`
+    (a wheel, `pip install .`, `--user` or `--target`: pyproject maps the top-level weights/
+    folder there); else <repo>/weights beside the package (a source checkout or editable
+    install). Found through `importlib.resources`, never through sys.prefix."""
     env = os.environ.get(WEIGHTS_ENV)
     if env:
         return Path(env)
-    source = Path(srgan_cli.__file__).resolve().parent.parent / "weights"
-    installed = Path(sys.prefix) / "share" / "srgan-cli" / "weights"
-    if not source.is_dir() and installed.is_dir():
-        return installed
-    return source
+    packaged = resources.files("srgan_cli") / "weights"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(str(resources.files("srgan_cli"))).resolve().parent / "weights"
 
 
 def bundled_path(name: str) -> Path:
@@ -136,6 +139,8 @@ def infer_architecture(state_dict: Mapping[str, Any]) -> tuple[int, int, int]:
 
 def build_module(state_dict: Mapping[str, torch.Tensor], where: str) -> SRResNet:
     """An eval-mode fp32 CPU SRResNet holding `state_dict`; ModelError if the keys do not fit."""
+    from srgan_cli.models.srresnet import SRResNet
+
     try:
         num_blocks, channels, scale = infer_architecture(state_dict)
     except ModelError as e:
@@ -173,6 +178,10 @@ def build_module(state_dict: Mapping[str, torch.Tensor], where: str) -> SRResNet
 
 def _unwrap(module: nn.Module) -> nn.Module:
     """The SRResNet inside DDP / DataParallel / torch.compile wrappers."""
+    from torch import nn
+
+    from srgan_cli.models.srresnet import SRResNet
+
     while not isinstance(module, SRResNet):
         inner = getattr(module, "module", None)
         if not isinstance(inner, nn.Module):
@@ -260,11 +269,12 @@ def _check_card(card: Mapping[str, Any], found: tuple[int, int, int], where: str
 
 
 def read_safetensors_header(path: Path) -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
-    """Metadata and tensor shapes of a safetensors file without reading the tensors."""
+    """Metadata and tensor shapes of a safetensors file without reading the tensors (nor
+    importing torch: the numpy view of the header reads any dtype)."""
     from safetensors import safe_open
 
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="numpy") as f:
             meta = dict(f.metadata() or {})
             shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except Exception as e:  # SafetensorError, OSError, ...: one line naming the file
@@ -299,6 +309,8 @@ def _unsafe_pickle_message(path: Path, e: BaseException) -> str:
 
 
 def _is_tensor_dict(obj: Any) -> bool:
+    import torch
+
     return (
         isinstance(obj, Mapping)
         and len(obj) > 0

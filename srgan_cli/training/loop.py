@@ -251,7 +251,7 @@ class Trainer:
     def _save_strip(self, loaded: Any) -> None:
         """run_dir/val/step_N.png: bicubic | SR | HR crops of the first validation images."""
         from srgan_cli.training import valstrip
-        from srgan_cli.upscale import Upscaler
+        from srgan_cli.upscaler import Upscaler
 
         up = Upscaler(loaded, device=str(self.device), precision="fp32")
         image = valstrip.make_strip(self._val_dataset().load_all(), self.cfg.scale,

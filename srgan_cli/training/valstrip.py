@@ -12,7 +12,7 @@ from PIL import Image
 
 from srgan_cli.datasets import Sample
 from srgan_cli.errors import OutputError
-from srgan_cli.evaluate import as_rgb
+from srgan_cli.evaluation import as_rgb
 from srgan_cli.fileio import atomic_write
 from srgan_cli.resize import imresize
 

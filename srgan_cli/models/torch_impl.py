@@ -1,0 +1,73 @@
+"""The torch side of `descriptor`: precision dtypes and the PyTorch-module implementation.
+
+Kept apart so that `descriptor` (and with it the bicubic baseline, `srgan models` and
+`srgan eval --model bicubic`) imports without torch; `descriptor` still re-exports these names.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import torch
+from torch import nn
+
+from srgan_cli.models.descriptor import Forward
+
+PRECISIONS: Mapping[str, torch.dtype] = MappingProxyType(
+    {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+)
+
+
+class RangeScaled(nn.Module):
+    """`net` working on [0, value_range] seen as a [0, 1] -> [0, 1] module (EDSR: 255)."""
+
+    def __init__(self, net: nn.Module, value_range: float = 1.0,
+                 call: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None) -> None:
+        super().__init__()
+        self.net = net
+        self.value_range = value_range
+        self._call = call
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.value_range != 1.0:
+            x = x * self.value_range
+        y = self._call(self.net, x) if self._call is not None else self.net(x)
+        return y / self.value_range if self.value_range != 1.0 else y
+
+
+@dataclass(frozen=True)
+class TorchImplementation:
+    """A PyTorch module (CPU, fp32, eval) plus its range convention and inference preparation.
+
+    `for_inference` (e.g. SRResNet's BatchNorm folding) is applied to a copy in `prepare`;
+    `call` replaces ``net(x)`` for modules that need a special call (some spandrel models)."""
+
+    net: nn.Module
+    value_range: float = 1.0
+    for_inference: Callable[[nn.Module], nn.Module] | None = None
+    call: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None
+
+    def torch_module(self) -> nn.Module:
+        return RangeScaled(self.net, self.value_range, self.call).eval()
+
+    def prepare(self, device: torch.device, dtype: torch.dtype) -> Forward:
+        net = self.for_inference(self.net) if self.for_inference else copy.deepcopy(self.net)
+        net = net.eval().requires_grad_(False).to(device, dtype)
+        if device.type in ("cuda", "cpu"):  # NHWC convolutions: faster on both (oneDNN, cuDNN)
+            net = net.to(memory_format=torch.channels_last)
+        module = RangeScaled(net, self.value_range, self.call)
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            with torch.inference_mode():
+                return module(x)
+
+        return forward
+
+
+def parameter_count(net: nn.Module) -> int:
+    """Number of weights in parameters (buffers such as BatchNorm statistics excluded)."""
+    return sum(math.prod(p.shape) for p in net.parameters())
