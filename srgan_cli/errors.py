@@ -13,9 +13,9 @@ EXIT_BROKEN_PIPE = 141  # stdout's reader went away: 128 + SIGPIPE
 
 def internal_error_line(e: BaseException) -> str:
     """'internal error: Type: first line of the message', for an exception nobody expected."""
-    text = str(e)
-    first = text.splitlines()[0] if text else ""
-    return f"internal error: {type(e).__name__}: {first}"
+    from srgan_cli.messages import one_line
+
+    return f"internal error: {type(e).__name__}: {one_line(e)}"
 
 
 class StreamClosed(Exception):

@@ -21,6 +21,7 @@ from PIL import Image
 from srgan_cli.datasets import BenchmarkDataset, LoadFailure, Sample
 from srgan_cli.errors import OutputError
 from srgan_cli.fileio import atomic_write
+from srgan_cli.messages import one_line
 from srgan_cli.metrics import psnr_ssim, rgb_to_gray, to_uint8
 from srgan_cli.resize import imresize
 
@@ -141,9 +142,8 @@ def _check_output(sr: object, lr_hw: tuple[int, int], scale: int) -> np.ndarray:
     return to_uint8(sr)
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+def _error_text(e: BaseException) -> str:
+    return f"{type(e).__name__}: {one_line(e)}"
 
 
 def save_png_atomic(path: Path, img: np.ndarray) -> None:
@@ -181,7 +181,7 @@ def score_sample(
         p, s = psnr_ssim(sr, sample.hr, crop_border=crop_border, y_channel=y_channel)
         d = math.nan if lpips is None else lpips(sr, sample.hr, crop_border)
     except Exception as e:  # recorded per image: the run goes on and the exit code says it failed
-        return ImageScore(sample.name, math.nan, math.nan, seconds, _first_line(e))
+        return ImageScore(sample.name, math.nan, math.nan, seconds, _error_text(e))
     if save_dir is not None:
         target = save_dir / f"{sample.name}.png"
         try:
@@ -283,7 +283,7 @@ def evaluate_videos(
         except SrganError as e:
             score = ImageScore(path.name, math.nan, math.nan, math.nan, str(e))
         except Exception as e:  # recorded per video, as per image
-            score = ImageScore(path.name, math.nan, math.nan, math.nan, _first_line(e))
+            score = ImageScore(path.name, math.nan, math.nan, math.nan, _error_text(e))
         else:
             score = ImageScore(v.name, v.psnr, v.ssim, time.perf_counter() - start,
                                frames=v.frames, temporal_psnr=v.temporal_psnr)

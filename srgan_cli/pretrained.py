@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from srgan_cli.errors import SrganError
+from srgan_cli.messages import one_line
 
 OFFLINE_ENV = "SRGAN_OFFLINE"
 _HASH = re.compile(r"-([a-f0-9]+)\.")  # torch.hub.HASH_REGEX: the sha256 prefix in a file name
@@ -51,11 +52,6 @@ def offline(flag: bool = False) -> bool:
     return flag or os.environ.get(OFFLINE_ENV, "").strip() not in ("", "0")
 
 
-def _one_line(e: BaseException, limit: int = 160) -> str:
-    text = " ".join(str(e).split()) or type(e).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def fetch(
     weights: WeightsFile, *, error: type[SrganError], purpose: str, option: str = "",
     no_download: bool = False,
@@ -82,7 +78,7 @@ def fetch(
             weights.url, str(target), hash_prefix=match.group(1) if match else None,
             progress=True)
     except RuntimeError as e:  # torch.hub's hash check; the partial file is removed by torch
-        raise error(f"{head}; the download is corrupt ({_one_line(e)})") from e
+        raise error(f"{head}; the download is corrupt ({one_line(e, limit=160)})") from e
     except (OSError, ValueError) as e:  # URLError is an OSError: no network, HTTP error, disk
-        raise error(f"{head}; the download failed ({_one_line(e)})") from e
+        raise error(f"{head}; the download failed ({one_line(e, limit=160)})") from e
     return target

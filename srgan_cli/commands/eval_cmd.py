@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import tempfile
@@ -41,13 +40,9 @@ def _check_output_target(option: str, target: str | None) -> None:
     """Fail before any work when an output file cannot be created."""
     if target is None or target == "-":
         return
-    path = Path(target).expanduser()
-    if path.is_dir():
-        raise OutputError(f"{option} {target}: is a folder, expected a file name")
-    if not path.parent.is_dir():
-        raise OutputError(f"{option} {target}: folder {path.parent} does not exist")
-    if not os.access(path.parent, os.W_OK):
-        raise OutputError(f"{option} {target}: folder {path.parent} is not writable")
+    from srgan_cli.fileio import check_target
+
+    check_target(Path(target).expanduser(), overwrite=True, kind=f"{option} report")
 
 
 def _check_outputs(json_out: str | None, csv_out: str | None, save_images: Path | None,

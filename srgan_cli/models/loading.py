@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from srgan_cli.errors import ModelError
+from srgan_cli.messages import one_line
 from srgan_cli.models import zoo
 from srgan_cli.models.descriptor import (
     ALL_PRECISIONS,
@@ -174,7 +175,7 @@ def _spandrel(state: Mapping[str, torch.Tensor], *, name: str, source: str,
     except UnsupportedModelError:
         raise ModelError(f"{where}: unknown layout: keys {key_summary(sorted(state), 4)}") from None
     except Exception as e:  # a detected architecture whose tensors do not fit it
-        raise ModelError(f"{where}: spandrel could not load it ({zoo.first_line(e)})") from None
+        raise ModelError(f"{where}: spandrel could not load it ({one_line(e)})") from None
     arch = sd.architecture.id
     if not isinstance(sd, ImageModelDescriptor) or sd.purpose != "SR":
         what = PURPOSES.get(str(sd.purpose), f"a {sd.purpose} model")

@@ -18,6 +18,7 @@ import torch
 
 from srgan_cli.errors import ModelError, OutputError
 from srgan_cli.fileio import atomic_write
+from srgan_cli.messages import one_line
 from srgan_cli.models.descriptor import ModelDescriptor
 from srgan_cli.models.onnx_runtime import META_PREFIX, require_onnx, session
 
@@ -53,7 +54,7 @@ def to_onnx_bytes(descriptor: ModelDescriptor) -> bytes:
                 dynamo=False,
             )
     except Exception as e:
-        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        text = one_line(e)
         raise ModelError(f"{descriptor.name}: ONNX export failed ({text})") from None
     model = onnx.load_model_from_string(buf.getvalue())
     meta = {

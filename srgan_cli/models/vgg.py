@@ -16,6 +16,7 @@ from torch import nn
 from srgan_cli import pretrained
 from srgan_cli.errors import TrainingError
 from srgan_cli.fileio import torch_load_weights_only
+from srgan_cli.messages import one_line
 
 WEIGHTS = pretrained.VGG19  # read at call time: tests swap in a file of their own
 VGG19_FILE = WEIGHTS.file
@@ -69,12 +70,6 @@ class VGGFeatures(nn.Module):
         return self.features((x - self.mean) / self.std)
 
 
-def _one_line(e: BaseException, limit: int = 160) -> str:
-    """An exception's text on one line (torch's load errors span many lines), shortened."""
-    text = " ".join(str(e).split()) or type(e).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def load_vgg_features(
     layer: str = "vgg54", weights: str | None = None, *, offline: bool = False,
 ) -> VGGFeatures:
@@ -93,7 +88,8 @@ def load_vgg_features(
         ) from e
     except Exception as e:  # truncated zip, text, garbage: torch.load raises many types
         raise TrainingError(
-            f"{path}: not a readable VGG19 weights file ({type(e).__name__}: {_one_line(e)})"
+            f"{path}: not a readable VGG19 weights file "
+            f"({type(e).__name__}: {one_line(e, limit=160)})"
         ) from e
     from torchvision.models import vgg19  # lazy: torchvision takes seconds to import
 
@@ -108,7 +104,8 @@ def load_vgg_features(
             raise RuntimeError(f"missing {', '.join(missing[:3])}")
         features.load_state_dict({k[len("features."):]: state[k] for k in wanted}, assign=True)
     except (RuntimeError, TypeError) as e:
-        raise TrainingError(f"{path}: not torchvision VGG19 weights ({_one_line(e)})") from e
+        raise TrainingError(
+            f"{path}: not torchvision VGG19 weights ({one_line(e, limit=160)})") from e
     return VGGFeatures(features, layer).float()
 
 

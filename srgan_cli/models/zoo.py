@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from srgan_cli.errors import ModelError, OutputError
 from srgan_cli.fileio import atomic_write, torch_load_weights_only
+from srgan_cli.messages import one_line
 from srgan_cli.models.scales import SUPPORTED_SCALES, upsample_factors
 from srgan_cli.models.state_dicts import key_summary, shapes_of
 
@@ -278,13 +279,8 @@ def read_safetensors_header(path: Path) -> tuple[dict[str, str], dict[str, tuple
             meta = dict(f.metadata() or {})
             shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except Exception as e:  # SafetensorError, OSError, ...: one line naming the file
-        raise ModelError(f"{path}: not a valid safetensors file ({first_line(e)})") from None
+        raise ModelError(f"{path}: not a valid safetensors file ({one_line(e)})") from None
     return meta, shapes
-
-
-def first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 def load_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -294,7 +290,7 @@ def load_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any
     try:
         tensors = load_file(str(path), device="cpu")
     except Exception as e:
-        raise ModelError(f"{path}: not a valid safetensors file ({first_line(e)})") from None
+        raise ModelError(f"{path}: not a valid safetensors file ({one_line(e)})") from None
     return tensors, _card_from_metadata(meta, str(path))
 
 
@@ -357,7 +353,7 @@ def load_pickle(path: Path) -> dict[str, torch.Tensor]:
     except pickle.UnpicklingError as e:
         raise ModelError(_unsafe_pickle_message(path, e)) from None
     except Exception as e:  # zip/EOF/decode errors of a truncated or garbage file
-        raise ModelError(f"{path}: not a valid PyTorch weights file ({first_line(e)})") from None
+        raise ModelError(f"{path}: not a valid PyTorch weights file ({one_line(e)})") from None
     state = find_state_dict(obj)
     if state is None:
         found = sorted(map(str, obj))[:6] if isinstance(obj, Mapping) else type(obj).__name__

@@ -6,7 +6,8 @@ import datetime as _dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from srgan_cli.errors import CheckpointError, OutputError, UsageError
+from srgan_cli import fileio
+from srgan_cli.errors import CheckpointError, UsageError
 from srgan_cli.models.srresnet import SRResNet
 from srgan_cli.training import checkpoint as ckpt
 
@@ -73,16 +74,8 @@ def training_card(state: dict[str, Any], weights_used: str) -> dict[str, Any]:
 
 def check_target(out: str | Path, *, overwrite: bool = False) -> Path:
     """The output path, refused with OutputError before any work when it cannot be written."""
-    out = Path(out).expanduser()
-    if out.suffix.lower() != ".safetensors":
-        raise OutputError(f"{out}: the model file must end in .safetensors")
-    if out.is_dir():
-        raise OutputError(f"{out}: is a folder, expected a .safetensors file name")
-    if out.exists() and not overwrite:
-        raise OutputError(f"{out}: exists; use --overwrite")
-    if not out.parent.is_dir():
-        raise OutputError(f"{out}: folder {out.parent} does not exist")
-    return out
+    return fileio.check_target(Path(out).expanduser(), overwrite=overwrite, kind="model file",
+                               suffixes={".safetensors"})
 
 
 def build(
