@@ -117,11 +117,15 @@ def activation_floats(model: ModelDescriptor) -> float:
 
 
 def bytes_per_pixel(model: ModelDescriptor, dtype: torch.dtype) -> int:
-    """Estimated peak bytes per LR pixel of a window: ACTIVATION_FACTOR times the largest layer
-    output in `dtype`, plus the float32 input and output copies."""
+    """Estimated peak bytes per LR pixel of a window: the descriptor's own peak activation
+    figure (`activations_per_pixel`) or else ACTIVATION_FACTOR times the largest layer output,
+    in `dtype`, plus the float32 input and output copies."""
     itemsize = torch.empty((), dtype=dtype).element_size()
     io = 4 * (model.in_channels + 2 * model.out_channels * model.scale**2)
-    return int(ACTIVATION_FACTOR * activation_floats(model) * itemsize + io)
+    floats = model.activations_per_pixel
+    if floats is None:
+        floats = ACTIVATION_FACTOR * activation_floats(model)
+    return int(floats * itemsize + io)
 
 
 def parse_bytes(text: str) -> int:

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from srgan_cli.errors import ModelError
-from srgan_cli.models import edsr, msrresnet, zoo
+from srgan_cli.models import edsr, msrresnet, srresnet_infer, zoo
 from srgan_cli.models.descriptor import (
     ALL_PRECISIONS,
     DEFAULT_APPROX_PAD,
@@ -33,7 +33,7 @@ from srgan_cli.models.descriptor import (
     bicubic,
     parameter_count,
 )
-from srgan_cli.models.srresnet import SRResNet, fold_batchnorm
+from srgan_cli.models.srresnet import SRResNet
 from srgan_cli.models.state_dicts import check_sane, key_summary, shapes_of
 
 PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt")
@@ -115,13 +115,15 @@ def from_state_dict(
 
 def srresnet_descriptor(module: SRResNet, *, name: str, source: str, card: Mapping[str, Any]
                         ) -> ModelDescriptor:
-    """Our SRResNet: BatchNorm folded when prepared, exact tiling, every precision."""
+    """Our SRResNet: BatchNorm folded and the banded lean forward when prepared
+    (`srresnet_infer`), exact tiling, every precision."""
     return ModelDescriptor(
         name=name, architecture=zoo.ARCHITECTURE, scale=module.scale, in_channels=3,
         out_channels=3, parameters=parameter_count(module), precisions=ALL_PRECISIONS,
         size=SizeRequirements(), tiling=Tiling(True, module.receptive_radius), card=card,
         source=source,
-        implementation=TorchImplementation(module, for_inference=fold_batchnorm),
+        implementation=TorchImplementation(module, for_inference=srresnet_infer.for_inference),
+        activations_per_pixel=srresnet_infer.activation_floats_per_pixel(module),
     )
 
 
