@@ -17,6 +17,7 @@ from srgan_cli.models.srresnet_infer import (
     activation_floats_per_pixel,
     band_margins,
     band_rows,
+    coarse_tail,
     lean_forward,
 )
 from srgan_cli.tiling import WHOLE_IMAGE
@@ -95,13 +96,52 @@ def test_lean_forward_bf16_within_one_grey_level() -> None:
     assert (grey(plain) - grey(lean)).abs().max() <= 1
 
 
+@pytest.mark.parametrize("scale", [2, 3, 4, 8])
+def test_coarse_tail_equals_the_tail_on_the_shuffled_input(scale: int) -> None:
+    net = folded(scale).double()
+    factor = 3 if scale == 3 else 2
+    tail = coarse_tail(net.tail, factor)
+    assert tail.kernel_size == (5, 5) and tail.out_channels == 3 * factor**2
+    y = torch.randn(1, 8 * factor**2, 13, 10, dtype=torch.float64)
+    with torch.inference_mode():
+        fine = net.tail(torch.nn.functional.pixel_shuffle(y, factor))
+        coarse = torch.nn.functional.pixel_shuffle(tail(y), factor)
+    assert torch.allclose(coarse, fine, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_lean_module_matches_the_plain_forward(scale: int, monkeypatch: pytest.MonkeyPatch
+                                               ) -> None:
+    """With the coarse tail: within float rounding in fp32, 1 grey level in bf16; and banding
+    stays bit-identical (many bands vs one, channels_last float32)."""
+    net = folded(scale)
+    lean = LeanSRResNet(net).to(memory_format=torch.channels_last)
+    x = torch.rand(1, 3, 29, 17).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        plain, one = net(x), lean(x)
+        monkeypatch.setattr(srresnet_infer, "MIN_BAND_ROWS", 3)
+        monkeypatch.setattr(srresnet_infer, "BANDS", 7)
+        banded = lean(x)
+        lean16 = lean.to(torch.bfloat16)
+        b16 = lean16(x.to(torch.bfloat16)).float()
+    assert lean.tail is not None
+    assert torch.equal(one, banded)
+    assert torch.allclose(one, plain, atol=2e-6, rtol=0)
+    grey = (b16.clamp(0, 1) * 255).round() - (plain.clamp(0, 1) * 255).round()
+    assert grey.abs().max() <= 1
+
+
 def test_per_channel_prelu_falls_back_to_the_module() -> None:
     net = folded(2)
     net.head_act = nn.PReLU(8)
-    nn.init.uniform_(net.head_act.weight, 0.05, 0.4)
+    net.upsampler[-1].act = nn.PReLU(8)
+    for act in (net.head_act, net.upsampler[-1].act):
+        nn.init.uniform_(act.weight, 0.05, 0.4)
     x = torch.rand(1, 3, 11, 13)
+    lean = LeanSRResNet(net)
+    assert lean.tail is None  # a per-channel PReLU does not commute with the shuffle
     with torch.inference_mode():
-        assert torch.allclose(lean_forward(net, x), net(x), atol=1e-6, rtol=0)
+        assert torch.allclose(lean(x), net(x), atol=1e-6, rtol=0)
 
 
 def test_descriptor_prepares_the_lean_forward_and_knows_its_memory() -> None:
