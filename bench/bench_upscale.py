@@ -219,6 +219,12 @@ def main() -> None:
         print(f"{v:22s} {r['seconds']:7.2f} {out_mp / r['seconds']:6.3f} "
               f"{plain_s / r['seconds']:7.2f}x {r['cpu']:7.2f} {plain_cpu / r['cpu']:7.2f}x "
               f"{r['rss_mb']:7.0f} {diff:9d} {psnr(out, plain_out):8.1f} {share:5.0f}%")
+    if "ours bf16 unbanded" in best:  # the banded lean forward against the previous one
+        prev = np.load(work / f"{VARIANTS.index('ours bf16 unbanded')}.npy").astype(int)
+        for v in variants:
+            if v.startswith("ours bf16") and v != "ours bf16 unbanded":
+                out = np.load(work / f"{VARIANTS.index(v)}.npy").astype(int)
+                print(f"{v} vs ours bf16 unbanded: max |diff| {np.abs(out - prev).max()}")
 
 
 if __name__ == "__main__":
