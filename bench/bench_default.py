@@ -71,7 +71,7 @@ def main() -> None:
         "plain PyTorch (fp32, eager, whole image)":
             [sys.executable, "-c", PLAIN, weights, str(src), str(work / "plain.png")],
         "srgan upscale (defaults" + (" " + " ".join(args.extra) if args.extra else "") + ")":
-            [*srgan, str(src), str(work / "ours.png"), "--overwrite", *args.extra],
+            [*srgan, str(src), "--output", str(work / "ours.png"), "--overwrite", *args.extra],
     }
     best: dict[str, tuple[float, float]] = {}
     for _ in range(args.repeats):

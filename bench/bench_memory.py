@@ -5,10 +5,11 @@
 
 Runs in this process: loads the model, warms it up on a 16x16 image, then upscales a random
 H x W image and prints the chosen tile, the estimate (`upscale.bytes_per_pixel`), the peak RSS
-(getrusage) above the RSS before the upscale, and that peak less the input and output buffers
-per LR pixel of one window, as a multiple of the largest layer output: the measured activation
-factor (`upscale.ACTIVATION_FACTOR` must stay above it). Use `--tile 0` on a small image to
-calibrate the factor on whole images."""
+(getrusage) above the RSS before the upscale, and that peak less the output buffer per LR pixel
+of one window, against the estimate (which must stay above it), and as a multiple of the
+largest layer output (the measured activation factor: `upscale.ACTIVATION_FACTOR` must stay
+above it for models estimated by probing; SRResNet's banded forward, `srresnet_infer`, stays far
+below one). Use `--tile 0` on a small image to calibrate on whole images."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 
 from srgan_cli.models.loading import load
-from srgan_cli.upscaler import Upscaler, activation_floats, parse_bytes
+from srgan_cli.upscaler import Upscaler, activation_floats, bytes_per_pixel, parse_bytes
 
 
 def rss_bytes() -> int:
@@ -52,13 +53,15 @@ def main() -> None:
     itemsize = torch.empty((), dtype=up.dtype).element_size()
     layer = activation_floats(model) * itemsize * win
     activations = peak - before - out.nbytes
+    estimate = bytes_per_pixel(model, up.dtype)
     print(f"{model.name} x{model.scale} {up.precision}, {w}x{h} -> {out.shape[1]}x{out.shape[0]}"
           f" in {seconds:.1f} s; tile {up.tile} ({up.tiles} tiles, pad {up.tile_pad}), budget "
-          f"{up.memory_budget / 2**20:.0f} MiB, estimate {up.bytes_per_pixel} B per LR pixel")
+          f"{up.memory_budget / 2**20:.0f} MiB, estimate {estimate} B per LR pixel")
     print(f"peak RSS {peak / 2**20:.0f} MiB, before the upscale {before / 2**20:.0f} MiB, "
           f"output buffer {out.nbytes / 2**20:.0f} MiB; peak beyond the output "
           f"{(peak - out.nbytes) / 2**20:.0f} MiB")
     print(f"activations {activations / 2**20:.0f} MiB for a {win} px window: "
+          f"{activations / win:.0f} B per LR pixel (estimate {estimate}), "
           f"{activations / layer:.2f} x the largest layer output ({layer / 2**20:.0f} MiB)")
 
 

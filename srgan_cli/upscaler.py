@@ -49,8 +49,9 @@ GIB = 1 << 30
 # upscale peaks within 1.5 GB beyond its 576 MB output (bench/bench_memory.py).
 CPU_MEMORY_BUDGET = 768 << 20
 # Peak live activations of a forward / the largest single layer output, measured with RSS
-# (bench/bench_memory.py) on the bundled SRResNet x4 (2.54 fp32, 2.41 bf16) and a spandrel
-# RRDB, rounded up: the estimate errs on the side of smaller tiles.
+# (bench/bench_memory.py) on the plain SRResNet x4 (2.54 fp32, 2.41 bf16) and a spandrel
+# RRDB, rounded up: the estimate errs on the side of smaller tiles. Used for models whose
+# descriptor has no `activations_per_pixel` of its own (our SRResNet's banded forward has).
 ACTIVATION_FACTOR = 3.0
 FALLBACK_FLOATS_PER_HR_PIXEL = 64  # widest layer per output pixel when the net cannot be probed
 PROBE_SIDE = 32
@@ -117,11 +118,15 @@ def activation_floats(model: ModelDescriptor) -> float:
 
 
 def bytes_per_pixel(model: ModelDescriptor, dtype: torch.dtype) -> int:
-    """Estimated peak bytes per LR pixel of a window: ACTIVATION_FACTOR times the largest layer
-    output in `dtype`, plus the float32 input and output copies."""
+    """Estimated peak bytes per LR pixel of a window: the descriptor's own peak activation
+    figure (`activations_per_pixel`) or else ACTIVATION_FACTOR times the largest layer output,
+    in `dtype`, plus the float32 input and output copies."""
     itemsize = torch.empty((), dtype=dtype).element_size()
     io = 4 * (model.in_channels + 2 * model.out_channels * model.scale**2)
-    return int(ACTIVATION_FACTOR * activation_floats(model) * itemsize + io)
+    floats = model.activations_per_pixel
+    if floats is None:
+        floats = ACTIVATION_FACTOR * activation_floats(model)
+    return int(floats * itemsize + io)
 
 
 def parse_bytes(text: str) -> int:

@@ -164,6 +164,9 @@ class ModelDescriptor:
     card: Mapping[str, Any]
     source: str  # a file path, "bundled:<path>" or "builtin"
     implementation: Implementation = field(repr=False, compare=False)
+    # Peak live activation elements per LR input pixel of the prepared forward, where the
+    # architecture knows it (SRResNet's banded forward); None: `upscale` probes the module.
+    activations_per_pixel: float | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "card", MappingProxyType(dict(self.card)))

@@ -121,8 +121,9 @@ def from_state_dict(
 
 def srresnet_descriptor(module: SRResNet, *, name: str, source: str, card: Mapping[str, Any]
                         ) -> ModelDescriptor:
-    """Our SRResNet: BatchNorm folded when prepared, exact tiling, every precision."""
-    from srgan_cli.models.srresnet import fold_batchnorm
+    """Our SRResNet: BatchNorm folded and the banded lean forward when prepared
+    (`srresnet_infer`), exact tiling, every precision."""
+    from srgan_cli.models import srresnet_infer
     from srgan_cli.models.torch_impl import TorchImplementation, parameter_count
 
     return ModelDescriptor(
@@ -130,7 +131,8 @@ def srresnet_descriptor(module: SRResNet, *, name: str, source: str, card: Mappi
         out_channels=3, parameters=parameter_count(module), precisions=ALL_PRECISIONS,
         size=SizeRequirements(), tiling=Tiling(True, module.receptive_radius), card=card,
         source=source,
-        implementation=TorchImplementation(module, for_inference=fold_batchnorm),
+        implementation=TorchImplementation(module, for_inference=srresnet_infer.for_inference),
+        activations_per_pixel=srresnet_infer.activation_floats_per_pixel(module),
     )
 
 
