@@ -21,7 +21,7 @@ from PIL import Image, PngImagePlugin
 
 from srgan_cli import imageformats as formats
 from srgan_cli import metadata
-from srgan_cli.encoding import DEFAULT_QUALITY, check_quality
+from srgan_cli.encoding import DEFAULT_QUALITY, PNG_COMPRESS_LEVEL, check_quality
 from srgan_cli.errors import OutputError, SrganError
 from srgan_cli.fileio import atomic_write, check_target
 from srgan_cli.messages import one_line, show_path
@@ -147,7 +147,9 @@ def _write_pillow(tmp: Path, fmt: str, pixels: np.ndarray, icc: bytes | None,
         opts["exif"] = meta.exif
     if meta.dpi is not None:
         opts["dpi"] = meta.dpi
-    if fmt == "JPEG":
+    if fmt == "PNG":
+        opts["compress_level"] = PNG_COMPRESS_LEVEL
+    elif fmt == "JPEG":
         opts.update(quality=quality, subsampling=0)
     elif fmt == "WEBP":
         opts.update(quality=quality, lossless=quality == 100, exact=quality == 100)
