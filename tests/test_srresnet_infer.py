@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import torch
-from srgan_cli.upscale import ACTIVATION_FACTOR, Upscaler, activation_floats, bytes_per_pixel
+from srgan_cli.upscaler import ACTIVATION_FACTOR, Upscaler, activation_floats, bytes_per_pixel
 from torch import nn
 
 from srgan_cli.models import srresnet_infer
