@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import torch
-from srgan_cli.upscaler import ACTIVATION_FACTOR, Upscaler, activation_floats, bytes_per_pixel
 from torch import nn
 
 from srgan_cli.models import srresnet_infer
@@ -22,6 +21,7 @@ from srgan_cli.models.srresnet_infer import (
     lean_forward,
 )
 from srgan_cli.tiling import WHOLE_IMAGE
+from srgan_cli.upscaler import ACTIVATION_FACTOR, Upscaler, activation_floats, bytes_per_pixel
 
 
 @pytest.fixture(autouse=True)
