@@ -15,7 +15,7 @@ def internal_error_line(e: BaseException) -> str:
     """'internal error: Type: first line of the message', for an exception nobody expected."""
     from srgan_cli.messages import one_line
 
-    return f"internal error: {type(e).__name__}: {one_line(e)}"
+    return f"internal error: {type(e).__name__}: {one_line(e, first_line=True)}"
 
 
 class StreamClosed(Exception):

@@ -143,7 +143,7 @@ def _check_output(sr: object, lr_hw: tuple[int, int], scale: int) -> np.ndarray:
 
 
 def _error_text(e: BaseException) -> str:
-    return f"{type(e).__name__}: {one_line(e)}"
+    return f"{type(e).__name__}: {one_line(e, first_line=True)}"
 
 
 def save_png_atomic(path: Path, img: np.ndarray) -> None:

@@ -53,11 +53,16 @@ def show_path(path: str | os.PathLike[str] | bytes) -> str:
     return escape(text)
 
 
-def one_line(exc: BaseException, *, limit: int | None = None) -> str:
+def one_line(exc: BaseException, *, limit: int | None = None, first_line: bool = False) -> str:
     """An exception's text on one line: whitespace runs (newlines included) become one space,
     other control characters are escaped, and an empty text gives the exception's type name.
-    With `limit`, longer texts are cut to `limit` characters ending in "..."."""
-    text = escape(_SPACES.sub(" ", str(exc)).strip()) or type(exc).__name__
+    `first_line` keeps only the first non-empty line (for errors whose first line says it all:
+    internal errors, decoder and loader messages). With `limit`, longer texts are cut to
+    `limit` characters ending in "..."."""
+    raw = str(exc)
+    if first_line:
+        raw = next((line for line in raw.splitlines() if line.strip()), "")
+    text = escape(_SPACES.sub(" ", raw).strip()) or type(exc).__name__
     if limit is not None and len(text) > limit:
         text = text[: max(limit - 3, 0)] + "..."
     return text

@@ -177,7 +177,8 @@ def _spandrel(state: Mapping[str, torch.Tensor], *, name: str, source: str,
     except UnsupportedModelError:
         raise ModelError(f"{where}: unknown layout: keys {key_summary(sorted(state), 4)}") from None
     except Exception as e:  # a detected architecture whose tensors do not fit it
-        raise ModelError(f"{where}: spandrel could not load it ({one_line(e)})") from None
+        why = one_line(e, first_line=True)
+        raise ModelError(f"{where}: spandrel could not load it ({why})") from None
     arch = sd.architecture.id
     if not isinstance(sd, ImageModelDescriptor) or sd.purpose != "SR":
         what = PURPOSES.get(str(sd.purpose), f"a {sd.purpose} model")

@@ -54,7 +54,7 @@ def to_onnx_bytes(descriptor: ModelDescriptor) -> bytes:
                 dynamo=False,
             )
     except Exception as e:
-        text = one_line(e)
+        text = one_line(e, first_line=True)
         raise ModelError(f"{descriptor.name}: ONNX export failed ({text})") from None
     model = onnx.load_model_from_string(buf.getvalue())
     meta = {

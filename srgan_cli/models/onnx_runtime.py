@@ -99,7 +99,7 @@ def _probe_scale(impl: OnnxImplementation, where: str) -> int:
         y = impl.prepare(torch.device("cpu"), torch.float32)(x)
     except Exception as e:
         raise ModelError(f"{where}: the ONNX model does not run on a {PROBE}x{PROBE} RGB "
-                         f"image ({one_line(e)})"
+                         f"image ({one_line(e, first_line=True)})"
                          ) from None
     h, w = y.shape[-2:]
     if y.ndim != 4 or y.shape[1] != 3 or h != w or h % PROBE:
@@ -117,7 +117,7 @@ def load_onnx(path: Path, name: str, source: str) -> ModelDescriptor:
         model = onnx.load_model_from_string(data)
         onnx.checker.check_model(model)
     except Exception as e:
-        raise ModelError(f"{where}: not a valid ONNX model ({one_line(e)})"
+        raise ModelError(f"{where}: not a valid ONNX model ({one_line(e, first_line=True)})"
                          ) from None
     graph_inputs = [i for i in model.graph.input
                     if i.name not in {t.name for t in model.graph.initializer}]

@@ -279,7 +279,8 @@ def read_safetensors_header(path: Path) -> tuple[dict[str, str], dict[str, tuple
             meta = dict(f.metadata() or {})
             shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except Exception as e:  # SafetensorError, OSError, ...: one line naming the file
-        raise ModelError(f"{path}: not a valid safetensors file ({one_line(e)})") from None
+        why = one_line(e, first_line=True)
+        raise ModelError(f"{path}: not a valid safetensors file ({why})") from None
     return meta, shapes
 
 
@@ -290,7 +291,8 @@ def load_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any
     try:
         tensors = load_file(str(path), device="cpu")
     except Exception as e:
-        raise ModelError(f"{path}: not a valid safetensors file ({one_line(e)})") from None
+        why = one_line(e, first_line=True)
+        raise ModelError(f"{path}: not a valid safetensors file ({why})") from None
     return tensors, _card_from_metadata(meta, str(path))
 
 
@@ -353,7 +355,8 @@ def load_pickle(path: Path) -> dict[str, torch.Tensor]:
     except pickle.UnpicklingError as e:
         raise ModelError(_unsafe_pickle_message(path, e)) from None
     except Exception as e:  # zip/EOF/decode errors of a truncated or garbage file
-        raise ModelError(f"{path}: not a valid PyTorch weights file ({one_line(e)})") from None
+        why = one_line(e, first_line=True)
+        raise ModelError(f"{path}: not a valid PyTorch weights file ({why})") from None
     state = find_state_dict(obj)
     if state is None:
         found = sorted(map(str, obj))[:6] if isinstance(obj, Mapping) else type(obj).__name__
