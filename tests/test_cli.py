@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from srgan_cli import __version__
@@ -37,6 +38,7 @@ def test_help_lists_commands_without_colour_when_piped() -> None:
     assert ANSI not in r.stdout and ANSI not in r.stderr
 
 
+@pytest.mark.slow
 def test_every_subcommand_has_help() -> None:
     for cmd in ("upscale", "eval", "train", "export", "models", "sample"):
         r = run(cmd, "--help")
@@ -65,6 +67,7 @@ def test_console_script_is_installed() -> None:
     assert r.returncode == 0 and __version__ in r.stdout
 
 
+@pytest.mark.slow
 def test_sample_command_writes_an_image(tmp_path) -> None:
     from srgan_cli.imaging import read_image
 
@@ -98,6 +101,7 @@ def test_closed_stdout_is_quiet() -> None:
     assert r.returncode == 0 and r.stderr == ""
 
 
+@pytest.mark.slow
 def test_closed_stderr_keeps_the_exit_code(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "srgan_cli", "upscale", "missing.png", "o.png"],
                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
@@ -106,6 +110,7 @@ def test_closed_stderr_keeps_the_exit_code(tmp_path: Path) -> None:
     assert not (tmp_path / "o.png").exists()
 
 
+@pytest.mark.slow
 def test_broken_pipe_stops_quietly_with_141(tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()

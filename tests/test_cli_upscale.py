@@ -195,6 +195,7 @@ def test_one_line_errors(
         assert (tmp_path / "out.png").read_bytes() == b"old"
 
 
+@pytest.mark.slow
 def test_no_traceback_in_a_real_process(tmp_path: Path) -> None:
     (tmp_path / "in.png").write_text("not an image")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -252,6 +253,7 @@ def test_json_records_globs_and_skip(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "no such file" in rec["error"] and rec["output_size"] is None
 
 
+@pytest.mark.slow
 def test_folders_recursive_and_ext(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     (tmp_path / "photos").mkdir()
     write_png(tmp_path / "photos" / "a.png")
@@ -296,6 +298,7 @@ def test_duplicate_outputs_refused(tmp_path: Path, capsys: pytest.CaptureFixture
 # ----------------------------------------------------------------------------- models
 
 
+@pytest.mark.slow
 def test_models_listing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     x2_model(tmp_path / "weights" / "tiny_x2.safetensors")
     code, out, _ = run(["models"], capsys)
@@ -314,6 +317,7 @@ def test_models_listing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 # ----------------------------------------------------------------------------- outputs vs inputs
 
 
+@pytest.mark.slow
 def test_two_existing_images_are_never_in_out(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     """`srgan upscale *.png --overwrite` where the glob matched a.png b.png must not replace b."""
@@ -363,6 +367,7 @@ def test_output_that_is_another_input_is_refused(tmp_path: Path,
     assert (tmp_path / "out" / "a.png").read_bytes() == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["photos", "photos/*.png"])
 def test_rerun_skips_its_own_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                      spec: str) -> None:
@@ -400,6 +405,7 @@ def test_recursive_rerun_into_a_subfolder(tmp_path: Path,
 # ----------------------------------------------------------------------------- Ctrl-C
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch", [False, True])
 def test_ctrl_c_leaves_no_partial_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                        monkeypatch: pytest.MonkeyPatch, batch: bool) -> None:
@@ -437,6 +443,7 @@ def test_in_out_creates_missing_folders(tmp_path: Path, capsys: pytest.CaptureFi
     assert size_of(tmp_path / "new" / "dir" / "a.png") == (64, 48)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["existing", "fresh/"])
 def test_output_folder_means_output_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                         target: str) -> None:
@@ -453,6 +460,7 @@ def test_output_folder_means_output_dir(tmp_path: Path, capsys: pytest.CaptureFi
     assert code == UsageError.exit_code and "excludes -o DIR" in err
 
 
+@pytest.mark.slow
 def test_rerunning_a_batch_skips_existing_outputs(tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     write_png(tmp_path / "a.png")
@@ -476,6 +484,7 @@ def test_rerunning_a_batch_skips_existing_outputs(tmp_path: Path,
 # ----------------------------------------------------------------------------- Real-ESRGAN flags
 
 
+@pytest.mark.slow
 def test_real_esrgan_spellings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_png(tmp_path / "a.png")
     model = x2_model(tmp_path / "m.safetensors")
@@ -489,6 +498,7 @@ def test_real_esrgan_spellings(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert code == UsageError.exit_code and "expected bicubic or model" in err
 
 
+@pytest.mark.slow
 def test_alpha_through_the_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rgba = write_png(tmp_path / "in.png", 10, 12, mode="RGBA")
     alpha = np.asarray(Image.open(rgba))[..., 3]
@@ -507,6 +517,7 @@ def test_alpha_through_the_model(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert not np.array_equal(bicubic[..., 3], through_model[..., 3])
 
 
+@pytest.mark.slow
 def test_help_is_tidy_and_every_command_is_quiet() -> None:
     env = {**os.environ, "COLUMNS": "200"}
     p = subprocess.run([sys.executable, "-m", "srgan_cli", "upscale", "--help"],
@@ -526,6 +537,7 @@ def test_help_is_tidy_and_every_command_is_quiet() -> None:
         assert p.returncode == 0 and "--quiet" in p.stdout, cmd
 
 
+@pytest.mark.slow
 def test_quiet_sample(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(["sample", "s.png", "-q"], capsys)
     assert code == 0 and out == "" and err == "" and (tmp_path / "s.png").exists()
@@ -550,6 +562,7 @@ def png_claiming(path: Path, width: int, height: int) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_output_size_is_checked_before_any_work(tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     png_claiming(tmp_path / "huge.png", 9000, 9000)
@@ -572,6 +585,7 @@ def test_output_size_is_checked_before_any_work(tmp_path: Path,
 # ----------------------------------------------------------------------------- escaped names
 
 
+@pytest.mark.slow
 def test_names_are_printed_escaped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     messages = pytest.importorskip("srgan_cli.messages")
     if getattr(messages, "show_path", None) is None:
@@ -609,6 +623,7 @@ def test_unknown_device_is_a_usage_error_unavailable_one_a_device_error() -> Non
 # ----------------------------------------------------------------------------- output flags
 
 
+@pytest.mark.slow
 def test_quality_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = write_png(tmp_path / "a.png", 24, 32)
     sizes = {}
@@ -630,6 +645,7 @@ def test_quality_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert not (tmp_path / "bad.jpg").exists()
 
 
+@pytest.mark.slow
 def test_metadata_kept_unless_stripped(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     src = tmp_path / "a.png"
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(src, dpi=(72, 72))
@@ -644,6 +660,7 @@ def test_metadata_kept_unless_stripped(tmp_path: Path, capsys: pytest.CaptureFix
     assert code == 0 and "--strip-metadata" in out and "printed size" in " ".join(out.split())
 
 
+@pytest.mark.slow
 def test_allow_damaged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "cut.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (60, 40, 3), np.uint8)).save(src)
@@ -661,6 +678,7 @@ def test_allow_damaged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert size_of(tmp_path / "ok2.png") == (160, 240)
 
 
+@pytest.mark.slow
 def test_memory_budget(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     model = x2_model(tmp_path / "m.safetensors")
     src = write_png(tmp_path / "a.png", 64, 64)

@@ -136,6 +136,7 @@ def test_bicubic_matches_published_row(name: str, scale: int, regenerate: bool) 
     assert abs(result.mean_ssim - want_ssim) <= SSIM_TOL, result.mean_ssim
 
 
+@pytest.mark.slow
 def test_cli_bicubic_x4_matches_published_rows(tmp_path: Path) -> None:
     root = _data()
     env = {**os.environ, "SRGAN_WEIGHTS_DIR": str(tmp_path)}

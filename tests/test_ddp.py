@@ -71,6 +71,7 @@ def _images(folder: Path) -> None:
         Image.fromarray(arr).save(folder / f"{i}.png")
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_keep_identical_replicas(tmp_path: Path) -> None:
     _images(tmp_path / "train")
     script = tmp_path / "ddp_train.py"

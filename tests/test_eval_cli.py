@@ -118,6 +118,7 @@ def test_failed_image_gives_nonzero_exit_and_names_it(tmp_path: Path,
     assert doc["images"][1]["error"].startswith("ValueError")
 
 
+@pytest.mark.slow
 def test_unreadable_image_is_a_failed_image_not_the_end(tmp_path: Path,
                                                         run_cli: RunCli) -> None:
     folder = tmp_path / "mixed"
@@ -170,6 +171,7 @@ def _umask() -> int:
     return mask
 
 
+@pytest.mark.slow
 def test_div2k_layout_equals_plain_folder(tmp_path: Path,
                                           run_cli: RunCli) -> None:
     names = ["0801", "0802", "0803"]
@@ -195,6 +197,7 @@ def test_div2k_layout_equals_plain_folder(tmp_path: Path,
         assert div2k["summary"][0]["mean_psnr"] == plain["summary"][0]["mean_psnr"]
 
 
+@pytest.mark.slow
 def test_default_model_is_bicubic_without_weights(root: Path,
                                                   run_cli: RunCli) -> None:
     code, out, err = run_cli(["eval", "--data-root", str(root), "--regenerate-lr"])
@@ -219,6 +222,7 @@ def test_bad_input_is_one_line_with_exit_code(
     assert got == code and needle in err and len(err.strip().splitlines()) == 1, err
 
 
+@pytest.mark.slow
 def test_model_of_other_scale_is_refused(root: Path, tmp_path: Path,
                                          run_cli: RunCli) -> None:
     model = _tiny_model(tmp_path / "tiny_x4.safetensors", 4)
@@ -226,6 +230,7 @@ def test_model_of_other_scale_is_refused(root: Path, tmp_path: Path,
     assert code == 5 and "x4" in err
 
 
+@pytest.mark.slow
 def test_subprocess_error_has_no_traceback(tmp_path: Path) -> None:
     env = {**os.environ, "SRGAN_WEIGHTS_DIR": str(tmp_path), "SRGAN_DATA": str(tmp_path)}
     proc = subprocess.run([sys.executable, "-m", "srgan_cli", "eval", "-m", "bicubic"],

@@ -77,6 +77,7 @@ def _set5(root: Path, n: int) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_eval_cli_marks_a_partial_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     from srgan_cli.cli import main
@@ -115,6 +116,7 @@ def test_device_names_pass(name: str) -> None:
     scoring.check_device_name(name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [["eval", "-m", "bicubic"], ["train"],
                                      ["export", "nowhere", "x.safetensors"]])
 def test_device_foo_exits_2(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:

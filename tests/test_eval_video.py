@@ -60,6 +60,7 @@ def test_evaluate_videos_matches_evaluate_video(tmp_path: Path) -> None:
     assert seen == r.images
 
 
+@pytest.mark.slow
 def test_eval_cli_folder_of_videos(tmp_path: Path, run_cli: RunCli) -> None:
     d = tmp_path / "vids"
     d.mkdir()
@@ -95,6 +96,7 @@ def test_image_reports_unchanged() -> None:
     assert "temporal_psnr" not in doc["images"][0] and "temporal_psnr" not in doc["summary"][0]
 
 
+@pytest.mark.slow
 def test_bad_video_datasets_one_line(tmp_path: Path, run_cli: RunCli) -> None:
     (tmp_path / "junk.mp4").write_bytes(b"junk" * 50)
     code, _, err = run_cli(["eval", "-m", "bicubic", "-d", "junk.mp4", "-s", "2"])

@@ -107,6 +107,7 @@ def test_auto_picks_ema_when_present_and_raw_otherwise(runs: dict[str, Path],
                                               raw_state["generator"])
 
 
+@pytest.mark.slow
 def test_weights_ema_without_ema_is_a_one_line_checkpoint_error(
     runs: dict[str, Path], tmp_path: Path, run_cli: RunCli
 ) -> None:
@@ -117,6 +118,7 @@ def test_weights_ema_without_ema_is_a_one_line_checkpoint_error(
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_weights_best_needs_a_run_folder_with_best_pt(
     runs: dict[str, Path], tmp_path: Path, run_cli: RunCli
 ) -> None:
@@ -142,6 +144,7 @@ def test_weights_best_needs_a_run_folder_with_best_pt(
 # ----------------------------------------------------------------------------- model card
 
 
+@pytest.mark.slow
 def test_card_fields(runs: dict[str, Path], tmp_path: Path,
                      run_cli: RunCli) -> None:
     out = tmp_path / "tiny_x4.safetensors"
@@ -185,6 +188,7 @@ def test_card_fields(runs: dict[str, Path], tmp_path: Path,
 # ----------------------------------------------------------------------------- output file
 
 
+@pytest.mark.slow
 def test_output_must_be_new_safetensors(runs: dict[str, Path], tmp_path: Path,
                                         run_cli: RunCli) -> None:
     code, _, err = run_cli(["export", str(runs["ema"]), str(tmp_path / "m.pt")])
@@ -210,12 +214,14 @@ def _umask() -> int:
     return mask
 
 
+@pytest.mark.slow
 def test_missing_source_is_a_checkpoint_error(tmp_path: Path,
                                               run_cli: RunCli) -> None:
     code, _, err = run_cli(["export", str(tmp_path / "nope"), str(tmp_path / "m.safetensors")])
     assert code == 8 and _one_line_error(err) and "not found" in err
 
 
+@pytest.mark.slow
 def test_subprocess_error_has_no_traceback(runs: dict[str, Path], tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "srgan_cli", "export", str(runs["raw"]),
@@ -230,6 +236,7 @@ def test_subprocess_error_has_no_traceback(runs: dict[str, Path], tmp_path: Path
 # ----------------------------------------------------------------------------- using the file
 
 
+@pytest.mark.slow
 def test_upscale_with_the_exported_model(runs: dict[str, Path], tmp_path: Path,
                                          run_cli: RunCli,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
@@ -255,6 +262,7 @@ def test_upscale_with_the_exported_model(runs: dict[str, Path], tmp_path: Path,
     assert np.abs(sr.astype(int) - want.astype(int)).max() <= 1
 
 
+@pytest.mark.slow
 def test_measure_stores_what_eval_reports(runs: dict[str, Path], tmp_path: Path,
                                           run_cli: RunCli) -> None:
     out = tmp_path / "m.safetensors"
@@ -286,6 +294,7 @@ def test_measure_stores_what_eval_reports(runs: dict[str, Path], tmp_path: Path,
     assert measure_model(out, [str(val)], device="cpu") == metrics
 
 
+@pytest.mark.slow
 def test_measure_failure_writes_nothing(runs: dict[str, Path], tmp_path: Path,
                                         run_cli: RunCli) -> None:
     folder = tmp_path / "models"

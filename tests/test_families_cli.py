@@ -71,6 +71,7 @@ def save_pth(tmp_path: Path, family: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_upscale_tile_and_eval_each_family(tmp_path: Path, family: str,
                                            capsys: pytest.CaptureFixture[str]) -> None:
@@ -102,6 +103,7 @@ def test_upscale_tile_and_eval_each_family(tmp_path: Path, family: str,
     assert family in out and "a" in json.dumps(summary)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["srresnet", "edsr_official", "compact"])
 def test_onnx_export_cli_then_upscale_and_eval(tmp_path: Path, family: str,
                                                capsys: pytest.CaptureFixture[str]) -> None:
@@ -128,6 +130,7 @@ def test_onnx_export_cli_then_upscale_and_eval(tmp_path: Path, family: str,
     assert "m" in out and family in out
 
 
+@pytest.mark.slow
 def test_onnx_export_of_a_run_and_refusals(tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["export", "bicubic", str(tmp_path / "b.onnx")], capsys)

@@ -380,6 +380,7 @@ def test_every_atomic_write_call_site_is_listed() -> None:
     assert found == dict.fromkeys(listed, 1), found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", STAGES)
 @pytest.mark.parametrize("site", [s.param() for s in SITES])
 def test_disk_full_at_every_write_site(site: Site, stage: str, tmp_path: Path, trained: Path,
@@ -420,6 +421,7 @@ def test_disk_full_names_are_escaped(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert sorted(p.name for p in tmp_path.iterdir()) == ["0.png"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stem", ["a" * 251, "é" * 125, "日" * 83])
 def test_upscale_to_the_longest_file_name(stem: str, tmp_path: Path, run_cli: RunCli) -> None:
     """Issue 10 point 2 as a user meets it: an output name of 251-255 bytes (the temp name

@@ -25,6 +25,7 @@ def test_cpu_smoke_runs_every_check() -> None:
     assert "6 of 6 checks passed" in table
 
 
+@pytest.mark.slow
 def test_without_cuda_it_says_so() -> None:
     import torch
 

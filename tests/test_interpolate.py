@@ -25,6 +25,7 @@ def _state(path: Path) -> dict[str, torch.Tensor]:
     return load_srresnet(str(path)).state_dict()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alpha", ["0", "1", "0.8"])
 def test_blend_endpoints_exact_and_card(alpha: str, tmp_path: Path, run_cli: RunCli) -> None:
     a, b = _model(tmp_path / "a.safetensors", 1), _model(tmp_path / "b.safetensors", 2)
@@ -48,6 +49,7 @@ def test_blend_endpoints_exact_and_card(alpha: str, tmp_path: Path, run_cli: Run
     assert mix["a"]["card"]["note"] == "seed 1" and mix["b"]["source"].endswith("b.safetensors")
 
 
+@pytest.mark.slow
 def test_blend_refusals(tmp_path: Path, run_cli: RunCli) -> None:
     a, b = _model(tmp_path / "a.safetensors", 1), _model(tmp_path / "b.safetensors", 2)
     wide = _model(tmp_path / "wide.safetensors", 3, channels=8)

@@ -151,6 +151,7 @@ def test_unknown_layout_names_keys(tmp_path: Path) -> None:
         loading.load(str(path))
 
 
+@pytest.mark.slow
 def test_absurd_shapes_refused_before_allocation(tmp_path: Path) -> None:
     import json
     import struct

@@ -21,6 +21,7 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
     return int(e.value.code or 0), out.out, out.err
 
 
+@pytest.mark.slow
 def test_describe_a_foreign_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     state = families()["compact"][0]
     path = tmp_path / "realesr-general-x4v3.pth"
@@ -37,6 +38,7 @@ def test_describe_a_foreign_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert data["card"]["loaded_by"] == "spandrel"
 
 
+@pytest.mark.slow
 def test_describe_bicubic_and_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["models", "bicubic"], capsys)
     assert code == 0 and "architecture: bicubic" in out and "exact" in out

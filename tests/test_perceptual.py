@@ -51,6 +51,7 @@ def _image() -> np.ndarray:
     return np.stack([plane, np.roll(plane, 3, 0), plane[::-1]], 2).astype(np.uint8)
 
 
+@pytest.mark.slow
 def test_lpips_published_properties(served: list[str], one_thread: None) -> None:
     metric = perceptual.load_lpips("alex")
     assert len(served) == 1  # the backbone was downloaded through torch.hub
@@ -88,6 +89,7 @@ def test_lpips_offline_without_backbone(served: list[str], monkeypatch: pytest.M
         perceptual.load_lpips("squeeze")
 
 
+@pytest.mark.slow
 def test_eval_metric_lpips_in_table_json_csv(
     served: list[str], tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

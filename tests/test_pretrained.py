@@ -47,6 +47,7 @@ def _named_by_hash(monkeypatch: pytest.MonkeyPatch, body: bytes) -> pretrained.W
     return weights
 
 
+@pytest.mark.slow
 def test_vgg19_is_downloaded_once_into_torchvisions_cache(
     home: Path, serve: Callable[..., list[str]], monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -66,6 +67,7 @@ def test_vgg19_is_downloaded_once_into_torchvisions_cache(
     assert asked == []
 
 
+@pytest.mark.slow
 def test_a_download_with_the_wrong_hash_is_refused_and_not_kept(
     home: Path, serve: Callable[..., list[str]], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -111,6 +113,7 @@ def test_offline_env_values(monkeypatch: pytest.MonkeyPatch) -> None:
     assert pretrained.offline() is False and pretrained.offline(True) is True
 
 
+@pytest.mark.slow
 def test_a_cached_file_missing_the_layers_is_refused(
     home: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -71,6 +71,7 @@ def _report(run_cli: RunCli, data: Path, model: Path, out: Path) -> None:
     assert code == 0, err
 
 
+@pytest.mark.slow
 def test_report_folder(data: Path, tmp_path: Path, run_cli: RunCli,
                        tiny_model_file: object, one_thread: None) -> None:
     model = tiny_model_file(scale=2)  # type: ignore[operator]
@@ -88,6 +89,7 @@ def test_report_folder(data: Path, tmp_path: Path, run_cli: RunCli,
     assert code == OutputError.exit_code and "not an empty folder" in err
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path(CHROMIUM).exists(),
                     reason="headless Chromium not installed (apt-get install chromium)")
 def test_report_in_headless_chromium(data: Path, tmp_path: Path, run_cli: RunCli,

@@ -73,6 +73,7 @@ def test_open_datasets_opens_each_once_and_fails_before_scoring(val: Path,
         scoring.open_datasets([str(val), str(tmp_path / "nowhere")], 4)
 
 
+@pytest.mark.slow
 def test_eval_validation_and_export_measure_share_score(
     val: Path, tmp_path: Path, spy: list[tuple[str, str]]) -> None:
     from srgan_cli.cli import main

@@ -33,6 +33,7 @@ def _images(folder: Path, n: int, size: int = 96) -> None:
         Image.fromarray(pixels).save(folder / f"i{i:02d}.png")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_terminate_is_an_interrupt(tmp_path: Path, sig: signal.Signals) -> None:
     _images(tmp_path / "in", 60)
@@ -60,6 +61,7 @@ def test_terminate_is_an_interrupt(tmp_path: Path, sig: signal.Signals) -> None:
         stdout, stderr)
 
 
+@pytest.mark.slow
 def test_stale_temps_are_removed_and_reported(tmp_path: Path) -> None:
     temp_name = getattr(fileio, "temp_name", None)
     if getattr(fileio, "clean_stale_temps", None) is None or temp_name is None:

@@ -58,6 +58,7 @@ def images(folder: Path, n: int) -> list[str]:
     return names
 
 
+@pytest.mark.slow
 def test_terminal_shows_every_line_and_a_summary(tmp_path: Path) -> None:
     names = images(tmp_path, 6)
     (tmp_path / "bad.png").write_text("not an image")
@@ -79,6 +80,7 @@ def test_terminal_shows_every_line_and_a_summary(tmp_path: Path) -> None:
     assert "━" not in "".join(after)
 
 
+@pytest.mark.slow
 def test_piped_output_is_plain_with_a_summary(tmp_path: Path) -> None:
     names = images(tmp_path, 3)
     p = subprocess.run([sys.executable, "-m", "srgan_cli", "upscale", *names, "-o", "out",
@@ -91,6 +93,7 @@ def test_piped_output_is_plain_with_a_summary(tmp_path: Path) -> None:
     assert SUMMARY.match(lines[3]).groups() == ("3", "0", "0") and len(lines) == 4
 
 
+@pytest.mark.slow
 def test_quiet_on_a_terminal_prints_only_errors(tmp_path: Path) -> None:
     names = images(tmp_path, 2)
     code, raw = run_in_pty(["upscale", *names, "missing.png", "-o", "out", "-m", "bicubic",

@@ -54,6 +54,7 @@ def test_help_lists_every_option() -> None:
         assert flag in res.stdout
 
 
+@pytest.mark.slow
 def test_config_file_with_flag_overrides(tmp_path: Path) -> None:
     data = _images(tmp_path / "train")
     conf = tmp_path / "c.toml"
@@ -94,6 +95,7 @@ def _main_error(capsys: pytest.CaptureFixture[str], code: int, *args: str) -> st
     return lines[0]
 
 
+@pytest.mark.slow
 def test_config_errors_exit_7(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     conf = tmp_path / "bad.toml"
     conf.write_text("steps = 10\nlearning_rate = 1e-4\n")
@@ -106,6 +108,7 @@ def test_config_errors_exit_7(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "'patch_size'" in line and "32" in line
 
 
+@pytest.mark.slow
 def test_data_and_device_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     line = _main_error(capsys, DatasetError.exit_code, "--data", str(tmp_path / "missing"),
                        "--run-dir", str(tmp_path / "r"), "--device", "cpu",
@@ -115,6 +118,7 @@ def test_data_and_device_errors(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "fp16" in line
 
 
+@pytest.mark.slow
 def test_gan_without_vgg_weights_stops_before_training(tmp_path: Path) -> None:
     data = _images(tmp_path / "train")
     init = tmp_path / "psnr.safetensors"
@@ -134,6 +138,7 @@ def test_gan_without_vgg_weights_stops_before_training(tmp_path: Path) -> None:
     assert not run.exists()  # stopped before anything was written
 
 
+@pytest.mark.slow
 def test_gan_offline_flag_forbids_the_vgg_download(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -155,12 +160,14 @@ def test_gan_offline_flag_forbids_the_vgg_download(
 
 
 
+@pytest.mark.slow
 def test_gan_without_init(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     line = _main_error(capsys, TrainingError.exit_code, "--stage", "gan", "--device", "cpu",
                        "--num-blocks", "1", "--channels", "8", "--run-dir", str(tmp_path / "r"))
     assert "set init" in line
 
 
+@pytest.mark.slow
 def test_missing_explicit_vgg_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     init = tmp_path / "psnr.safetensors"
     save_model(SRResNet(4, 1, 8), init, {})
@@ -171,6 +178,7 @@ def test_missing_explicit_vgg_weights(tmp_path: Path, capsys: pytest.CaptureFixt
     assert f"{tmp_path / 'vgg.pth'}: file not found" in line
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("flag", "value"), [("--lr", "nan"), ("--lr", "inf"),
                                              ("--gamma", "nan"), ("--grad-clip", "nan")])
 def test_non_finite_flags_exit_7(capsys: pytest.CaptureFixture[str], flag: str,

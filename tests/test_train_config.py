@@ -140,6 +140,7 @@ def test_schedule_auto_is_constant_for_psnr_and_halve_for_gan() -> None:
     assert effective_schedule(TrainConfig(stage="gan", schedule="cosine")) == "cosine"
 
 
+@pytest.mark.slow
 def test_old_lr_data_key_and_flag_map_to_lowres_data(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     p = _write(tmp_path / "old.toml", 'data = ["hr"]\nlr_data = ["lr"]\n')

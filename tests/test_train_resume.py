@@ -103,6 +103,7 @@ def _assert_same_state(a: dict[str, Any], b: dict[str, Any]) -> None:
         assert a[opt]["param_groups"][0]["lr"] == b[opt]["param_groups"][0]["lr"]
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_auto_is_bit_exact(tmp_path: Path) -> None:
     _images(tmp_path / "train")
     killed = tmp_path / "killed"
@@ -136,6 +137,7 @@ def test_sigkill_then_resume_auto_is_bit_exact(tmp_path: Path) -> None:
     assert [s for s, _ in _losses(killed)] == list(range(1, final + 1))
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path: Path) -> None:
     _images(tmp_path / "train")
     run = tmp_path / "run"
@@ -233,6 +235,7 @@ def test_unwritable_run_folder_is_a_one_line_output_error(tmp_path: Path) -> Non
         Trainer(cfg, log=lambda m: None).fit()
 
 
+@pytest.mark.slow
 def test_resume_in_process_matches_for_both_stages(tmp_path: Path) -> None:
     _images(tmp_path / "train")
     psnr = dict(steps=4, ema=0.5, schedule="cosine", warmup_steps=1, save_every=100)
@@ -290,6 +293,7 @@ def test_bad_checkpoints_are_checkpoint_errors(tmp_path: Path) -> None:
     assert fresh.step == 0 and any("starting a new run" in m for m in logs)
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_corrupt_checkpoint(tmp_path: Path) -> None:
     _images(tmp_path / "train")
     (tmp_path / "run").mkdir()

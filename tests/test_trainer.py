@@ -91,6 +91,7 @@ def test_psnr_loss_decreases_on_a_fixed_batch(tmp_path: Path, loss: str) -> None
 # ----------------------------------------------------------------------------- stage gan
 
 
+@pytest.mark.slow
 def test_gan_starts_from_a_psnr_run_and_learns(tmp_path: Path, vgg: VGGFeatures) -> None:
     psnr = Trainer(_cfg(tmp_path, run_dir=str(tmp_path / "psnr"), ema=0.5), log=_quiet)
     hr, lr = _batch()
@@ -141,6 +142,7 @@ def test_gan_init_errors(tmp_path: Path, vgg: VGGFeatures) -> None:
                 log=_quiet)
 
 
+@pytest.mark.slow
 def test_gan_with_pixel_content_loss_needs_no_vgg(tmp_path: Path) -> None:
     save_model(SRResNet(4, 1, 8), tmp_path / "g.safetensors", {})
     t = Trainer(_cfg(tmp_path, stage="gan", content_loss="mse",

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from helpers import RunCli, save, smooth
@@ -83,6 +84,7 @@ def test_upscaler_tta_is_the_mean_of_the_views_and_tiles_exactly(one_thread: Non
         assert np.abs(up.upscale_float(arr) - whole).max() <= 1e-4
 
 
+@pytest.mark.slow
 def test_eval_and_upscale_tta_flags(tmp_path: Path, run_cli: RunCli,
                                     tiny_model_file: Callable[..., Path],
                                     one_thread: None) -> None:

@@ -120,6 +120,7 @@ def test_fold_batchnorm_network() -> None:
 @pytest.mark.parametrize(
     ("tile", "batch_size"), [(8, 64), (16, 1), (37, 3), (64, 2), (128, 1), (0, 1)]
 )
+@pytest.mark.slow
 def test_tiled_equals_untiled(tile: int, batch_size: int) -> None:
     """Tile 8 is smaller than the context (receptive radius 12): windows are mostly context."""
     net = random_srresnet()
@@ -146,6 +147,7 @@ def test_too_little_context_is_visible() -> None:
     assert np.abs(short.upscale_float(arr) - whole).max() > 1e-6
 
 
+@pytest.mark.slow
 def test_full_default_generator_tiled() -> None:
     """The default 16-block, 64-channel x4 generator: folded and tiled output equals untiled."""
     net = random_srresnet(num_blocks=16, channels=64, seed=3)
@@ -373,6 +375,7 @@ def test_nan_weights_are_a_model_error_not_a_black_image(tmp_path: Path) -> None
         bf16.upscale_array(make_image(12, 14))
 
 
+@pytest.mark.slow
 def test_nan_model_through_the_cli_exits_with_the_model_code(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from srgan_cli.cli import main
@@ -492,6 +495,7 @@ def test_activation_estimate_grows_with_width_and_scale() -> None:
 # ----------------------------------------------------------------------------- size multiples
 
 
+@pytest.mark.slow
 def test_exact_tiling_with_a_size_multiple_stays_exact() -> None:
     """ESRGAN x2 pixel-unshuffles its input (multiple of 2): padded image, aligned windows."""
     from spandrel.architectures.ESRGAN import ESRGAN

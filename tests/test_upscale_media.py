@@ -49,6 +49,7 @@ def still(path: Path, h: int = 10, w: int = 12) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_video_in_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "clip.mp4"
     make_clip(src)
@@ -63,6 +64,7 @@ def test_video_in_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert not [p for p in tmp_path.iterdir() if ".part" in p.name or p.name.startswith(".")]
 
 
+@pytest.mark.slow
 def test_json_record_names_the_codec(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     make_clip(tmp_path / "clip.mkv", audio=None)
     code, out, _ = run(["upscale", "clip.mkv", "-o", "big", "--model", "bicubic", "--json",
@@ -77,6 +79,7 @@ def test_json_record_names_the_codec(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "video" not in json.loads(json.dumps(batch.Record("a", "b", "ok").as_json()))
 
 
+@pytest.mark.slow
 def test_folder_mixing_images_videos_animations(tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     d = tmp_path / "mix"
@@ -112,6 +115,7 @@ def test_glob_picks_videos(tmp_path: Path) -> None:
     assert outs == ["a.mp4", "b.jpg"]  # --ext is for still images; a video keeps its kind
 
 
+@pytest.mark.slow
 def test_animated_input_never_silently_first_frame(tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     make(tmp_path / "a.webp", "WEBP", loop=2)
@@ -125,6 +129,7 @@ def test_animated_input_never_silently_first_frame(tmp_path: Path,
     assert not (tmp_path / "c.png").exists()
 
 
+@pytest.mark.slow
 def test_multipage_tiff_stays_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pages = [Image.fromarray(np.full((8, 8, 3), v, np.uint8)) for v in (10, 200)]
     pages[0].save(tmp_path / "m.tif", save_all=True, append_images=pages[1:])
@@ -135,6 +140,7 @@ def test_multipage_tiff_stays_refused(tmp_path: Path, capsys: pytest.CaptureFixt
         "extract the one you want first"]
 
 
+@pytest.mark.slow
 def test_bad_videos_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "junk.mp4").write_bytes(b"not a video at all" * 10)
     code, _, err = run(["upscale", "junk.mp4", "o.mp4", "--model", "bicubic"], capsys)
@@ -151,6 +157,7 @@ def test_bad_videos_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert not (tmp_path / "o.mp4").exists()
 
 
+@pytest.mark.slow
 def test_interrupt_leaves_no_partial_video(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     make_clip(tmp_path / "c.mp4", audio=None)

@@ -47,6 +47,7 @@ def _convs_and_last(m: VGGFeatures) -> tuple[int, nn.Module]:
     return sum(isinstance(x, nn.Conv2d) for x in layers), layers[-1]
 
 
+@pytest.mark.slow
 def test_layers_are_the_papers(net: nn.Module) -> None:
     convs, last = _convs_and_last(VGGFeatures(net.features, "vgg54"))
     assert convs == 16 and isinstance(last, nn.ReLU)  # after the ReLU of conv5_4, before pool 5

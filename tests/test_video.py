@@ -171,6 +171,7 @@ def test_frames_are_streamed_in_batches(tmp_path: Path) -> None:
     assert sizes == [5, 5, 2]
 
 
+@pytest.mark.slow
 def test_decoder_runs_at_most_a_queue_ahead(tmp_path: Path, monkeypatch) -> None:
     src = tmp_path / "long.mkv"
     make_clip(src, audio=None, n=90)
