@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import CliResult, RunCli
+from helpers import RunCli, run_srgan
 
 
 @pytest.fixture(autouse=True)
@@ -33,18 +33,7 @@ def one_thread() -> Iterator[None]:
 @pytest.fixture
 def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
     """Run `srgan ARGV` in this process: (exit code, stdout, stderr)."""
-    from srgan_cli.cli import main
-
-    def run(argv: list[str]) -> CliResult:
-        try:
-            main(argv)
-            code = 0
-        except SystemExit as e:
-            code = int(e.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return lambda argv: run_srgan(argv, capsys)
 
 
 @pytest.fixture

@@ -13,6 +13,19 @@ CliResult = tuple[int, str, str]
 RunCli = Callable[[list[str]], CliResult]  # the `run_cli` fixture of conftest.py
 
 
+def run_srgan(argv: list[str], capsys: Any) -> CliResult:
+    """`srgan ARGV` in this process: (exit code, stdout, stderr) read from pytest's `capsys`."""
+    from srgan_cli.cli import main
+
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 def noise(h: int, w: int, seed: int, gray: bool = False) -> np.ndarray:
     """Uniform random uint8 pixels, HxWx3 (HxW when `gray`)."""
     shape = (h, w) if gray else (h, w, 3)

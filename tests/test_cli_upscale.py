@@ -7,16 +7,15 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import run_srgan as run
 from PIL import Image
 from torch import nn
 
-from srgan_cli.cli import main
 from srgan_cli.errors import DeviceError, InputImageError, ModelError, OutputError, UsageError
 from srgan_cli.models.srresnet import SRResNet
 from srgan_cli.models.zoo import DEFAULT_MODEL, save_model
@@ -24,27 +23,12 @@ from srgan_cli.resize import imresize
 
 
 @pytest.fixture(autouse=True)
-def _env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_thread: None) -> None:
     """Run in tmp_path with an empty weights folder and one torch thread (shared CPUs)."""
     weights = tmp_path / "weights"
     weights.mkdir()
     monkeypatch.setenv("SRGAN_WEIGHTS_DIR", str(weights))
     monkeypatch.chdir(tmp_path)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """srgan in-process: (exit code, stdout, stderr)."""
-    try:
-        main(args)
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def error_lines(err: str) -> list[str]:

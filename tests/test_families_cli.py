@@ -5,15 +5,14 @@ in the JSON record), `srgan eval` scores it; the same for an exported ONNX file.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import run_srgan as run
 from model_families import families
 
-from srgan_cli.cli import main
 from srgan_cli.imaging import read_image, write_image
 from srgan_cli.pixels import image_to_tensor, tensor_to_image
 from srgan_cli.tiling import WHOLE_IMAGE
@@ -22,22 +21,7 @@ FAMILIES = families()
 LR_H, LR_W = 18, 21  # odd sizes: size requirements (SwinIR: multiples of 4) get padded
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def lr_image(path: Path, seed: int = 0) -> np.ndarray:

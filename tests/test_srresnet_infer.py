@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -23,13 +21,7 @@ from srgan_cli.models.srresnet_infer import (
 from srgan_cli.tiling import WHOLE_IMAGE
 from srgan_cli.upscaler import ACTIVATION_FACTOR, Upscaler, activation_floats, bytes_per_pixel
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def folded(scale: int, channels: int = 8, seed: int = 0) -> SRResNet:

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
-import torch
+from helpers import run_srgan as run
 from PIL import Image
 from test_animation import DURATIONS, make, read
 from test_video import N, make_clip, probe
 
 from srgan_cli import batch, media
-from srgan_cli.cli import main
 from srgan_cli.errors import InputImageError, OutputError, UsageError
 from srgan_cli.metrics import psnr
 from srgan_cli.planning import plan_jobs
@@ -23,25 +21,12 @@ from srgan_cli.resize import imresize
 
 
 @pytest.fixture(autouse=True)
-def _env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_thread: None) -> None:
+    """Run in tmp_path with an empty weights folder and one torch thread (shared CPUs)."""
     weights = tmp_path / "weights"
     weights.mkdir()
     monkeypatch.setenv("SRGAN_WEIGHTS_DIR", str(weights))
     monkeypatch.chdir(tmp_path)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def still(path: Path, h: int = 10, w: int = 12) -> Path:
