@@ -31,6 +31,16 @@ def one_thread() -> Iterator[None]:
 
 
 @pytest.fixture
+def in_tmp_without_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                           one_thread: None) -> None:
+    """Run in tmp_path with an empty weights folder and one torch thread (shared CPUs)."""
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    monkeypatch.setenv("SRGAN_WEIGHTS_DIR", str(weights))
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
 def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
     """Run `srgan ARGV` in this process: (exit code, stdout, stderr)."""
     return lambda argv: run_srgan(argv, capsys)

@@ -21,14 +21,7 @@ from srgan_cli.models.srresnet import SRResNet
 from srgan_cli.models.zoo import DEFAULT_MODEL, save_model
 from srgan_cli.resize import imresize
 
-
-@pytest.fixture(autouse=True)
-def _env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_thread: None) -> None:
-    """Run in tmp_path with an empty weights folder and one torch thread (shared CPUs)."""
-    weights = tmp_path / "weights"
-    weights.mkdir()
-    monkeypatch.setenv("SRGAN_WEIGHTS_DIR", str(weights))
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("in_tmp_without_weights")
 
 
 def error_lines(err: str) -> list[str]:
