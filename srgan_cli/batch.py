@@ -16,6 +16,7 @@ stop after their current image, whose output is either complete or not there at 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import queue
 import threading
@@ -32,6 +33,7 @@ from srgan_cli.errors import (
     BatchError,
     OutputError,
     SrganError,
+    StreamClosed,
     UsageError,
     internal_error_line,
 )
@@ -290,6 +292,8 @@ def _capture(rec: Record, job: Job, step: Callable[[], Any]) -> Any:
     except SrganError as e:
         rec.status, rec.error, rec.exit_code = "error", str(e), e.exit_code
     except OSError as e:
+        if e.errno == errno.EPIPE and e.filename is None:  # stdout's reader went away while a
+            raise StreamClosed(str(e)) from e  # progress line was printed: not this image's fault
         rec.status, rec.exit_code = "error", OutputError.exit_code
         rec.error = f"{show_path(job.output or job.input)}: {e.strerror or e}"
     except Exception as e:  # one broken image must not stop the batch

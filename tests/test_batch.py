@@ -26,6 +26,7 @@ from srgan_cli.errors import (
     BatchError,
     InputImageError,
     OutputError,
+    StreamClosed,
     UsageError,
 )
 from srgan_cli.imaging import DEFAULT_MAX_PIXELS, ImageData
@@ -365,6 +366,32 @@ def test_decode_and_encode_run_beside_the_model(tmp_path: Path,
     finished = [c for c in rep.calls if c[0] in ("image_started", "image_finished")]
     assert finished == [c for n in names for c in (("image_started", n), ("image_finished", "ok"))]
     assert result.model_seconds > 0 and result.wait_seconds >= 0
+
+
+def test_a_broken_stdout_during_progress_is_not_an_image_failure(tmp_path: Path) -> None:
+    """The reader of --json going away while a progress or record line is printed (from inside
+    the model step) stops the batch with StreamClosed; the image is not counted as failed."""
+
+    class PipeGone(Recorder):
+        def image_progress(self, job: Job, done: int, total: int) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    write_png(tmp_path / "a.png")
+    with pytest.raises(StreamClosed):
+        run_jobs([Job(tmp_path / "a.png", tmp_path / "a_x2.png")], Nearest(), UpscaleOptions(),
+                 PipeGone())
+
+
+def test_a_broken_pipe_naming_a_file_fails_that_image(tmp_path: Path) -> None:
+    class FifoOut(Nearest):
+        def upscale_image(self, img: ImageData, outscale: float | None = None,
+                          progress_cb: ProgressCb | None = None) -> ImageData:
+            raise BrokenPipeError(32, "Broken pipe", "fifo")
+
+    write_png(tmp_path / "a.png")
+    (rec,) = run_jobs([Job(tmp_path / "a.png", tmp_path / "a_x2.png")], FifoOut(),
+                      UpscaleOptions()).records
+    assert rec.status == "error" and rec.exit_code == OutputError.exit_code
 
 
 def test_an_interrupt_stops_the_threads_and_leaves_no_temp(tmp_path: Path) -> None:
