@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from srgan_cli.batch import UpscaleOptions, load_upscaler, run_batch
+from srgan_cli.batch import UpscaleOptions, load_upscaler
+from srgan_cli.pipeline import run_batch
 
 
 def _images(folder: Path, n: int, size: int) -> None:

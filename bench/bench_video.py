@@ -22,8 +22,9 @@ from pathlib import Path
 import av
 import numpy as np
 
-from srgan_cli.batch import UpscaleOptions, load_upscaler, run_batch
+from srgan_cli.batch import UpscaleOptions, load_upscaler
 from srgan_cli.media import frame_function
+from srgan_cli.pipeline import run_batch
 from srgan_cli.video import iter_frames
 
 

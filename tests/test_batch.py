@@ -17,8 +17,6 @@ from srgan_cli.batch import (
     Reporter,
     UpscaleOptions,
     load_upscaler,
-    run_batch,
-    run_jobs,
 )
 from srgan_cli.errors import (
     EXIT_INTERNAL,
@@ -30,6 +28,7 @@ from srgan_cli.errors import (
     UsageError,
 )
 from srgan_cli.imaging import DEFAULT_MAX_PIXELS, ImageData
+from srgan_cli.pipeline import run_batch, run_jobs
 from srgan_cli.planning import (
     Job,
     Source,

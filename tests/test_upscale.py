@@ -225,8 +225,9 @@ def test_oom_halves_tile_and_matches_untiled() -> None:
 
 def test_halved_tile_persists_for_the_rest_of_a_batch(tmp_path: Path) -> None:
     """Only the first image of a batch runs out of memory; the others start from its tile."""
-    from srgan_cli.batch import UpscaleOptions, run_jobs
+    from srgan_cli.batch import UpscaleOptions
     from srgan_cli.imaging import read_image, write_image
+    from srgan_cli.pipeline import run_jobs
     from srgan_cli.planning import Job
 
     net = random_srresnet(scale=2, num_blocks=1, channels=4)

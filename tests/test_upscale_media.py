@@ -16,6 +16,7 @@ from test_video import N, make_clip, probe
 from srgan_cli import batch, media
 from srgan_cli.errors import InputImageError, OutputError, UsageError
 from srgan_cli.metrics import psnr
+from srgan_cli.pipeline import run_batch
 from srgan_cli.planning import plan_jobs
 from srgan_cli.resize import imresize
 
@@ -177,7 +178,7 @@ class _Frames(batch.Reporter):
 def test_progress_over_frames(tmp_path: Path) -> None:
     make_clip(tmp_path / "c.mp4", audio=None)
     rep = _Frames()
-    result = batch.run_batch([str(tmp_path / "c.mp4")], batch.UpscaleOptions(model="bicubic"),
+    result = run_batch([str(tmp_path / "c.mp4")], batch.UpscaleOptions(model="bicubic"),
                              rep)
     result.check()
     assert rep.seen and rep.seen[-1] == (N, N)

@@ -1,6 +1,6 @@
 """`srgan upscale`: parse the arguments into one UpscaleOptions, run the batch engine, print.
 
-The engine (`srgan_cli.batch`, planning in `srgan_cli.planning`) decides and runs everything;
+The engine (`pipeline.run_batch` over `batch` and `planning`) decides and runs everything;
 this module only turns its reports into terminal output. On a terminal: one live display on
 stderr (an `images` bar for a batch and one bar per image, in input pixels), every result line
 printed above it through its console, and a summary line at the end. Piped: plain lines, no
@@ -26,12 +26,12 @@ from srgan_cli.batch import (
     UpscaleOptions,
     load_upscaler,
     record_line,
-    run_batch,
     summary_line,
 )
 from srgan_cli.console import QUIET_OPTION
 from srgan_cli.encoding import METADATA_HELP, QUALITY_HELP
 from srgan_cli.errors import UsageError
+from srgan_cli.pipeline import run_batch
 from srgan_cli.planning import DEFAULT_MAX_OUTPUT_PIXELS, Job, show_path
 
 _OUT = "Output"
