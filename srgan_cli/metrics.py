@@ -113,12 +113,14 @@ def _prepare_pair(
     return fa, fb
 
 
+def psnr_of_mse(mse: float) -> float:
+    """PSNR in dB of a mean squared error on the 0-255 scale (inf for 0)."""
+    return math.inf if mse == 0 else 10.0 * math.log10(PEAK * PEAK / mse)
+
+
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     d = a - b
-    mse = float(np.mean(d * d))
-    if mse == 0:
-        return math.inf
-    return 10.0 * math.log10(PEAK * PEAK / mse)
+    return psnr_of_mse(float(np.mean(d * d)))
 
 
 def _gaussian_1d(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.ndarray:

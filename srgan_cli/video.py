@@ -13,14 +13,12 @@ is written under a temp name and published only when complete (`fileio.atomic_wr
 Ctrl-C, SIGTERM or an error leaves no partial file. A run cannot be resumed: an interrupted
 video starts again from its first frame.
 
-`evaluate_video` scores a model on a video by the standard protocol (each frame is HR) and adds
-one temporal-consistency figure. Bad input (no video stream, an undecodable or truncated stream,
-no frames) raises one-line InputImageError (DatasetError in `evaluate_video`).
+`iter_frames` streams a video's frames (`video_eval` scores a model on them). Bad input (no video
+stream, an undecodable or truncated stream, no frames) raises one-line InputImageError.
 """
 
 from __future__ import annotations
 
-import math
 import queue
 import threading
 import time
@@ -32,11 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from srgan_cli.errors import DatasetError, InputImageError, OutputError, UsageError
+from srgan_cli.errors import InputImageError, OutputError, UsageError
 from srgan_cli.fileio import atomic_write, check_target
 from srgan_cli.messages import one_line, show_path
-from srgan_cli.metrics import psnr_ssim, rgb_to_y
-from srgan_cli.resize import imresize, modcrop
 
 FrameFn = Callable[[list[np.ndarray]], list[np.ndarray]]
 """Upscale a batch of HxWx3 uint8 RGB frames; returns as many frames, each scale x larger."""
@@ -57,7 +53,7 @@ DEFAULT_CRF = {"libx264": 18, "libx265": 20, "libsvtav1": 24, "libaom-av1": 24,
                "libvpx-vp9": 24, "libvpx": 10}
 _SUBSAMPLED = ("yuv420", "yuv422", "yuvj420", "yuvj422", "nv12", "nv21")
 _MUXER_KEYS = {"encoder", "major_brand", "minor_version", "compatible_brands"}
-_DEFAULT_BATCH = 4
+DEFAULT_BATCH = 4
 _QUEUE_ITEMS = 32  # per queue; a frame item is one frame (reader) or one batch (writer)
 
 
@@ -441,7 +437,7 @@ def _setup_output(src: Path, inp: Any, out: Any, first: _Frame, size: tuple[int,
 def upscale_video(
     src: str | Path, dst: str | Path, upscale_frames: FrameFn, scale: int, *,
     codec: str | None = None, crf: int | None = None, pix_fmt: str | None = None,
-    batch: int = _DEFAULT_BATCH, overwrite: bool = False, progress: ProgressFn | None = None,
+    batch: int = DEFAULT_BATCH, overwrite: bool = False, progress: ProgressFn | None = None,
 ) -> VideoResult:
     """Upscale every frame of video `src` by `scale` into `dst` (format from its suffix).
 
@@ -627,84 +623,3 @@ def iter_frames(path: str | Path, max_frames: int | None = None) -> Iterator[np.
         inp.close()
     if reader.error is not None:
         raise reader.error
-
-
-# --------------------------------------------------------------------------- evaluation
-
-
-@dataclass(frozen=True)
-class VideoScore:
-    """Per-video scores: mean PSNR/SSIM over frames and the temporal-consistency PSNR."""
-
-    name: str
-    frames: int
-    psnr: float
-    ssim: float
-    temporal_psnr: float | None  # None for a one-frame video
-    frame_psnr: list[float] = field(default_factory=list)
-    frame_ssim: list[float] = field(default_factory=list)
-
-    def as_record(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _diff_mse(sr: tuple[np.ndarray, np.ndarray], hr: tuple[np.ndarray, np.ndarray],
-              crop: int) -> float:
-    """MSE (on Y, border cropped) between the frame-to-frame changes of SR and of HR."""
-    def ydiff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        d = rgb_to_y(b) - rgb_to_y(a)
-        return d[crop:-crop, crop:-crop] if crop else d
-
-    return float(np.mean((ydiff(*sr) - ydiff(*hr)) ** 2))
-
-
-def _psnr_of_mse(mse: float) -> float:
-    return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
-
-
-def evaluate_video(path: str | Path, upscale_frames: FrameFn, scale: int,
-                   max_frames: int | None = None, batch: int = _DEFAULT_BATCH) -> VideoScore:
-    """Score `upscale_frames` on video `path` by the standard protocol, each frame as HR.
-
-    LR = MATLAB bicubic of the modcropped frame by 1/scale; PSNR/SSIM on Y with `scale` pixels
-    cropped; temporal_psnr = PSNR between the frame-to-frame differences of SR and HR (Y, same
-    crop, MSE pooled over all pairs), which catches flicker that per-frame scores miss.
-    DatasetError for a bad video or frames too small for `scale`."""
-    p = Path(path)
-    frame_psnr: list[float] = []
-    frame_ssim: list[float] = []
-    diff_mse: list[float] = []
-    prev: tuple[np.ndarray, np.ndarray] | None = None
-    hrs: list[np.ndarray] = []
-
-    def score(hr_batch: list[np.ndarray]) -> None:
-        nonlocal prev
-        lrs = [imresize(hr, 1 / scale) for hr in hr_batch]
-        srs = upscale_frames(lrs)
-        for hr, sr in zip(hr_batch, srs, strict=True):
-            if sr.shape != hr.shape:
-                raise ValueError(f"frame function returned {sr.shape}, expected {hr.shape}")
-            ps, ss = psnr_ssim(sr, hr, crop_border=scale)
-            frame_psnr.append(ps)
-            frame_ssim.append(ss)
-            if prev is not None:
-                diff_mse.append(_diff_mse((prev[0], sr), (prev[1], hr), scale))
-            prev = (sr, hr)
-
-    try:
-        for frame in iter_frames(p, max_frames):
-            hr = modcrop(frame, scale)
-            if min(hr.shape[:2]) < scale * 2 + 11:
-                raise DatasetError(f"{show_path(p)}: frames of {frame.shape[1]}x"
-                                   f"{frame.shape[0]} are too small to score at x{scale}")
-            hrs.append(hr)
-            if len(hrs) >= batch:
-                score(hrs)
-                hrs = []
-        if hrs:
-            score(hrs)
-    except InputImageError as e:
-        raise DatasetError(str(e)) from e
-    temporal = _psnr_of_mse(float(np.mean(diff_mse))) if diff_mse else None
-    return VideoScore(p.name, len(frame_psnr), float(np.mean(frame_psnr)),
-                      float(np.mean(frame_ssim)), temporal, frame_psnr, frame_ssim)

@@ -12,7 +12,7 @@ import pytest
 from helpers import RunCli, save, smooth
 from test_video import make_clip
 
-from srgan_cli import discovery, report, video
+from srgan_cli import discovery, report, video_eval
 from srgan_cli.errors import DatasetError, UsageError
 from srgan_cli.evaluation import EvalResult, ImageScore, evaluate_videos
 from srgan_cli.resize import imresize
@@ -51,7 +51,7 @@ def test_evaluate_videos_matches_evaluate_video(tmp_path: Path) -> None:
     r = evaluate_videos(bicubic_x2, [tmp_path / "a.mp4", tmp_path / "bad.mp4"], scale=2,
                         max_frames=4, model_name="bicubic", dataset_name="set",
                         on_video=seen.append)
-    one = video.evaluate_video(tmp_path / "a.mp4", bicubic_x2, 2, max_frames=4)
+    one = video_eval.evaluate_video(tmp_path / "a.mp4", bicubic_x2, 2, max_frames=4)
     good, bad = r.images
     assert (good.psnr, good.ssim, good.frames, good.temporal_psnr) == (
         one.psnr, one.ssim, 4, one.temporal_psnr)

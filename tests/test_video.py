@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from srgan_cli import video
+from srgan_cli import video, video_eval
 from srgan_cli.errors import DatasetError, InputImageError, OutputError, UsageError
 from srgan_cli.metrics import psnr
 
@@ -307,7 +307,7 @@ def test_zero_frames(tmp_path: Path) -> None:
         video.upscale_video(p, tmp_path / "o.mkv", nearest_x2, 2)
     assert not (tmp_path / "o.mkv").exists()
     with pytest.raises(DatasetError, match="no video frames"):
-        video.evaluate_video(p, nearest_x2, 2)
+        video_eval.evaluate_video(p, nearest_x2, 2)
 
 
 def test_truncated_file_says_how_many_frames_were_lost(tmp_path: Path) -> None:
@@ -320,7 +320,7 @@ def test_truncated_file_says_how_many_frames_were_lost(tmp_path: Path) -> None:
         video.upscale_video(cut, tmp_path / "o.mp4", nearest_x2, 2)
     assert not (tmp_path / "o.mp4").exists()
     with pytest.raises(DatasetError, match="truncated"):
-        video.evaluate_video(cut, nearest_x2, 2)
+        video_eval.evaluate_video(cut, nearest_x2, 2)
 
 
 def test_undecodable_stream(tmp_path: Path) -> None:
@@ -340,11 +340,11 @@ def test_undecodable_stream(tmp_path: Path) -> None:
 def test_evaluate_video(tmp_path: Path) -> None:
     p = tmp_path / "clip.mkv"
     make_clip(p, audio="pcm_s16le")
-    score = video.evaluate_video(p, nearest_x2, 2, max_frames=6)
+    score = video_eval.evaluate_video(p, nearest_x2, 2, max_frames=6)
     assert score.frames == 6 and len(score.frame_psnr) == 6
     assert np.isfinite(score.psnr) and 0 < score.ssim <= 1
     assert score.temporal_psnr is not None and np.isfinite(score.temporal_psnr)
-    ident = video.evaluate_video(p, lambda fr: [np.repeat(np.repeat(f, 2, 0), 2, 1)
+    ident = video_eval.evaluate_video(p, lambda fr: [np.repeat(np.repeat(f, 2, 0), 2, 1)
                                                 for f in fr], 2, max_frames=1)
     assert ident.frames == 1 and ident.temporal_psnr is None
     assert score.as_record()["name"] == "clip.mkv"
@@ -362,8 +362,8 @@ def test_temporal_figure_catches_flicker(tmp_path: Path) -> None:
             out.append(np.clip(f.astype(int) + (6 if k[0] % 2 else -6), 0, 255).astype(np.uint8))
         return out
 
-    steady = video.evaluate_video(p, nearest_x2, 2)
-    flick = video.evaluate_video(p, flicker, 2)
+    steady = video_eval.evaluate_video(p, nearest_x2, 2)
+    flick = video_eval.evaluate_video(p, flicker, 2)
     assert flick.temporal_psnr < steady.temporal_psnr - 3
 
 
@@ -371,7 +371,7 @@ def test_evaluate_too_small(tmp_path: Path) -> None:
     p = tmp_path / "clip.mkv"
     make_clip(p, audio=None, n=2, w=16, h=16)
     with pytest.raises(DatasetError, match="too small"):
-        video.evaluate_video(p, nearest_x2, 4)
+        video_eval.evaluate_video(p, nearest_x2, 4)
 
 
 def test_is_video() -> None:
