@@ -772,20 +772,26 @@ def _jpeg_bytes(arr: np.ndarray, **kw: object) -> bytes:
     return buf.getvalue()
 
 
-def _short_scan_jpeg(path: Path, gray: bool = False) -> Path:
-    """Scan data for 64x48 under a header that says 640x480 (the hostile-input sweep's file)."""
-    data = bytearray(_jpeg_bytes(_rand((48, 64) if gray else (48, 64, 3))))
+def _short_scan_jpeg(path: Path, gray: bool = False, size: tuple[int, int] = (640, 480),
+                     **kw: object) -> Path:
+    """Scan data for 64x48 under a header that says `size` (the hostile-input sweep's file)."""
+    data = bytearray(_jpeg_bytes(_rand((48, 64) if gray else (48, 64, 3)), **kw))
     i = 2
-    while data[i + 1] not in (0xC0, 0xC1):
+    while data[i + 1] not in (0xC0, 0xC1, 0xC2):
         i += 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
-    data[i + 5:i + 9] = struct.pack(">HH", 480, 640)
+    data[i + 5:i + 9] = struct.pack(">HH", size[1], size[0])
     path.write_bytes(bytes(data))
     return path
 
 
-@pytest.mark.parametrize("gray", [False, True])
-def test_jpeg_scan_ending_early_is_refused_unless_allowed(tmp_path: Path, gray: bool) -> None:
-    path = _short_scan_jpeg(tmp_path / "short.jpg", gray)
+@pytest.mark.parametrize(("gray", "size", "kw"), [
+    (False, (640, 480), {}), (True, (640, 480), {}),
+    (False, (640, 480), {"progressive": True}),  # the bound on the first DC scan
+    (False, (4000, 3000), {}),  # too many blocks to decode: the bound alone
+])
+def test_jpeg_scan_ending_early_is_refused_unless_allowed(
+        tmp_path: Path, gray: bool, size: tuple[int, int], kw: dict[str, object]) -> None:
+    path = _short_scan_jpeg(tmp_path / "short.jpg", gray, size, **kw)
     with pytest.raises(InputImageError) as info:
         read_image(path)
     msg = str(info.value)
@@ -793,7 +799,7 @@ def test_jpeg_scan_ending_early_is_refused_unless_allowed(tmp_path: Path, gray: 
     with pytest.raises(InputImageError, match="ends early"):
         read_uint8(path)
     img = read_image(path, allow_damaged=True)
-    assert img.size == (640, 480) and len(img.warnings) == 1
+    assert img.size == size and len(img.warnings) == 1
     assert img.warnings[0].startswith("damaged image data accepted (cannot decode image (JPEG")
     assert img.replace(color=img.color, alpha=None).warnings == img.warnings
     assert read_image(_save(_rand((8, 8, 3)), tmp_path / "ok.png")).warnings == ()
