@@ -44,3 +44,15 @@ def save(path: Path, arr: np.ndarray, **kw: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(arr).save(path, **kw)
     return path
+
+
+def tiny_set5(root: Path, sizes: list[tuple[int, int]]) -> Path:
+    """`root`/Set5 in the benchmark layout: HR `im{i}.png` of smooth content, one per (h, w) in
+    `sizes`, and their MATLAB-bicubic x2 LR under LR_bicubic/X2. Returns `root`."""
+    from srgan_cli.resize import imresize, modcrop
+
+    for i, (h, w) in enumerate(sizes):
+        hr = smooth(h, w, i)
+        save(root / "Set5" / "HR" / f"im{i}.png", hr)
+        save(root / "Set5" / "LR_bicubic" / "X2" / f"im{i}x2.png", imresize(modcrop(hr, 2), 0.5))
+    return root

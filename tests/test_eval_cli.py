@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import RunCli, save, smooth
+from helpers import RunCli, save, smooth, tiny_set5
 from PIL import Image
 
 from srgan_cli import report
@@ -24,11 +24,7 @@ from srgan_cli.resize import imresize, modcrop
 @pytest.fixture
 def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A benchmark root with Set5 (3 tiny images, shipped x2 LR) and no bundled weights."""
-    data = tmp_path / "data"
-    for i, (h, w) in enumerate([(30, 34), (36, 28), (32, 32)]):
-        hr = smooth(h, w, i)
-        save(data / "Set5" / "HR" / f"im{i}.png", hr)
-        save(data / "Set5" / "LR_bicubic" / "X2" / f"im{i}x2.png", imresize(modcrop(hr, 2), 0.5))
+    data = tiny_set5(tmp_path / "data", [(30, 34), (36, 28), (32, 32)])
     monkeypatch.setenv("SRGAN_WEIGHTS_DIR", str(tmp_path / "no-weights"))
     monkeypatch.delenv("SRGAN_DATA", raising=False)
     return data

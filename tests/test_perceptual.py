@@ -13,12 +13,11 @@ import fake_download
 import numpy as np
 import pytest
 import torch
-from helpers import RunCli, save, smooth
+from helpers import RunCli, tiny_set5
 from PIL import Image, ImageFilter
 
 from srgan_cli import perceptual, pretrained
 from srgan_cli.errors import ModelError, UsageError
-from srgan_cli.resize import imresize, modcrop
 
 
 @pytest.fixture(scope="module")
@@ -93,11 +92,7 @@ def test_lpips_offline_without_backbone(served: list[str], monkeypatch: pytest.M
 def test_eval_metric_lpips_in_table_json_csv(
     served: list[str], tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    data = tmp_path / "data"
-    for i in range(2):
-        hr = smooth(40, 40, i)
-        save(data / "Set5" / "HR" / f"im{i}.png", hr)
-        save(data / "Set5" / "LR_bicubic" / "X2" / f"im{i}x2.png", imresize(modcrop(hr, 2), 0.5))
+    data = tiny_set5(tmp_path / "data", [(40, 40)] * 2)
     monkeypatch.setenv("SRGAN_WEIGHTS_DIR", str(tmp_path / "no-weights"))
     j, c = tmp_path / "r.json", tmp_path / "r.csv"
     code, out, err = run_cli(["eval", "--model", "bicubic", "--data-root", str(data),

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import RunCli, save, smooth
+from helpers import RunCli, tiny_set5
 from PIL import Image
 
 from srgan_cli.errors import OutputError
 from srgan_cli.report_html import disagreement_window
-from srgan_cli.resize import imresize, modcrop
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -56,11 +55,7 @@ def test_disagreement_window_finds_the_differing_region() -> None:
 
 @pytest.fixture
 def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "data"
-    for i in range(3):
-        hr = smooth(48, 56, i)
-        save(root / "Set5" / "HR" / f"im{i}.png", hr)
-        save(root / "Set5" / "LR_bicubic" / "X2" / f"im{i}x2.png", imresize(modcrop(hr, 2), 0.5))
+    root = tiny_set5(tmp_path / "data", [(48, 56)] * 3)
     monkeypatch.setenv("SRGAN_WEIGHTS_DIR", str(tmp_path / "no-weights"))
     return root
 
