@@ -1,7 +1,8 @@
 """Does a batch wait on I/O? Total time of a folder of N images against N x the model time.
 
 The batch engine decodes the next image and encodes the last one in threads beside the model
-(`srgan_cli.batch`), so the total should be close to the time the model ran; the time the model
+(`srgan_cli.upscaling.batch`), so the total should be close to the time the model ran; the time
+the model
 spent waiting (for a decode, or for the encoder to take its result) is what is left over.
 Images are synthetic photos-like noise written to a temp folder (or pass --folder).
 
@@ -18,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from srgan_cli.batch import UpscaleOptions, load_upscaler
-from srgan_cli.pipeline import run_batch
+from srgan_cli.upscaling.batch import UpscaleOptions, load_upscaler
+from srgan_cli.upscaling.pipeline import run_batch
 
 
 def _images(folder: Path, n: int, size: int) -> None:

@@ -60,7 +60,7 @@ def main() -> None:
     args = ap.parse_args()
     from skimage import data
 
-    from srgan_cli.models.zoo import bundled_path
+    from srgan_cli.models.bundled import bundled_path
 
     weights = str(bundled_path("srresnet_x4"))
     work = Path(tempfile.mkdtemp(prefix="bench_default_"))

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from srgan_cli.datasets import open_dataset
-from srgan_cli.evaluation import bicubic_predictor
-from srgan_cli.metrics import psnr_ssim, rgb_to_y
+from srgan_cli.evaluation.datasets import open_dataset
+from srgan_cli.evaluation.evaluate import bicubic_predictor
+from srgan_cli.evaluation.metrics import psnr_ssim, rgb_to_y
 
 
 def skimage_scores(sr: np.ndarray, hr: np.ndarray, crop: int) -> tuple[float, float]:
@@ -67,7 +67,7 @@ def main() -> None:
                        args.repeats)
     t_sk = best_time(lambda: [skimage_scores(sr, hr, scale) for sr, hr in pairs], args.repeats)
     print(f"metrics on Set14 x4 ({len(pairs)} images, PSNR+SSIM on Y, best of {args.repeats}):")
-    print(f"  srgan_cli.metrics   {t_ours:7.3f} s")
+    print(f"  srgan_cli.evaluation.metrics   {t_ours:7.3f} s")
     print(f"  scikit-image        {t_sk:7.3f} s   ratio skimage/ours = {t_sk / t_ours:.2f}x")
     print(f"  max |diff| PSNR {max_dp:.1e} dB, SSIM {max_ds:.1e}")
 
@@ -84,7 +84,8 @@ def main() -> None:
 
     t_cli = best_time(run_cli, args.repeats)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import srgan_cli.cli, srgan_cli.upscaler"], check=True)
+    subprocess.run([sys.executable, "-c", "import srgan_cli.cli.app, srgan_cli.upscaling.upscaler"],
+                   check=True)
     t_import = time.perf_counter() - start
     n_images = 5 + len(pairs)
     print(f"srgan eval --model bicubic on Set5 + Set14 x4 ({n_images} images, best of "

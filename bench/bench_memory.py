@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from srgan_cli.models.loading import load
-from srgan_cli.upscaler import Upscaler, activation_floats, bytes_per_pixel, parse_bytes
+from srgan_cli.upscaling.upscaler import Upscaler, activation_floats, bytes_per_pixel, parse_bytes
 
 
 def rss_bytes() -> int:

@@ -18,7 +18,7 @@ import torch
 from spandrel.architectures.ESRGAN import ESRGAN
 
 from srgan_cli.models.loading import load
-from srgan_cli.upscaler import Upscaler
+from srgan_cli.upscaling.upscaler import Upscaler
 
 
 def best_of(fns, x: torch.Tensor, repeats: int) -> list[float]:  # type: ignore[no-untyped-def]

@@ -15,10 +15,10 @@ import time
 
 import numpy as np
 
-from srgan_cli import scoring
-from srgan_cli.imaging import read_image
+from srgan_cli.evaluation import scoring
+from srgan_cli.media.decode import read_image
 from srgan_cli.models.loading import load
-from srgan_cli.upscaler import Upscaler
+from srgan_cli.upscaling.upscaler import Upscaler
 
 
 def main() -> None:

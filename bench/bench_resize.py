@@ -4,7 +4,7 @@ Two cases, as used by the datasets and by `srgan upscale --model bicubic`: a DIV
 2040x1356 RGB uint8 image shrunk x1/4, and a 510x339 one enlarged x4. Every variant runs in a
 fresh process (so that its peak-RSS increase is its own) and is timed there, best of --repeats:
 
-- imresize: the blocked implementation in srgan_cli/resize.py;
+- imresize: the blocked implementation in srgan_cli/media/resize.py;
 - whole-array float64: the same maths on whole-image float64 arrays (the implementation before
   blocking; bit-identical, kept here to show the memory and speed difference);
 - PIL bicubic: Pillow's C resampler (a = -0.5 too, but fixed-point, so not bit-identical), as a
@@ -26,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-from srgan_cli.resize import contributions, imresize, output_size
+from srgan_cli.media.resize import contributions, imresize, output_size
 
 CASES = {"2040x1356 x1/4": ((1356, 2040), 0.25), "510x339 x4": ((339, 510), 4.0)}
 CROP = {"2040x1356 x1/4": 48, "510x339 x4": 12}  # per-pixel reference: a CROP x CROP input

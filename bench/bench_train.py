@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from srgan_cli.discovery import ImagePair
-from srgan_cli.imaging import read_uint8
+from srgan_cli.media.decode import read_uint8
+from srgan_cli.media.discovery import ImagePair
+from srgan_cli.media.resize import imresize, modcrop
+from srgan_cli.models.bundled import save_model
 from srgan_cli.models.vgg import random_vgg_features
-from srgan_cli.models.zoo import save_model
-from srgan_cli.resize import imresize, modcrop
 from srgan_cli.training.config import TrainConfig
 from srgan_cli.training.data import PatchDataset, build_cache
 from srgan_cli.training.loop import Trainer

@@ -44,8 +44,8 @@ VARIANTS = ("plain", "realesrganer", "ours fp32 untiled", "ours fp32 tile 256", 
 def _plain_net() -> nn.Module:
     from safetensors.torch import load_file
 
+    from srgan_cli.models.bundled import bundled_path
     from srgan_cli.models.srresnet import SRResNet
-    from srgan_cli.models.zoo import bundled_path
 
     net = SRResNet(scale=4, num_blocks=16, channels=64)
     net.load_state_dict(load_file(str(bundled_path("srresnet_x4"))))
@@ -94,7 +94,7 @@ def _runner(variant: str):  # noqa: ANN202 - a closure over the prepared variant
     from srgan_cli.models.descriptor import TorchImplementation
     from srgan_cli.models.loading import load
     from srgan_cli.models.srresnet import fold_batchnorm
-    from srgan_cli.upscaler import Upscaler
+    from srgan_cli.upscaling.upscaler import Upscaler
 
     model = load("srresnet_x4")
     precision = "bf16" if "bf16" in variant else "fp32"

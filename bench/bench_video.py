@@ -1,7 +1,8 @@
 """Video through `srgan upscale`: frames/s of the whole pipeline against the model alone.
 
 A short synthetic clip (a moving pattern, 320x180 by default) is upscaled by the batch engine
-(decode thread -> model in batches -> encode thread, `srgan_cli.video`), then its decoded frames
+(decode thread -> model in batches -> encode thread, `srgan_cli.media.video`), then its decoded
+frames
 go through the same frame function with no decoding or encoding. The model's share of the
 pipeline time is model-alone / pipeline; wait_decode and wait_encode (from the video record)
 are the seconds the model waited on the decoder and on the encoder: near 0 when the model is
@@ -22,10 +23,10 @@ from pathlib import Path
 import av
 import numpy as np
 
-from srgan_cli.batch import UpscaleOptions, load_upscaler
-from srgan_cli.media import frame_function
-from srgan_cli.pipeline import run_batch
-from srgan_cli.video import iter_frames
+from srgan_cli.media.video import iter_frames
+from srgan_cli.upscaling.batch import UpscaleOptions, load_upscaler
+from srgan_cli.upscaling.media_jobs import frame_function
+from srgan_cli.upscaling.pipeline import run_batch
 
 
 def make_clip(path: Path, frames: int, w: int, h: int) -> None:

@@ -69,8 +69,8 @@ def _sync(device: torch.device) -> None:
 
 
 def check_training(s: Setup) -> list[Row]:
+    from srgan_cli.models.bundled import save_model
     from srgan_cli.models.vgg import random_vgg_features
-    from srgan_cli.models.zoo import save_model
     from srgan_cli.training.config import TrainConfig
     from srgan_cli.training.loop import Trainer
 
@@ -126,7 +126,7 @@ def _model(s: Setup):  # type: ignore[no-untyped-def]
 
 
 def check_upscale(s: Setup) -> list[Row]:
-    from srgan_cli.upscaler import Upscaler
+    from srgan_cli.upscaling.upscaler import Upscaler
 
     model = _model(s)
     side = 48 if s.smoke else 512
@@ -165,7 +165,7 @@ def check_upscale(s: Setup) -> list[Row]:
 
 
 def check_oom(s: Setup) -> list[Row]:
-    from srgan_cli.upscaler import Upscaler
+    from srgan_cli.upscaling.upscaler import Upscaler
 
     model = _model(s)
     total = torch.cuda.get_device_properties(s.device).total_memory

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
-    from srgan_cli.evaluation import EvalResult
-    from srgan_cli.imaging import ImageData
+    from srgan_cli.evaluation.evaluate import EvalResult
+    from srgan_cli.media.decode import ImageData
     from srgan_cli.models.descriptor import ModelDescriptor
 
     ImageT = TypeVar("ImageT", Image.Image, np.ndarray)
@@ -62,7 +62,7 @@ def upscale(image: ImageT, model: str | Path | ModelDescriptor = DEFAULT_MODEL,
     outscale, device, precision, tile, tile_pad, batch_size, memory_budget (bytes),
     alpha_upsampler ("bicubic" or "model"). Alpha, 16 bits, ICC, EXIF and DPI (scaled with
     the size) are kept as `srgan upscale` keeps them."""
-    from srgan_cli.batch import UpscaleOptions, load_upscaler, upscale_step
+    from srgan_cli.upscaling.batch import UpscaleOptions, load_upscaler, upscale_step
 
     allowed = {"outscale", "device", "precision", "tile", "tile_pad", "batch_size",
                "memory_budget", "alpha_upsampler"}
@@ -91,8 +91,7 @@ def evaluate(model: str | Path | ModelDescriptor = DEFAULT_MODEL, dataset: str |
 
     `dataset` is a benchmark name (set5, set14, b100, urban100, manga109, div2k) under
     `data_root` ($SRGAN_DATA, else ./data) or a folder; `scale` defaults to the model's."""
-    from srgan_cli import scoring
-
+    from srgan_cli.evaluation import scoring
     scoring.check_device_name(device)
     if isinstance(model, (str, Path)):
         model = load_model(model, scale=scale)
@@ -116,7 +115,7 @@ def _to_image_data(image: Any) -> tuple[ImageData, Any]:
     from PIL import Image
 
     if isinstance(image, Image.Image):
-        from srgan_cli.imaging import from_pillow
+        from srgan_cli.media.decode import from_pillow
 
         return from_pillow(image), _to_pillow
     if not isinstance(image, np.ndarray):
@@ -132,8 +131,8 @@ def _channels(arr: np.ndarray) -> int:
 def _array_to_image_data(arr: np.ndarray) -> ImageData:
     import numpy as np
 
-    from srgan_cli.imaging import ImageData
-    from srgan_cli.pixels import gray_to_rgb
+    from srgan_cli.media.decode import ImageData
+    from srgan_cli.media.pixels import gray_to_rgb
 
     if arr.dtype not in (np.uint8, np.uint16):
         raise UsageError(f"upscale: expected a uint8 or uint16 array, got {arr.dtype}")
@@ -166,7 +165,7 @@ def _to_pillow(img: ImageData) -> Image.Image:
     import numpy as np
     from PIL import Image
 
-    from srgan_cli.pixels import to_uint8
+    from srgan_cli.media.pixels import to_uint8
 
     if img.gray and img.bit_depth == 16 and img.alpha is None:
         out = Image.fromarray(np.ascontiguousarray(img.color[..., 0]).astype("<u2"))  # I;16

@@ -39,23 +39,22 @@ def _torch_facts() -> dict[str, Any]:
 
 
 def _weights_facts() -> dict[str, Any]:
-    from srgan_cli.models import vgg, zoo
-
-    bundled = [{"name": m.name, "path": str(m.path), "error": m.error}
-               for m in zoo.bundled_models()]
+    from srgan_cli.models import bundled, vgg
+    found = [{"name": m.name, "path": str(m.path), "error": m.error}
+             for m in bundled.bundled_models()]
     vgg_path = vgg.torchvision_cache_path()
     return {
-        "weights_dir": str(zoo.weights_dir()),
-        "bundled_models": bundled,
-        "default_model": zoo.default_model_spec(),
+        "weights_dir": str(bundled.weights_dir()),
+        "bundled_models": found,
+        "default_model": bundled.default_model_spec(),
         "vgg19": str(vgg_path) if vgg_path.is_file() else None,
         "vgg19_expected_at": str(vgg_path),
     }
 
 
 def _data_facts() -> dict[str, Any]:
-    from srgan_cli import discovery
     from srgan_cli.fileio import find_subdir
+    from srgan_cli.media import discovery
 
     root = discovery.resolve_data_root(None)
     found: dict[str, str | None] = {}

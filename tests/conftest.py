@@ -53,8 +53,8 @@ def tiny_model_file(tmp_path: Path) -> Callable[..., Path]:
     def make(scale: int = 4, name: str = "tiny.safetensors", **card: str) -> Path:
         import torch
 
+        from srgan_cli.models.bundled import save_model
         from srgan_cli.models.srresnet import SRResNet
-        from srgan_cli.models.zoo import save_model
 
         torch.manual_seed(0)
         path = tmp_path / name

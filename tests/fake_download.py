@@ -11,7 +11,7 @@ import io
 import pytest
 import torch
 
-from srgan_cli.pretrained import WeightsFile
+from srgan_cli.models.pretrained import WeightsFile
 
 
 class _Response:

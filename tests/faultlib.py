@@ -7,7 +7,7 @@ Points are *events*, counted in the order a process meets them:
   stages of ``fileio.fault_hook`` ("body", "fsync", "publish");
 - ``step<N>:before`` / ``step<N>:after`` around the update of training step N.
 
-A process runs the real CLI (``srgan_cli.cli.main``) with hooks installed from a spec:
+A process runs the real CLI (``srgan_cli.cli.app.main``) with hooks installed from a spec:
 ``{"events": FILE}`` appends each event to FILE (flushed, so a SIGKILL keeps them);
 ``{"kill": {"signal": "SIGTERM", "at": K}}`` sends the signal to itself at event K (0-based);
 ``{"pause": {"match": TEXT, "ready": FILE, "go": FILE}}`` at the first event containing TEXT
@@ -222,7 +222,7 @@ def _count_steps(event: Callable[[str], None]) -> None:
 
 
 def _main_exit_code(argv: list[str]) -> int:
-    from srgan_cli.cli import main
+    from srgan_cli.cli.app import main
 
     try:
         main(argv)
@@ -235,10 +235,10 @@ def _serve() -> None:
     """Fork server loop: one JSON request a line on stdin, one JSON status a line on stdout."""
     import importlib
 
-    for name in ("srgan_cli.cli", "srgan_cli.training.loop", "srgan_cli.commands",
+    for name in ("srgan_cli.cli.app", "srgan_cli.training.loop", "srgan_cli.cli.commands",
                  "torch._inductor",  # torch.use_deterministic_algorithms imports it: seconds
-                 "torch.utils.tensorboard", "srgan_cli.batch", "srgan_cli.imaging",
-                 "srgan_cli.commands.train_cmd", "srgan_cli.commands.upscale_cmd",
+                 "torch.utils.tensorboard", "srgan_cli.upscaling.batch", "srgan_cli.media.decode",
+                 "srgan_cli.cli.train_cmd", "srgan_cli.cli.upscale_cmd",
                  "srgan_cli.training.run"):
         try:  # the imports every child would repeat
             importlib.import_module(name)

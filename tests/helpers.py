@@ -15,7 +15,7 @@ RunCli = Callable[[list[str]], CliResult]  # the `run_cli` fixture of conftest.p
 
 def run_srgan(argv: list[str], capsys: Any) -> CliResult:
     """`srgan ARGV` in this process: (exit code, stdout, stderr) read from pytest's `capsys`."""
-    from srgan_cli.cli import main
+    from srgan_cli.cli.app import main
 
     try:
         main(argv)
@@ -34,7 +34,7 @@ def noise(h: int, w: int, seed: int, gray: bool = False) -> np.ndarray:
 
 def smooth(h: int, w: int, seed: int) -> np.ndarray:
     """Random content upscaled with MATLAB bicubic: smooth enough for meaningful PSNR/SSIM."""
-    from srgan_cli.resize import imresize
+    from srgan_cli.media.resize import imresize
 
     return imresize(noise(h // 4 + 1, w // 4 + 1, seed), size=(h, w))
 
@@ -49,7 +49,7 @@ def save(path: Path, arr: np.ndarray, **kw: Any) -> Path:
 def tiny_set5(root: Path, sizes: list[tuple[int, int]]) -> Path:
     """`root`/Set5 in the benchmark layout: HR `im{i}.png` of smooth content, one per (h, w) in
     `sizes`, and their MATLAB-bicubic x2 LR under LR_bicubic/X2. Returns `root`."""
-    from srgan_cli.resize import imresize, modcrop
+    from srgan_cli.media.resize import imresize, modcrop
 
     for i, (h, w) in enumerate(sizes):
         hr = smooth(h, w, i)

@@ -14,8 +14,8 @@ from PIL import Image
 
 import srgan_cli
 from srgan_cli.errors import ModelError, UsageError
+from srgan_cli.media.resize import imresize
 from srgan_cli.models.descriptor import ModelDescriptor
-from srgan_cli.resize import imresize
 
 RNG = np.random.default_rng(0)
 
@@ -30,8 +30,8 @@ def test_public_surface() -> None:
     for name in ("upscale", "load_model", "evaluate"):
         fn = getattr(srgan_cli, name)
         assert callable(fn) and fn.__doc__
-    importlib.import_module("srgan_cli.evaluation")  # engine modules never shadow the API
-    importlib.import_module("srgan_cli.upscaler")
+    importlib.import_module("srgan_cli.evaluation.evaluate")  # engine modules never shadow the API
+    importlib.import_module("srgan_cli.upscaling.upscaler")
     assert callable(srgan_cli.upscale) and callable(srgan_cli.evaluate)
 
 

@@ -202,7 +202,7 @@ def _api(call: Any) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny 2-step run folder (for export) and its training images."""
-    from srgan_cli.cli import main
+    from srgan_cli.cli.app import main
 
     base = tmp_path_factory.mktemp("trained")
     _images(base / "train", 2, (24, 24))
@@ -326,7 +326,7 @@ def _strip(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
 def _animation(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
     from test_animation import make, nearest_x2
 
-    from srgan_cli.animation import upscale_animation
+    from srgan_cli.media.animation import upscale_animation
 
     make(tmp / "in.gif", "GIF")
     out = tmp / "out.gif"
@@ -339,7 +339,7 @@ def _video(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
     pytest.importorskip("av")
     from test_video import make_clip, nearest_x2
 
-    from srgan_cli.video import upscale_video
+    from srgan_cli.media.video import upscale_video
 
     make_clip(tmp / "in.mkv", n=3, audio=None)
     out = tmp / "out.mkv"
@@ -349,13 +349,13 @@ def _video(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
 
 
 SITES = [
-    Site("srgan_cli/imagewrite.py", "out.png", 4, _upscale),
-    Site("srgan_cli/animation.py", "out.gif", 4, _animation),
-    Site("srgan_cli/video.py", "out.mkv", 4, _video),
-    Site("srgan_cli/evaluation.py", "0.png", 4, _eval_images),
-    Site("srgan_cli/commands/eval_cmd.py", "report.json", 4, _eval_report("json")),
-    Site("srgan_cli/commands/eval_cmd.py", "report.csv", 4, _eval_report("csv")),
-    Site("srgan_cli/models/zoo.py", "model.safetensors", 4, _export),
+    Site("srgan_cli/media/encode.py", "out.png", 4, _upscale),
+    Site("srgan_cli/media/animation.py", "out.gif", 4, _animation),
+    Site("srgan_cli/media/video.py", "out.mkv", 4, _video),
+    Site("srgan_cli/evaluation/evaluate.py", "0.png", 4, _eval_images),
+    Site("srgan_cli/cli/eval_cmd.py", "report.json", 4, _eval_report("json")),
+    Site("srgan_cli/cli/eval_cmd.py", "report.csv", 4, _eval_report("csv")),
+    Site("srgan_cli/models/bundled.py", "model.safetensors", 4, _export),
     Site("srgan_cli/models/onnx_export.py", "model.onnx", 4, _onnx),
     Site("srgan_cli/training/checkpoint.py", "last.pt", 8, _checkpoint, nth=2),
     Site("srgan_cli/training/runlog.py", "config.toml", 4, _config),
@@ -411,7 +411,7 @@ def test_disk_full_names_are_escaped(tmp_path: Path, monkeypatch: pytest.MonkeyP
     """A full disk while writing a file whose name has a newline is still one line."""
     from srgan_cli import fileio
     from srgan_cli.errors import OutputError
-    from srgan_cli.imaging import read_image, write_image
+    from srgan_cli.media.decode import read_image, write_image
 
     _images(tmp_path, 1, (8, 8))
     monkeypatch.setattr(fileio, "fault_hook", enospc("publish", "a*b.png"))
@@ -441,7 +441,7 @@ def test_upscale_to_the_longest_file_name(stem: str, tmp_path: Path, run_cli: Ru
 _WRITE_IMAGE = """
 import sys
 from srgan_cli.errors import SrganError
-from srgan_cli.imaging import read_image, write_image
+from srgan_cli.media.decode import read_image, write_image
 try:
     write_image(sys.argv[2], read_image(sys.argv[1]))
 except SrganError as e:
@@ -479,7 +479,7 @@ def test_two_processes_write_one_image_one_wins(tmp_path: Path) -> None:
                           code=_WRITE_IMAGE)
     expected = []
     for i in range(2):
-        from srgan_cli.imaging import read_image, write_image
+        from srgan_cli.media.decode import read_image, write_image
         write_image(tmp_path / f"e{i}.png", read_image(src / f"{i}.png"))
         expected.append((tmp_path / f"e{i}.png").read_bytes())
     assert expected[0] != expected[1]
@@ -499,7 +499,7 @@ def test_two_upscales_of_one_output_one_wins(tmp_path: Path) -> None:
     results = paused_pair(_race_specs(tmp_path, "publish:race.png"), argvs, tmp_path)
     expected = []
     for i in range(2):
-        from srgan_cli.cli import main
+        from srgan_cli.cli.app import main
         try:
             main([*argvs[i][:3], str(tmp_path / f"e{i}.png"), *argvs[i][4:]])
         except SystemExit as e:

@@ -102,14 +102,14 @@ class BicubicImplementation:
         return None
 
     def resize_integer(self, image: np.ndarray) -> np.ndarray:
-        from srgan_cli.resize import imresize
+        from srgan_cli.media.resize import imresize
 
         return imresize(image, self.scale)
 
     def prepare(self, device: torch.device, dtype: torch.dtype) -> Forward:
         import torch
 
-        from srgan_cli.resize import imresize
+        from srgan_cli.media.resize import imresize
 
         def forward(x: torch.Tensor) -> torch.Tensor:
             arr = x.detach().to("cpu", torch.float64).permute(0, 2, 3, 1).numpy()

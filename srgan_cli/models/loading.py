@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from srgan_cli.errors import ModelError
 from srgan_cli.messages import one_line
-from srgan_cli.models import zoo
+from srgan_cli.models import bundled
 from srgan_cli.models.descriptor import (
     ALL_PRECISIONS,
     DEFAULT_APPROX_PAD,
@@ -54,22 +54,22 @@ def load(spec: str, *, scale: int | None = None) -> ModelDescriptor:
     spandrel SR architecture, with the usual nestings and prefixes) and ``.onnx``. Raises
     ModelError with one line for a missing, corrupt, unsafe, absurd or unsupported file, and when
     `scale` is given and differs from the model's."""
-    if spec.lower() == zoo.BICUBIC:
+    if spec.lower() == bundled.BICUBIC:
         return bicubic(4 if scale is None else scale)
-    path, name, source = zoo.resolve_spec(spec)
+    path, name, source = bundled.resolve_spec(spec)
     suffix = path.suffix.lower()
     if suffix == ONNX_SUFFIX:
         from srgan_cli.models.onnx_runtime import load_onnx
 
         descriptor = load_onnx(path, name, source)
-    elif suffix == zoo.SAFETENSORS_SUFFIX:
-        _, shapes = zoo.read_safetensors_header(path)
+    elif suffix == bundled.SAFETENSORS_SUFFIX:
+        _, shapes = bundled.read_safetensors_header(path)
         check_sane(shapes, str(path))  # before reading a single tensor
-        state, card = zoo.load_safetensors(path)
-        descriptor = from_state_dict(zoo.strip_wrapper_prefixes(state), name=name, source=source,
-                                     card=card, where=str(path))
+        state, card = bundled.load_safetensors(path)
+        descriptor = from_state_dict(bundled.strip_wrapper_prefixes(state), name=name,
+                                     source=source, card=card, where=str(path))
     elif suffix in PICKLE_SUFFIXES:
-        descriptor = from_state_dict(zoo.load_pickle(path), name=name, source=source, card={},
+        descriptor = from_state_dict(bundled.load_pickle(path), name=name, source=source, card={},
                                      where=str(path))
     else:
         raise ModelError(
@@ -104,7 +104,7 @@ def from_state_dict(
     shapes = shapes_of(state)
     check_sane(shapes, where)
     if "head.weight" in shapes and any(k.startswith("upsampler.") for k in shapes):
-        module, full_card = zoo.srresnet_from_state(state, dict(card), where)
+        module, full_card = bundled.srresnet_from_state(state, dict(card), where)
         return srresnet_descriptor(module, name=name, source=source, card=full_card)
     try:
         if msrresnet.detect(shapes):
@@ -127,7 +127,7 @@ def srresnet_descriptor(module: SRResNet, *, name: str, source: str, card: Mappi
     from srgan_cli.models.torch_impl import TorchImplementation, parameter_count
 
     return ModelDescriptor(
-        name=name, architecture=zoo.ARCHITECTURE, scale=module.scale, in_channels=3,
+        name=name, architecture=bundled.ARCHITECTURE, scale=module.scale, in_channels=3,
         out_channels=3, parameters=parameter_count(module), precisions=ALL_PRECISIONS,
         size=SizeRequirements(), tiling=Tiling(True, module.receptive_radius), card=card,
         source=source,

@@ -2,7 +2,8 @@
 
 Pretrained ImageNet weights are required outside tests: an explicit path, else torchvision's file
 in its cache (``$TORCH_HOME/hub/checkpoints``), downloaded there on demand unless offline (see
-`srgan_cli.pretrained`); when they cannot be had the error says what to download and where."""
+`srgan_cli.models.pretrained`); when they cannot be had the error says what to download and
+where."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from srgan_cli import pretrained
 from srgan_cli.errors import TrainingError
 from srgan_cli.fileio import torch_load_weights_only
 from srgan_cli.messages import one_line
+from srgan_cli.models import pretrained
 
 WEIGHTS = pretrained.VGG19  # read at call time: tests swap in a file of their own
 VGG19_FILE = WEIGHTS.file

@@ -25,12 +25,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from srgan_cli.discovery import ImagePair
 from srgan_cli.errors import DatasetError, OutputError, SrganError
 from srgan_cli.fileio import atomic_write
-from srgan_cli.imaging import read_uint8
-from srgan_cli.pixels import hwc_to_chw
-from srgan_cli.resize import imresize, modcrop
+from srgan_cli.media.decode import read_uint8
+from srgan_cli.media.discovery import ImagePair
+from srgan_cli.media.pixels import hwc_to_chw
+from srgan_cli.media.resize import imresize, modcrop
 
 CACHE_VERSION = "1"
 

@@ -114,13 +114,13 @@ def export(
     With `measure`, the in-memory model is scored on those datasets first and the scores are
     stored in the card as ``metrics``, so a missing dataset or a failed image leaves no file
     behind; the file is written once, complete."""
-    from srgan_cli.models.zoo import save_model
+    from srgan_cli.models.bundled import save_model
 
     out = check_target(out, overwrite=overwrite)
     net, card = build(source, weights=weights, name=out.stem, extra=extra)
     if measure:
+        from srgan_cli.evaluation.scoring import measure_model
         from srgan_cli.models.loading import srresnet_descriptor
-        from srgan_cli.scoring import measure_model
 
         model = srresnet_descriptor(net, name=out.stem, source=str(source), card=card)
         card["metrics"] = measure_model(model, measure, data_root=data_root, device=device)
@@ -170,8 +170,8 @@ def interpolate(
     The card records both sources (name, file, card) and alpha. ModelError (exit 5) when the
     architectures differ, UsageError for alpha outside [0, 1]."""
     from srgan_cli.errors import ModelError
+    from srgan_cli.models.bundled import save_model
     from srgan_cli.models.loading import load
-    from srgan_cli.models.zoo import save_model
 
     if not 0.0 <= alpha <= 1.0:
         raise UsageError(f"--alpha must be in [0, 1] (0: the first model, 1: the second), got "

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from srgan_cli.discovery import gather_sources
+from srgan_cli.media.discovery import gather_sources
 from srgan_cli.training import distributed as dist_utils
 from srgan_cli.training.config import TrainConfig
 from srgan_cli.training.data import (

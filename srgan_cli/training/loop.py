@@ -136,7 +136,7 @@ class Trainer:
 
     def _loop(self, loader: DataLoader, runlog: RunLog, stop_signal: _StopOnSignal) -> None:
         """for each step: batch -> stage.step -> log / validate / save -> signals."""
-        from srgan_cli.console import progress
+        from srgan_cli.cli.console import progress
 
         cfg = self.cfg
         with progress(self.show_progress and self.dist.is_main) as bar:
@@ -228,7 +228,7 @@ class Trainer:
         """Score the (EMA) generator on `val_data` as `srgan eval` would; keep the best weights."""
         if not self.cfg.val_data or not self.dist.is_main:
             return None
-        from srgan_cli import scoring
+        from srgan_cli.evaluation import scoring
         from srgan_cli.models.loading import srresnet_descriptor
 
         model = self.stage.eval_generator
@@ -251,7 +251,7 @@ class Trainer:
     def _save_strip(self, loaded: Any) -> None:
         """run_dir/val/step_N.png: bicubic | SR | HR crops of the first validation images."""
         from srgan_cli.training import valstrip
-        from srgan_cli.upscaler import Upscaler
+        from srgan_cli.upscaling.upscaler import Upscaler
 
         up = Upscaler(loaded, device=str(self.device), precision="fp32")
         image = valstrip.make_strip(self._val_dataset().load_all(), self.cfg.scale,
@@ -262,7 +262,7 @@ class Trainer:
     def _val_dataset(self) -> Any:
         """The validation set, opened once; names are looked up under data_root like DIV2K."""
         if self._val_set is None:
-            from srgan_cli.scoring import open_datasets
+            from srgan_cli.evaluation.scoring import open_datasets
 
             (self._val_set,) = open_datasets([self.cfg.val_data], self.cfg.scale,
                                              data_root=self.cfg.data_root or None)

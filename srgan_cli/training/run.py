@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from srgan_cli.scoring import check_device_name
+from srgan_cli.evaluation.scoring import check_device_name
 from srgan_cli.training import distributed as dist_utils
 from srgan_cli.training.config import resolve
 

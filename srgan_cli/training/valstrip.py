@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from srgan_cli.datasets import Sample
 from srgan_cli.errors import OutputError
-from srgan_cli.evaluation import as_rgb
+from srgan_cli.evaluation.datasets import Sample
+from srgan_cli.evaluation.evaluate import as_rgb
 from srgan_cli.fileio import atomic_write
-from srgan_cli.resize import imresize
+from srgan_cli.media.resize import imresize
 
 FOLDER = "val"
 ROWS = 3  # validation images shown

@@ -1,0 +1,271 @@
+"""`srgan eval`: PSNR/SSIM of one or more models on benchmark datasets, side by side."""
+
+from __future__ import annotations
+
+import re
+import sys
+import tempfile
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from srgan_cli.errors import OutputError, SrganError, UsageError
+
+if TYPE_CHECKING:
+    from srgan_cli.evaluation.evaluate import EvalResult, ImageScore
+    from srgan_cli.models.descriptor import ModelDescriptor
+
+
+def _write_text_atomic(target: str, text: str) -> None:
+    """Write `text` to a file via a temporary file and a rename, or to stdout for "-".
+
+    The temporary file is removed on any exception, Ctrl-C included."""
+    from srgan_cli.fileio import atomic_write
+
+    if target == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    path = Path(target).expanduser()
+    try:
+        with atomic_write(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write ({e.strerror or e})") from e
+
+
+def _check_output_target(option: str, target: str | None) -> None:
+    """Fail before any work when an output file cannot be created."""
+    if target is None or target == "-":
+        return
+    from srgan_cli.fileio import check_target
+
+    check_target(Path(target).expanduser(), overwrite=True, kind=f"{option} report")
+
+
+def _check_outputs(json_out: str | None, csv_out: str | None, save_images: Path | None,
+                   report_dir: Path | None) -> None:
+    """Every output target checked before any work (UsageError, OutputError)."""
+    if json_out == "-" and csv_out == "-":
+        raise UsageError("--json - and --csv - cannot both write to stdout")
+    _check_output_target("--json", json_out)
+    _check_output_target("--csv", csv_out)
+    if save_images is not None and save_images.exists() and not save_images.is_dir():
+        raise OutputError(f"--save-images {save_images}: exists and is not a folder")
+    if report_dir is not None:
+        from srgan_cli.evaluation import report_html
+        report_html.check_target(report_dir)
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "model"
+
+
+def _load_models(specs: list[str], scale: int | None) -> tuple[list[ModelDescriptor], int]:
+    """Load every model; the scale is --scale, else the networks' common scale, else 4."""
+    import dataclasses
+
+    from srgan_cli.models.bundled import BICUBIC
+    from srgan_cli.models.loading import load
+
+    if scale is not None and scale < 1:
+        raise UsageError(f"--scale must be a positive integer, got {scale}")
+    networks = {s: load(s, scale=scale) for s in specs if s.lower() != BICUBIC}
+    if scale is None:
+        scales = sorted({m.scale for m in networks.values()})
+        if len(scales) > 1:
+            listed = ", ".join(f"{m.name} x{m.scale}" for m in networks.values())
+            raise UsageError(f"the models have different scales ({listed}): pass --scale")
+        scale = scales[0] if scales else 4
+    models = [networks[s] if s in networks else load(s, scale=scale) for s in specs]
+    seen: dict[str, int] = {}
+    for i, m in enumerate(models):  # two files with the same stem: keep the columns apart
+        seen[m.name] = seen.get(m.name, 0) + 1
+        if seen[m.name] > 1:
+            models[i] = dataclasses.replace(m, name=f"{m.name}#{seen[m.name]}")
+    return models, scale
+
+
+def _video_sets(specs: list[str], save_images: Path | None, report_dir: Path | None,
+                max_frames: int | None) -> dict[str, list[Path]]:
+    """{spec: its videos} for the datasets that are a video or a folder of videos."""
+    from srgan_cli.media.discovery import video_set
+
+    if max_frames is not None and max_frames < 1:
+        raise UsageError(f"--max-frames must be >= 1, got {max_frames}")
+
+    found = {}
+    for spec in dict.fromkeys(specs):
+        videos = video_set(spec)
+        if videos is not None:
+            found[spec] = videos
+    if found and (save_images is not None or report_dir is not None):
+        raise UsageError("--save-images and --report apply to image datasets, not videos")
+    return found
+
+
+def _score_videos(bar: Any, video_sets: dict[str, list[Path]], models: list[ModelDescriptor],
+                  protocol: Any, device: str, max_frames: int | None) -> list[EvalResult]:
+    """Each model on each video set (named by its folder, or by its one video)."""
+    from srgan_cli.evaluation import scoring
+    results = []
+    for name, videos in video_sets.items():
+        for m in models:
+            label = Path(name).name if len(videos) > 1 else videos[0].name
+            task = bar.add_task(f"{m.name} {label} x{m.scale}", total=len(videos))
+            results.append(scoring.score_videos(
+                m, label, videos, protocol, device=device, max_frames=max_frames,
+                on_video=partial(_advance, bar, task)))
+            bar.remove_task(task)
+    return results
+
+
+def _advance(bar: Any, task: Any, _score: ImageScore) -> None:
+    """Progress after one scored image."""
+    bar.advance(task)
+
+
+def _print_results(results: list[EvalResult], per_image: bool, to_stderr: bool) -> None:
+    from srgan_cli.cli.console import stderr_console, stdout_console
+    from srgan_cli.evaluation import report
+
+    console = stderr_console() if to_stderr else stdout_console()
+    header, rows = report.table_rows(results, per_image=per_image)
+    if console.is_terminal:
+        console.print(report.rich_table(header, rows))
+        console.print(report.protocol_line(results), style="dim")
+    else:
+        console.print(report.text_table(header, rows), end="", markup=False)
+        console.print(report.protocol_line(results), markup=False)
+
+
+def eval_command(
+    model: list[str] | None = typer.Option(
+        None, "--model", "-m", help="Model: bundled name, model file (.safetensors, .pth, .pt, "
+        ".ckpt, .onnx; SRResNet, MSRResNet, EDSR or any spandrel SR architecture), or 'bicubic'. "
+        "Repeat to compare models side by side. (default: srresnet_x4 if installed, else "
+        "bicubic)", show_default=False, metavar="NAME|PATH"),
+    dataset: list[str] | None = typer.Option(
+        None, "--dataset", "-d", help="set5, set14, b100 (bsd100), urban100, manga109, div2k, "
+        "a folder (with HR/ and LR_bicubic/X<s>/, or plain HR images), or a video or folder "
+        "of videos (each frame is HR; adds the temporal-consistency figure tPSNR). "
+        "Repeatable. (default: set5)", show_default=False, metavar="NAME|DIR|VIDEO"),
+    data_root: Path | None = typer.Option(
+        None, "--data-root", help="Folder holding the benchmark folders (default: $SRGAN_DATA, "
+        "else ./data).", show_default=False),
+    split: str = typer.Option("valid", "--split", help="DIV2K split: valid (0801-0900) or "
+                              "train (0001-0800)."),
+    scale: int | None = typer.Option(
+        None, "--scale", "-s", help="Upscaling factor (default: the model's, else 4).",
+        show_default=False),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    precision: str = typer.Option(
+        "fp32", "--precision", help="fp32, bf16, fp16 or auto. fp32 by default so that scores "
+        "are comparable with published ones."),
+    tile: int = typer.Option(0, "--tile", help="LR tile size in pixels (0: whole image)."),
+    crop_border: int | None = typer.Option(
+        None, "--crop-border", help="Pixels removed from each edge before scoring "
+        "(default: the scale).", show_default=False),
+    rgb: bool = typer.Option(False, "--rgb", help="Score all RGB channels instead of Y."),
+    regenerate_lr: bool = typer.Option(
+        False, "--regenerate-lr", help="Ignore shipped LR images; make LR from HR with MATLAB "
+        "bicubic."),
+    per_image: bool = typer.Option(False, "--per-image", help="Show every image's scores."),
+    json_out: str | None = typer.Option(
+        None, "--json", help="Write per-image and summary records as JSON to FILE ('-': stdout).",
+        metavar="FILE"),
+    csv_out: str | None = typer.Option(
+        None, "--csv", help="Write per-image and summary rows as CSV to FILE ('-': stdout).",
+        metavar="FILE"),
+    save_images: Path | None = typer.Option(
+        None, "--save-images", help="Write SR images to DIR/<model>/<dataset>_x<scale>/.",
+        metavar="DIR"),
+    metric: list[str] | None = typer.Option(
+        None, "--metric", help="psnr, ssim or lpips; repeat to choose the set shown (default: "
+        "psnr and ssim). LPIPS needs torchvision's ImageNet backbone, downloaded on demand.",
+        show_default=False, metavar="NAME"),
+    lpips_net: str = typer.Option("alex", "--lpips-net", help="LPIPS backbone: alex or vgg."),
+    offline: bool = typer.Option(
+        False, "--offline", help="Never download (LPIPS backbone weights); also SRGAN_OFFLINE=1."),
+    tta: bool = typer.Option(
+        False, "--tta", help="x8 self-ensemble: average each model over the 8 flips/rotations "
+        "(8x slower; bicubic is unchanged)."),
+    report_dir: Path | None = typer.Option(
+        None, "--report", help="Write a visual comparison to DIR (index.html + images, no "
+        "network): tables, zoomed crops where the models differ most, before/after slider.",
+        metavar="DIR", show_default=False),
+    max_frames: int | None = typer.Option(
+        None, "--max-frames", help="Videos: score at most the first N frames of each.",
+        metavar="N", show_default=False),
+) -> None:
+    """Score models with PSNR/SSIM (and LPIPS) by the standard SR protocol (Y channel, border =
+    scale)."""
+    from srgan_cli.cli.console import progress
+    from srgan_cli.evaluation import report, scoring
+    from srgan_cli.models.bundled import default_model_spec
+
+    scoring.check_device_name(device)
+    metrics = scoring.check_metrics(metric or ["psnr", "ssim"])
+    if lpips_net not in ("alex", "vgg"):
+        raise UsageError(f"--lpips-net {lpips_net!r}: expected alex or vgg")
+    if crop_border is not None and crop_border < 0:
+        raise UsageError(f"--crop-border must be >= 0, got {crop_border}")
+    if tile < 0:
+        raise UsageError(f"--tile must be >= 0 (0 = whole image), got {tile}")
+    _check_outputs(json_out, csv_out, save_images, report_dir)
+    video_sets = _video_sets(dataset or ["set5"], save_images, report_dir, max_frames)
+
+    specs = list(dict.fromkeys(model or [default_model_spec()]))
+    models, scale = _load_models(specs, scale)
+    datasets = scoring.open_datasets([d for d in dataset or ["set5"] if d not in video_sets],
+                                     scale, data_root=data_root, split=split,
+                                     regenerate_lr=regenerate_lr)
+    protocol = scoring.Protocol(crop_border=crop_border, y_channel=not rgb, precision=precision,
+                                tile=tile, metrics=metrics, lpips_net=lpips_net, tta=tta)
+    lpips = None
+    if "lpips" in metrics:
+        from srgan_cli.evaluation.perceptual import load_lpips
+
+        lpips = load_lpips(lpips_net, offline=offline)
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix=".srgan-eval-") as tmp:
+        sr_root = save_images if save_images is not None or report_dir is None else Path(tmp)
+
+        def sr_dir(model_name: str, ds_name: str) -> Path:
+            assert sr_root is not None
+            return sr_root / _safe_name(model_name) / f"{_safe_name(ds_name)}_x{scale}"
+
+        with progress() as bar:
+            for ds in datasets:
+                for m in models:
+                    task = bar.add_task(f"{m.name} {ds.name} x{scale}", total=len(ds))
+                    results.append(scoring.score(
+                        m, ds, protocol, device=device,
+                        save_dir=None if sr_root is None else sr_dir(m.name, ds.name),
+                        on_image=partial(_advance, bar, task), lpips=lpips,
+                    ))
+                    bar.remove_task(task)
+            results += _score_videos(bar, video_sets, models, protocol, device, max_frames)
+        if report_dir is not None:
+            from srgan_cli.evaluation import report_html
+            report_html.write(report_dir, results, report_html.items_from_saved(
+                datasets, [m.name for m in models], sr_dir))
+
+    stdout_taken = "-" in (json_out, csv_out)
+    _print_results(results, per_image, to_stderr=stdout_taken)
+    if json_out is not None or csv_out is not None:
+        versions = report.versions()
+        if json_out is not None:
+            _write_text_atomic(json_out, report.to_json(results, versions))
+        if csv_out is not None:
+            _write_text_atomic(csv_out, report.to_csv(results, versions))
+    failure = report.failure_message(results)
+    if failure is not None:
+        raise SrganError(failure)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval", help=eval_command.__doc__)(eval_command)

@@ -1,0 +1,129 @@
+"""`srgan models [MODEL]`: the bundled models and their cards, or what one model file is."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+
+CARD_SHOWN = 3  # free card fields shown per model in the table (all of them with --json)
+
+
+def _free_fields(card: dict[str, Any]) -> dict[str, Any]:
+    from srgan_cli.models.bundled import STRUCTURAL_KEYS
+
+    return {k: v for k, v in card.items() if k not in STRUCTURAL_KEYS}
+
+
+def _short(value: Any, width: int = 40) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def model_rows() -> list[dict[str, Any]]:
+    """One dict per bundled model plus the built-in bicubic, JSON-ready."""
+    from srgan_cli.models.bundled import BICUBIC, bundled_models, default_model_spec
+
+    default = default_model_spec()
+    rows: list[dict[str, Any]] = []
+    for info in bundled_models():
+        rows.append({
+            "name": info.name, "path": str(info.path), "scale": info.scale,
+            "num_blocks": info.num_blocks, "channels": info.channels,
+            "size_bytes": info.size_bytes, "default": info.name == default,
+            "card": info.card, "error": info.error,
+        })
+    rows.append({
+        "name": BICUBIC, "path": None, "scale": None, "num_blocks": None, "channels": None,
+        "size_bytes": 0, "default": default == BICUBIC,
+        "card": {"architecture": BICUBIC, "note": "MATLAB bicubic, any integer scale"},
+        "error": None,
+    })
+    return rows
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    if row["error"]:
+        arch, details = "?", f"unreadable: {row['error']}"
+    elif row["path"] is None:
+        arch, details = "bicubic", "built-in MATLAB bicubic (x4 by default)"
+    else:
+        arch = f"SRResNet {row['num_blocks']}x{row['channels']}"
+        free = list(_free_fields(row["card"]).items())
+        details = "  ".join(f"{k}={_short(v)}" for k, v in free[:CARD_SHOWN])
+        if len(free) > CARD_SHOWN:
+            details += f"  (+{len(free) - CARD_SHOWN} more, see --json)"
+    name = row["name"] + (" (default)" if row["default"] else "")
+    scale = f"x{row['scale']}" if row["scale"] else "any"
+    size = f"{row['size_bytes'] / 1e6:.1f} MB" if row["size_bytes"] else "-"
+    return [name, scale, arch, size, details]
+
+
+def describe_lines(summary: dict[str, Any]) -> list[str]:
+    """`srgan models MODEL` as text: architecture, scale, parameters, tiling, precisions, card."""
+    tiling = summary["tiling"]
+    size = f"multiple of {summary['multiple_of']}" if summary["multiple_of"] > 1 else "any"
+    if summary["min_size"]:
+        size += f", at least {summary['min_size']} px"
+    lines = [
+        f"model:        {summary['name']} ({summary['source']})",
+        f"architecture: {summary['architecture']}",
+        f"scale:        x{summary['scale']}",
+        f"parameters:   {summary['parameters']:,}",
+        "tiling:       " + (f"exact (receptive radius {tiling['pad']} px)" if tiling["exact"]
+                            else f"approximate (default pad {tiling['pad']} px)"),
+        f"precisions:   {', '.join(summary['precisions'])}",
+        f"input size:   {size}",
+    ]
+    card = {k: v for k, v in summary["card"].items() if k not in ("architecture", "scale")}
+    lines += [f"card.{k}: {_short(v, 60)}" for k, v in card.items()]
+    return lines
+
+
+def models_command(
+    model: str | None = typer.Argument(
+        None, help="A model file (.safetensors, .pth, .pt, .ckpt, .onnx) or bundled name: "
+        "print what it is instead of listing the bundled models."),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print the list as JSON (every card field) on stdout."),
+) -> None:
+    """List the bundled models (weights/*.safetensors, or $SRGAN_WEIGHTS_DIR) and their cards,
+    or describe one MODEL: architecture, scale, parameters, tiling, precisions, card.
+
+    Any listed name or file can be given to 'srgan upscale --model' and 'srgan eval --model'."""
+    if model is not None:
+        from srgan_cli.models.loading import load
+
+        summary = load(model).summary()
+        if json_out:
+            print(json.dumps(summary, indent=2, sort_keys=True, default=str))
+        else:
+            for line in describe_lines(summary):
+                print(line)
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    from srgan_cli.cli.console import stdout_console
+    from srgan_cli.models.bundled import weights_dir
+
+    rows = model_rows()
+    if json_out:
+        print(json.dumps({"weights_dir": str(weights_dir()), "models": rows}, indent=2))
+        return
+    console = stdout_console()
+    header = ["model", "scale", "network", "size", "card"]
+    if console.is_terminal:
+        table = Table(*header, title=f"models in {weights_dir()}")
+        for row in rows:
+            table.add_row(*(Text(c) for c in _cells(row)))  # no markup in card text
+        console.print(table)
+        return
+    console.print(f"models in {weights_dir()}:", markup=False)
+    for row in rows:
+        console.print("  " + "  ".join(c for c in _cells(row) if c), markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("models")(models_command)

@@ -1,0 +1,313 @@
+"""`srgan upscale`: parse the arguments into one UpscaleOptions, run the batch engine, print.
+
+The engine (`pipeline.run_batch` over `batch` and `planning`) decides and runs everything;
+this module only turns its reports into terminal output. On a terminal: one live display on
+stderr (an `images` bar for a batch and one bar per image, in input pixels), every result line
+printed above it through its console, and a summary line at the end. Piped: plain lines, no
+ANSI codes, the summary too (for two or more images). With --json one record per image on
+stdout (the summary then goes to stderr); with -q only errors (and --json records).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from srgan_cli.cli.console import QUIET_OPTION
+from srgan_cli.errors import UsageError
+from srgan_cli.media.output_options import METADATA_HELP, QUALITY_HELP
+from srgan_cli.upscaling.batch import (
+    BatchResult,
+    Record,
+    Reporter,
+    UpscaleOptions,
+    load_upscaler,
+    record_line,
+    summary_line,
+)
+from srgan_cli.upscaling.pipeline import run_batch
+from srgan_cli.upscaling.planning import DEFAULT_MAX_OUTPUT_PIXELS, Job, show_path
+
+_OUT = "Output"
+_MODEL = "Model and speed"
+_LIMITS = "Limits"
+_VIDEO = "Videos"
+
+
+class _TerminalReporter(Reporter):
+    """Prints a batch: through the live display's console while it is shown (never to another
+    stream that is the same terminal), plain lines otherwise."""
+
+    def __init__(self, *, json_out: bool, quiet: bool, live: Any = None) -> None:
+        from srgan_cli.cli.console import stderr_console, stdout_console
+
+        self.json_out, self.quiet, self.live = json_out, quiet, live
+        self.err = live.console if live is not None else stderr_console()
+        # result lines: above the display when stdout is that terminal, else plain on stdout
+        self.out = self.err if live is not None and sys.stdout.isatty() else stdout_console()
+        self.many = False
+        self.images: Any = None
+        self.image: Any = None
+        self.result: BatchResult | None = None
+        self.started_at = 0.0  # when the job shown started (frames per second of a video)
+
+    def _print(self, console: Any, text: str) -> None:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    def note(self, text: str) -> None:
+        if not self.quiet:
+            self._print(self.err, text)
+
+    def batch_started(self, jobs: Sequence[Job]) -> None:
+        self.many = len(jobs) > 1
+        if self.live is not None:
+            if self.many:
+                self.images = self.live.add_task("images", total=len(jobs))
+            self.image = self.live.add_task("", total=None, visible=False)
+
+    def image_started(self, job: Job) -> None:
+        if self.live is not None:
+            from rich.markup import escape
+
+            self.live.reset(self.image, total=None, visible=True,
+                            description=escape(show_path(job.input.name)))
+        self.started_at = time.perf_counter()
+
+    def image_progress(self, job: Job, done: int, total: int) -> None:
+        if self.live is not None:
+            self.live.update(self.image, completed=done, total=total)
+
+    def frame_progress(self, job: Job, done: int, total: int | None) -> None:
+        """The bar over a video's frames, its name with the frames per second so far."""
+        if self.live is not None:
+            from rich.markup import escape
+
+            elapsed = time.perf_counter() - self.started_at
+            fps = f"  {done / elapsed:.1f} fps" if elapsed > 0 else ""
+            self.live.update(self.image, completed=done, total=total,
+                             description=escape(show_path(job.input.name)) + fps)
+
+    def image_finished(self, record: Record) -> None:
+        if self.live is not None:
+            self.live.update(self.image, visible=False)
+            if self.images is not None:
+                self.live.advance(self.images)
+        if self.json_out:
+            line = json.dumps(record.as_json())
+            if self.out is self.err:
+                self._print(self.out, line)
+            else:
+                print(line, flush=True)
+        elif record.status == "error":
+            if self.many:  # a single image's error is the line cli prints
+                self._print(self.err, record_line(record))
+        elif not self.quiet:
+            self._print(self.out, record_line(record))
+
+    def batch_finished(self, result: BatchResult) -> None:
+        self.result = result
+
+    def summary(self) -> None:
+        """The summary line of a batch of several images, after the live display has gone
+        (on stderr with --json)."""
+        if self.result is not None and self.many and not self.quiet:
+            self._print(self.err if self.json_out else self.out, summary_line(self.result))
+
+
+def upscale_command(
+    inputs: list[str] = typer.Argument(
+        ..., metavar="INPUT... | IN OUT",
+        help="Images, folders of images and glob patterns ('photos/*.jpg', quoted or not). "
+        "Exactly two paths, without -o, --suffix or --ext, mean IN OUT: upscale IN and write "
+        "the new file OUT (its extension picks the format; missing folders are created), "
+        "unless the second is an existing folder (then both are inputs) or an existing image "
+        "(refused: to replace a file use --output FILE --overwrite). Files that folders or "
+        "patterns find and that this run writes itself (photo_x4.png beside photo.png) are "
+        "skipped.",
+        show_default=False),
+    output: str | None = typer.Option(
+        None, "--output", "-O", metavar="FILE|DIR",
+        help="Write the result of the one INPUT to FILE (its extension picks the format); an "
+        "existing FILE is replaced only with --overwrite. An existing folder, or a path ending "
+        "in '/', means -o DIR.", show_default=False, rich_help_panel=_OUT),
+    output_dir: Path | None = typer.Option(
+        None, "--output-dir", "-o", metavar="DIR",
+        help="Write the results into DIR (created if needed; subfolders of a --recursive "
+        "folder input are mirrored). Without -o, results go beside their inputs.",
+        show_default=False, rich_help_panel=_OUT),
+    suffix: str | None = typer.Option(
+        None, "--suffix", metavar="TEXT",
+        help="Appended to each output's file name before the extension. "
+        "Default: none with -o DIR, '_x4' (the scale) beside the inputs.", show_default=False,
+        rich_help_panel=_OUT),
+    ext: str | None = typer.Option(
+        None, "--ext", metavar="EXT", help="Output format for several inputs: png, jpg, jpeg, "
+        "bmp, tif, tiff or webp; auto (the default) keeps the input's own format.",
+        show_default=False, rich_help_panel=_OUT),
+    quality: int | None = typer.Option(
+        None, "--quality", metavar="N", help=QUALITY_HELP, show_default=False,
+        rich_help_panel=_OUT),
+    strip_metadata: bool = typer.Option(
+        False, "--strip-metadata", help=METADATA_HELP, rich_help_panel=_OUT),
+    recursive: bool = typer.Option(
+        False, "--recursive", "-r", help="Also take images in subfolders of folder inputs, and "
+        "let '**' in patterns match subfolders."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace outputs that exist. Without it a batch skips them "
+        "(so re-running it redoes nothing) and IN OUT / --output FILE refuse.",
+        rich_help_panel=_OUT),
+    skip_existing: bool = typer.Option(
+        False, "--skip-existing", help="Leave outputs that exist alone and report the image "
+        "as skipped, also for IN OUT and --output FILE.", rich_help_panel=_OUT),
+    model: str | None = typer.Option(
+        None, "--model", "-m", metavar="NAME|PATH",
+        help="A bundled model name (see 'srgan models'), a model file (.safetensors, .pth, .pt, "
+        ".ckpt: SRResNet, MSRResNet, EDSR or any spandrel SR architecture; or .onnx), or "
+        "'bicubic' (plain MATLAB bicubic x4). Default: srresnet_x4 when it is installed, "
+        "else bicubic.", show_default=False, rich_help_panel=_MODEL),
+    outscale: float | None = typer.Option(
+        None, "--outscale", "-s", metavar="FACTOR", help="Final size factor: the model's scale "
+        "is applied, then MATLAB bicubic resizes to round(size x FACTOR). Default: the "
+        "model's scale.", show_default=False, rich_help_panel=_MODEL),
+    alpha_upsampler: str = typer.Option(
+        "bicubic", "--alpha-upsampler", metavar="bicubic|model",
+        help="How the alpha channel is upscaled: MATLAB bicubic, or through the model "
+        "(replicated to three channels, as Real-ESRGAN does; slower).", rich_help_panel=_MODEL),
+    device: str = typer.Option(
+        "auto", "--device", metavar="DEVICE",
+        help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.",
+        rich_help_panel=_MODEL),
+    precision: str = typer.Option(
+        "auto", "--precision", metavar="PRECISION",
+        help="auto (bf16 on a CPU with native bf16, AVX512-BF16 or AMX; on CUDA bf16 where "
+        "supported, else fp16; each only where the model allows it; else fp32), fp32, bf16, "
+        "or fp16 (GPU only).", rich_help_panel=_MODEL),
+    fp32: bool = typer.Option(False, "--fp32", hidden=True, help="Same as --precision fp32."),
+    tile: int | None = typer.Option(
+        None, "--tile", "-t", metavar="N", help="Process the image in N x N low-resolution "
+        "tiles to bound memory; the result is the same as untiled for convolutional models "
+        "(see 'srgan models MODEL'). 0 = whole image at once. Default: the largest tile that "
+        "fits the memory budget (the whole image when it fits). Halved automatically on GPU "
+        "out-of-memory, and kept halved for the rest of the batch.",
+        show_default=False, rich_help_panel=_MODEL),
+    tile_pad: int | None = typer.Option(
+        None, "--tile-pad", metavar="N", help="Pixels of context around each tile. "
+        "Default: the model's receptive radius (exact), or its default pad for windowed "
+        "models; less is faster but can show seams.",
+        show_default=False, rich_help_panel=_MODEL),
+    tile_pad_alias: int | None = typer.Option(None, "--tile_pad", hidden=True),
+    batch_size: int = typer.Option(
+        1, "--batch-size", metavar="N", help="Tiles per forward pass (GPU throughput).",
+        rich_help_panel=_MODEL),
+    tta: bool = typer.Option(
+        False, "--tta", help="x8 self-ensemble: average the model over the 8 flips/rotations "
+        "(8x slower, slightly better; bicubic is unchanged).", rich_help_panel=_MODEL),
+    max_pixels: int | None = typer.Option(
+        None, "--max-pixels", metavar="N", help="Refuse inputs larger than N pixels "
+        "(decompression-bomb guard; 0 = no limit). Default: about 89 million.",
+        show_default=False, rich_help_panel=_LIMITS),
+    max_output_pixels: int = typer.Option(
+        DEFAULT_MAX_OUTPUT_PIXELS, "--max-output-pixels", metavar="N",
+        help="Refuse, before any work, an image whose output would have more than N pixels "
+        "(0 = no limit; outputs that would not fit in the available memory are refused "
+        "anyway).", rich_help_panel=_LIMITS),
+    memory_budget: str | None = typer.Option(
+        None, "--memory-budget", metavar="SIZE", help="Memory for the model's activations when "
+        "the tile is chosen automatically, e.g. 2G or 512M. Default: most of the free GPU "
+        "memory, or a share of RAM on the CPU.", show_default=False, rich_help_panel=_LIMITS),
+    allow_damaged: bool = typer.Option(
+        False, "--allow-damaged", help="Upscale damaged inputs (a truncated file, a JPEG cut "
+        "short): what decodes is kept, the rest filled; the result line and the --json "
+        "record's 'warnings' say so. Default: refuse them.", rich_help_panel=_LIMITS),
+    codec: str | None = typer.Option(
+        None, "--codec", metavar="ENCODER", help="Videos: the FFmpeg video encoder "
+        "(libx264, libx265, libvpx-vp9, libaom-av1, mpeg4, ...). Default: H.264 where this "
+        "FFmpeg has an encoder for it, else the best one it has for the container.",
+        show_default=False, rich_help_panel=_VIDEO),
+    crf: int | None = typer.Option(
+        None, "--crf", metavar="N", help="Videos: constant-quality value of the encoder "
+        "(lower is better; default 18 for libx264, 20 for libx265, 24 for AV1 and VP9).",
+        show_default=False, rich_help_panel=_VIDEO),
+    pix_fmt: str | None = typer.Option(
+        None, "--pix-fmt", metavar="FORMAT", help="Videos: pixel format of the output "
+        "(yuv420p, yuv444p, ...). Default: the source's when the encoder takes it, else "
+        "yuv420p (yuv444p for an odd size).", show_default=False, rich_help_panel=_VIDEO),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print one JSON record per image on stdout: input, output, "
+        "input_size, output_size (width, height), seconds, status (ok, error, skipped), error, "
+        "tile (0: whole image), tiling_exact (false: tiled approximately), warnings (notes on "
+        "the input, e.g. damaged data accepted); a video also has "
+        "'video' (codec, pix_fmt, crf, frames_in, frames_out, fps, duration, copied_streams, "
+        "frames_per_second, wait_decode, wait_encode), an animation 'animation'."),
+    quiet: bool = QUIET_OPTION,
+) -> None:
+    """Upscale images, videos and animations with a super-resolution model.
+
+    Examples: 'srgan upscale photo.png photo_x4.png', 'srgan upscale clip.mp4 clip_x4.mp4',
+    'srgan upscale photo.png --output old_x4.png --overwrite', 'srgan upscale shots/ -o big/
+    --ext png', 'srgan upscale "*.jpg" -o out --model bicubic -s 2'. Videos (.mp4, .mov,
+    .mkv, .webm, .avi) and animated GIF/APNG/WebP come out as the same kind of file, every
+    frame upscaled; an interrupted video starts again from its first frame. Real-ESRGAN
+    spellings work too: -s/--outscale, -t/--tile, --tile_pad, --fp32, --ext auto,
+    --alpha-upsampler. Exit codes: 0 all done (outputs that exist are skipped), 2 usage,
+    3 input image, 4 output, 5 model, 10 device, 130 interrupted
+    (Ctrl-C, SIGTERM or SIGHUP; no partial file is left), 141 stdout closed by its reader;
+    a batch whose failures have different causes exits with 1.
+    """
+    from srgan_cli.cli.console import is_quiet
+    from srgan_cli.signals import terminate_as_interrupt
+    from srgan_cli.upscaling.upscaler import parse_bytes
+
+    try:
+        with terminate_as_interrupt():
+            if fp32 and precision.strip().lower() not in ("auto", "fp32"):
+                raise UsageError(f"--fp32 contradicts --precision {precision}")
+            if tile_pad_alias is not None and tile_pad not in (None, tile_pad_alias):
+                raise UsageError("--tile_pad and --tile-pad differ; give one")
+            budget = None if memory_budget is None else parse_bytes(memory_budget)
+            options = UpscaleOptions(
+                output=output, output_dir=output_dir, suffix=suffix,
+                ext=None if ext is not None and ext.lower() == "auto" else ext,
+                recursive=recursive, overwrite=overwrite, skip_existing=skip_existing,
+                model=model, outscale=outscale, device=device,
+                precision="fp32" if fp32 else precision, tile=tile,
+                tile_pad=tile_pad if tile_pad is not None else tile_pad_alias,
+                batch_size=batch_size, max_pixels=max_pixels,
+                max_output_pixels=max_output_pixels,
+                alpha_upsampler=alpha_upsampler.strip().lower(), tta=tta, codec=codec,
+                crf=crf, pix_fmt=pix_fmt, quality=quality, strip_metadata=strip_metadata,
+                allow_damaged=allow_damaged, memory_budget=budget)
+            _upscale(inputs, options, json_out=json_out, quiet=quiet or is_quiet())
+    except KeyboardInterrupt:
+        # cli.main says "interrupted" and exits 130. The image being written is a temporary
+        # file that atomic_write has already removed; flush the --json records written so far.
+        sys.stdout.flush()
+        raise
+
+
+def _upscale(inputs: list[str], options: UpscaleOptions, *, json_out: bool, quiet: bool) -> None:
+    """Load the model, run the batch under one live display, print the summary, then raise
+    BatchError (one line, the failures' exit code) if any image failed."""
+    from contextlib import nullcontext
+
+    from srgan_cli.cli.console import live_progress
+
+    live = live_progress() if sys.stderr.isatty() and not quiet else None
+    reporter = _TerminalReporter(json_out=json_out, quiet=quiet, live=live)
+    upscaler = load_upscaler(options, reporter)
+    with live if live is not None else nullcontext():
+        result = run_batch(inputs, options, reporter, upscaler=upscaler)
+    reporter.summary()
+    sys.stdout.flush()
+    result.check()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("upscale", no_args_is_help=True)(upscale_command)
+

@@ -1,0 +1,1 @@
+"""Evaluation: benchmark datasets, the one scoring path, metrics, reports."""

@@ -1,0 +1,226 @@
+"""Benchmark datasets for evaluation: Set5, Set14, B100, Urban100, Manga109, DIV2K or a folder.
+
+Where the files are is `discovery`'s job (data root, EDSR and DIV2K layouts, LR pairing, case-
+insensitive names); this module turns them into samples. HR is cropped top-left to a multiple of
+the scale; shipped LR files are used (their size checked) unless missing or ``regenerate_lr``,
+then LR is MATLAB bicubic of HR. Images are decoded by `imaging.read_image`, with every guard
+upscale has; gray images stay gray (HxW) so that they are scored on their own values.
+
+Structural problems (missing or empty folders, missing LR files, sizes wrong in the headers) are
+DatasetErrors when the dataset is opened; a file that fails to decode later is reported per image
+by ``BenchmarkDataset.load_all`` (a ``LoadFailure``) so that an evaluation can go on without it.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from srgan_cli.errors import DatasetError, InputImageError, UsageError
+from srgan_cli.media import discovery
+from srgan_cli.media.decode import peek_size, read_uint8
+from srgan_cli.media.discovery import (
+    BENCHMARK_SIZES,
+    BENCHMARKS,
+    DIV2K,
+    DIV2K_SIZES,
+    HELP,
+    ImagePair,
+)
+from srgan_cli.media.resize import imresize, modcrop
+from srgan_cli.messages import show_path
+
+SPLITS = ("valid", "train")
+KNOWN = (*BENCHMARKS, DIV2K)
+_LR_HINT = "add it, remove the folder, or pass --regenerate-lr"
+
+LrSource = Literal["file", "bicubic"]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One evaluation pair: HR cropped to a multiple of the scale, and its LR (H/s x W/s)."""
+
+    name: str
+    hr: np.ndarray
+    lr: np.ndarray
+    lr_source: LrSource
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    """An image of the dataset that could not be loaded; ``error`` is the one-line reason."""
+
+    name: str
+    error: str
+
+
+def _read(path: Path) -> np.ndarray:
+    """Decode to uint8 for scoring: HxW for gray sources, HxWx3 RGB otherwise (alpha dropped).
+
+    A file the decoder refuses is a DatasetError "<path>: cannot read image (<reason>)"."""
+    try:
+        return read_uint8(path, keep_gray=True)
+    except InputImageError as e:
+        reason = str(e).removeprefix(f"{show_path(path)}: ")
+        raise DatasetError(f"{show_path(path)}: cannot read image ({reason})") from e
+
+
+class BenchmarkDataset:
+    """HR/LR pairs of one dataset at one scale; images are decoded lazily while iterating.
+
+    `expected` is the number of images of the official set (None for a folder of one's own);
+    `partial` says fewer were found, so that a report never passes a partial set off as the
+    standard one."""
+
+    def __init__(
+        self, name: str, scale: int, root: Path, entries: list[ImagePair], lr_dir: Path | None,
+        expected: int | None = None,
+    ) -> None:
+        self.name = name
+        self.scale = scale
+        self.root = root
+        self.lr_dir = lr_dir
+        self.expected = expected
+        self._entries = entries
+
+    @property
+    def partial(self) -> bool:
+        """Fewer images found than the official set holds."""
+        return self.expected is not None and len(self) < self.expected
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def names(self) -> list[str]:
+        return [e.name for e in self._entries]
+
+    @property
+    def lr_source(self) -> LrSource:
+        """"file" when shipped LR images are used, "bicubic" when LR is made from HR."""
+        return "file" if self.lr_dir is not None else "bicubic"
+
+    def __iter__(self) -> Iterator[Sample]:
+        """Every sample in order; a file that fails to decode raises DatasetError."""
+        for entry in self._entries:
+            yield self._load(entry)
+
+    def load_all(self) -> Iterator[Sample | LoadFailure]:
+        """Every sample in order, with a LoadFailure in place of each one that fails to load."""
+        for entry in self._entries:
+            try:
+                yield self._load(entry)
+            except DatasetError as e:
+                yield LoadFailure(entry.name, str(e))
+
+    def __repr__(self) -> str:
+        found = f"{len(self)} of {self.expected}" if self.partial else str(len(self))
+        return (f"BenchmarkDataset({self.name!r}, x{self.scale}, {found} images, "
+                f"LR {self.lr_source}, root={str(self.root)!r})")
+
+    def _load(self, entry: ImagePair) -> Sample:
+        s = self.scale
+        hr = modcrop(_read(entry.hr), s)
+        if entry.lr is None:
+            return Sample(entry.name, hr, imresize(hr, 1 / s), "bicubic")
+        lr = _read(entry.lr)
+        _check_lr_size(entry.lr, lr.shape[:2], hr.shape[:2], s)
+        return Sample(entry.name, hr, lr, "file")
+
+
+def _check_lr_size(
+    lr_path: Path, lr_hw: tuple[int, ...], hr_hw: tuple[int, ...], scale: int
+) -> None:
+    if (lr_hw[0] * scale, lr_hw[1] * scale) != tuple(hr_hw):
+        raise DatasetError(
+            f"{show_path(lr_path)}: LR is {lr_hw[1]}x{lr_hw[0]}, expected {hr_hw[1] // scale}x"
+            f"{hr_hw[0] // scale} (HR cropped to {hr_hw[1]}x{hr_hw[0]}, divided by x{scale})"
+        )
+
+
+def _checked(pairs: list[ImagePair], scale: int) -> list[ImagePair]:
+    """`pairs`, sizes checked from the headers so that errors come early.
+
+    A file whose header cannot be read is kept: it fails alone when it is loaded."""
+    for pair in pairs:
+        hr_hw = peek_size(pair.hr)
+        if hr_hw is not None and min(hr_hw) < scale:
+            h, w = hr_hw
+            raise DatasetError(
+                f"{show_path(pair.hr)}: image is {w}x{h}, smaller than the scale x{scale}")
+        lr_hw = None if pair.lr is None else peek_size(pair.lr)
+        if pair.lr is not None and hr_hw is not None and lr_hw is not None:
+            h, w = hr_hw
+            _check_lr_size(pair.lr, lr_hw, (h - h % scale, w - w % scale), scale)
+    return pairs
+
+
+def _dataset(
+    name: str, root: Path, hr_dir: Path, lr_dir: Path | None, scale: int, expected: int | None
+) -> BenchmarkDataset:
+    pairs = discovery.pair_images(hr_dir, lr_dir, scale, hint=_LR_HINT)
+    return BenchmarkDataset(name, scale, root, _checked(pairs, scale), lr_dir, expected)
+
+
+def _benchmark(
+    folder: Path, name: str, scale: int, regenerate_lr: bool, expected: int | None = None
+) -> BenchmarkDataset:
+    """A folder in the EDSR layout (HR/ and maybe LR_bicubic/X<s>/) or a plain folder of HR."""
+    hr_dir, lr_dir = discovery.benchmark_dirs(folder, scale, with_lr=not regenerate_lr)
+    return _dataset(name, folder, hr_dir, lr_dir, scale, expected)
+
+
+def _div2k(root: Path, scale: int, split: str, regenerate_lr: bool) -> BenchmarkDataset:
+    base, hr_dir, lr_dir = discovery.div2k_dirs(root, split, scale, with_lr=not regenerate_lr)
+    label = "DIV2K" if split == "valid" else "DIV2K-train"
+    return _dataset(label, base, hr_dir, lr_dir, scale, DIV2K_SIZES[split])
+
+
+def open_dataset(
+    spec: str,
+    scale: int,
+    *,
+    data_root: str | Path | None = None,
+    split: str = "valid",
+    regenerate_lr: bool = False,
+) -> BenchmarkDataset:
+    """A dataset by name (set5, set14, b100/bsd100, urban100, manga109, div2k) or folder path.
+
+    Known names are looked up under the benchmark root; anything else must be a folder, in the
+    benchmark layout (with HR/) or a plain folder of HR images. ``split`` applies to div2k only.
+    Raises DatasetError (one line, saying where it looked) for a missing, empty or inconsistent
+    dataset and UsageError for a bad scale or split."""
+    spec = str(spec)
+    try:
+        scale = operator.index(scale)
+    except TypeError:
+        raise UsageError(f"scale must be a positive integer, got {scale!r}") from None
+    if scale < 1:
+        raise UsageError(f"scale must be a positive integer, got {scale}")
+    if split not in SPLITS:
+        raise UsageError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+    key = spec.lower()
+    if key == DIV2K:
+        return _div2k(discovery.resolve_data_root(data_root), scale, split, regenerate_lr)
+    if split != "valid":
+        raise UsageError(f"--split {split} applies to div2k only, not to {spec!r}")
+    if key in BENCHMARKS:
+        folder = discovery.find_benchmark(key, discovery.resolve_data_root(data_root))
+        return _benchmark(folder, folder.name, scale, regenerate_lr, BENCHMARK_SIZES[key])
+    folder = Path(spec).expanduser()
+    if not folder.exists():
+        raise DatasetError(
+            f"dataset {spec!r} is neither a known name ({', '.join(KNOWN)}) nor an existing folder"
+            f" ({HELP})"
+        )
+    if not folder.is_dir():
+        raise DatasetError(
+            f"{show_path(folder)}: is not a folder, expected HR images or an HR/ subfolder")
+    return _benchmark(folder, folder.resolve().name, scale, regenerate_lr)
+

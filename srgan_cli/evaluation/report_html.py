@@ -1,0 +1,232 @@
+"""`srgan eval --report DIR`: a self-contained visual comparison (index.html + PNG images).
+
+The page makes no network request (inline CSS and JS, images as relative files) and holds: the
+summary table, a sortable per-image table, and for each image the crops of bicubic | each model |
+HR side by side at the window where the models disagree most, plus a before/after slider on the
+full image. The folder is built under a temporary name and renamed into place when complete."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from srgan_cli.errors import OutputError
+from srgan_cli.evaluation import report
+from srgan_cli.evaluation.datasets import BenchmarkDataset, Sample
+from srgan_cli.evaluation.evaluate import EvalResult, as_rgb
+from srgan_cli.media.resize import imresize
+
+CROP = 48  # HR pixels of the zoomed window (shown 4x, nearest neighbour)
+BICUBIC = "bicubic"
+HR = "HR"
+
+
+@dataclass(frozen=True)
+class ReportImage:
+    """One benchmark image: HR, LR and each model's SR (None where the model failed on it)."""
+
+    dataset: str
+    scale: int
+    name: str
+    hr: np.ndarray
+    lr: np.ndarray
+    sr: Mapping[str, np.ndarray | None]  # model name -> SR as scored
+
+
+def check_target(folder: Path) -> Path:
+    """OutputError before any work when `folder` exists (and is not empty) or cannot be made."""
+    folder = Path(folder).expanduser()
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise OutputError(f"--report {folder}: exists and is not an empty folder")
+    if not folder.parent.is_dir():
+        raise OutputError(f"--report {folder}: folder {folder.parent} does not exist")
+    if not os.access(folder.parent, os.W_OK):
+        raise OutputError(f"--report {folder}: folder {folder.parent} is not writable")
+    return folder
+
+
+def _gray(img: np.ndarray) -> np.ndarray:
+    img = img.astype(np.float32)
+    return img.mean(axis=2) if img.ndim == 3 else img
+
+
+def disagreement_window(images: Sequence[np.ndarray], size: int) -> tuple[int, int]:
+    """(top, left) of the size x size window where the images differ most: the largest sum of
+    the per-pixel range (max - min over the images) of their gray values. Pure numpy."""
+    stack = np.stack([_gray(i) for i in images])
+    spread = (stack.max(axis=0) - stack.min(axis=0)).astype(np.float64)
+    h, w = spread.shape
+    size = min(size, h, w)
+    ii = np.pad(spread.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    sums = ii[size:, size:] - ii[:-size, size:] - ii[size:, :-size] + ii[:-size, :-size]
+    top, left = np.unravel_index(int(np.argmax(sums)), sums.shape)
+    return int(top), int(left)
+
+
+def _save(img: np.ndarray, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(img).save(path, format="PNG")
+
+
+def _fmt(metric: str, x: float) -> str:
+    return {"psnr": report.fmt_psnr, "ssim": report.fmt_ssim, "lpips": report.fmt_lpips}[
+        metric](x)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], cls: str) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>"
+                   for r in rows)
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def per_image_rows(results: Sequence[EvalResult]) -> tuple[list[str], list[list[str]]]:
+    """Header and one row per (dataset, image, model): the per-image table of the page."""
+    metrics = list(dict.fromkeys(m for r in results for m in r.metrics))
+    header = ["dataset", "image", "model", *(m.upper() for m in metrics)]
+    rows = []
+    for r in results:
+        for s in r.images:
+            values = {"psnr": s.psnr, "ssim": s.ssim, "lpips": s.lpips}
+            cells = [_fmt(m, values[m]) if s.ok else "failed" for m in metrics]
+            rows.append([f"{r.dataset} x{r.scale}", s.name, r.model, *cells])
+    return header, rows
+
+
+_CSS = """
+body{font:14px system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}
+table{border-collapse:collapse;margin:.5em 0 1.5em}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th:first-child,td:first-child,td:nth-child(2){text-align:left}
+table.per-image td:nth-child(3){text-align:left}
+table.sortable th{cursor:pointer;background:#eee}
+figure{display:inline-block;margin:0 6px 6px 0;text-align:center}
+figure img{width:192px;height:192px;image-rendering:pixelated;border:1px solid #999}
+figcaption{font-size:12px}
+.slider{position:relative;display:inline-block;max-width:100%}
+.slider img{display:block;max-width:100%}
+.slider .after{position:absolute;top:0;left:0;overflow:hidden;height:100%;width:50%}
+.slider .after img{max-width:none}
+.slider input{width:100%}
+section{margin-bottom:2em}
+"""
+
+_JS = """
+document.querySelectorAll('table.sortable').forEach(function(t){
+  t.querySelectorAll('th').forEach(function(th,i){
+    th.addEventListener('click',function(){
+      var b=t.tBodies[0],rows=Array.from(b.rows),asc=th.dataset.asc!=='1';
+      th.dataset.asc=asc?'1':'0';
+      rows.sort(function(x,y){
+        var a=x.cells[i].textContent,c=y.cells[i].textContent,p=parseFloat(a),q=parseFloat(c);
+        var r=(isNaN(p)||isNaN(q))?a.localeCompare(c):p-q;return asc?r:-r;});
+      rows.forEach(function(r){b.appendChild(r);});});});});
+document.querySelectorAll('.slider').forEach(function(s){
+  var after=s.querySelector('.after'),input=s.querySelector('input');
+  var inner=after.querySelector('img'),base=s.querySelector('img.before');
+  function fit(){inner.style.width=base.clientWidth+'px';}
+  function move(){after.style.width=input.value+'%';}
+  base.addEventListener('load',fit);window.addEventListener('resize',fit);fit();
+  input.addEventListener('input',move);move();
+  var pick=s.parentNode.querySelector('select');
+  if(pick){pick.addEventListener('change',function(){inner.src=pick.value;});}
+});
+"""
+
+
+def _image_section(item: ReportImage, key: str, folder: Path) -> str:
+    """Write one image's files under images/<key>/ and return its HTML section."""
+    rel = f"images/{key}"
+    out = folder / rel
+    hr = item.hr
+    bicubic = item.sr.get(BICUBIC)
+    if bicubic is None:
+        bicubic = imresize(as_rgb(item.lr), item.scale)
+        if hr.ndim == 2:
+            bicubic = bicubic.mean(axis=2).round().astype(np.uint8)
+    shown: list[tuple[str, np.ndarray]] = [(BICUBIC, bicubic)]
+    shown += [(m, sr) for m, sr in item.sr.items() if m != BICUBIC and sr is not None]
+    top, left = disagreement_window([a for _, a in shown], CROP)
+    size = min(CROP, *hr.shape[:2])
+    figures, options = [], []
+    for i, (label, img) in enumerate([*shown, (HR, hr)]):
+        _save(img, out / f"{i}.png")
+        _save(img[top:top + size, left:left + size], out / f"crop{i}.png")
+        figures.append(f'<figure><img src="{rel}/crop{i}.png" alt="{html.escape(label)} crop">'
+                       f"<figcaption>{html.escape(label)}</figcaption></figure>")
+        if i:
+            options.append(f'<option value="{rel}/{i}.png">{html.escape(label)}</option>')
+    title = f"{item.dataset} x{item.scale} / {item.name}"
+    return (
+        f'<section class="image"><h3>{html.escape(title)}</h3>'
+        f"<p>Crop at ({left}, {top}), {size}x{size} px, where the models differ most.</p>"
+        f'<div class="crops">{"".join(figures)}</div>'
+        f"<p>Before (bicubic, left) / after: <select>{''.join(options)}</select></p>"
+        f'<div class="slider"><img class="before" src="{rel}/0.png" alt="bicubic">'
+        f'<div class="after"><img src="{rel}/1.png" alt="after"></div>'
+        f'<input type="range" min="0" max="100" value="50" aria-label="before/after"></div>'
+        "</section>"
+    )
+
+
+def write(folder: Path, results: Sequence[EvalResult], items: Iterable[ReportImage]) -> Path:
+    """Write the report into `folder` (which must not exist, or be empty); return index.html.
+
+    The folder appears complete or not at all."""
+    folder = check_target(Path(folder))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        header, rows = report.table_rows(results)
+        ih, irows = per_image_rows(results)
+        sections = [_image_section(it, f"{n:04d}", tmp) for n, it in enumerate(items)]
+        page = (
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\">"
+            "<title>srgan eval report</title>"
+            f"<style>{_CSS}</style></head><body><h1>srgan eval report</h1>"
+            f"<h2>Summary</h2>{_table(header, rows, 'summary')}"
+            f"<p>{html.escape(report.protocol_line(results))}</p>"
+            f"<h2>Per image</h2><p>Click a column to sort.</p>"
+            f"{_table(ih, irows, 'sortable per-image')}"
+            f"<h2>Comparisons</h2>{''.join(sections)}"
+            f"<script type=\"application/json\" id=\"data\">"
+            f"{json.dumps(report.summary_records(results), allow_nan=False)}</script>"
+            f"<script>{_JS}</script></body></html>\n"
+        )
+        (tmp / "index.html").write_text(page, encoding="utf-8")
+        tmp.chmod(0o755)
+        if folder.exists():
+            folder.rmdir()  # empty (checked): replaced by the complete folder
+        os.rename(tmp, folder)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"--report {folder}: cannot write ({e.strerror or e})") from e
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder / "index.html"
+
+
+def items_from_saved(
+    datasets: Sequence[BenchmarkDataset], models: Sequence[str],
+    sr_dir: Callable[[str, str], Path],
+) -> Iterator[ReportImage]:
+    """The report's images: each dataset sample's HR and LR, with the SR that each model wrote
+    to ``sr_dir(model, dataset)/<name>.png`` while scored (None where it failed)."""
+    for ds in datasets:
+        for sample in ds.load_all():
+            if not isinstance(sample, Sample):
+                continue
+            sr: dict[str, np.ndarray | None] = {}
+            for m in models:
+                path = sr_dir(m, ds.name) / f"{sample.name}.png"
+                sr[m] = np.asarray(Image.open(path)) if path.is_file() else None
+            yield ReportImage(ds.name, ds.scale, sample.name, sample.hr, sample.lr, sr)

@@ -1,0 +1,200 @@
+"""The one scoring path: a model (anything `--model` gives, bicubic included) on a dataset, by a
+protocol. `srgan eval`, training validation and `export --measure` all call `score`, so the three
+give the same numbers for the same weights; `evaluation.evaluate` does the per-image metrics and
+means."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from srgan_cli.errors import DatasetError, SrganError, UsageError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from srgan_cli.evaluation.datasets import BenchmarkDataset
+    from srgan_cli.evaluation.evaluate import EvalResult, ImageScore
+    from srgan_cli.evaluation.perceptual import Lpips
+    from srgan_cli.models.descriptor import ModelDescriptor
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How an SR image is scored and how the model runs for it.
+
+    The defaults are the standard protocol of the literature (Y channel, border = scale, fp32,
+    whole images): the numbers published results are compared with."""
+
+    crop_border: int | None = None  # pixels removed from each edge (None: the scale)
+    y_channel: bool = True  # score BT.601 luma, else all RGB channels
+    precision: str = "fp32"
+    tile: int = 0  # LR tile size (0: whole image)
+    metrics: tuple[str, ...] = ("psnr", "ssim")  # shown; psnr/ssim are always computed
+    lpips_net: str = "alex"  # LPIPS backbone: alex or vgg
+    tta: bool = False  # x8 self-ensemble of the model (not the standard protocol)
+
+
+STANDARD = Protocol()
+
+_DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def check_device_name(spec: str, option: str = "--device") -> None:
+    """UsageError (exit 2) for a device name that is not one ("foo"), before any work; whether a
+    well-formed device exists is devices.resolve_device's DeviceError. No torch import."""
+    if not _DEVICE_NAME.fullmatch(spec.strip().lower()):
+        raise UsageError(
+            f"{option} {spec!r}: unknown device, expected auto, cpu, cuda, cuda:N or mps"
+        )
+
+
+def open_datasets(
+    specs: Iterable[str], scale: int, *, data_root: str | Path | None = None,
+    split: str = "valid", regenerate_lr: bool = False,
+) -> list[BenchmarkDataset]:
+    """Open every dataset (duplicates once) before any is scored: a missing one fails fast."""
+    from srgan_cli.evaluation.datasets import open_dataset
+
+    return [
+        open_dataset(spec, scale, data_root=data_root, split=split, regenerate_lr=regenerate_lr)
+        for spec in dict.fromkeys(specs)
+    ]
+
+
+def score(
+    model: ModelDescriptor,
+    dataset: BenchmarkDataset | str,
+    protocol: Protocol = STANDARD,
+    *,
+    device: str = "auto",
+    data_root: str | Path | None = None,
+    save_dir: Path | None = None,
+    on_image: Callable[[ImageScore], None] | None = None,
+    lpips: Lpips | None = None,
+) -> EvalResult:
+    """Score `model` on `dataset` (an opened dataset, or a spec opened at the model's scale).
+
+    A failed image is recorded in the result, not raised; ``save_dir`` receives the SR images as
+    scored, ``on_image`` is called after each image. When the protocol asks for LPIPS, `lpips`
+    is used (pass one to share it between calls), else it is loaded here."""
+    from srgan_cli.evaluation.datasets import open_dataset
+    from srgan_cli.evaluation.evaluate import evaluate
+
+    check_metrics(protocol.metrics)
+    if "lpips" in protocol.metrics and lpips is None:
+        from srgan_cli.evaluation.perceptual import load_lpips
+
+        lpips = load_lpips(protocol.lpips_net)
+    ds = open_dataset(dataset, model.scale, data_root=data_root) if isinstance(
+        dataset, str) else dataset
+    result = evaluate(
+        predictor(model, protocol, device), ds, scale=model.scale,
+        crop_border=protocol.crop_border,
+        y_channel=protocol.y_channel, model_name=model.name, dataset_name=ds.name,
+        save_dir=save_dir, on_image=on_image,
+        lpips=lpips if "lpips" in protocol.metrics else None,
+    )
+    result.metrics = protocol.metrics
+    result.lpips_net = protocol.lpips_net if "lpips" in protocol.metrics else ""
+    result.tta = protocol.tta
+    return result
+
+
+def check_metrics(metrics: Iterable[str]) -> tuple[str, ...]:
+    """The metric names, lower-cased, duplicates once; UsageError for an unknown or empty set."""
+    from srgan_cli.evaluation.evaluate import METRICS
+
+    names = tuple(dict.fromkeys(m.strip().lower() for m in metrics))
+    unknown = [m for m in names if m not in METRICS]
+    if unknown or not names:
+        raise UsageError(f"--metric {unknown[0] if unknown else ''!r}: unknown metric, expected "
+                         f"{', '.join(METRICS)}")
+    return names
+
+
+def score_videos(
+    model: ModelDescriptor,
+    name: str,
+    videos: list[Path],
+    protocol: Protocol = STANDARD,
+    *,
+    device: str = "auto",
+    max_frames: int | None = None,
+    on_video: Callable[[ImageScore], None] | None = None,
+) -> EvalResult:
+    """Score `model` on videos, each frame as HR, by the standard protocol (Y, border = scale;
+    `protocol` gives precision and tile): per-video and mean PSNR/SSIM and temporal_psnr."""
+    from srgan_cli.evaluation.evaluate import evaluate_videos
+    from srgan_cli.upscaling.upscaler import Upscaler
+
+    if (protocol.crop_border not in (None, model.scale) or not protocol.y_channel
+            or "lpips" in protocol.metrics):
+        raise UsageError("videos are scored by the standard protocol only: --rgb, "
+                         "--crop-border and --metric lpips apply to image datasets")
+    up = Upscaler(model, device=device, precision=protocol.precision, tile=protocol.tile,
+                  tta=protocol.tta)
+
+    def upscale_frames(frames: list[np.ndarray]) -> list[np.ndarray]:
+        return [up.upscale_array(f) for f in frames]
+
+    result = evaluate_videos(upscale_frames, videos, scale=model.scale, max_frames=max_frames,
+                             model_name=model.name, dataset_name=name, on_video=on_video)
+    result.metrics = protocol.metrics
+    result.tta = protocol.tta
+    return result
+
+
+def predictor(model: ModelDescriptor, protocol: Protocol = STANDARD, device: str = "auto"
+              ) -> Callable[[np.ndarray], np.ndarray]:
+    """LR uint8 -> SR uint8 for `model`: an Upscaler, or for a model with its own integer path
+    (bicubic) on the CPU in fp32 that path itself, the same numbers without importing torch
+    (`srgan eval --model bicubic` starts fast). Other devices and precisions go through the
+    Upscaler, which checks them."""
+    resize = getattr(model.implementation, "resize_integer", None)
+    if (resize is not None and device.strip().lower() in ("auto", "cpu")
+            and protocol.precision in ("auto", "fp32") and not protocol.tta):
+        return resize
+    from srgan_cli.upscaling.upscaler import Upscaler
+
+    return Upscaler(model, device=device, precision=protocol.precision,
+                    tile=protocol.tile, tta=protocol.tta).upscale_array
+
+
+def measure_model(
+    model: ModelDescriptor | str | Path, datasets: list[str], *,
+    data_root: str | Path | None = None, device: str = "auto",
+) -> dict[str, dict[str, Any]]:
+    """{dataset: {psnr, ssim, scale, images, protocol}} of a model, for its card.
+
+    The standard protocol, shipped LR files if present: the numbers `srgan eval` gives. Every
+    dataset is opened before any is scored (DatasetError); a failed image is an SrganError
+    naming it, since a card's scores must cover the whole set."""
+    from srgan_cli.evaluation import report
+    from srgan_cli.models.loading import load
+
+    loaded = load(str(model)) if isinstance(model, (str, Path)) else model
+    scale = loaded.scale
+    out: dict[str, dict[str, Any]] = {}
+    for ds in open_datasets(datasets, scale, data_root=data_root):
+        res = score(loaded, ds, STANDARD, device=device)
+        failure = report.failure_message([res])
+        if failure is not None:
+            raise SrganError(f"{ds.name}: not measured, {failure}")
+        if res.partial:
+            raise DatasetError(
+                f"{ds.name}: not measured, only {res.images_found} of {res.images_expected} "
+                "images are present (a model card needs the whole set)"
+            )
+        lr = "shipped LR files" if ds.lr_source == "file" else "MATLAB bicubic LR from HR"
+        out[ds.name] = {
+            "psnr": round(float(res.mean_psnr), 4),
+            "ssim": round(float(res.mean_ssim), 5),
+            "scale": scale,
+            "images": len(res.images),
+            "protocol": f"Y channel, crop {scale}, uint8, {lr}",
+        }
+    return out

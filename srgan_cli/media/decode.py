@@ -1,0 +1,606 @@
+"""Image reading and writing at the edges of the pipeline (uint8/uint16 HxWxC arrays).
+
+`read_image` is the one decoder, used by upscale, eval and training alike. It refuses anything
+that is not a fully decodable PNG, JPEG, BMP, TIFF or WebP image of at most `max_pixels` pixels
+(whatever the file is named), with an `InputImageError` naming the file. Colour is always RGB
+(gray replicated, palette and CMYK converted) so the model sees three channels; `ImageData`
+remembers what to give back on writing: grayscale, alpha, 16-bit depth and the ICC profile.
+Views: `ImageData` itself (native depth with alpha, for upscale) and `ImageData.uint8` /
+`read_uint8` (uint8 RGB for training; HxW for gray sources in eval). `READ_EXTENSIONS` is the one
+set of file names looked for in folders (`discovery`).
+
+Pillow decodes 16-bit colour PNGs and TIFFs to 8 bits, so those are read at full depth here:
+PNGs by running Pillow's own PNG decoder twice with rawmodes that keep the high and the low byte
+of each sample; TIFFs with `tifffile`. Pillow cannot write them either: 16-bit PNGs are written
+by a small encoder below, 16-bit TIFFs by `tifffile`.
+
+Every write goes through `fileio.atomic_write`: the bytes land in a hidden ``.part`` temp file
+in the output folder, published onto the output only once complete (never over an existing
+file without ``overwrite``). Damaged data (files cut short, JPEG scans that end early, see
+`jpegscan`) and animations or multi-page files are refused; ``allow_damaged`` accepts damaged
+data with a note in `ImageData.warnings`. Names in messages go through `messages.show_path`.
+
+Metadata (`metadata` holds the EXIF/DPI rules) is kept by default and dropped by
+``strip_metadata``: EXIF (Orientation reset to 1, as the pixels are turned upright on reading;
+pixel-size tags set to the new size; no thumbnail), XMP, and DPI scaled with the pixel size so
+the physical size stays the same (`ImageData.replace`: 72 dpi at x4 -> 288 dpi). The ICC
+profile is colour, not metadata: it is always kept where it fits. What each output holds:
+
+    output       EXIF                          XMP                 DPI              ICC
+    PNG 8/16     eXIf chunk                    iTXt XML:com.adobe  pHYs             iCCP
+    JPEG         APP1                          APP1                JFIF + EXIF      APP2
+    WebP         EXIF chunk                    XMP chunk           in EXIF only     ICCP
+    TIFF 8/16    text tags of IFD0 (Make,      tag 700             X/YResolution    tag 34675
+                 Model, DateTime, Artist, ...)
+                 as TIFF tags; no Exif/GPS sub-directory
+    BMP          -                             -                   pixels/metre     -
+
+Output quality (`encoding.QUALITY_HELP`): JPEG and WebP take `quality` 1-100 (default 95;
+WebP at 100 is lossless); PNG, TIFF and BMP are lossless and ignore it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import os
+import struct
+import threading
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
+
+from srgan_cli.errors import InputImageError, SrganError
+from srgan_cli.media import formats as formats
+from srgan_cli.media import jpegscan, metadata
+from srgan_cli.media.encode import check_output_path, write_image  # noqa: F401  (the encoder)
+from srgan_cli.media.formats import READ_EXTENSIONS, WRITE_EXTENSIONS
+from srgan_cli.media.output_options import (  # noqa: F401  (re-exported: the image layer's surface)
+    DEFAULT_QUALITY,
+    METADATA_HELP,
+    QUALITY_HELP,
+    check_quality,
+)
+from srgan_cli.media.pixels import gray_to_rgb, to_uint8
+from srgan_cli.messages import one_line, show_path
+
+# Pillow's own default limit (1024**3 // 4 // 3 pixels), fixed here so that code elsewhere
+# changing `Image.MAX_IMAGE_PIXELS` does not change ours.
+DEFAULT_MAX_PIXELS: int = 1024 * 1024 * 1024 // 4 // 3
+
+
+
+
+@dataclass(frozen=True, eq=False)  # arrays: identity equality
+class ImageData:
+    """Decoded pixels plus what is needed to write them back faithfully.
+
+    `color` is HxWx3 RGB (uint8 or uint16; gray sources replicated), `alpha` HxW of the same
+    dtype or None, `gray` says to write one channel back, `bit_depth` is 8 or 16 and always
+    matches the dtype, `source_mode` is Pillow's mode of the file ("RGB;16", "RGBA;16" or
+    "LA;16" for 16-bit layouts Pillow has no mode for). `warnings` are one-line notes about
+    the source for the record (damaged data accepted with ``allow_damaged``, EXIF dropped).
+    Metadata to carry (see the module notes): `exif` as Pillow's ``b"Exif\\0\\0"`` bytes with
+    Orientation 1 (it is applied to `color`), `xmp` the XMP packet, `dpi` (x, y) of these pixels.
+    """
+
+    color: np.ndarray
+    alpha: np.ndarray | None
+    gray: bool
+    bit_depth: int
+    icc_profile: bytes | None
+    source_mode: str
+    warnings: tuple[str, ...] = ()
+    exif: bytes | None = None
+    xmp: bytes | None = None
+    dpi: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        c, a = self.color, self.alpha
+        if c.ndim != 3 or c.shape[2] != 3:
+            raise ValueError(f"color must be HxWx3, got shape {c.shape}")
+        if c.dtype not in (np.uint8, np.uint16):
+            raise ValueError(f"color must be uint8 or uint16, got {c.dtype}")
+        if self.bit_depth != 8 * c.dtype.itemsize:
+            raise ValueError(f"bit_depth {self.bit_depth} does not match color dtype {c.dtype}")
+        if a is not None and (a.shape != c.shape[:2] or a.dtype != c.dtype):
+            raise ValueError(
+                f"alpha must be {c.shape[:2]} {c.dtype}, got {a.shape} {a.dtype}")
+
+    def replace(self, *, color: np.ndarray, alpha: np.ndarray | None) -> ImageData:
+        """Same metadata, new pixels of any size (the same picture resampled): the bit depth
+        follows `color`'s dtype, the DPI the size, so the physical size stays the same."""
+        new_size = (color.shape[1], color.shape[0]) if color.ndim >= 2 else self.size
+        return ImageData(color=color, alpha=alpha, gray=self.gray,
+                         bit_depth=8 * color.dtype.itemsize, icc_profile=self.icc_profile,
+                         source_mode=self.source_mode, warnings=self.warnings, exif=self.exif,
+                         xmp=self.xmp, dpi=metadata.scaled_dpi(self.dpi, self.size, new_size))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height), as Pillow reports it."""
+        return self.color.shape[1], self.color.shape[0]
+
+    def uint8(self, *, keep_gray: bool = False) -> np.ndarray:
+        """The colour as uint8 (16-bit rounded, alpha dropped): HxWx3 RGB, or with `keep_gray`
+        HxW for a gray source, so that eval scores gray images on their own values."""
+        color = to_uint8(self.color)
+        return np.ascontiguousarray(color[..., 0] if keep_gray and self.gray else color)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_image(
+    path: str | Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, allow_damaged: bool = False
+) -> ImageData:
+    """Fully decode one image (EXIF orientation applied); refuse it with InputImageError.
+
+    `max_pixels=None` lifts the decompression-bomb limit; otherwise width*height is checked
+    against it from the header, before any pixel is decoded. Damaged image data (a file cut
+    short, a JPEG scan that ends early) is refused unless `allow_damaged`: then what decodes is
+    kept, the rest filled, and a note put in `ImageData.warnings`. Animations and multi-page
+    files are refused (never silently their first frame)."""
+    p = Path(path)
+    _check_input_file(p)
+    try:
+        return _decode_guarded(p, max_pixels, load_truncated=False)
+    except _DamagedImageError as e:
+        if not allow_damaged:
+            raise
+        reason = str(e)
+    image = _decode_guarded(p, max_pixels, load_truncated=True)
+    note = f"damaged image data accepted ({reason.removeprefix(show_path(p) + ': ')})"
+    return dataclasses.replace(image, warnings=(*image.warnings, note))
+
+
+def _decode_guarded(p: Path, max_pixels: int | None, *, load_truncated: bool) -> ImageData:
+    """`_decode` with Pillow's globals set for this call and its errors made InputImageErrors;
+    an error from the image data itself is marked ``damaged`` (``allow_damaged`` may retry)."""
+    try:
+        with _pillow_guard(max_pixels, load_truncated=load_truncated):
+            return _decode(p, max_pixels, strict=not load_truncated)
+    except SrganError:
+        raise
+    except FileNotFoundError as e:
+        raise InputImageError(f"{show_path(p)}: no such file") from e
+    except PermissionError as e:
+        raise InputImageError(f"{show_path(p)}: permission denied") from e
+    except MemoryError as e:
+        raise InputImageError(f"{show_path(p)}: not enough memory to decode the image") from e
+    except Exception as e:  # decoders raise anything on corrupt data
+        raise _DamagedImageError(f"{show_path(p)}: cannot decode image ({one_line(e)})") from e
+
+
+class _DamagedImageError(InputImageError):
+    """The image data itself does not decode (cut short, corrupt): what ``allow_damaged``
+    accepts when Pillow can fill the rest."""
+
+
+def read_uint8(
+    path: str | Path, *, keep_gray: bool = False, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
+    """`read_image` viewed as uint8 pixels (training and eval): see `ImageData.uint8`."""
+    return read_image(path, max_pixels=max_pixels).uint8(keep_gray=keep_gray)
+
+
+def peek_size(path: str | Path) -> tuple[int, int] | None:
+    """(height, width) from the header alone, EXIF orientation applied; None when the header
+    does not read as a supported format (decoding it then fails with the full reason)."""
+    try:
+        with Image.open(path, formats=formats.PIL_FORMATS) as im:
+            w, h = im.size
+            if im.format == "PNG" and "exif" not in im.info:
+                # Pillow would decode all the pixels to look for an eXIf chunk after them
+                orientation = 1
+            else:
+                orientation = im.getexif().get(0x0112, 1)
+    except (OSError, ValueError, SyntaxError, EOFError, KeyError, Image.DecompressionBombError):
+        return None
+    return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
+
+
+def _check_input_file(p: Path) -> None:
+    """Clear messages for the commonest ways a path is not a readable file."""
+    try:
+        if p.is_dir():
+            raise InputImageError(f"{show_path(p)}: is a directory, expected an image file")
+        if not p.exists():
+            raise InputImageError(f"{show_path(p)}: no such file")
+        if not p.is_file():
+            raise InputImageError(f"{show_path(p)}: not a regular file")
+        if p.stat().st_size == 0:
+            raise InputImageError(f"{show_path(p)}: empty file (0 bytes), not an image")
+    except OSError as e:  # e.g. a parent folder without search permission
+        raise InputImageError(f"{show_path(p)}: cannot access ({one_line(e)})") from e
+    if not os.access(p, os.R_OK):
+        raise InputImageError(f"{show_path(p)}: permission denied")
+
+
+class _SharedLock:
+    """Many holders of the shared side or one of the exclusive side (Pillow's globals)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._shared = 0
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            self._shared += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._shared -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: self._shared == 0)
+            yield
+
+
+_PIL_GLOBALS = _SharedLock()
+
+
+@contextlib.contextmanager
+def _pillow_guard(max_pixels: int | None, *, load_truncated: bool = False) -> Iterator[None]:
+    """Make Pillow refuse (or, with `load_truncated`, fill) truncated files and not refuse
+    images `max_pixels` allows.
+
+    Pillow's limits are process globals: decodes that agree with them run side by side; one
+    that needs them changed waits for those, changes them, decodes alone and restores them.
+    Our own size check runs before decoding regardless."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore", UserWarning)  # e.g. "Corrupt EXIF data": noise here
+        with _PIL_GLOBALS.shared():
+            current = Image.MAX_IMAGE_PIXELS
+            too_strict = current is not None and (max_pixels is None or 2 * current < max_pixels)
+            if not too_strict and ImageFile.LOAD_TRUNCATED_IMAGES == load_truncated:
+                yield
+                return
+        with _PIL_GLOBALS.exclusive():
+            saved = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
+            if too_strict:
+                Image.MAX_IMAGE_PIXELS = max_pixels
+            ImageFile.LOAD_TRUNCATED_IMAGES = load_truncated
+            try:
+                yield
+            finally:
+                Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = saved
+
+
+def _check_size(p: Path, width: int, height: int, max_pixels: int | None) -> None:
+    if width <= 0 or height <= 0:
+        raise InputImageError(f"{show_path(p)}: image has zero size ({width}x{height})")
+    if max_pixels is not None and width * height > max_pixels:
+        raise InputImageError(
+            f"{show_path(p)}: image is {width}x{height} = {width * height} pixels, over the "
+            f"limit of {max_pixels} (possible decompression bomb)")
+
+
+def _decode(p: Path, max_pixels: int | None, *, strict: bool = True) -> ImageData:
+    Image.init()  # register every plugin: `formats=` raises KeyError for one not yet loaded (MPO)
+    try:
+        im = Image.open(p, formats=formats.PIL_FORMATS)
+    except Image.DecompressionBombError as e:
+        raise InputImageError(f"{show_path(p)}: image too large ({one_line(e)})") from e
+    except UnidentifiedImageError:
+        head = _read_head(p)
+        if head[:4] in formats.TIFF_MAGIC:  # e.g. 16-bit gray+alpha, which Pillow cannot open
+            return _read_tiff16(p, max_pixels, None)
+        size = _header_size(head)
+        if size is not None:
+            _check_size(p, *size, max_pixels)
+        _check_gif(p, head)
+        raise InputImageError(f"{show_path(p)}: not a PNG, JPEG, BMP, TIFF or WebP image") from None
+    with im:
+        _check_size(p, im.width, im.height, max_pixels)
+        _check_single_frame(p, im.format or "", getattr(im, "n_frames", 1))
+        if im.format == "TIFF" and im.mode in ("RGB", "RGBA") and _tiff_bits(im) > 8:
+            return _read_tiff16(p, max_pixels, im.getexif().get(metadata.ORIENTATION))
+        png16 = _png16_rawmodes(im)
+        im.load()  # full decode: truncated or corrupt data raises here
+        if strict and im.format in ("JPEG", "MPO") and _gray_filled_corner(im) \
+                and jpegscan.scan_is_short(_read_head(p, n=-1)):
+            raise _DamagedImageError(
+                f"{show_path(p)}: cannot decode image (JPEG scan data ends early: the frame "
+                f"is {im.width}x{im.height} but the data does not cover it)")
+        icc = im.info.get("icc_profile") or None
+        orientation = im.getexif().get(metadata.ORIENTATION)
+        meta = _pillow_metadata(im)
+        if png16 is not None:
+            color, alpha, mode = _png16_pixels(p, im, *png16)
+            gray = png16[1] == 2
+        else:
+            color, alpha, gray, icc, mode = _pillow_pixels(p, im, icc)
+    color = _orient(color, orientation)
+    alpha = None if alpha is None else _orient(alpha, orientation)
+    return ImageData(color=color, alpha=alpha, gray=gray, bit_depth=8 * color.dtype.itemsize,
+                     icc_profile=icc, source_mode=mode, **meta)
+
+
+def _pillow_metadata(im: Image.Image) -> dict[str, Any]:
+    """ImageData's metadata fields (and warnings) from an open, loaded Pillow image."""
+    exif = im.getexif()
+    if im.format in ("TIFF", "WEBP"):  # the TIFF's own tags; WebP has DPI only in its EXIF
+        dpi = metadata.dpi_from_tags(exif)
+    else:
+        dpi = metadata.clean_dpi(im.info.get("dpi"))
+    unreadable = len(im.info.get("exif") or b"") > 6 and not len(exif)
+    carried = _carried_exif(exif)
+    if unreadable:
+        # Pillow skips what it cannot parse, with a warning we silence: say so in the record
+        carried["warnings"] = ("EXIF not carried: cannot parse it (no readable tag)",)
+    return {"xmp": metadata.xmp_bytes(im.info.get("xmp")), "dpi": dpi, **carried}
+
+
+def _carried_exif(exif: Image.Exif) -> dict[str, Any]:
+    """``exif`` (and, when it is malformed, a note in ``warnings`` instead)."""
+    try:
+        return {"exif": metadata.source_exif(exif)}
+    except Exception as e:  # noqa: BLE001 - Pillow's EXIF parser raises anything on bad data
+        return {"exif": None, "warnings": (f"EXIF not carried: cannot parse it ({one_line(e)})",)}
+
+
+_FRAME_KINDS = {"PNG": "animated PNG", "WEBP": "animated WebP", "TIFF": "multi-page TIFF",
+                "GIF": "animated GIF"}
+
+
+def _gray_filled_corner(im: Image.Image) -> bool:
+    """Whether the last pixel is the exact mid-gray libjpeg fills missing blocks with: the
+    cheap test before `jpegscan` counts the blocks (a scan that ends early misses the last)."""
+    if im.mode not in ("RGB", "L"):
+        return False
+    corner = im.getpixel((im.width - 1, im.height - 1))
+    return corner in (128, (128, 128, 128))
+
+
+def _check_single_frame(p: Path, fmt: str, frames: int) -> None:
+    """Refuse animations and multi-page files: never upscale or score just the first frame.
+
+    MPO (a camera JPEG with previews or a stereo pair in extra frames) is read as its main
+    image, as every viewer shows it."""
+    if frames > 1 and fmt != "MPO":
+        raise InputImageError(
+            f"{show_path(p)}: {_FRAME_KINDS.get(fmt, fmt)} with {frames} "
+            f"{'pages' if fmt == 'TIFF' else 'frames'}: only single images are supported; "
+            "extract the one you want first")
+
+
+def _check_gif(p: Path, head: bytes) -> None:
+    """An animated GIF gets the frame message (GIF itself is not a supported format)."""
+    if not head.startswith((b"GIF87a", b"GIF89a")):
+        return
+    try:
+        with Image.open(p, formats=["GIF"]) as im:
+            frames = getattr(im, "n_frames", 1)
+    except Exception:  # noqa: BLE001 - only a better message is at stake
+        return
+    _check_single_frame(p, "GIF", frames)
+
+
+def _pillow_pixels(
+    p: Path, im: Image.Image, icc: bytes | None
+) -> tuple[np.ndarray, np.ndarray | None, bool, bytes | None, str]:
+    """Pixels of a decoded Pillow image as (RGB color, alpha, gray, icc, source mode)."""
+    mode = im.mode
+    trns = im.info.get("transparency")
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        g = np.asarray(im)
+        if mode == "I" and g.size and (g.min() < 0 or g.max() > 65535):
+            raise InputImageError(
+                f"{show_path(p)}: 32-bit integer image with values outside 0..65535 is not "
+                "supported")
+        g = g.astype(np.uint16)
+        alpha = None
+        if isinstance(trns, int):
+            alpha = np.where(g == trns, 0, 65535).astype(np.uint16)
+        return gray_to_rgb(g), alpha, True, icc, mode
+    if mode == "F":
+        raise InputImageError(f"{show_path(p)}: floating-point images are not supported")
+    if mode == "CMYK":
+        return np.asarray(_cmyk_to_rgb(im, icc)), None, False, None, mode
+    if mode in ("1", "L", "LA", "La"):
+        has_alpha = mode in ("LA", "La") or trns is not None
+        a = np.asarray(im.convert("LA" if has_alpha else "L"))
+        if has_alpha:
+            return gray_to_rgb(a[..., 0]), np.ascontiguousarray(a[..., 1]), True, icc, mode
+        return gray_to_rgb(a), None, True, icc, mode
+    has_alpha = "A" in mode or "a" in mode or trns is not None
+    try:
+        rgb = np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
+    except ValueError as e:
+        raise InputImageError(f"{show_path(p)}: unsupported image mode {mode}") from e
+    if has_alpha:
+        return np.ascontiguousarray(rgb[..., :3]), np.ascontiguousarray(rgb[..., 3]), False, \
+            icc, mode
+    return rgb, None, False, icc, mode
+
+
+def from_pillow(im: Image.Image) -> ImageData:
+    """An in-memory Pillow image as ImageData, converted as `read_image` converts a decoded file
+    (modes, 16-bit gray, alpha and transparency, EXIF orientation applied, ICC, EXIF, XMP,
+    DPI); for the Python API. InputImageError for modes it cannot hold (float, 32-bit)."""
+    orientation = im.getexif().get(metadata.ORIENTATION)
+    color, alpha, gray, icc, mode = _pillow_pixels(
+        Path("<image>"), im, im.info.get("icc_profile") or None)
+    color = _orient(color, orientation)
+    alpha = None if alpha is None else _orient(alpha, orientation)
+    return ImageData(color=color, alpha=alpha, gray=gray, bit_depth=8 * color.dtype.itemsize,
+                     icc_profile=icc, source_mode=mode, **_pillow_metadata(im))
+
+
+def _cmyk_to_rgb(im: Image.Image, icc: bytes | None) -> Image.Image:
+    """CMYK -> sRGB through the embedded CMYK profile if any, else Pillow's naive formula."""
+    if icc and formats.icc_space(icc) == "CMYK":
+        try:
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            out = ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"),
+                                            outputMode="RGB")
+            if out is not None:
+                return out
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass
+    return im.convert("RGB")
+
+
+def _png16_rawmodes(im: ImageFile.ImageFile) -> tuple[str, int] | None:
+    """For a 16-bit colour or gray+alpha PNG: (rawmode giving the low bytes, channels)."""
+    if im.format != "PNG" or len(im.tile) != 1:
+        return None
+    raw = im.tile[0].args
+    if raw == "LA;16B":
+        return "RGBA", 2  # one 8-bit RGBA pixel = the 4 bytes of one 16-bit LA pixel
+    return formats.PNG_16BIT_RAWMODES.get(raw)  # type: ignore[arg-type]
+
+
+def _png16_pixels(
+    p: Path, hi_im: Image.Image, low_rawmode: str, channels: int
+) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """Re-decode a 16-bit PNG with Pillow's decoder, keeping every byte.
+
+    Pillow unpacks "RGB;16B" keeping each sample's high byte; "RGB;16L" consumes the same 48
+    bits per pixel (so PNG unfiltering is identical) but keeps the other byte. Gray+alpha is
+    read raw as 8-bit RGBA = (L high, L low, A high, A low)."""
+    with Image.open(p, formats=["PNG"]) as lo_im:
+        lo_im.tile = [t._replace(args=low_rawmode) for t in lo_im.tile]
+        lo_im.load()
+        lo = np.asarray(lo_im).astype(np.uint16)
+    if channels == 2:
+        g = (lo[..., 0] << 8) | lo[..., 1]
+        return gray_to_rgb(g), (lo[..., 2] << 8) | lo[..., 3], "LA;16"
+    full = (np.asarray(hi_im).astype(np.uint16) << 8) | lo
+    if channels == 4:
+        return np.ascontiguousarray(full[..., :3]), np.ascontiguousarray(full[..., 3]), "RGBA;16"
+    trns = hi_im.info.get("transparency")
+    alpha = None
+    if isinstance(trns, tuple) and len(trns) == 3:
+        alpha = np.where(np.all(full == np.array(trns, np.uint16), axis=2), 0, 65535)
+        alpha = alpha.astype(np.uint16)
+    return full, alpha, "RGB;16"
+
+
+def _tiff_bits(im: Image.Image) -> int:
+    bits = getattr(im, "tag_v2", {}).get(258, (8,))
+    return max(bits) if isinstance(bits, tuple) and bits else int(bits)
+
+
+def _read_tiff16(p: Path, max_pixels: int | None, orientation: int | None) -> ImageData:
+    """16-bit colour or gray+alpha TIFF via tifffile (first page)."""
+    try:
+        import tifffile
+    except ImportError as e:
+        raise InputImageError(
+            f"{show_path(p)}: reading 16-bit TIFF needs the 'tifffile' package") from e
+    with tifffile.TiffFile(p) as tf:
+        _check_single_frame(p, "TIFF", len(tf.pages))
+        page = tf.pages.first
+        _check_size(p, int(page.imagewidth), int(page.imagelength), max_pixels)
+        photometric = int(page.photometric)
+        if page.dtype != np.uint16 or photometric not in (0, 1, 2):
+            raise InputImageError(
+                f"{show_path(p)}: unsupported TIFF layout ({page.dtype} samples, photometric "
+                f"{getattr(page.photometric, 'name', photometric)}); expected 8- or 16-bit gray "
+                "or RGB")
+        axes = page.axes
+        arr = page.asarray()
+        if orientation is None and 274 in page.tags:
+            orientation = int(page.tags[274].value)
+        icc_tag = page.tags.get(34675)
+        icc = bytes(icc_tag.value) if icc_tag is not None and icc_tag.value else None
+        extra = tuple(int(v) for v in np.atleast_1d(page.extrasamples))
+    meta = _tiff_metadata(p)
+    if axes not in ("YX", "YXS", "SYX"):
+        raise InputImageError(f"{show_path(p)}: unsupported TIFF layout (axes {axes})")
+    if axes == "YX":
+        arr = arr[..., None]
+    elif axes == "SYX":
+        arr = np.moveaxis(arr, 0, -1)
+    n_color = 3 if photometric == 2 else 1
+    if arr.shape[2] < n_color:
+        raise InputImageError(
+            f"{show_path(p)}: TIFF has {arr.shape[2]} samples, expected {n_color}")
+    color = arr[..., :n_color]
+    if photometric == 0:  # min-is-white
+        color = 65535 - color
+    alpha = np.ascontiguousarray(arr[..., n_color]) if arr.shape[2] > n_color else None
+    if alpha is not None and extra[:1] == (1,):  # associated (premultiplied) alpha
+        a = alpha.astype(np.float64)[..., None]
+        color = np.where(a > 0, np.floor(color * 65535.0 / np.maximum(a, 1) + 0.5), 0)
+        color = np.clip(color, 0, 65535).astype(np.uint16)
+    gray = n_color == 1
+    color = gray_to_rgb(color[..., 0]) if gray else np.ascontiguousarray(color)
+    mode = ("LA;16" if alpha is not None else "I;16") if gray else (
+        "RGBA;16" if alpha is not None else "RGB;16")
+    color = _orient(color, orientation)
+    alpha = None if alpha is None else _orient(alpha, orientation)
+    return ImageData(color=color, alpha=alpha, gray=gray, bit_depth=16, icc_profile=icc,
+                     source_mode=mode, **meta)
+
+
+def _tiff_metadata(p: Path) -> dict[str, Any]:
+    """ImageData's metadata fields from a TIFF's first directory, read with Pillow's tag
+    parser (which reads tags of files whose pixels it cannot decode)."""
+    with open(p, "rb") as f:
+        exif = Image.Exif()
+        try:
+            exif.load_from_fp(f)
+            xmp = metadata.xmp_bytes(exif.get(formats.TIFF_XMP_TAG))
+            dpi = metadata.dpi_from_tags(exif)
+        except Exception as e:  # noqa: BLE001 - the pixels decoded; only metadata is lost
+            return {"warnings": (f"TIFF metadata not carried: cannot parse it ({one_line(e)})",)}
+        return {"xmp": xmp, "dpi": dpi, **_carried_exif(exif)}
+
+
+def _read_head(p: Path, n: int = 4096) -> bytes:
+    with open(p, "rb") as f:
+        return f.read(n)
+
+
+def _header_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG, BMP or JPEG header Pillow refused (to spot zero sizes)."""
+    if head.startswith(formats.PNG_MAGIC) and head[12:16] == b"IHDR" and len(head) >= 24:
+        return struct.unpack(">II", head[16:24])
+    if head[:2] == b"BM" and len(head) >= 26:
+        w, h = struct.unpack("<ii", head[18:26])
+        return w, abs(h)
+    if head[:2] == b"\xff\xd8":
+        i = 2
+        while i + 9 <= len(head) and head[i] == 0xFF:
+            marker = head[i + 1]
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                h, w = struct.unpack(">HH", head[i + 5:i + 9])
+                return w, h
+            i += 2 + struct.unpack(">H", head[i + 2:i + 4])[0]
+    return None
+
+
+def _orient(a: np.ndarray, orientation: Any) -> np.ndarray:
+    """Apply an EXIF orientation (1..8) the way `ImageOps.exif_transpose` does."""
+    ops = {
+        2: lambda x: x[:, ::-1],
+        3: lambda x: x[::-1, ::-1],
+        4: lambda x: x[::-1],
+        5: lambda x: x.swapaxes(0, 1),
+        6: lambda x: np.rot90(x, -1),
+        7: lambda x: x[::-1, ::-1].swapaxes(0, 1),
+        8: lambda x: np.rot90(x, 1),
+    }
+    op = ops.get(orientation) if isinstance(orientation, int) else None
+    return a if op is None else np.ascontiguousarray(op(a))
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS", "DEFAULT_QUALITY", "METADATA_HELP", "QUALITY_HELP", "READ_EXTENSIONS",
+    "WRITE_EXTENSIONS", "ImageData", "check_output_path", "check_quality", "peek_size",
+    "read_image", "read_uint8", "write_image",
+]

@@ -1,0 +1,406 @@
+"""The batch engine's parts: options, one image's steps, its record, the exit code.
+
+`srgan_cli.upscaling.pipeline.run_batch` puts them together: options -> Upscaler -> planned jobs ->
+the
+steps, overlapped -> records -> exit code. No typer and no rich: whoever runs a batch (the CLI,
+a script) passes a `Reporter` that is told each step, and gets a `BatchResult` back. Each image
+is independent: a bad one becomes an error `Record` and the batch goes on;
+`BatchResult.check` then raises one `BatchError` whose exit code is that of the failures' error
+type (EXIT_MIXED when they differ).
+
+One image is four steps (`prepare`, decode, `upscale`, encode), here; `pipeline.run_jobs`
+overlaps them over many images, in threads, keeping records in job order.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from srgan_cli.errors import (
+    EXIT_INTERNAL,
+    EXIT_MIXED,
+    BatchError,
+    OutputError,
+    SrganError,
+    StreamClosed,
+    UsageError,
+    internal_error_line,
+)
+from srgan_cli.media.output_options import check_quality
+from srgan_cli.upscaling.media_jobs import FrameProgress, MediaInput
+from srgan_cli.upscaling.planning import (
+    DEFAULT_MAX_OUTPUT_PIXELS,
+    Job,
+    show_path,
+)
+from srgan_cli.upscaling.tiling import check_tiling
+
+if TYPE_CHECKING:
+    import torch
+
+    from srgan_cli.media.decode import ImageData
+    from srgan_cli.models.descriptor import ModelDescriptor
+    from srgan_cli.upscaling.upscaler import ProgressCb, Upscaler
+
+
+ALPHA_UPSAMPLERS = ("bicubic", "model")
+
+
+@dataclass(frozen=True)
+class UpscaleOptions:
+    """Everything `srgan upscale` takes besides its inputs, checked once when built.
+
+    `model` None is the default model (bicubic when it is not installed); `tile` None is the
+    device's default tile, 0 (WHOLE_IMAGE) the whole image; `max_pixels` None is the imaging
+    default, 0 no limit. `max_output_pixels` bounds each output (0 = no limit, memory still
+    checked); `alpha_upsampler` is "bicubic" (MATLAB bicubic) or "model" (alpha replicated to
+    three channels through the model, as Real-ESRGAN does). `quality` and `strip_metadata` go
+    to `imaging.write_image`, `allow_damaged` to `imaging.read_image`, `memory_budget` (bytes;
+    None: the device's default) to the Upscaler's automatic tile choice."""
+
+    output: str | Path | None = None  # --output FILE (or DIR: as -o DIR) of the one input
+    output_dir: Path | None = None
+    suffix: str | None = None
+    ext: str | None = None
+    recursive: bool = False
+    overwrite: bool = False
+    skip_existing: bool = False
+    model: str | None = None
+    outscale: float | None = None
+    device: str | torch.device = "auto"
+    precision: str = "auto"
+    tile: int | None = None
+    tile_pad: int | None = None
+    batch_size: int = 1
+    max_pixels: int | None = None
+    max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS
+    alpha_upsampler: str = "bicubic"
+    tta: bool = False  # x8 self-ensemble (8 flips/rotations averaged)
+    codec: str | None = None  # videos: FFmpeg encoder (None: H.264 where available)
+    crf: int | None = None  # videos: the encoder's constant-quality value (None: its default)
+    pix_fmt: str | None = None  # videos: pixel format (None: the source's where possible)
+    quality: int | None = None  # JPEG/WebP quality 1-100 (None: the format's default)
+    strip_metadata: bool = False  # drop EXIF, XMP and DPI (ICC stays)
+    allow_damaged: bool = False  # accept damaged input; the note goes into the record
+    memory_budget: int | None = None  # bytes of activations for the automatic tile
+
+    def __post_init__(self) -> None:
+        if self.overwrite and self.skip_existing:
+            raise UsageError("--overwrite and --skip-existing exclude each other")
+        if self.outscale is not None and not self.outscale > 0:
+            raise UsageError(f"--outscale must be positive, got {self.outscale}")
+        if self.max_pixels is not None and self.max_pixels < 0:
+            raise UsageError(f"--max-pixels must be >= 0 (0 = no limit), got {self.max_pixels}")
+        if self.max_output_pixels < 0:
+            raise UsageError("--max-output-pixels must be >= 0 (0 = no limit), got "
+                             f"{self.max_output_pixels}")
+        if self.alpha_upsampler not in ALPHA_UPSAMPLERS:
+            raise UsageError(f"--alpha-upsampler {self.alpha_upsampler}: expected "
+                             f"{' or '.join(ALPHA_UPSAMPLERS)}")
+        check_tiling(self.tile, self.tile_pad, self.batch_size)
+        if self.crf is not None and not 0 <= self.crf <= 63:
+            raise UsageError(f"--crf must be 0..63, got {self.crf}")
+        check_quality(self.quality)
+        if self.memory_budget is not None and self.memory_budget < 1:
+            raise UsageError(f"--memory-budget must be positive, got {self.memory_budget}")
+
+    @property
+    def pixel_limit(self) -> int | None:
+        """The decompression-bomb limit for `read_image` (None: no limit)."""
+        from srgan_cli.media.decode import DEFAULT_MAX_PIXELS
+
+        return DEFAULT_MAX_PIXELS if self.max_pixels is None else (self.max_pixels or None)
+
+
+@dataclass
+class Record:
+    """What happened to one image (one --json line)."""
+
+    input: str
+    output: str | None
+    status: str  # ok | error | skipped
+    input_size: list[int] | None = None
+    output_size: list[int] | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    exit_code: int = 0
+    note: str | None = None  # why it was skipped, for the terminal
+    tile: int | None = None  # the LR tile it ran with (0: whole image)
+    tiling_exact: bool | None = None  # False: tiled approximately (a windowed model)
+    media: dict[str, Any] | None = None  # a video's or animation's own record (codec, frames)
+    warnings: list[str] = field(default_factory=list)  # notes on the input (damaged data, ...)
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "input": self.input, "output": self.output, "input_size": self.input_size,
+            "output_size": self.output_size, "seconds": round(self.seconds, 3),
+            "status": self.status, "error": self.error, "tile": self.tile,
+            "tiling_exact": self.tiling_exact, "warnings": list(self.warnings)}
+        if self.media is not None:  # image records stay as they were
+            out["video" if "codec" in self.media else "animation"] = self.media
+        return out
+
+
+@dataclass
+class BatchResult:
+    """Every image's record, in job order, the wall time of the run, and where it went."""
+
+    records: list[Record] = field(default_factory=list)
+    seconds: float = 0.0
+    model_seconds: float = 0.0  # time the model ran
+    wait_seconds: float = 0.0  # time the model waited for a decode or for the encoder
+
+    @property
+    def failed(self) -> list[Record]:
+        return [r for r in self.records if r.status == "error"]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when no image failed, else the failures' common exit code, else EXIT_MIXED."""
+        codes = {r.exit_code for r in self.failed}
+        if not codes:
+            return 0
+        return codes.pop() if len(codes) == 1 else EXIT_MIXED
+
+    def check(self) -> None:
+        """Raise BatchError when an image failed: a single image's own error line, else
+        'N of M images failed' (the reporter has already been given every failed record)."""
+        failed = self.failed
+        if not failed:
+            return
+        if len(self.records) == 1:
+            raise BatchError(failed[0].error or "failed", failed[0].exit_code)
+        raise BatchError(f"{len(failed)} of {len(self.records)} images failed", self.exit_code)
+
+
+class ImageUpscaler(Protocol):
+    """What the runner needs of an Upscaler (tests pass a fake)."""
+
+    scale: int
+
+    def upscale_image(
+        self, img: ImageData, outscale: float | None = None, progress_cb: ProgressCb | None = None
+    ) -> ImageData: ...
+
+
+class Reporter:
+    """Told what a batch does; every method is a no-op here, override those you need.
+
+    Called from the thread that runs the batch, in this order: `note`s, `batch_started`, then
+    per job `image_started`, any `image_progress`, `image_finished`; `batch_finished` last.
+    (Jobs overlap in the pipeline; their calls are held back so that this order holds.)"""
+
+    def note(self, text: str) -> None:
+        """Something the user should know that is not an image's result."""
+
+    def batch_started(self, jobs: Sequence[Job]) -> None:
+        """The planned jobs, before the first runs."""
+
+    def image_started(self, job: Job) -> None:
+        """`job` is about to run."""
+
+    def image_progress(self, job: Job, done: int, total: int) -> None:
+        """LR pixels of `job` done so far, of `total`."""
+
+    def frame_progress(self, job: Job, done: int, total: int | None) -> None:
+        """Frames of video or animation `job` done so far, of `total` (None: unknown)."""
+
+    def image_finished(self, record: Record) -> None:
+        """The record of the job started last."""
+
+    def batch_finished(self, result: BatchResult) -> None:
+        """Every job has run."""
+
+
+def record_line(rec: Record) -> str:
+    """The one line a terminal shows for `rec` (names escaped): `IN -> OUT  WxH -> WxH  s`
+    (then `; warning` for each note on the input), `IN: skipped, why`, or `error: message`."""
+    if rec.status == "error":
+        return f"error: {rec.error}"
+    if rec.status == "skipped":
+        return f"{show_path(rec.input)}: skipped, {rec.note}"
+    (w, h), (ow, oh) = rec.input_size or (0, 0), rec.output_size or (0, 0)
+    line = (f"{show_path(rec.input)} -> {show_path(rec.output or '')}  {w}x{h} -> {ow}x{oh}  "
+            f"{rec.seconds:.2f} s")
+    if rec.media is not None:
+        from srgan_cli.upscaling.media_jobs import media_note
+
+        line += f"  ({media_note(rec.media)})"
+    return "; ".join((line, *rec.warnings))
+
+
+def summary_line(result: BatchResult) -> str:
+    """'6 upscaled, 0 skipped, 0 failed, 12.3 s, 1.8 MP/s' (output megapixels per second)."""
+    counts = {s: sum(r.status == s for r in result.records) for s in ("ok", "skipped", "error")}
+    pixels = sum(r.output_size[0] * r.output_size[1] for r in result.records
+                 if r.status == "ok" and r.output_size)
+    rate = pixels / 1e6 / result.seconds if result.seconds > 0 else 0.0
+    return (f"{counts['ok']} upscaled, {counts['skipped']} skipped, {counts['error']} failed, "
+            f"{result.seconds:.1f} s, {rate:.1f} MP/s")
+
+
+# ----------------------------------------------------------------------------- one image
+
+
+def prepare(job: Job, options: UpscaleOptions, *, check_output: bool = True) -> str | None:
+    """Before any pixel is read: raise the job's planned error, return why it is skipped (or
+    None to run it), create its output folder and check that the output may be written
+    (`check_output` False: the video or animation writer checks its own kind of target).
+
+    An output that exists is skipped (not an error) with --skip-existing, and for jobs that a
+    batch planned (`job.skip_existing`, so re-running a batch redoes nothing) unless
+    --overwrite; the one output named by IN OUT or --output FILE is refused instead."""
+    from srgan_cli.media.decode import check_output_path
+
+    if job.error is not None:
+        raise job.error
+    if job.skip is not None:
+        return job.skip
+    assert job.output is not None
+    skip = options.skip_existing or (job.skip_existing and not options.overwrite)
+    if skip and job.output.exists() and not job.output.is_dir():
+        return f"{show_path(job.output)} exists"
+    if job.make_folder:
+        try:
+            job.output.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(f"{show_path(job.output)}: cannot create the output folder "
+                              f"({e.strerror or e})") from None
+    if check_output:
+        check_output_path(job.output, overwrite=options.overwrite)
+    return None
+
+
+def capture(rec: Record, job: Job, step: Callable[[], Any]) -> Any:
+    """Run one step of `job`; turn what it raises into an error `rec` (returns None then)."""
+    try:
+        return step()
+    except SrganError as e:
+        rec.status, rec.error, rec.exit_code = "error", str(e), e.exit_code
+    except OSError as e:
+        if e.errno == errno.EPIPE and e.filename is None:  # stdout's reader went away while a
+            raise StreamClosed(str(e)) from e  # progress line was printed: not this image's fault
+        rec.status, rec.exit_code = "error", OutputError.exit_code
+        rec.error = f"{show_path(job.output or job.input)}: {e.strerror or e}"
+    except Exception as e:  # one broken image must not stop the batch
+        if os.environ.get("SRGAN_DEBUG") == "1":
+            raise
+        rec.status, rec.exit_code = "error", EXIT_INTERNAL
+        rec.error = f"{show_path(job.input)}: {internal_error_line(e)}"
+    return None
+
+
+def load_step(job: Job, options: UpscaleOptions) -> tuple[Record, ImageData | MediaInput | None]:
+    """Prepare and decode `job`: its Record, and the image (None when skipped or failed; a
+    MediaInput, not yet read, for a video or an animation)."""
+    from srgan_cli.media.decode import read_image
+    from srgan_cli.upscaling.media_jobs import MediaInput, media_kind
+
+    start = time.perf_counter()
+    rec = Record(str(job.input), None if job.output is None else str(job.output), "ok")
+
+    def load() -> ImageData | MediaInput | None:
+        kind = media_kind(job.input) if job.error is None and job.skip is None else None
+        skip = prepare(job, options, check_output=kind is None)
+        if skip is not None:
+            rec.status, rec.note = "skipped", skip
+            return None
+        if kind is not None:
+            return MediaInput(job.input, kind)
+        img = read_image(job.input, max_pixels=options.pixel_limit,
+                         allow_damaged=options.allow_damaged)
+        rec.input_size = list(img.size)
+        rec.warnings.extend(img.warnings)
+        return img
+
+    img = capture(rec, job, load)
+    rec.seconds += time.perf_counter() - start
+    return rec, img
+
+
+def upscale_step(
+    img: ImageData, upscaler: ImageUpscaler, options: UpscaleOptions,
+    progress_cb: ProgressCb | None = None, rec: Record | None = None,
+) -> ImageData:
+    """The model's result for `img`: colour through the model; alpha by MATLAB bicubic, or with
+    --alpha-upsampler model replicated to three channels, upscaled alike, one channel kept.
+    The tile used and whether tiling was exact go into `rec`."""
+    if options.alpha_upsampler != "model" or img.alpha is None:
+        result = upscaler.upscale_image(img, options.outscale, progress_cb)
+    else:
+        import numpy as np
+
+        color = upscaler.upscale_image(img.replace(color=img.color, alpha=None),
+                                       options.outscale, progress_cb)
+        alpha3 = np.repeat(img.alpha[..., None], 3, axis=2)
+        alpha = upscaler.upscale_image(img.replace(color=alpha3, alpha=None), options.outscale)
+        result = color.replace(color=color.color,
+                               alpha=np.ascontiguousarray(alpha.color[..., 0]))
+    if rec is not None:
+        rec.tile = getattr(upscaler, "tile", None)
+        rec.tiling_exact = getattr(upscaler, "tiling_exact", None)
+    return result
+
+
+def media_step(job: Job, rec: Record, media: MediaInput, upscaler: ImageUpscaler,
+               options: UpscaleOptions, progress: FrameProgress | None = None) -> None:
+    """Decode, upscale and encode every frame of `media` (its own threads overlap them);
+    the result or the failure goes into `rec`."""
+    from srgan_cli.upscaling.media_jobs import run_media
+
+    start = time.perf_counter()
+    assert job.output is not None
+    out = job.output
+
+    def run() -> None:
+        record = run_media(media, out, upscaler, options, progress)
+        rec.media = record
+        rec.input_size = [record["width"], record["height"]]
+        rec.output_size = [record["out_width"], record["out_height"]]
+
+    capture(rec, job, run)
+    rec.tile = getattr(upscaler, "tile", None)
+    rec.tiling_exact = getattr(upscaler, "tiling_exact", None)
+    rec.seconds += time.perf_counter() - start
+
+
+def save_step(job: Job, rec: Record, result: ImageData, options: UpscaleOptions) -> None:
+    """Encode `result` to `job.output` (atomic); failures go into `rec`."""
+    from srgan_cli.media.decode import write_image
+
+    start = time.perf_counter()
+    assert job.output is not None
+    out = job.output
+
+    def save() -> None:
+        write_image(out, result, overwrite=options.overwrite, quality=options.quality,
+                    strip_metadata=options.strip_metadata)
+        rec.output_size = list(result.size)
+
+    capture(rec, job, save)
+    rec.seconds += time.perf_counter() - start
+
+
+def load_upscaler(options: UpscaleOptions, reporter: Reporter | None = None, *,
+                  model: ModelDescriptor | None = None) -> Upscaler:
+    """The Upscaler of `options`: its model loaded (or the already loaded `model`), its device
+    resolved once."""
+    from srgan_cli.models.bundled import BICUBIC, DEFAULT_MODEL, default_model_spec
+    from srgan_cli.models.loading import load
+    from srgan_cli.upscaling.upscaler import Upscaler
+
+    if model is None:
+        spec = options.model if options.model is not None else default_model_spec()
+        if options.model is None and spec == BICUBIC and reporter is not None:
+            reporter.note(f"note: the default model {DEFAULT_MODEL} is not installed; using "
+                          "bicubic")
+        model = load(spec)
+    return Upscaler(model, device=options.device, precision=options.precision,
+                    tile=options.tile, tile_pad=options.tile_pad, batch_size=options.batch_size,
+                    memory_budget=options.memory_budget, tta=options.tta)

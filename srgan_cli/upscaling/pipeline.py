@@ -1,0 +1,312 @@
+"""Runs a batch: `run_batch` plans the jobs, and `run_jobs` overlaps the steps of
+`srgan_cli.upscaling.batch` over them.
+
+A reader thread prepares and decodes the next image and a writer thread encodes the last one
+while the model (in the calling thread) works, each through a queue of one image, so a folder of
+N images takes about N times the model time. Records and reporter calls stay in job order. On
+KeyboardInterrupt (Ctrl-C, or SIGTERM/SIGHUP under `srgan_cli.signals`) the threads stop after
+their current image, whose output is either complete or not there at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from srgan_cli.signals import deferred_interrupts
+from srgan_cli.upscaling.batch import (
+    BatchResult,
+    ImageUpscaler,
+    Record,
+    Reporter,
+    UpscaleOptions,
+    capture,
+    load_step,
+    load_upscaler,
+    media_step,
+    save_step,
+    upscale_step,
+)
+from srgan_cli.upscaling.media_jobs import MediaInput
+from srgan_cli.upscaling.planning import Job, check_output_sizes, plan_jobs, scale_label, show_path
+
+if TYPE_CHECKING:
+    from srgan_cli.media.decode import ImageData
+
+
+class _InOrder:
+    """Passes reporter calls on in job order while jobs overlap (called from one thread).
+
+    Calls for a job wait until every earlier job's `image_finished` has been passed on; of its
+    progress calls only the last one waits."""
+
+    def __init__(self, reporter: Reporter, jobs: Sequence[Job]) -> None:
+        self.reporter, self.jobs = reporter, jobs
+        self.cursor = 0  # the first job whose record has not been passed on
+        self.started: set[int] = set()
+        self.progress: dict[int, tuple[int, int | None, bool]] = {}
+        self.done: dict[int, Record] = {}
+
+    def start(self, k: int) -> None:
+        self.started.add(k)
+        self._flush()
+
+    def on_progress(self, k: int, done: int, total: int | None, frames: bool = False) -> None:
+        self.progress[k] = (done, total, frames)
+        self._flush()
+
+    def finish(self, k: int, rec: Record) -> None:
+        self.done[k] = rec
+        self._flush()
+
+    def _flush(self) -> None:
+        with deferred_interrupts():  # a line is printed and counted whole, or not at all
+            self._pass_on()
+
+    def _pass_on(self) -> None:
+        while self.cursor < len(self.jobs):
+            k, job = self.cursor, self.jobs[self.cursor]
+            if k in self.started:
+                self.started.discard(k)
+                self.reporter.image_started(job)
+            if k in self.progress and k not in self.started:
+                done, total, frames = self.progress.pop(k)
+                if frames:
+                    self.reporter.frame_progress(job, done, total)
+                elif total is not None:
+                    self.reporter.image_progress(job, done, total)
+            if k not in self.done:
+                return
+            self.reporter.image_finished(self.done.pop(k))
+            self.cursor += 1
+
+
+_STOP = object()
+
+
+class _Stage(threading.Thread):
+    """A daemon thread that maps `fn` over the items of `inbox` into `outbox` (bounded queues),
+    until it meets _STOP or `stop` is set; an unexpected exception is passed on as an item."""
+
+    def __init__(self, name: str, fn: Callable[[Any], Any], inbox: queue.Queue[Any],
+                 outbox: queue.Queue[Any], stop: threading.Event) -> None:
+        super().__init__(name=name, daemon=True)
+        self.fn, self.inbox, self.outbox, self.stop = fn, inbox, outbox, stop
+
+    def put(self, item: Any) -> bool:
+        """Put `item` in the outbox, unless it stays full until `stop` is set (False then)."""
+        with contextlib.suppress(queue.Full):
+            self.outbox.put_nowait(item)
+            return True
+        while not self.stop.is_set():
+            try:
+                self.outbox.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                item = self.inbox.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if item is _STOP:
+                self.put(_STOP)
+                return
+            try:
+                out = self.fn(item)
+            except BaseException as e:  # noqa: BLE001 - handed to the batch's thread
+                out = e
+            if not self.put(out):
+                return
+
+
+def _feed(items: Sequence[Any], inbox: queue.Queue[Any]) -> None:
+    for item in items:
+        inbox.put(item)
+    inbox.put(_STOP)
+
+
+class _Pipeline:
+    """One run of `run_jobs`: a reader and a writer thread around the model in this thread.
+
+    Finished records go into `records` from whichever thread finished them (under `lock`), so
+    an interrupt in this thread loses none; `collect` passes them on in job order."""
+
+    def __init__(self, jobs: Sequence[Job], upscaler: ImageUpscaler, options: UpscaleOptions,
+                 reporter: Reporter) -> None:
+        self.jobs, self.upscaler, self.options = jobs, upscaler, options
+        self.order = _InOrder(reporter, jobs)
+        self.stop = threading.Event()
+        self.records: dict[int, Record] = {}
+        self.reported: set[int] = set()
+        self.lock = threading.Lock()
+        self.model_seconds = self.wait_seconds = 0.0
+        todo: queue.Queue[Any] = queue.Queue()
+        self.loaded: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self.to_save: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self.saved: queue.Queue[Any] = queue.Queue()
+        threading.Thread(target=_feed, args=(list(enumerate(jobs)), todo), daemon=True).start()
+        self.reader = _Stage("srgan-decode", self._load, todo, self.loaded, self.stop)
+        self.writer = _Stage("srgan-encode", self._save, self.to_save, self.saved, self.stop)
+
+    def _load(self, item: tuple[int, Job]) -> tuple[int, Record, ImageData | MediaInput | None]:
+        k, job = item
+        return (k, *load_step(job, self.options))
+
+    def _save(self, item: tuple[int, Record, ImageData]) -> int:
+        k, rec, img = item
+        save_step(self.jobs[k], rec, img, self.options)
+        self._done(k, rec)
+        return k
+
+    def _done(self, k: int, rec: Record) -> None:
+        with self.lock:
+            self.records[k] = rec
+
+    def collect(self, block: bool) -> None:
+        """Pass on the records finished so far (waiting a moment for one if `block`)."""
+        while True:
+            try:
+                item = self.saved.get(timeout=0.1) if block else self.saved.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            block = False
+        with self.lock:
+            new = sorted(self.records.keys() - self.reported)
+        with deferred_interrupts():
+            for k in new:
+                self.reported.add(k)
+                self.order.finish(k, self.records[k])
+
+    def _media(self, k: int, rec: Record, media: MediaInput) -> None:
+        """A video or animation, whole, in this thread (it overlaps its own frames)."""
+
+        def on_frames(done: int, total: int | None) -> None:
+            self.order.on_progress(k, done, total, frames=True)
+            self.collect(block=False)
+
+        t0 = time.perf_counter()
+        media_step(self.jobs[k], rec, media, self.upscaler, self.options, on_frames)
+        waited = 0.0 if rec.media is None else (rec.media.get("wait_decode", 0.0)
+                                                + rec.media.get("wait_encode", 0.0))
+        self.model_seconds += time.perf_counter() - t0 - waited
+        self.wait_seconds += waited
+        self._done(k, rec)
+
+    def _model(self, k: int, rec: Record, img: ImageData) -> None:
+        """Run the model on job `k` in this thread and hand the result to the writer."""
+
+        def on_progress(done: int, total: int) -> None:
+            self.order.on_progress(k, done, total)
+            self.collect(block=False)
+
+        t0 = time.perf_counter()
+        out = capture(rec, self.jobs[k],
+                       lambda: upscale_step(img, self.upscaler, self.options, on_progress,
+                                                            rec))
+        t1 = time.perf_counter()
+        rec.seconds += t1 - t0
+        self.model_seconds += t1 - t0
+        if out is None:
+            self._done(k, rec)
+            return
+        self.to_save.put((k, rec, out))
+        self.wait_seconds += time.perf_counter() - t1
+
+    def run(self) -> list[Record]:
+        """Every job's record, in job order."""
+        self.reader.start()
+        self.writer.start()
+        try:
+            while True:
+                t0 = time.perf_counter()
+                item = self.loaded.get()
+                self.wait_seconds += time.perf_counter() - t0
+                if isinstance(item, BaseException):
+                    raise item
+                if item is _STOP:
+                    break
+                k, rec, img = item
+                self.collect(block=False)
+                self.order.start(k)
+                if img is None:
+                    self._done(k, rec)
+                elif isinstance(img, MediaInput):
+                    self._media(k, rec, img)
+                else:
+                    self._model(k, rec, img)
+            self.to_save.put(_STOP)
+            while len(self.reported) < len(self.jobs):
+                self.collect(block=True)
+        finally:
+            self.stop.set()  # on an interrupt, the threads end after their current image
+            self.reader.join()
+            self.writer.join()
+            with contextlib.suppress(BaseException):  # report what was written before
+                self.collect(block=False)
+        return [self.records[k] for k in range(len(self.jobs))]
+
+
+def run_jobs(
+    jobs: Sequence[Job],
+    upscaler: ImageUpscaler,
+    options: UpscaleOptions,
+    reporter: Reporter | None = None,
+) -> BatchResult:
+    """Run every job (decode, model, encode overlapped), telling `reporter` in job order;
+    never raises for one image's failure."""
+    reporter = reporter or Reporter()
+    start = time.perf_counter()
+    reporter.batch_started(jobs)
+    pipeline = _Pipeline(jobs, upscaler, options, reporter)
+    result = BatchResult(pipeline.run())
+    result.seconds = time.perf_counter() - start
+    result.model_seconds, result.wait_seconds = pipeline.model_seconds, pipeline.wait_seconds
+    reporter.batch_finished(result)
+    return result
+
+
+def clean_stale_temps(jobs: Sequence[Job], reporter: Reporter) -> None:
+    """Remove the temp files that killed runs left in the jobs' output folders, saying so."""
+    from srgan_cli.fileio import clean_stale_temps as clean
+
+    folders = sorted({job.output.parent for job in jobs if job.output is not None})
+    for folder in folders:
+        if folder.is_dir():
+            removed = clean(folder)
+            if removed:
+                reporter.note(f"removed {len(removed)} stale temp file(s) in {show_path(folder)}")
+
+
+def run_batch(
+    inputs: Sequence[str],
+    options: UpscaleOptions,
+    reporter: Reporter | None = None,
+    *,
+    upscaler: ImageUpscaler | None = None,
+) -> BatchResult:
+    """Upscale `inputs` (files, folders, globs; or IN OUT) as `options` say.
+
+    Raises SrganError for what stops the whole batch (usage, model, device, output folder);
+    a failed image is only a record (call `check()` on the result to raise for those). Pass an
+    `upscaler` to reuse a loaded model across batches."""
+    reporter = reporter or Reporter()
+    if upscaler is None:
+        upscaler = load_upscaler(options, reporter)
+    label = scale_label(options.outscale if options.outscale else upscaler.scale)
+    jobs = plan_jobs(list(inputs), output_dir=options.output_dir, suffix=options.suffix,
+                     ext=options.ext, recursive=options.recursive, scale_label=label,
+                     output=options.output)
+    check_output_sizes(jobs, options.outscale or upscaler.scale,
+                       max_output_pixels=options.max_output_pixels)
+    clean_stale_temps(jobs, reporter)
+    return run_jobs(jobs, upscaler, options, reporter)

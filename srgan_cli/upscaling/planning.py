@@ -1,0 +1,361 @@
+"""Batch planning: which files a batch reads, and the output path of each (no model, no torch).
+
+Inputs are files, folders (their images; subfolders with `recursive`) and glob patterns. No
+output may replace an input: two existing images are never read as IN OUT, an output that is
+another input of the batch is an error of its image, two inputs with one output path are an
+error of the second, and files that folders or patterns turn up which are outputs of this very
+batch (``a_x4.png`` beside ``a.png``) are skipped, so re-running a batch does not upscale its
+own results. Before any pixel is read, `check_output_sizes` refuses outputs too large for the
+limit or the memory (from the file headers alone).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from srgan_cli.errors import InputImageError, OutputError, SrganError, UsageError
+
+GLOB_CHARS = "*?["
+DEFAULT_MAX_OUTPUT_PIXELS = 400_000_000  # --max-output-pixels: 400 MP (20000 x 20000)
+OUTPUT_BYTES_PER_PIXEL = 8  # the output array and the encoder's copy, RGBA 8 bit
+
+
+def show_path(path: str | os.PathLike[str]) -> str:
+    """`path` as every printed line shows it: control characters and newlines escaped (by
+    `messages.show_path` where the messages module provides it)."""
+    try:
+        from srgan_cli import messages
+    except ImportError:  # the messages module is not there yet
+        return str(path)
+    show = getattr(messages, "show_path", None)
+    return str(path) if show is None else str(show(path))
+
+
+@dataclass
+class Job:
+    """One image to upscale; `error` is set when planning already found it cannot be done."""
+
+    input: Path
+    output: Path | None = None
+    error: SrganError | None = None
+    make_folder: bool = False  # output under -o DIR: create its (mirrored) subfolder
+    skip: str | None = None  # why it is left alone (it is an output of this batch)
+    skip_existing: bool = False  # planned by a batch: an existing output is skipped, not refused
+
+
+@dataclass(frozen=True)
+class Source:
+    """An input file, and the folder it was found under (to mirror subfolders with -o)."""
+
+    path: Path
+    root: Path | None = None
+    named: bool = False  # given as a file argument, not found in a folder or by a pattern
+
+
+def scale_label(scale: float) -> str:
+    """'x4' for 4 or 4.0, 'x2.5' for 2.5: the default suffix of outputs beside their inputs."""
+    return f"x{int(scale)}" if float(scale).is_integer() else f"x{scale:g}"
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def expand_inputs(specs: list[str], recursive: bool) -> list[Source | Job]:
+    """Files, folders (images in them; subfolders with `recursive`) and globs, in order, without
+    duplicates. An argument that yields nothing becomes a failed Job."""
+    from srgan_cli.media.decode import READ_EXTENSIONS
+    from srgan_cli.media.discovery import is_upscale_input, upscale_inputs_in
+
+    out: list[Source | Job] = []
+    seen: set[Path] = set()
+
+    def add(src: Source) -> None:
+        key = src.path.resolve()
+        if key not in seen:
+            seen.add(key)
+            out.append(src)
+
+    for spec in specs:
+        p = Path(spec).expanduser()
+        if p.is_dir():
+            files = upscale_inputs_in(p, recursive=recursive)
+            if not files:
+                from srgan_cli.media.video import VIDEO_SUFFIXES
+
+                exts = ", ".join(sorted(READ_EXTENSIONS))
+                exts += f"; or videos: {', '.join(sorted(VIDEO_SUFFIXES))}, animated .gif"
+                where = "or its subfolders " if recursive else ""
+                hint = "" if recursive else "; use --recursive for subfolders"
+                out.append(Job(p, error=InputImageError(
+                    f"{show_path(p)}: folder {where}has no images ({exts}){hint}")))
+            for f in files:
+                add(Source(f, p))
+        elif p.exists() or not any(c in spec for c in GLOB_CHARS):
+            if not p.exists():
+                out.append(Job(p, error=InputImageError(f"{show_path(p)}: no such file")))
+            else:
+                add(Source(p, named=True))
+        else:
+            matches = sorted(glob.glob(os.path.expanduser(spec), recursive=recursive))
+            files = [Path(m) for m in matches
+                     if Path(m).is_file() and is_upscale_input(Path(m))]
+            if not files:
+                out.append(Job(p, error=InputImageError(
+                    f"{show_path(spec)}: no image files match")))
+            for f in files:
+                add(Source(f))
+    return out
+
+
+def _is_image_file(p: Path) -> bool:
+    """An existing image or video (two such paths are two inputs, never IN OUT)."""
+    from srgan_cli.media.decode import READ_EXTENSIONS
+    from srgan_cli.media.discovery import is_video_name
+
+    return p.is_file() and (p.suffix.lower() in READ_EXTENSIONS or is_video_name(p))
+
+
+# ----------------------------------------------------------------------------- outputs
+
+KEEP_SUFFIX = frozenset({".gif", ".apng"})  # when animated, written as their own kind
+
+
+def _is_animated(path: Path) -> bool:
+    from srgan_cli.media.animation import is_animated
+
+    return is_animated(path)
+
+
+def _is_video_suffix(suffix: str) -> bool:
+    from srgan_cli.media.video import VIDEO_SUFFIXES
+
+    return suffix in VIDEO_SUFFIXES
+
+
+def normalise_ext(ext: str | None) -> str | None:
+    """'.png' for 'png' / '.PNG'; OutputError for an extension that cannot be written."""
+    if ext is None:
+        return None
+    from srgan_cli.media.decode import WRITE_EXTENSIONS
+
+    e = "." + ext.lower().lstrip(".")
+    if e not in WRITE_EXTENSIONS:
+        raise OutputError(f"--ext {ext}: unknown output extension (expected one of "
+                          f"{', '.join(sorted(x.lstrip('.') for x in WRITE_EXTENSIONS))})")
+    return e
+
+
+def output_for(src: Source, out_dir: Path | None, suffix: str, ext: str | None) -> Path:
+    """<out_dir or the input's folder>/<subfolders under the input root>/<stem><suffix><ext>.
+
+    A video, or an animated GIF or APNG, keeps its own suffix (`ext` is for still images): it
+    is written as the same kind of file."""
+    from srgan_cli.media.decode import WRITE_EXTENSIONS
+
+    own = src.path.suffix.lower()
+    if _is_video_suffix(own) or (own in KEEP_SUFFIX and _is_animated(src.path)):
+        ext = own
+    elif ext is None:
+        ext = own if own in WRITE_EXTENSIONS else ".png"
+    name = f"{src.path.stem}{suffix}{ext}"
+    if out_dir is None:
+        return src.path.with_name(name)
+    sub = src.path.parent.relative_to(src.root) if src.root is not None else Path()
+    return out_dir / sub / name
+
+
+def assign_outputs(
+    items: list[Source | Job], output_dir: Path | None, suffix: str, ext: str | None
+) -> list[Job]:
+    """The collision rules: one Job per item, in order, given expanded inputs (no file is read).
+
+    A file found by a folder or pattern that is this batch's output for another input is
+    skipped (a chain left by earlier runs is skipped whole); an output that would replace its
+    own input, that is another input, or that an earlier input already claimed, is an error of
+    its image. Paths are compared resolved."""
+    sources = [i for i in items if isinstance(i, Source)]  # distinct resolved paths
+    planned = {src.path.resolve(): output_for(src, output_dir, suffix, ext) for src in sources}
+    producer = {out.resolve(): key for key, out in planned.items()}
+    paths = {src.path.resolve(): src.path for src in sources}
+    skipped: dict[Path, Path] = {}  # found file -> the input whose output it is
+    for src in sources:
+        key = src.path.resolve()
+        maker = producer.get(key)
+        if not src.named and maker is not None and maker != key:
+            skipped[key] = maker
+    batch_inputs = {key for src in sources if (key := src.path.resolve()) not in skipped}
+    claimed: dict[Path, Path] = {}
+    jobs: list[Job] = []
+    for item in items:
+        if isinstance(item, Job):
+            jobs.append(item)
+            continue
+        key = item.path.resolve()
+        if key in skipped:
+            jobs.append(Job(item.path, skip=f"named as this batch's output for "
+                            f"{show_path(paths[skipped[key]])}"))
+            continue
+        out = planned[key]
+        job = Job(item.path, out, make_folder=output_dir is not None, skip_existing=True)
+        out_key = out.resolve()
+        if out_key == key:
+            job.error = OutputError(f"{show_path(item.path)}: the output would replace the "
+                                    "input; give --suffix or -o DIR")
+        elif out_key in batch_inputs:
+            job.error = OutputError(f"{show_path(item.path)}: output {show_path(out)} is also "
+                                    "an input of this batch; give --suffix or -o DIR")
+        elif out_key in claimed:
+            job.error = OutputError(f"{show_path(item.path)}: output {show_path(out)} is also "
+                                    f"the output of {show_path(claimed[out_key])}; give --ext or "
+                                    "separate folders")
+        else:
+            claimed[out_key] = item.path
+        jobs.append(job)
+    return jobs
+
+
+def is_folder_arg(path: str | Path) -> bool:
+    """True for an existing folder or a path written with a trailing slash (`out/`)."""
+    text = os.fspath(path)
+    return text.endswith(("/", os.sep)) or Path(text).expanduser().is_dir()
+
+
+def _single_job(src: str, dst: str, form: str) -> Job:
+    """The one job of `IN OUT` or `IN --output FILE` (`form` names which, for messages)."""
+    out = Path(dst).expanduser()
+    if form == "IN OUT" and any(c in dst for c in GLOB_CHARS) and not out.exists():
+        raise UsageError(f"{show_path(dst)}: the output of IN OUT cannot be a pattern; use -o "
+                         "DIR for several images")
+    if Path(src).expanduser().is_dir():
+        raise UsageError(f"{show_path(src)} is a folder: {form} takes one image; use -o DIR to "
+                         "upscale a folder")
+    found = expand_inputs([src], recursive=False)
+    if len(found) != 1:
+        raise UsageError(f"{show_path(src)} matches {len(found)} images: {form} takes one "
+                         "image; use -o DIR to upscale several")
+    first = found[0]
+    if isinstance(first, Job):
+        return Job(first.input, out, first.error)
+    job = Job(first.path, out, make_folder=True)
+    if out.resolve() == first.path.resolve():
+        job.error = OutputError(f"{show_path(first.path)}: the output would replace the input; "
+                                "give another OUT, --suffix or -o DIR")
+    return job
+
+
+def plan_jobs(
+    inputs: list[str],
+    *,
+    output_dir: Path | None,
+    suffix: str | None,
+    ext: str | None,
+    recursive: bool,
+    scale_label: str,
+    output: str | Path | None = None,
+) -> list[Job]:
+    """Decide every input's output path.
+
+    `output` (--output FILE) is the one output of one input; an existing folder, or a path
+    written with a trailing slash, is taken as -o DIR instead. Two paths without -o, --suffix or
+    --ext mean IN OUT when the second is neither a folder nor an existing image (two existing
+    images may be a pattern the shell expanded: refused, never overwritten). Otherwise outputs
+    go to -o DIR (created here), or beside the inputs with a suffix (default `_<scale_label>`),
+    by the rules of `assign_outputs`."""
+    ext = normalise_ext(ext)
+    if output is not None and is_folder_arg(output):
+        if output_dir is not None:
+            raise UsageError(f"--output {show_path(output)} is a folder: it excludes -o DIR")
+        output_dir = Path(output)
+        output = None
+    if output is not None:
+        if output_dir is not None or suffix is not None or ext is not None:
+            raise UsageError("--output FILE names the one output: it excludes -o, --suffix "
+                             "and --ext")
+        if len(inputs) != 1:
+            raise UsageError(f"--output FILE takes one INPUT, got {len(inputs)}; use -o DIR "
+                             "for several images")
+        return [_single_job(inputs[0], str(output), "--output")]
+    if len(inputs) == 2 and output_dir is None and suffix is None and ext is None:
+        src, dst = inputs
+        second = Path(dst).expanduser()
+        if _is_image_file(second):
+            d = show_path(dst)
+            raise UsageError(f"{d} exists: to upscale both images use -o DIR or --suffix TEXT; "
+                             f"to replace {d} with the result of {show_path(src)}, use --output "
+                             f"{d} --overwrite")
+        if not second.is_dir():
+            return [_single_job(src, dst, "IN OUT")]
+    if suffix is None:
+        suffix = "" if output_dir is not None else f"_{scale_label}"
+    if output_dir is not None:
+        output_dir = output_dir.expanduser()
+        try:
+            output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(f"-o {show_path(output_dir)}: cannot create the output folder "
+                              f"({e.strerror or e})") from None
+    return assign_outputs(expand_inputs(inputs, recursive), output_dir, suffix, ext)
+
+
+# ----------------------------------------------------------------------------- output sizes
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux MemAvailable), None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _amount(pixels: int) -> str:
+    """'1,296 MP', '1.9 MP' or '1,000 pixels'."""
+    if pixels >= 10_000_000:
+        return f"{pixels / 1e6:,.0f} MP"
+    return f"{pixels / 1e6:.1f} MP" if pixels >= 1_000_000 else f"{pixels:,} pixels"
+
+
+def output_size_error(
+    path: Path, size: tuple[int, int], scale: float, *, max_output_pixels: int,
+    memory: int | None,
+) -> OutputError | None:
+    """Why an input of `size` (height, width) cannot be upscaled by `scale`, or None.
+
+    Refused when the output has more than `max_output_pixels` pixels (0 = no limit) or when
+    its buffers would not fit in `memory` bytes (None = unknown)."""
+    h, w = size
+    oh, ow = max(1, round(h * scale)), max(1, round(w * scale))
+    pixels = oh * ow
+    if max_output_pixels and pixels > max_output_pixels:
+        return OutputError(
+            f"{show_path(path)}: the output would be {ow}x{oh} ({_amount(pixels)}), above "
+            f"the limit of {_amount(max_output_pixels)}; raise it with "
+            "--max-output-pixels N (0 = no limit)")
+    need = pixels * OUTPUT_BYTES_PER_PIXEL
+    if memory is not None and need > memory:
+        return OutputError(
+            f"{show_path(path)}: the output would be {ow}x{oh} and needs about "
+            f"{need / 2**30:.1f} GiB of memory; {memory / 2**30:.1f} GiB is available "
+            "(use a smaller --outscale)")
+    return None
+
+
+def check_output_sizes(jobs: list[Job], scale: float, *, max_output_pixels: int) -> None:
+    """Set the error of each job whose output would be too large, from its header alone."""
+    from srgan_cli.media.decode import peek_size
+
+    memory = available_memory()
+    for job in jobs:
+        if job.error is not None or job.skip is not None or job.output is None:
+            continue
+        size = peek_size(job.input)
+        if size is not None:
+            job.error = output_size_error(job.input, size, scale,
+                                          max_output_pixels=max_output_pixels, memory=memory)

@@ -1,0 +1,51 @@
+"""`srgan doctor`: facts about the install, found folders, broken probes reported not raised."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from srgan_cli import doctor
+from srgan_cli.cli.app import main
+
+
+def test_finds_datasets_under_the_data_root(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "set5" / "HR").mkdir(parents=True)
+    (tmp_path / "DIV2K").mkdir()
+    monkeypatch.setenv("SRGAN_DATA", str(tmp_path))
+    facts = doctor.gather()
+    assert facts["data_root"] == str(tmp_path)
+    assert facts["datasets"]["Set5"] == str(tmp_path / "set5")  # case-insensitive
+    assert facts["datasets"]["DIV2K"] == str(tmp_path / "DIV2K")
+    assert facts["datasets"]["Set14"] is None
+    assert isinstance(facts["cpu_native_bf16"], bool)
+    assert facts["threads"] >= 1
+    assert any(m["name"] == "srresnet_x4" for m in facts["bundled_models"])
+
+
+def test_a_failing_probe_is_a_finding(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken() -> dict[str, object]:
+        raise OSError("disk on fire\nsecond line")
+
+    monkeypatch.setattr(doctor, "_weights_facts", broken)
+    facts = doctor.gather()
+    assert facts["weights_error"] == "OSError: disk on fire"
+    assert any(line.startswith("weights_error: OSError") for line in doctor.lines(facts))
+
+
+def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["doctor", "--json"])  # success returns without sys.exit
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["srgan_cli"] and "torch" in facts and "vgg19_expected_at" in facts
+
+
+def test_cli_lines_say_not_found(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SRGAN_DATA", str(tmp_path))
+    main(["doctor"])
+    out = capsys.readouterr().out
+    assert "datasets: Set5=not found" in out
+    assert all(":" in line for line in out.splitlines())

@@ -1,0 +1,112 @@
+"""`srgan eval --report DIR` (report_html): the folder's contents, and the page itself opened in
+headless Chromium (skipped with a message where /usr/bin/chromium is absent)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import RunCli, tiny_set5
+from PIL import Image
+
+from srgan_cli.errors import OutputError
+from srgan_cli.evaluation.report_html import disagreement_window
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--hide-scrollbars", "--virtual-time-budget=5000"]
+
+# Appended to a copy of the page: checks every image and table, sorts one column, writes JSON.
+CHECK = """<script>
+window.addEventListener('load', function () {
+  var imgs = Array.from(document.images);
+  var bad = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); })
+                .map(function (i) { return i.getAttribute('src'); });
+  var t = document.querySelector('table.per-image');
+  t.querySelectorAll('th')[3].click();
+  var psnr = Array.from(t.tBodies[0].rows).map(function (r) {
+    return parseFloat(r.cells[3].textContent); });
+  var out = {images: imgs.length, bad: bad, psnr_sorted: psnr,
+    summary_rows: document.querySelectorAll('table.summary tbody tr').length,
+    image_rows: t.tBodies[0].rows.length,
+    sections: document.querySelectorAll('section.image').length,
+    external: Array.from(document.querySelectorAll('[src],[href]')).map(function (e) {
+      return e.getAttribute('src') || e.getAttribute('href'); })
+      .filter(function (u) { return /^[a-z]+:/i.test(u); })};
+  var pre = document.createElement('pre'); pre.id = 'check';
+  pre.textContent = JSON.stringify(out); document.body.appendChild(pre);
+});
+</script>"""
+
+
+def test_disagreement_window_finds_the_differing_region() -> None:
+    a = np.zeros((40, 50, 3), np.uint8)
+    b = a.copy()
+    b[20:28, 30:38] = 200
+    top, left = disagreement_window([a, b, a], 8)
+    assert (top, left) == (20, 30)
+    assert disagreement_window([a[:5, :5], a[:5, :5]], 8) == (0, 0)  # window larger than image
+
+
+@pytest.fixture
+def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tiny_set5(tmp_path / "data", [(48, 56)] * 3)
+    monkeypatch.setenv("SRGAN_WEIGHTS_DIR", str(tmp_path / "no-weights"))
+    return root
+
+
+def _report(run_cli: RunCli, data: Path, model: Path, out: Path) -> None:
+    code, _, err = run_cli(["eval", "--model", "bicubic", "--model", str(model), "--scale", "2",
+                            "--data-root", str(data), "--report", str(out)])
+    assert code == 0, err
+
+
+@pytest.mark.slow
+def test_report_folder(data: Path, tmp_path: Path, run_cli: RunCli,
+                       tiny_model_file: object, one_thread: None) -> None:
+    model = tiny_model_file(scale=2)  # type: ignore[operator]
+    out = tmp_path / "report"
+    _report(run_cli, data, model, out)
+    page = (out / "index.html").read_text()
+    srcs = re.findall(r'(?:src|option value)="([^"]+)"', page)  # slider choices too
+    assert srcs and all((out / s).is_file() for s in srcs)  # every image is in the folder
+    assert not re.search(r'(src|href)="(https?:)?//', page)  # no network request
+    hr = np.asarray(Image.open(data / "Set5" / "HR" / "im0.png"))
+    assert np.array_equal(np.asarray(Image.open(out / "images" / "0000" / "2.png")), hr)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    code, _, err = run_cli(["eval", "--model", "bicubic", "--scale", "2", "--data-root",
+                            str(data), "--report", str(out)])
+    assert code == OutputError.exit_code and "not an empty folder" in err
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                    reason="headless Chromium not installed (apt-get install chromium)")
+def test_report_in_headless_chromium(data: Path, tmp_path: Path, run_cli: RunCli,
+                                     tiny_model_file: object, one_thread: None) -> None:
+    model = tiny_model_file(scale=2)  # type: ignore[operator]
+    out = tmp_path / "report"
+    _report(run_cli, data, model, out)
+    probe = out / "probe.html"
+    probe.write_text((out / "index.html").read_text().replace("</body>", CHECK + "</body>"))
+    dom = subprocess.run([CHROMIUM, *CHROME_FLAGS, "--dump-dom", probe.as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    found = re.search(r'<pre id="check">(.*?)</pre>', dom, re.S)
+    assert found, dom[-2000:]
+    check = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert check["bad"] == [] and check["external"] == []
+    assert check["images"] == 3 * (3 + 2)  # per image: 3 crops + the slider's before and after
+    assert check["summary_rows"] == 1 and check["image_rows"] == 3 * 2
+    assert check["sections"] == 3
+    assert check["psnr_sorted"] == sorted(check["psnr_sorted"])  # the header click sorted it
+    shot = tmp_path / "shot.png"
+    subprocess.run([CHROMIUM, *CHROME_FLAGS, "--window-size=900,900",
+                    f"--screenshot={shot}", (out / "index.html").as_uri()],
+                   capture_output=True, timeout=120, cwd=tmp_path)
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
+    assert pixels.std() > 10 and (pixels < 128).mean() > 0.01  # text and images, not blank

@@ -1,0 +1,183 @@
+"""The banded lean SRResNet forward: the same output as the plain forward, less memory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from srgan_cli.models import srresnet_infer
+from srgan_cli.models.loading import load, srresnet_descriptor
+from srgan_cli.models.srresnet import SRResNet, fold_batchnorm
+from srgan_cli.models.srresnet_infer import (
+    LeanSRResNet,
+    activation_floats_per_pixel,
+    band_margins,
+    band_rows,
+    coarse_tail,
+    lean_forward,
+)
+from srgan_cli.upscaling.tiling import WHOLE_IMAGE
+from srgan_cli.upscaling.upscaler import (
+    ACTIVATION_FACTOR,
+    Upscaler,
+    activation_floats,
+    bytes_per_pixel,
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def folded(scale: int, channels: int = 8, seed: int = 0) -> SRResNet:
+    """A small folded SRResNet with random BN statistics and distinct PReLU slopes."""
+    torch.manual_seed(seed)
+    net = SRResNet(scale=scale, num_blocks=2, channels=channels)
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.3, 0.3)
+            m.running_var.uniform_(0.5, 2.0)
+        elif isinstance(m, nn.PReLU):
+            m.weight.data.uniform_(0.05, 0.4)
+    out = fold_batchnorm(net.eval())
+    assert isinstance(out, SRResNet)
+    return out
+
+
+@pytest.fixture
+def many_bands(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bands of 3+ rows, so small test images are cut into many bands with inner edges."""
+    monkeypatch.setattr(srresnet_infer, "MIN_BAND_ROWS", 3)
+    monkeypatch.setattr(srresnet_infer, "BANDS", 5)
+
+
+def test_band_margins_are_the_exact_halo() -> None:
+    assert band_margins(folded(4)) == [3, 3, 4]  # LR: 1 + ceil(3 / 2); 2x: 1 + ceil(4 / 2)
+    assert band_margins(folded(2)) == [3, 4]
+    assert band_margins(folded(3)) == [3, 4]
+    assert band_margins(folded(8)) == [3, 3, 3, 4]
+    assert band_rows(10) == srresnet_infer.MIN_BAND_ROWS
+    assert band_rows(10_000) == -(-10_000 // srresnet_infer.BANDS)
+
+
+@pytest.mark.usefixtures("many_bands")
+@pytest.mark.parametrize("scale", [2, 3, 4, 8])
+@pytest.mark.parametrize("size", [(37, 23), (5, 9), (2, 3), (41, 40)])
+def test_lean_forward_is_bit_identical_in_float32(scale: int, size: tuple[int, int]) -> None:
+    """channels_last (as prepared): exactly equal; NCHW within float rounding of the conv
+    algorithm oneDNN picks per shape."""
+    net = folded(scale)
+    x = torch.rand(1, 3, *size)
+    with torch.inference_mode():
+        plain = net(x)
+        lean = lean_forward(net, x)
+        cl = net.to(memory_format=torch.channels_last)
+        x_cl = x.contiguous(memory_format=torch.channels_last)
+        plain_cl, lean_cl = cl(x_cl), lean_forward(cl, x_cl)
+    assert lean.shape == plain.shape == (1, 3, size[0] * scale, size[1] * scale)
+    assert torch.equal(lean_cl, plain_cl)
+    assert lean_cl.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(lean, plain, atol=1e-6, rtol=0)
+
+
+@pytest.mark.usefixtures("many_bands")
+def test_lean_forward_bf16_within_one_grey_level() -> None:
+    net = folded(4, channels=16).to(torch.bfloat16, memory_format=torch.channels_last)
+    x = torch.rand(2, 3, 33, 29).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        plain, lean = net(x), lean_forward(net, x)
+
+    def grey(y: torch.Tensor) -> torch.Tensor:
+        return (y.float().clamp(0, 1) * 255).round()
+
+    assert (grey(plain) - grey(lean)).abs().max() <= 1
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4, 8])
+def test_coarse_tail_equals_the_tail_on_the_shuffled_input(scale: int) -> None:
+    net = folded(scale).double()
+    factor = 3 if scale == 3 else 2
+    tail = coarse_tail(net.tail, factor)
+    assert tail.kernel_size == (5, 5) and tail.out_channels == 3 * factor**2
+    y = torch.randn(1, 8 * factor**2, 13, 10, dtype=torch.float64)
+    with torch.inference_mode():
+        fine = net.tail(torch.nn.functional.pixel_shuffle(y, factor))
+        coarse = torch.nn.functional.pixel_shuffle(tail(y), factor)
+    assert torch.allclose(coarse, fine, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_lean_module_matches_the_plain_forward(scale: int, monkeypatch: pytest.MonkeyPatch
+                                               ) -> None:
+    """With the coarse tail: within float rounding in fp32, 1 grey level in bf16; and banding
+    stays bit-identical (many bands vs one, channels_last float32)."""
+    net = folded(scale)
+    lean = LeanSRResNet(net).to(memory_format=torch.channels_last)
+    x = torch.rand(1, 3, 29, 17).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        plain, one = net(x), lean(x)
+        monkeypatch.setattr(srresnet_infer, "MIN_BAND_ROWS", 3)
+        monkeypatch.setattr(srresnet_infer, "BANDS", 7)
+        banded = lean(x)
+        lean16 = lean.to(torch.bfloat16)
+        b16 = lean16(x.to(torch.bfloat16)).float()
+    assert lean.tail is not None
+    assert torch.equal(one, banded)
+    assert torch.allclose(one, plain, atol=2e-6, rtol=0)
+    grey = (b16.clamp(0, 1) * 255).round() - (plain.clamp(0, 1) * 255).round()
+    assert grey.abs().max() <= 1
+
+
+def test_per_channel_prelu_falls_back_to_the_module() -> None:
+    net = folded(2)
+    net.head_act = nn.PReLU(8)
+    net.upsampler[-1].act = nn.PReLU(8)
+    for act in (net.head_act, net.upsampler[-1].act):
+        nn.init.uniform_(act.weight, 0.05, 0.4)
+    x = torch.rand(1, 3, 11, 13)
+    lean = LeanSRResNet(net)
+    assert lean.tail is None  # a per-channel PReLU does not commute with the shuffle
+    with torch.inference_mode():
+        assert torch.allclose(lean(x), net(x), atol=1e-6, rtol=0)
+
+
+def test_descriptor_prepares_the_lean_forward_and_knows_its_memory() -> None:
+    torch.manual_seed(1)
+    module = SRResNet(scale=4, num_blocks=2, channels=8).eval()
+    model = srresnet_descriptor(module, name="t", source="memory", card={})
+    prepared = model.prepare("cpu", "fp32")
+    x = torch.rand(1, 3, 70, 45)
+    with torch.inference_mode():
+        plain = fold_batchnorm(module)(x)
+    assert torch.allclose(prepared(x), plain, atol=1e-6, rtol=0)
+    exported = model.torch_module()
+    assert exported is not None and not any(isinstance(m, LeanSRResNet)
+                                            for m in exported.modules())  # ONNX: plain graph
+    assert model.activations_per_pixel == activation_floats_per_pixel(module)
+    probe = ACTIVATION_FACTOR * activation_floats(model)
+    assert model.activations_per_pixel is not None and model.activations_per_pixel < probe / 2
+
+
+def test_bundled_model_runs_512_untiled_and_big_images_in_large_tiles() -> None:
+    """The issue's cases at the default CPU budget (bf16): whole 512^2 image, and 4000x3000
+    in tiles far larger than the old estimate allowed (estimates only: no forward runs)."""
+    model = load("srresnet_x4")
+    up = Upscaler(model, device="cpu", precision="bf16", tile=None)
+    assert up._tile_for(512, 512) == WHOLE_IMAGE
+    old_bpp = int(ACTIVATION_FACTOR * activation_floats(model) * 2 + 4 * (3 + 2 * 3 * 16))
+    assert up.bytes_per_pixel < old_bpp / 2
+    assert up.bytes_per_pixel == bytes_per_pixel(model, torch.bfloat16)
+    big = up._tile_for(3000, 4000)
+    up.bytes_per_pixel = old_bpp
+    assert big >= 1.8 * up._tile_for(3000, 4000)  # 500 vs 267 px
+
+
+def test_upscaler_output_unchanged_by_banding(monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(2)
+    model = srresnet_descriptor(SRResNet(scale=2, num_blocks=1, channels=8).eval(), name="t",
+                                source="memory", card={})
+    arr = np.random.default_rng(0).integers(0, 256, (50, 31, 3), dtype=np.uint8)
+    one_band = Upscaler(model, device="cpu", precision="fp32").upscale_array(arr)
+    monkeypatch.setattr(srresnet_infer, "MIN_BAND_ROWS", 4)
+    banded = Upscaler(model, device="cpu", precision="fp32").upscale_array(arr)
+    assert np.array_equal(one_band, banded)

@@ -1,0 +1,116 @@
+"""DDP: two gloo processes on the CPU (torchrun) train both stages; the replicas end with identical
+weights, ranks read disjoint samples, and only rank 0 writes checkpoints and logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+from PIL import Image
+
+from srgan_cli.training.checkpoint import load as load_checkpoint
+
+pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
+                                reason="torch.distributed with gloo is not available")
+
+# Each rank trains stage psnr then stage gan (initialised from the psnr run) and saves what it
+# holds. Rank 1 is given its own run folder, so that anything it writes would show.
+SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys
+    import torch
+    from srgan_cli.training import distributed as dist_utils
+    from srgan_cli.training.config import TrainConfig
+    from srgan_cli.training.loop import Trainer
+
+    out, data, cache = sys.argv[1:4]
+    rank = int(os.environ["RANK"])
+    suffix = "" if rank == 0 else f"_rank{rank}"
+    common = dict(data=[data], cache_dir=cache, scale=4, num_blocks=1, channels=8,
+                  patch_size=32, batch_size=2, device="cpu", log_every=1, lr=1e-3, seed=4)
+    info = {}
+    for stage, extra in (
+        ("psnr", dict(steps=3, save_every=2, ema=0.5)),
+        ("gan", dict(steps=2, save_every=5, content_loss="mse", init=f"{out}/psnr")),
+    ):
+        cfg = TrainConfig(stage=stage, run_dir=f"{out}/{stage}{suffix}", **common, **extra)
+        cfg.validate()
+        logs = []
+        t = Trainer(cfg, log=logs.append, show_progress=False)
+        loader = t.make_loader()
+        sampler = loader.batch_sampler
+        first = next(iter(sampler))
+        t.fit()
+        state = {"generator": t.generator.state_dict()}
+        if t.discriminator is not None:
+            state["discriminator"] = t.discriminator.state_dict()
+        if t.ema is not None:
+            state["params_ema"] = t.ema.module.state_dict()
+        torch.save(state, f"{out}/{stage}_rank{rank}.pt")
+        info[stage] = dict(rank=sampler.rank, world=sampler.world, first=first, logs=logs,
+                           step=t.step)
+    with open(f"{out}/info_rank{rank}.json", "w") as fh:
+        json.dump(info, fh)
+    dist_utils.shutdown()
+    """
+)
+
+
+def _images(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    for i in range(3):
+        arr = np.random.default_rng(i).integers(0, 256, size=(40, 36, 3), dtype=np.uint8)
+        Image.fromarray(arr).save(folder / f"{i}.png")
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_keep_identical_replicas(tmp_path: Path) -> None:
+    _images(tmp_path / "train")
+    script = tmp_path / "ddp_train.py"
+    script.write_text(SCRIPT)
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
+    res = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         str(script), str(out), str(tmp_path / "train"), str(tmp_path / "cache")],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    infos = [json.loads((out / f"info_rank{r}.json").read_text()) for r in (0, 1)]
+
+    for stage, steps in (("psnr", 3), ("gan", 2)):
+        ranks = [torch.load(out / f"{stage}_rank{r}.pt") for r in (0, 1)]
+        for part, a in ranks[0].items():
+            b = ranks[1][part]
+            assert a.keys() == b.keys()
+            for k in a:  # parameters and BatchNorm statistics alike
+                assert torch.equal(a[k], b[k]), f"{stage} {part}.{k} differs between replicas"
+        # rank 0's checkpoint is what both replicas hold
+        ckpt = load_checkpoint(out / stage / "last.pt")
+        assert ckpt["step"] == steps
+        for part, a in ranks[0].items():
+            assert all(torch.equal(ckpt[part][k], a[k]) for k in a)
+        # only rank 0 writes a run folder and logs
+        assert not (out / f"{stage}_rank1").exists()
+        lines = (out / stage / "metrics.jsonl").read_text().splitlines()
+        assert [json.loads(x)["step"] for x in lines] == list(range(1, steps + 1))
+        assert "samples_per_sec" in json.loads(lines[-1])
+        step_logs = [[m for m in i[stage]["logs"] if m.startswith("step ")] for i in infos]
+        assert len(step_logs[0]) == steps and step_logs[1] == []
+        # ranks read disjoint samples
+        assert [i[stage]["rank"] for i in infos] == [0, 1]
+        assert all(i[stage]["world"] == 2 and i[stage]["step"] == steps for i in infos)
+        assert infos[0][stage]["first"] == [0, 1] and infos[1][stage]["first"] == [2, 3]
+
+    # the gan stage started from the psnr result and trained on
+    psnr, gan = torch.load(out / "psnr_rank0.pt"), torch.load(out / "gan_rank0.pt")
+    assert not torch.equal(psnr["params_ema"]["tail.weight"], gan["generator"]["tail.weight"])

@@ -1,0 +1,422 @@
+"""The batch engine without the CLI: options, planning and collision rules, the runner with a
+fake upscaler, the reporter's calls, exit-code aggregation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from srgan_cli.errors import (
+    EXIT_INTERNAL,
+    EXIT_MIXED,
+    BatchError,
+    InputImageError,
+    OutputError,
+    StreamClosed,
+    UsageError,
+)
+from srgan_cli.media.decode import DEFAULT_MAX_PIXELS, ImageData
+from srgan_cli.upscaling.batch import (
+    BatchResult,
+    Record,
+    Reporter,
+    UpscaleOptions,
+    load_upscaler,
+)
+from srgan_cli.upscaling.pipeline import run_batch, run_jobs
+from srgan_cli.upscaling.planning import (
+    Job,
+    Source,
+    assign_outputs,
+    normalise_ext,
+    output_for,
+    plan_jobs,
+    scale_label,
+)
+from srgan_cli.upscaling.upscaler import ProgressCb
+
+
+def write_png(path: Path, h: int = 6, w: int = 8, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+class Nearest:
+    """A fake upscaler: nearest-neighbour x2, reports progress; fails on images named 'boom'."""
+
+    scale = 2
+
+    def upscale_image(
+        self, img: ImageData, outscale: float | None = None, progress_cb: ProgressCb | None = None
+    ) -> ImageData:
+        h, w = img.color.shape[:2]
+        if h == 5:
+            raise RuntimeError("boom\nsecond line")
+        if progress_cb is not None:
+            progress_cb(h * w // 2, h * w)
+            progress_cb(h * w, h * w)
+        return img.replace(color=img.color.repeat(2, axis=0).repeat(2, axis=1), alpha=None)
+
+
+class Recorder(Reporter):
+    """Keeps every call, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    def note(self, text: str) -> None:
+        self.calls.append(("note", text))
+
+    def batch_started(self, jobs: Sequence[Job]) -> None:
+        self.calls.append(("batch_started", len(jobs)))
+
+    def image_started(self, job: Job) -> None:
+        self.calls.append(("image_started", job.input.name))
+
+    def image_progress(self, job: Job, done: int, total: int) -> None:
+        self.calls.append(("image_progress", (job.input.name, done, total)))
+
+    def image_finished(self, record: Record) -> None:
+        self.calls.append(("image_finished", record.status))
+
+    def batch_finished(self, result: BatchResult) -> None:
+        self.calls.append(("batch_finished", len(result.records)))
+
+
+# ----------------------------------------------------------------------------- options
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"overwrite": True, "skip_existing": True}, "exclude each other"),
+        ({"outscale": 0.0}, "--outscale must be positive"),
+        ({"tile": -1}, "--tile must be >= 0 (0 = whole image)"),
+        ({"tile_pad": -1}, "--tile-pad must be >= 0"),
+        ({"batch_size": 0}, "--batch-size must be >= 1"),
+        ({"max_pixels": -5}, "--max-pixels must be >= 0"),
+    ],
+)
+def test_options_are_checked_when_built(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        UpscaleOptions(**kwargs)  # type: ignore[arg-type]
+
+
+def test_options_defaults_and_pixel_limit() -> None:
+    opts = UpscaleOptions()
+    assert opts.pixel_limit == DEFAULT_MAX_PIXELS and opts.tile is None
+    assert UpscaleOptions(max_pixels=0).pixel_limit is None
+    assert UpscaleOptions(max_pixels=100).pixel_limit == 100
+    with pytest.raises(AttributeError):
+        opts.tile = 3  # type: ignore[misc]
+
+
+# ----------------------------------------------------------------------------- planning
+
+
+def test_scale_label_and_ext() -> None:
+    assert scale_label(4) == "x4" and scale_label(4.0) == "x4" and scale_label(2.5) == "x2.5"
+    assert normalise_ext("PNG") == ".png" and normalise_ext(".jpg") == ".jpg"
+    assert normalise_ext(None) is None
+    with pytest.raises(OutputError, match="--ext gif: unknown output extension"):
+        normalise_ext("gif")
+
+
+def test_output_for_mirrors_subfolders(tmp_path: Path) -> None:
+    src = Source(tmp_path / "in" / "sub" / "a.JPG", tmp_path / "in")
+    assert output_for(src, tmp_path / "out", "", None) == tmp_path / "out" / "sub" / "a.jpg"
+    assert output_for(src, None, "_x4", ".png") == tmp_path / "in" / "sub" / "a_x4.png"
+    gif = Source(tmp_path / "a.gif", named=True)  # not writable as GIF: PNG
+    assert output_for(gif, None, "_x2", None) == tmp_path / "a_x2.png"
+
+
+def test_collision_rules_are_pure(tmp_path: Path) -> None:
+    """No file exists: the rules only look at paths."""
+    d = tmp_path / "nowhere"
+    items: list[Source | Job] = [
+        Source(d / "a.png", d),  # found in a folder
+        Source(d / "a_x4.png", d),  # found: a's output -> skipped
+        Source(d / "a_x4_x4.png", d),  # found: the output of a skipped file -> skipped too
+        Source(d / "b.png", named=True),
+        Source(d / "b_x4.png", named=True),  # named: an input, so b's output is refused
+        Source(d / "c.bmp", named=True),
+        Source(d / "c.png", named=True),  # same output as c.bmp with --ext png
+        Job(d / "gone.png", error=InputImageError("gone")),
+    ]
+    jobs = assign_outputs(items, None, "_x4", None)
+    assert [j.input.name for j in jobs] == [
+        "a.png", "a_x4.png", "a_x4_x4.png", "b.png", "b_x4.png", "c.bmp", "c.png", "gone.png"]
+    a, a4, a44, b, b4, cb, cp, gone = jobs
+    assert a.output == d / "a_x4.png" and a.error is None and a.skip is None
+    assert a4.skip == f"named as this batch's output for {d / 'a.png'}" and a4.output is None
+    assert a44.skip is not None and "a_x4.png" in a44.skip
+    assert isinstance(b.error, OutputError) and "is also an input of this batch" in str(b.error)
+    assert b4.error is None and b4.output == d / "b_x4_x4.png"
+    assert cb.error is None and cp.error is None  # different extensions: different outputs
+    assert isinstance(gone.error, InputImageError)
+    jobs = assign_outputs(items[5:7], d / "o", "", ".png")
+    assert jobs[0].error is None and jobs[0].make_folder
+    assert "is also the output of" in str(jobs[1].error)
+    (same,) = assign_outputs([Source(d / "a.png", named=True)], None, "", None)
+    assert "the output would replace the input" in str(same.error)
+
+
+def test_plan_jobs_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "a.png")
+    write_png(tmp_path / "b.png", seed=1)
+    (job,) = plan_jobs(["a.png", "new.png"], output_dir=None, suffix=None, ext=None,
+                       recursive=False, scale_label="x4")
+    assert job.output == Path("new.png") and job.error is None
+    with pytest.raises(UsageError, match="b.png exists"):
+        plan_jobs(["a.png", "b.png"], output_dir=None, suffix=None, ext=None, recursive=False,
+                  scale_label="x4")
+    with pytest.raises(UsageError, match="excludes -o"):
+        plan_jobs(["a.png"], output_dir=Path("o"), suffix=None, ext=None, recursive=False,
+                  scale_label="x4", output=Path("x.png"))
+    jobs = plan_jobs(["*.png"], output_dir=Path("o"), suffix=None, ext="jpg", recursive=False,
+                     scale_label="x4")
+    assert [j.output for j in jobs] == [Path("o/a.jpg"), Path("o/b.jpg")]
+    assert (tmp_path / "o").is_dir()
+
+
+# ----------------------------------------------------------------------------- runner
+
+
+def test_runner_records_and_reporter(tmp_path: Path) -> None:
+    write_png(tmp_path / "a.png")
+    (tmp_path / "bad.png").write_text("not an image")
+    write_png(tmp_path / "boom.png", h=5)
+    write_png(tmp_path / "c.png", seed=2)
+    (tmp_path / "c_x2.png").write_bytes(b"keep")
+    jobs = [Job(tmp_path / n, tmp_path / n.replace(".png", "_x2.png"))
+            for n in ("a.png", "bad.png", "boom.png", "c.png")]
+    jobs.append(Job(tmp_path / "gone.png", error=InputImageError("gone.png: no such file")))
+    rep = Recorder()
+    result = run_jobs(jobs, Nearest(), UpscaleOptions(skip_existing=True), rep)
+    a, bad, boom, c, gone = result.records
+    assert a.status == "ok" and a.input_size == [8, 6] and a.output_size == [16, 12]
+    got = np.asarray(Image.open(tmp_path / "a_x2.png"))
+    assert np.array_equal(got, np.asarray(Image.open(tmp_path / "a.png")).repeat(2, 0).repeat(2, 1))
+    assert bad.status == "error" and bad.exit_code == InputImageError.exit_code
+    assert not (tmp_path / "bad_x2.png").exists()
+    assert boom.status == "error" and boom.exit_code == EXIT_INTERNAL
+    assert boom.error == f"{tmp_path / 'boom.png'}: internal error: RuntimeError: boom"
+    assert c.status == "skipped" and c.note == f"{tmp_path / 'c_x2.png'} exists"
+    assert (tmp_path / "c_x2.png").read_bytes() == b"keep"
+    assert gone.status == "error" and gone.error == "gone.png: no such file"
+    assert result.exit_code == EXIT_MIXED and result.seconds > 0
+    assert rep.calls[:5] == [
+        ("batch_started", 5), ("image_started", "a.png"), ("image_progress", ("a.png", 24, 48)),
+        ("image_progress", ("a.png", 48, 48)), ("image_finished", "ok")]
+    assert [call for call in rep.calls if call[0] == "image_finished"] == [
+        ("image_finished", s) for s in ("ok", "error", "error", "skipped", "error")]
+    assert rep.calls[-1] == ("batch_finished", 5)
+    with pytest.raises(BatchError, match="3 of 5 images failed") as e:
+        result.check()
+    assert e.value.exit_code == EXIT_MIXED
+
+
+def test_existing_output_fails_its_image_only(tmp_path: Path) -> None:
+    write_png(tmp_path / "a.png")
+    (tmp_path / "a_x2.png").write_bytes(b"old")
+    job = Job(tmp_path / "a.png", tmp_path / "a_x2.png")
+    result = run_jobs([job], Nearest(), UpscaleOptions())
+    (rec,) = result.records
+    assert rec.status == "error" and rec.exit_code == OutputError.exit_code
+    assert (tmp_path / "a_x2.png").read_bytes() == b"old"
+    with pytest.raises(BatchError) as e:  # one image: its own message and exit code
+        result.check()
+    assert str(e.value) == rec.error and e.value.exit_code == OutputError.exit_code
+    result = run_jobs([job], Nearest(), UpscaleOptions(overwrite=True))
+    assert result.exit_code == 0 and result.records[0].output_size == [16, 12]
+    result.check()
+
+
+def test_exit_code_aggregation() -> None:
+    def rec(status: str, code: int = 0) -> Record:
+        return Record("in", "out", status, exit_code=code, error="e" if code else None)
+
+    assert BatchResult([rec("ok"), rec("skipped")]).exit_code == 0
+    BatchResult([rec("ok"), rec("skipped")]).check()
+    assert BatchResult([]).exit_code == 0
+    same = BatchResult([rec("ok"), rec("error", 3), rec("error", 3)])
+    assert same.exit_code == 3 and len(same.failed) == 2
+    with pytest.raises(BatchError, match="2 of 3 images failed") as e:
+        same.check()
+    assert e.value.exit_code == 3
+    assert BatchResult([rec("error", 3), rec("error", 4)]).exit_code == EXIT_MIXED
+
+
+# ----------------------------------------------------------------------------- whole batch
+
+
+def test_run_batch_without_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A script runs a batch: the model loaded, the device resolved once, records back."""
+    import srgan_cli.upscaling.upscaler as upscale_mod
+    from srgan_cli.devices import resolve_device
+
+    (tmp_path / "weights").mkdir()
+    monkeypatch.setenv("SRGAN_WEIGHTS_DIR", str(tmp_path / "weights"))  # nothing installed
+    calls: list[str] = []
+
+    def counting(spec: str) -> torch.device:
+        calls.append(spec)
+        return resolve_device(spec)
+
+    monkeypatch.setattr(upscale_mod, "resolve_device", counting)
+    write_png(tmp_path / "a.png")
+    opts = UpscaleOptions(output_dir=tmp_path / "out", outscale=2, device="cpu")
+    rep = Recorder()
+    up = load_upscaler(opts, rep)
+    assert calls == ["cpu"] and up.device == torch.device("cpu") and up.auto_tile  # by memory
+    assert rep.calls == [("note", "note: the default model srresnet_x4 is not installed; "
+                                  "using bicubic")]
+    result = run_batch([str(tmp_path / "a.png")], opts, rep, upscaler=up)
+    assert result.exit_code == 0 and result.records[0].output_size == [16, 12]
+    assert (tmp_path / "out" / "a.png").exists() and calls == ["cpu"]
+    # a resolved device is used as it is
+    up = load_upscaler(UpscaleOptions(model="bicubic", device=torch.device("cpu"), tile=0))
+    assert calls == ["cpu"] and up.tile == 0
+    result = run_batch([str(tmp_path / "a.png")], UpscaleOptions(model="bicubic"))
+    assert result.records[0].output == str(tmp_path / "a_x4.png")
+
+
+def test_output_size_error_names_the_limit_and_the_memory() -> None:
+    from srgan_cli.upscaling.planning import output_size_error
+
+    p = Path("a.png")
+    assert output_size_error(p, (100, 200), 4, max_output_pixels=400_000_000, memory=None) is None
+    e = output_size_error(p, (9000, 9000), 4, max_output_pixels=400_000_000, memory=None)
+    assert e is not None and "36000x36000" in str(e) and "--max-output-pixels" in str(e)
+    assert output_size_error(p, (9000, 9000), 4, max_output_pixels=0, memory=None) is None
+    e = output_size_error(p, (1000, 1000), 4, max_output_pixels=0, memory=2**20)
+    assert e is not None and "needs about 0.1 GiB of memory; 0.0 GiB is available" in str(e)
+    with pytest.raises(UsageError, match="--max-output-pixels must be >= 0"):
+        UpscaleOptions(max_output_pixels=-1)
+
+
+# ----------------------------------------------------------------------------- the pipeline
+
+
+class Gated(Nearest):
+    """Nearest x2 whose images wait, before the model runs, for a condition (or give up)."""
+
+    def __init__(self, waits: dict[int, object]) -> None:
+        import threading
+
+        self.waits, self.calls, self.lock = waits, 0, threading.Lock()
+
+    def upscale_image(self, img: ImageData, outscale: float | None = None,
+                      progress_cb: ProgressCb | None = None) -> ImageData:
+        import time
+
+        k, self.calls = self.calls, self.calls + 1
+        cond = self.waits.get(k)
+        deadline = time.monotonic() + 10
+        while cond is not None and not cond() and time.monotonic() < deadline:  # type: ignore[operator]
+            time.sleep(0.005)
+        assert cond is None or cond(), f"image {k}: the pipeline did not overlap"  # type: ignore[operator]
+        return super().upscale_image(img, outscale, progress_cb)
+
+
+def test_decode_and_encode_run_beside_the_model(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from srgan_cli.media import decode
+    names = [f"i{k}.png" for k in range(4)]
+    for k, n in enumerate(names):
+        write_png(tmp_path / n, seed=k)
+    read, write = decode.read_image, decode.write_image
+    decoded: list[str] = []
+    second_model_started = threading.Event()
+
+    def reading(path: Path, **kw: object) -> ImageData:
+        decoded.append(Path(path).name)
+        return read(path, **kw)  # type: ignore[arg-type]
+
+    def writing(path: Path, image: ImageData, **kw: object) -> None:
+        if Path(path).name == "i0_x2.png":  # encoding image 0 waits for the model on image 1
+            assert second_model_started.wait(10), "the model waited for the encoder"
+        write(path, image, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(decode, "read_image", reading)
+    monkeypatch.setattr(decode, "write_image", writing)
+
+    def image1_may_start() -> bool:
+        second_model_started.set()
+        return True
+
+    # the model on image 0 waits until image 1 is decoded: only a reader thread can do that
+    upscaler = Gated({0: lambda: "i1.png" in decoded, 1: image1_may_start})
+    jobs = [Job(tmp_path / n, tmp_path / n.replace(".png", "_x2.png")) for n in names]
+    rep = Recorder()
+    result = run_jobs(jobs, upscaler, UpscaleOptions(), rep)
+    assert [r.status for r in result.records] == ["ok"] * 4
+    assert [r.input for r in result.records] == [str(j.input) for j in jobs]
+    finished = [c for c in rep.calls if c[0] in ("image_started", "image_finished")]
+    assert finished == [c for n in names for c in (("image_started", n), ("image_finished", "ok"))]
+    assert result.model_seconds > 0 and result.wait_seconds >= 0
+
+
+def test_a_broken_stdout_during_progress_is_not_an_image_failure(tmp_path: Path) -> None:
+    """The reader of --json going away while a progress or record line is printed (from inside
+    the model step) stops the batch with StreamClosed; the image is not counted as failed."""
+
+    class PipeGone(Recorder):
+        def image_progress(self, job: Job, done: int, total: int) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    write_png(tmp_path / "a.png")
+    with pytest.raises(StreamClosed):
+        run_jobs([Job(tmp_path / "a.png", tmp_path / "a_x2.png")], Nearest(), UpscaleOptions(),
+                 PipeGone())
+
+
+def test_a_broken_pipe_naming_a_file_fails_that_image(tmp_path: Path) -> None:
+    class FifoOut(Nearest):
+        def upscale_image(self, img: ImageData, outscale: float | None = None,
+                          progress_cb: ProgressCb | None = None) -> ImageData:
+            raise BrokenPipeError(32, "Broken pipe", "fifo")
+
+    write_png(tmp_path / "a.png")
+    (rec,) = run_jobs([Job(tmp_path / "a.png", tmp_path / "a_x2.png")], FifoOut(),
+                      UpscaleOptions()).records
+    assert rec.status == "error" and rec.exit_code == OutputError.exit_code
+
+
+def test_an_interrupt_stops_the_threads_and_leaves_no_temp(tmp_path: Path) -> None:
+    import threading
+
+    for k in range(4):
+        write_png(tmp_path / f"i{k}.png", seed=k)
+
+    class Interrupting(Nearest):
+        calls = 0
+
+        def upscale_image(self, img: ImageData, outscale: float | None = None,
+                          progress_cb: ProgressCb | None = None) -> ImageData:
+            Interrupting.calls += 1
+            if Interrupting.calls == 3:
+                raise KeyboardInterrupt
+            return super().upscale_image(img, outscale, progress_cb)
+
+    before = threading.active_count()
+    jobs = [Job(tmp_path / f"i{k}.png", tmp_path / "out" / f"i{k}.png", make_folder=True)
+            for k in range(4)]
+    rep = Recorder()
+    with pytest.raises(KeyboardInterrupt):
+        run_jobs(jobs, Interrupting(), UpscaleOptions(), rep)
+    assert threading.active_count() <= before + 1  # only the finished feeder may linger
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    # complete files only, no temp: image 1 was written, or dropped before its encode began
+    assert written in (["i0.png"], ["i0.png", "i1.png"])
+    assert [c for c in rep.calls if c[0] == "image_finished"] == [("image_finished", "ok")] * len(
+        written)
