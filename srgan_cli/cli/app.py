@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from srgan_cli import __version__
+from srgan_cli.version import __version__
 from srgan_cli.cli.console import QUIET_OPTION, reset_quiet, stderr_console
 from srgan_cli.errors import (
     EXIT_BROKEN_PIPE,

@@ -12,7 +12,7 @@ def doctor_command(
 ) -> None:
     """Show what srgan runs on: torch and device versions, GPUs, native bf16, threads, and
     where the bundled weights, the VGG19 weights and the benchmark datasets were found."""
-    from srgan_cli.doctor import gather, lines
+    from srgan_cli.cli.doctor_report import gather, lines
 
     facts = gather()
     if as_json:

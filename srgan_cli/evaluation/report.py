@@ -16,7 +16,7 @@ from typing import Any
 
 from rich.table import Table
 
-from srgan_cli import __version__
+from srgan_cli.version import __version__
 from srgan_cli.evaluation.evaluate import EvalResult, ImageScore
 from srgan_cli.evaluation.metrics import protocol
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srgan_cli import __version__
+from srgan_cli.version import __version__
 
 ANSI = "\x1b["
 

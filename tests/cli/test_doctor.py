@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from srgan_cli import doctor
+from srgan_cli.cli import doctor_report as doctor
 from srgan_cli.cli.app import main
 
 

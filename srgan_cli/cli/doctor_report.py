@@ -10,7 +10,8 @@ import os
 import platform
 from typing import Any
 
-from srgan_cli import __version__, hardware
+from srgan_cli import hardware
+from srgan_cli.version import __version__
 from srgan_cli.errors import internal_error_line
 
 
