@@ -15,7 +15,6 @@ from typing import Any
 
 import typer
 
-from srgan_cli.version import __version__
 from srgan_cli.cli.console import QUIET_OPTION, reset_quiet, stderr_console
 from srgan_cli.errors import (
     EXIT_BROKEN_PIPE,
@@ -25,6 +24,7 @@ from srgan_cli.errors import (
     StreamClosed,
     internal_error_line,
 )
+from srgan_cli.version import __version__
 
 app = typer.Typer(
     name="srgan",

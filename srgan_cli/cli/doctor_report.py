@@ -11,8 +11,8 @@ import platform
 from typing import Any
 
 from srgan_cli import hardware
-from srgan_cli.version import __version__
 from srgan_cli.errors import internal_error_line
+from srgan_cli.version import __version__
 
 
 def _torch_facts() -> dict[str, Any]:

@@ -16,9 +16,9 @@ from typing import Any
 
 from rich.table import Table
 
-from srgan_cli.version import __version__
 from srgan_cli.evaluation.evaluate import EvalResult, ImageScore
 from srgan_cli.evaluation.metrics import protocol
+from srgan_cli.version import __version__
 
 REPORT_FORMAT = "srgan-cli-eval/1"
 _PACKAGES = {"torch": "torch", "numpy": "numpy", "scikit-image": "scikit-image"}
