@@ -18,8 +18,9 @@ import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from srgan_cli.evaluation.datasets import open_dataset
-from srgan_cli.evaluation.evaluate import bicubic_predictor
 from srgan_cli.evaluation.metrics import psnr_ssim, rgb_to_y
+from srgan_cli.evaluation.scoring import predictor
+from srgan_cli.models.descriptor import bicubic
 
 
 def skimage_scores(sr: np.ndarray, hr: np.ndarray, crop: int) -> tuple[float, float]:
@@ -56,7 +57,7 @@ def main() -> None:
     scale = 4
     pairs = []
     for sample in open_dataset("set14", scale, data_root=data):
-        sr = bicubic_predictor(scale)(sample.lr if sample.lr.ndim == 3
+        sr = predictor(bicubic(scale))(sample.lr if sample.lr.ndim == 3
                                       else np.repeat(sample.lr[..., None], 3, axis=2))
         pairs.append((sr if sample.hr.ndim == 3 else sr[..., 0], sample.hr))
     ours = [psnr_ssim(sr, hr, crop_border=scale) for sr, hr in pairs]

@@ -34,7 +34,7 @@ def main() -> None:
         res = {}
         for precision in ("fp32", "bf16"):
             t = time.perf_counter()
-            r = scoring.score(model, ds, scoring.Protocol(precision=precision), device="cpu")
+            r = scoring.score(model, ds, scoring.EvalProtocol(precision=precision), device="cpu")
             res[precision] = (float(r.mean_psnr), float(r.mean_ssim), time.perf_counter() - t)
         (p32, s32, t32), (p16, s16, t16) = res["fp32"], res["bf16"]
         print(f"{ds.name}: fp32 {p32:.4f} dB / {s32:.5f} ({t32:.0f} s), bf16 {p16:.4f} dB / "

@@ -101,8 +101,8 @@ def evaluate(model: str | Path | ModelDescriptor = DEFAULT_MODEL, dataset: str |
         raise ModelError(f"{model.name}: model is x{model.scale}, but x{scale} was asked")
     (ds,) = scoring.open_datasets([str(dataset)], model.scale, data_root=data_root,
                                   split=split, regenerate_lr=regenerate_lr)
-    protocol = scoring.Protocol(crop_border=crop_border, y_channel=y_channel,
-                                precision=precision, tile=tile)
+    protocol = scoring.EvalProtocol(crop_border=crop_border, y_channel=y_channel,
+                                    precision=precision, tile=tile)
     return scoring.score(model, ds, protocol, device=device)
 
 

@@ -352,7 +352,7 @@ SITES = [
     Site("srgan_cli/media/encode.py", "out.png", 4, _upscale),
     Site("srgan_cli/media/animation.py", "out.gif", 4, _animation),
     Site("srgan_cli/media/video.py", "out.mkv", 4, _video),
-    Site("srgan_cli/evaluation/evaluate.py", "0.png", 4, _eval_images),
+    Site("srgan_cli/media/encode.py", "0.png", 4, _eval_images),  # eval --save-images
     Site("srgan_cli/cli/eval_cmd.py", "report.json", 4, _eval_report("json")),
     Site("srgan_cli/cli/eval_cmd.py", "report.csv", 4, _eval_report("csv")),
     Site("srgan_cli/models/bundled.py", "model.safetensors", 4, _export),
@@ -361,7 +361,7 @@ SITES = [
     Site("srgan_cli/training/runlog.py", "config.toml", 4, _config),
     Site("srgan_cli/training/runlog.py", "metrics.jsonl", 4, _metrics),
     Site("srgan_cli/training/data.py", "*_hr.npy", 4, _cache),
-    Site("srgan_cli/training/valstrip.py", "step_000001.png", 4, _strip),
+    Site("srgan_cli/media/encode.py", "step_000001.png", 4, _strip),  # validation strips
 ]
 
 
@@ -411,7 +411,8 @@ def test_disk_full_names_are_escaped(tmp_path: Path, monkeypatch: pytest.MonkeyP
     """A full disk while writing a file whose name has a newline is still one line."""
     from srgan_cli import fileio
     from srgan_cli.errors import OutputError
-    from srgan_cli.media.decode import read_image, write_image
+    from srgan_cli.media.decode import read_image
+    from srgan_cli.media.encode import write_image
 
     _images(tmp_path, 1, (8, 8))
     monkeypatch.setattr(fileio, "fault_hook", enospc("publish", "a*b.png"))
@@ -441,7 +442,8 @@ def test_upscale_to_the_longest_file_name(stem: str, tmp_path: Path, run_cli: Ru
 _WRITE_IMAGE = """
 import sys
 from srgan_cli.errors import SrganError
-from srgan_cli.media.decode import read_image, write_image
+from srgan_cli.media.decode import read_image
+from srgan_cli.media.encode import write_image
 try:
     write_image(sys.argv[2], read_image(sys.argv[1]))
 except SrganError as e:
@@ -479,7 +481,8 @@ def test_two_processes_write_one_image_one_wins(tmp_path: Path) -> None:
                           code=_WRITE_IMAGE)
     expected = []
     for i in range(2):
-        from srgan_cli.media.decode import read_image, write_image
+        from srgan_cli.media.decode import read_image
+        from srgan_cli.media.encode import write_image
         write_image(tmp_path / f"e{i}.png", read_image(src / f"{i}.png"))
         expected.append((tmp_path / f"e{i}.png").read_bytes())
     assert expected[0] != expected[1]

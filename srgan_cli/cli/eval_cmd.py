@@ -222,8 +222,9 @@ def eval_command(
     datasets = scoring.open_datasets([d for d in dataset or ["set5"] if d not in video_sets],
                                      scale, data_root=data_root, split=split,
                                      regenerate_lr=regenerate_lr)
-    protocol = scoring.Protocol(crop_border=crop_border, y_channel=not rgb, precision=precision,
-                                tile=tile, metrics=metrics, lpips_net=lpips_net, tta=tta)
+    protocol = scoring.EvalProtocol(crop_border=crop_border, y_channel=not rgb,
+                                    precision=precision, tile=tile, metrics=metrics,
+                                    lpips_net=lpips_net, tta=tta)
     lpips = None
     if "lpips" in metrics:
         from srgan_cli.evaluation.perceptual import load_lpips

@@ -21,7 +21,8 @@ def sample(
 ) -> None:
     """Write a sample low-resolution image to try `srgan upscale` and `srgan eval` on."""
     from srgan_cli.cli.console import say
-    from srgan_cli.media.decode import ImageData, write_image
+    from srgan_cli.media.decode import ImageData
+    from srgan_cli.media.encode import write_image
     from srgan_cli.media.samples import sample_pair
 
     hr, lr = sample_pair(name, shrink)

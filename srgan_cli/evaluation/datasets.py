@@ -3,7 +3,7 @@
 Where the files are is `discovery`'s job (data root, EDSR and DIV2K layouts, LR pairing, case-
 insensitive names); this module turns them into samples. HR is cropped top-left to a multiple of
 the scale; shipped LR files are used (their size checked) unless missing or ``regenerate_lr``,
-then LR is MATLAB bicubic of HR. Images are decoded by `imaging.read_image`, with every guard
+then LR is MATLAB bicubic of HR. Images are decoded by `decode.read_image`, with every guard
 upscale has; gray images stay gray (HxW) so that they are scored on their own values.
 
 Structural problems (missing or empty folders, missing LR files, sizes wrong in the headers) are
@@ -24,19 +24,11 @@ import numpy as np
 from srgan_cli.errors import DatasetError, InputImageError, UsageError
 from srgan_cli.media import discovery
 from srgan_cli.media.decode import peek_size, read_uint8
-from srgan_cli.media.discovery import (
-    BENCHMARK_SIZES,
-    BENCHMARKS,
-    DIV2K,
-    DIV2K_SIZES,
-    HELP,
-    ImagePair,
-)
+from srgan_cli.media.discovery import DIV2K, ImagePair
 from srgan_cli.media.resize import imresize, modcrop
 from srgan_cli.messages import show_path
 
 SPLITS = ("valid", "train")
-KNOWN = (*BENCHMARKS, DIV2K)
 _LR_HINT = "add it, remove the folder, or pass --regenerate-lr"
 
 LrSource = Literal["file", "bicubic"]
@@ -161,27 +153,6 @@ def _checked(pairs: list[ImagePair], scale: int) -> list[ImagePair]:
     return pairs
 
 
-def _dataset(
-    name: str, root: Path, hr_dir: Path, lr_dir: Path | None, scale: int, expected: int | None
-) -> BenchmarkDataset:
-    pairs = discovery.pair_images(hr_dir, lr_dir, scale, hint=_LR_HINT)
-    return BenchmarkDataset(name, scale, root, _checked(pairs, scale), lr_dir, expected)
-
-
-def _benchmark(
-    folder: Path, name: str, scale: int, regenerate_lr: bool, expected: int | None = None
-) -> BenchmarkDataset:
-    """A folder in the EDSR layout (HR/ and maybe LR_bicubic/X<s>/) or a plain folder of HR."""
-    hr_dir, lr_dir = discovery.benchmark_dirs(folder, scale, with_lr=not regenerate_lr)
-    return _dataset(name, folder, hr_dir, lr_dir, scale, expected)
-
-
-def _div2k(root: Path, scale: int, split: str, regenerate_lr: bool) -> BenchmarkDataset:
-    base, hr_dir, lr_dir = discovery.div2k_dirs(root, split, scale, with_lr=not regenerate_lr)
-    label = "DIV2K" if split == "valid" else "DIV2K-train"
-    return _dataset(label, base, hr_dir, lr_dir, scale, DIV2K_SIZES[split])
-
-
 def open_dataset(
     spec: str,
     scale: int,
@@ -205,22 +176,10 @@ def open_dataset(
         raise UsageError(f"scale must be a positive integer, got {scale}")
     if split not in SPLITS:
         raise UsageError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
-    key = spec.lower()
-    if key == DIV2K:
-        return _div2k(discovery.resolve_data_root(data_root), scale, split, regenerate_lr)
-    if split != "valid":
+    if split != "valid" and spec.lower() != DIV2K:
         raise UsageError(f"--split {split} applies to div2k only, not to {spec!r}")
-    if key in BENCHMARKS:
-        folder = discovery.find_benchmark(key, discovery.resolve_data_root(data_root))
-        return _benchmark(folder, folder.name, scale, regenerate_lr, BENCHMARK_SIZES[key])
-    folder = Path(spec).expanduser()
-    if not folder.exists():
-        raise DatasetError(
-            f"dataset {spec!r} is neither a known name ({', '.join(KNOWN)}) nor an existing folder"
-            f" ({HELP})"
-        )
-    if not folder.is_dir():
-        raise DatasetError(
-            f"{show_path(folder)}: is not a folder, expected HR images or an HR/ subfolder")
-    return _benchmark(folder, folder.resolve().name, scale, regenerate_lr)
-
+    found = discovery.find_dataset(spec, scale, data_root=data_root, split=split,
+                                   with_lr=not regenerate_lr)
+    pairs = discovery.pair_images(found.hr_dir, found.lr_dir, scale, hint=_LR_HINT)
+    return BenchmarkDataset(found.name, scale, found.root, _checked(pairs, scale), found.lr_dir,
+                            found.expected)

@@ -16,13 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from srgan_cli.errors import OutputError
 from srgan_cli.evaluation.datasets import BenchmarkDataset, LoadFailure, Sample
 from srgan_cli.evaluation.metrics import psnr_ssim, rgb_to_gray, to_uint8
-from srgan_cli.fileio import atomic_write
-from srgan_cli.media.resize import imresize
+from srgan_cli.media.encode import write_png
 from srgan_cli.messages import one_line
 
 Predictor = Callable[[np.ndarray], np.ndarray]
@@ -113,15 +111,6 @@ def summarize(
     )
 
 
-def bicubic_predictor(scale: int) -> Predictor:
-    """The bicubic baseline: MATLAB ``imresize(lr, scale)``, uint8 rounding per pass."""
-
-    def predict(lr: np.ndarray) -> np.ndarray:
-        return imresize(lr, scale)
-
-    return predict
-
-
 def as_rgb(img: np.ndarray) -> np.ndarray:
     """HxWx3 uint8: gray (HxW or HxWx1) replicated to three channels."""
     if img.ndim == 2:
@@ -144,13 +133,6 @@ def _check_output(sr: object, lr_hw: tuple[int, int], scale: int) -> np.ndarray:
 
 def _error_text(e: BaseException) -> str:
     return f"{type(e).__name__}: {one_line(e, first_line=True)}"
-
-
-def save_png_atomic(path: Path, img: np.ndarray) -> None:
-    """Write a uint8 PNG (HxW gray or HxWx3) via a temporary file and a rename: no partial
-    files, even on Ctrl-C, and the usual umask permissions."""
-    with atomic_write(path) as tmp:
-        Image.fromarray(img).save(tmp, format="PNG")
 
 
 def _prepare_save_dir(save_dir: Path) -> Path:
@@ -183,11 +165,7 @@ def score_sample(
     except Exception as e:  # recorded per image: the run goes on and the exit code says it failed
         return ImageScore(sample.name, math.nan, math.nan, seconds, _error_text(e))
     if save_dir is not None:
-        target = save_dir / f"{sample.name}.png"
-        try:
-            save_png_atomic(target, sr)
-        except OSError as e:
-            raise OutputError(f"{target}: cannot write SR image ({e})") from e
+        write_png(save_dir / f"{sample.name}.png", sr)  # OutputError naming the file
     return ImageScore(sample.name, p, s, seconds, lpips=d)
 
 

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from srgan_cli.errors import OutputError
 from srgan_cli.evaluation import report
 from srgan_cli.evaluation.datasets import BenchmarkDataset, Sample
 from srgan_cli.evaluation.evaluate import EvalResult, as_rgb
+from srgan_cli.media.decode import read_uint8
+from srgan_cli.media.encode import write_png
 from srgan_cli.media.resize import imresize
 
 CROP = 48  # HR pixels of the zoomed window (shown 4x, nearest neighbour)
@@ -74,7 +75,7 @@ def disagreement_window(images: Sequence[np.ndarray], size: int) -> tuple[int, i
 
 def _save(img: np.ndarray, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(img).save(path, format="PNG")
+    write_png(path, img)
 
 
 def _fmt(metric: str, x: float) -> str:
@@ -228,5 +229,5 @@ def items_from_saved(
             sr: dict[str, np.ndarray | None] = {}
             for m in models:
                 path = sr_dir(m, ds.name) / f"{sample.name}.png"
-                sr[m] = np.asarray(Image.open(path)) if path.is_file() else None
+                sr[m] = read_uint8(path, keep_gray=True) if path.is_file() else None
             yield ReportImage(ds.name, ds.scale, sample.name, sample.hr, sample.lr, sr)

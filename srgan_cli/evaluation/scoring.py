@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class Protocol:
+class EvalProtocol:
     """How an SR image is scored and how the model runs for it.
 
     The defaults are the standard protocol of the literature (Y channel, border = scale, fp32,
@@ -38,7 +38,7 @@ class Protocol:
     tta: bool = False  # x8 self-ensemble of the model (not the standard protocol)
 
 
-STANDARD = Protocol()
+STANDARD = EvalProtocol()
 
 _DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
@@ -68,7 +68,7 @@ def open_datasets(
 def score(
     model: ModelDescriptor,
     dataset: BenchmarkDataset | str,
-    protocol: Protocol = STANDARD,
+    protocol: EvalProtocol = STANDARD,
     *,
     device: str = "auto",
     data_root: str | Path | None = None,
@@ -120,7 +120,7 @@ def score_videos(
     model: ModelDescriptor,
     name: str,
     videos: list[Path],
-    protocol: Protocol = STANDARD,
+    protocol: EvalProtocol = STANDARD,
     *,
     device: str = "auto",
     max_frames: int | None = None,
@@ -148,8 +148,8 @@ def score_videos(
     return result
 
 
-def predictor(model: ModelDescriptor, protocol: Protocol = STANDARD, device: str = "auto"
-              ) -> Callable[[np.ndarray], np.ndarray]:
+def predictor(model: ModelDescriptor, protocol: EvalProtocol = STANDARD,
+              device: str = "auto") -> Callable[[np.ndarray], np.ndarray]:
     """LR uint8 -> SR uint8 for `model`: an Upscaler, or for a model with its own integer path
     (bicubic) on the CPU in fp32 that path itself, the same numbers without importing torch
     (`srgan eval --model bicubic` starts fast). Other devices and precisions go through the

@@ -1,11 +1,11 @@
 """Animated GIF, APNG and animated WebP through a frame function, written as the same kind.
 
-Each frame is first composited onto a full RGBA canvas (Pillow applies the format's disposal
-and blending when it seeks), so partial frames and transparency come out right. Colour goes
-through ``upscale_frames`` (the same batched call as video, see `srgan_cli.media.video.FrameFn`),
-alpha by MATLAB bicubic to the same size, as for still images. Frame durations and the loop
-count are kept; the output is written through `fileio.atomic_write`. An animation is held in
-memory (Pillow writes all frames at once); animations are small, unlike videos.
+The decoder reads the frames (`decode.read_frames`: each composited onto a full RGBA canvas, so
+partial frames and transparency come out right). Colour goes through ``upscale_frames`` (the
+same batched call as video, see `srgan_cli.media.video.FrameFn`), alpha by MATLAB bicubic to the
+same size, as for still images. Frame durations and the loop count are kept; the output is
+written through `fileio.atomic_write`. An animation is held in memory (Pillow writes all frames
+at once); animations are small, unlike videos.
 """
 
 from __future__ import annotations
@@ -16,15 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageSequence, UnidentifiedImageError
+from PIL import Image
 
-from srgan_cli.errors import InputImageError, OutputError
+from srgan_cli.errors import OutputError
 from srgan_cli.fileio import atomic_write, check_target
+from srgan_cli.media.decode import read_frames
+from srgan_cli.media.formats import ANIMATION_FORMATS
 from srgan_cli.media.resize import imresize
-from srgan_cli.messages import one_line, show_path
+from srgan_cli.messages import show_path
 
 FrameFn = Callable[[list[np.ndarray]], list[np.ndarray]]
-ANIMATION_FORMATS = {".gif": "GIF", ".png": "PNG", ".apng": "PNG", ".webp": "WEBP"}
 _BATCH = 4
 
 
@@ -45,45 +46,6 @@ class AnimationResult:
 
     def as_record(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def is_animated(path: str | Path) -> bool:
-    """Whether `path` is a GIF/APNG/WebP with more than one frame (False if unreadable)."""
-    if Path(path).suffix.lower() not in ANIMATION_FORMATS:
-        return False
-    try:
-        with Image.open(path) as im:
-            return bool(getattr(im, "is_animated", False))
-    except (OSError, UnidentifiedImageError, ValueError):
-        return False
-
-
-@dataclass
-class _Animation:
-    frames: list[np.ndarray]  # HxWx4 uint8 RGBA canvases
-    durations: list[int]
-    loop: int | None
-    format: str
-
-
-def read_animation(path: str | Path) -> _Animation:
-    """All frames of an animation as full RGBA canvases, with durations and loop count."""
-    p = Path(path)
-    try:
-        with Image.open(p) as im:
-            fmt = im.format or ""
-            if fmt not in ("GIF", "PNG", "WEBP"):
-                raise InputImageError(f"{show_path(p)}: not a GIF, APNG or WebP animation")
-            loop = im.info.get("loop")
-            frames, durations = [], []
-            for frame in ImageSequence.Iterator(im):
-                frames.append(np.asarray(frame.convert("RGBA")))
-                durations.append(int(frame.info.get("duration", im.info.get("duration", 100))))
-    except (OSError, UnidentifiedImageError, ValueError, EOFError) as e:
-        raise InputImageError(f"{show_path(p)}: unreadable animation ({one_line(e)})") from e
-    if not frames:
-        raise InputImageError(f"{show_path(p)}: no frames")
-    return _Animation(frames, durations, None if loop is None else int(loop), fmt)
 
 
 def _upscale(frames: list[np.ndarray], fn: FrameFn, batch: int) -> list[np.ndarray]:
@@ -133,7 +95,7 @@ def upscale_animation(
     OutputError for a bad target or one whose suffix names another format."""
     p, d = Path(src), Path(dst)
     check_target(d, overwrite=overwrite, kind="animation", suffixes=ANIMATION_FORMATS)
-    anim = read_animation(p)
+    anim = read_frames(p)
     if ANIMATION_FORMATS[d.suffix.lower()] != anim.format:
         raise OutputError(f"{show_path(d)}: a {anim.format} animation must be written as "
                           f"{anim.format.lower()}, not {d.suffix}")

@@ -1,42 +1,22 @@
-"""Image reading and writing at the edges of the pipeline (uint8/uint16 HxWxC arrays).
+"""The one image decoder: every image the project reads (upscale, eval, training, reports).
 
-`read_image` is the one decoder, used by upscale, eval and training alike. It refuses anything
-that is not a fully decodable PNG, JPEG, BMP, TIFF or WebP image of at most `max_pixels` pixels
-(whatever the file is named), with an `InputImageError` naming the file. Colour is always RGB
-(gray replicated, palette and CMYK converted) so the model sees three channels; `ImageData`
-remembers what to give back on writing: grayscale, alpha, 16-bit depth and the ICC profile.
-Views: `ImageData` itself (native depth with alpha, for upscale) and `ImageData.uint8` /
-`read_uint8` (uint8 RGB for training; HxW for gray sources in eval). `READ_EXTENSIONS` is the one
-set of file names looked for in folders (`discovery`).
+`read_image` refuses anything that is not a fully decodable PNG, JPEG, BMP, TIFF or WebP image of
+at most `max_pixels` pixels (whatever the file is named), with an `InputImageError` naming the
+file. Colour is always RGB (gray replicated, palette and CMYK converted) so the model sees three
+channels; the `ImageData` it returns remembers what writing needs (`encode`): grayscale, alpha,
+16-bit depth, the ICC profile and the metadata (EXIF with Orientation reset to 1, as the pixels
+are turned upright here; XMP; DPI). Views: `ImageData.uint8` / `read_uint8` (uint8 RGB for
+training; HxW for gray sources in eval); `peek_size` reads the header alone.
 
 Pillow decodes 16-bit colour PNGs and TIFFs to 8 bits, so those are read at full depth here:
 PNGs by running Pillow's own PNG decoder twice with rawmodes that keep the high and the low byte
-of each sample; TIFFs with `tifffile`. Pillow cannot write them either: 16-bit PNGs are written
-by a small encoder below, 16-bit TIFFs by `tifffile`.
+of each sample; TIFFs with `tifffile`. Damaged data (files cut short, JPEG scans that end early,
+see `jpegscan`) and animations or multi-page files are refused; ``allow_damaged`` accepts damaged
+data with a note in `ImageData.warnings`.
 
-Every write goes through `fileio.atomic_write`: the bytes land in a hidden ``.part`` temp file
-in the output folder, published onto the output only once complete (never over an existing
-file without ``overwrite``). Damaged data (files cut short, JPEG scans that end early, see
-`jpegscan`) and animations or multi-page files are refused; ``allow_damaged`` accepts damaged
-data with a note in `ImageData.warnings`. Names in messages go through `messages.show_path`.
-
-Metadata (`metadata` holds the EXIF/DPI rules) is kept by default and dropped by
-``strip_metadata``: EXIF (Orientation reset to 1, as the pixels are turned upright on reading;
-pixel-size tags set to the new size; no thumbnail), XMP, and DPI scaled with the pixel size so
-the physical size stays the same (`ImageData.replace`: 72 dpi at x4 -> 288 dpi). The ICC
-profile is colour, not metadata: it is always kept where it fits. What each output holds:
-
-    output       EXIF                          XMP                 DPI              ICC
-    PNG 8/16     eXIf chunk                    iTXt XML:com.adobe  pHYs             iCCP
-    JPEG         APP1                          APP1                JFIF + EXIF      APP2
-    WebP         EXIF chunk                    XMP chunk           in EXIF only     ICCP
-    TIFF 8/16    text tags of IFD0 (Make,      tag 700             X/YResolution    tag 34675
-                 Model, DateTime, Artist, ...)
-                 as TIFF tags; no Exif/GPS sub-directory
-    BMP          -                             -                   pixels/metre     -
-
-Output quality (`encoding.QUALITY_HELP`): JPEG and WebP take `quality` 1-100 (default 95;
-WebP at 100 is lossless); PNG, TIFF and BMP are lossless and ignore it.
+Animations (GIF, APNG, animated WebP) are read by their own entry, `read_frames`: every frame as
+a full RGBA canvas; `is_animated` tells them from still images by the header. Names in messages
+go through `messages.show_path`.
 """
 
 from __future__ import annotations
@@ -54,84 +34,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageFile, ImageSequence, UnidentifiedImageError
 
 from srgan_cli.errors import InputImageError, SrganError
 from srgan_cli.media import formats as formats
 from srgan_cli.media import jpegscan, metadata
-from srgan_cli.media.encode import check_output_path, write_image  # noqa: F401  (the encoder)
-from srgan_cli.media.formats import READ_EXTENSIONS, WRITE_EXTENSIONS
-from srgan_cli.media.output_options import (  # noqa: F401  (re-exported: the image layer's surface)
-    DEFAULT_QUALITY,
-    METADATA_HELP,
-    QUALITY_HELP,
-    check_quality,
-)
-from srgan_cli.media.pixels import gray_to_rgb, to_uint8
+from srgan_cli.media.image_data import ImageData
+from srgan_cli.media.pixels import gray_to_rgb
 from srgan_cli.messages import one_line, show_path
 
 # Pillow's own default limit (1024**3 // 4 // 3 pixels), fixed here so that code elsewhere
 # changing `Image.MAX_IMAGE_PIXELS` does not change ours.
 DEFAULT_MAX_PIXELS: int = 1024 * 1024 * 1024 // 4 // 3
-
-
-
-
-@dataclass(frozen=True, eq=False)  # arrays: identity equality
-class ImageData:
-    """Decoded pixels plus what is needed to write them back faithfully.
-
-    `color` is HxWx3 RGB (uint8 or uint16; gray sources replicated), `alpha` HxW of the same
-    dtype or None, `gray` says to write one channel back, `bit_depth` is 8 or 16 and always
-    matches the dtype, `source_mode` is Pillow's mode of the file ("RGB;16", "RGBA;16" or
-    "LA;16" for 16-bit layouts Pillow has no mode for). `warnings` are one-line notes about
-    the source for the record (damaged data accepted with ``allow_damaged``, EXIF dropped).
-    Metadata to carry (see the module notes): `exif` as Pillow's ``b"Exif\\0\\0"`` bytes with
-    Orientation 1 (it is applied to `color`), `xmp` the XMP packet, `dpi` (x, y) of these pixels.
-    """
-
-    color: np.ndarray
-    alpha: np.ndarray | None
-    gray: bool
-    bit_depth: int
-    icc_profile: bytes | None
-    source_mode: str
-    warnings: tuple[str, ...] = ()
-    exif: bytes | None = None
-    xmp: bytes | None = None
-    dpi: tuple[float, float] | None = None
-
-    def __post_init__(self) -> None:
-        c, a = self.color, self.alpha
-        if c.ndim != 3 or c.shape[2] != 3:
-            raise ValueError(f"color must be HxWx3, got shape {c.shape}")
-        if c.dtype not in (np.uint8, np.uint16):
-            raise ValueError(f"color must be uint8 or uint16, got {c.dtype}")
-        if self.bit_depth != 8 * c.dtype.itemsize:
-            raise ValueError(f"bit_depth {self.bit_depth} does not match color dtype {c.dtype}")
-        if a is not None and (a.shape != c.shape[:2] or a.dtype != c.dtype):
-            raise ValueError(
-                f"alpha must be {c.shape[:2]} {c.dtype}, got {a.shape} {a.dtype}")
-
-    def replace(self, *, color: np.ndarray, alpha: np.ndarray | None) -> ImageData:
-        """Same metadata, new pixels of any size (the same picture resampled): the bit depth
-        follows `color`'s dtype, the DPI the size, so the physical size stays the same."""
-        new_size = (color.shape[1], color.shape[0]) if color.ndim >= 2 else self.size
-        return ImageData(color=color, alpha=alpha, gray=self.gray,
-                         bit_depth=8 * color.dtype.itemsize, icc_profile=self.icc_profile,
-                         source_mode=self.source_mode, warnings=self.warnings, exif=self.exif,
-                         xmp=self.xmp, dpi=metadata.scaled_dpi(self.dpi, self.size, new_size))
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(width, height), as Pillow reports it."""
-        return self.color.shape[1], self.color.shape[0]
-
-    def uint8(self, *, keep_gray: bool = False) -> np.ndarray:
-        """The colour as uint8 (16-bit rounded, alpha dropped): HxWx3 RGB, or with `keep_gray`
-        HxW for a gray source, so that eval scores gray images on their own values."""
-        color = to_uint8(self.color)
-        return np.ascontiguousarray(color[..., 0] if keep_gray and self.gray else color)
 
 
 # --------------------------------------------------------------------------- reading
@@ -204,6 +118,50 @@ def peek_size(path: str | Path) -> tuple[int, int] | None:
     except (OSError, ValueError, SyntaxError, EOFError, KeyError, Image.DecompressionBombError):
         return None
     return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
+
+
+def is_animated(path: str | Path) -> bool:
+    """Whether `path` is a GIF, APNG or WebP of more than one frame, from its header (False for
+    any other suffix and for a file that does not open)."""
+    if Path(path).suffix.lower() not in formats.ANIMATION_SUFFIXES:
+        return False
+    try:
+        with Image.open(path) as im:
+            return bool(getattr(im, "is_animated", False))
+    except (OSError, UnidentifiedImageError, ValueError):
+        return False
+
+
+@dataclass
+class Frames:
+    """An animation as decoded: every frame a full HxWx4 uint8 RGBA canvas."""
+
+    frames: list[np.ndarray]
+    durations: list[int]  # milliseconds per frame
+    loop: int | None  # 0 = forever, None = play once (GIF without a loop extension)
+    format: str  # "GIF", "PNG" or "WEBP"
+
+
+def read_frames(path: str | Path) -> Frames:
+    """All frames of an animated GIF, APNG or WebP, each composited onto a full RGBA canvas
+    (Pillow applies the format's disposal and blending when it seeks), with durations and the
+    loop count; InputImageError for anything else or a file that does not decode."""
+    p = Path(path)
+    try:
+        with Image.open(p) as im:
+            fmt = im.format or ""
+            if fmt not in ("GIF", "PNG", "WEBP"):
+                raise InputImageError(f"{show_path(p)}: not a GIF, APNG or WebP animation")
+            loop = im.info.get("loop")
+            frames, durations = [], []
+            for frame in ImageSequence.Iterator(im):
+                frames.append(np.asarray(frame.convert("RGBA")))
+                durations.append(int(frame.info.get("duration", im.info.get("duration", 100))))
+    except (OSError, UnidentifiedImageError, ValueError, EOFError) as e:
+        raise InputImageError(f"{show_path(p)}: unreadable animation ({one_line(e)})") from e
+    if not frames:
+        raise InputImageError(f"{show_path(p)}: no frames")
+    return Frames(frames, durations, None if loop is None else int(loop), fmt)
 
 
 def _check_input_file(p: Path) -> None:
@@ -600,7 +558,6 @@ def _orient(a: np.ndarray, orientation: Any) -> np.ndarray:
     return a if op is None else np.ascontiguousarray(op(a))
 
 __all__ = [
-    "DEFAULT_MAX_PIXELS", "DEFAULT_QUALITY", "METADATA_HELP", "QUALITY_HELP", "READ_EXTENSIONS",
-    "WRITE_EXTENSIONS", "ImageData", "check_output_path", "check_quality", "peek_size",
-    "read_image", "read_uint8", "write_image",
+    "DEFAULT_MAX_PIXELS", "Frames", "ImageData", "from_pillow", "is_animated", "peek_size",
+    "read_frames", "read_image", "read_uint8",
 ]

@@ -1,15 +1,17 @@
 """Where images come from: folders, benchmark layouts, DIV2K, HR/LR pairing and the data root.
 
 Rules shared by upscale, eval and training:
-- an image is a regular file whose extension is in `imaging.READ_EXTENSIONS` (any case) and
+- an image is a regular file whose extension is in `formats.READ_EXTENSIONS` (any case) and
   whose name does not start with a dot (hidden files, our own ``.part`` temp files); folders
-  list in sorted order;
+  list in sorted order; what kind of input a file is for upscale (image, animation, video) is
+  `input_kind`, the one answer;
 - folder names match case-insensitively (`fileio.find_subdir`): ``HR``, ``LR_bicubic``, ``X4``,
   ``DIV2K_train_HR`` ...; so do LR file names;
 - the data root is ``--data-root``, else ``$SRGAN_DATA``, else ``./data``, ``~`` expanded;
 - the LR image of ``<stem>.<ext>`` at scale s is ``<stem>x<s>.<any ext>`` (EDSR and DIV2K
   naming), else ``<stem>.<any ext>``; when an LR folder exists every HR image must have one.
 
+Datasets (`find_dataset`, for eval and training alike): "div2k", a benchmark name or a folder.
 Layouts: a benchmark folder holds ``HR/`` and optionally ``LR_bicubic/X<s>/`` (or is itself a
 plain folder of HR images); DIV2K keeps its official ``DIV2K/DIV2K_<split>_HR`` and
 ``DIV2K/DIV2K_<split>_LR_bicubic/X<s>`` (the data root may also be the DIV2K folder itself).
@@ -22,11 +24,18 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from srgan_cli.errors import DatasetError
 from srgan_cli.fileio import find_subdir
-from srgan_cli.media.decode import READ_EXTENSIONS
+from srgan_cli.media.formats import (
+    ANIMATION_SUFFIXES,
+    READ_EXTENSIONS,
+    VIDEO_SUFFIXES,
+)
 from srgan_cli.messages import show_path
+
+InputKind = Literal["image", "animation", "video"]
 
 DATA_ENV = "SRGAN_DATA"
 HELP = "see data/README.md"
@@ -45,6 +54,7 @@ BENCHMARK_SIZES: dict[str, int] = {
     "set5": 5, "set14": 14, "b100": 100, "bsd100": 100, "urban100": 100, "manga109": 109,
 }
 DIV2K_SIZES: dict[str, int] = {"valid": 100, "train": 800}
+KNOWN = (*BENCHMARKS, DIV2K)
 _SORTED_EXTENSIONS = tuple(sorted(READ_EXTENSIONS))
 
 
@@ -71,24 +81,35 @@ def images_in(folder: Path, *, recursive: bool = False) -> list[Path]:
     return sorted(p for p in found if is_image_name(p) and p.is_file())
 
 
-def is_video_name(path: Path) -> bool:
-    """A video name discovery picks up: a suffix of `video.VIDEO_SUFFIXES` (the one video
-    extension set, apart from the image READ_EXTENSIONS), not hidden."""
-    from srgan_cli.media.video import VIDEO_SUFFIXES
+def input_kind(path: str | Path) -> InputKind | None:
+    """What kind of input the file at `path` is, from its suffix (any case) and, for a suffix
+    animations use, its header: "video" (a `VIDEO_SUFFIXES` name), "animation" (a GIF, APNG,
+    PNG or WebP of more than one frame), "image" (any other `READ_EXTENSIONS` name), or None:
+    not an input (a still GIF or APNG included, whose format the decoder does not read)."""
+    suffix = Path(path).suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return "video"
+    if suffix in ANIMATION_SUFFIXES:
+        from srgan_cli.media.decode import is_animated  # Pillow: only when a file is asked about
 
-    return path.suffix.lower() in VIDEO_SUFFIXES and not path.name.startswith(".")
+        if is_animated(path):
+            return "animation"
+    return "image" if suffix in READ_EXTENSIONS else None
+
+
+def is_video_name(path: Path) -> bool:
+    """A video name discovery picks up: `input_kind` "video", not hidden."""
+    return input_kind(path) == "video" and not path.name.startswith(".")
 
 
 def is_upscale_input(path: Path) -> bool:
-    """A file `srgan upscale` takes from a folder or pattern: an image, a video, or an animated
-    GIF/APNG (GIF and .apng only when animated; still ones are not a supported format)."""
-    if is_image_name(path) or is_video_name(path):
-        return True
-    if path.suffix.lower() in (".gif", ".apng") and not path.name.startswith("."):
-        from srgan_cli.media.animation import is_animated
+    """A file `srgan upscale` takes from a folder or pattern: not hidden and of an input kind.
 
-        return is_animated(path)
-    return False
+    An image name is taken whatever its frame count (the batch tells animations apart later),
+    so that a folder scan opens only .gif and .apng files."""
+    if path.name.startswith("."):
+        return False
+    return path.suffix.lower() in READ_EXTENSIONS or input_kind(path) is not None
 
 
 def upscale_inputs_in(folder: Path, *, recursive: bool = False) -> list[Path]:
@@ -205,25 +226,68 @@ def _lr_file(index: dict[str, Path], stem: str, scale: int) -> Path | None:
     return None
 
 
+@dataclass(frozen=True)
+class DatasetDirs:
+    """Where a dataset's images are: the name it is reported under, its folder, the HR folder,
+    the LR folder (None: LR is made from HR) and the size of the official set (None for a
+    folder of one's own)."""
+
+    name: str
+    kind: Literal["div2k", "benchmark", "folder"]
+    root: Path
+    hr_dir: Path
+    lr_dir: Path | None
+    expected: int | None = None
+
+
+def find_dataset(
+    spec: str, scale: int, *, data_root: str | Path | None = None, split: str = "valid",
+    with_lr: bool = True,
+) -> DatasetDirs:
+    """The folders of a dataset named by `spec`: "div2k" (its `split` under the data root), a
+    benchmark name (`BENCHMARKS`, any case, under the data root) or a folder (benchmark layout
+    with ``HR/``, or a plain folder of HR images); the LR folder only `with_lr`. DatasetError
+    (one line, saying where it looked) for a dataset that is not there."""
+    key = str(spec).lower()
+    if key == DIV2K:
+        base, hr_dir, lr_dir = div2k_dirs(resolve_data_root(data_root), split, scale,
+                                          with_lr=with_lr)
+        label = "DIV2K" if split == "valid" else "DIV2K-train"
+        return DatasetDirs(label, "div2k", base, hr_dir, lr_dir, DIV2K_SIZES[split])
+    if key in BENCHMARKS:
+        folder = find_benchmark(key, resolve_data_root(data_root))
+        hr_dir, lr_dir = benchmark_dirs(folder, scale, with_lr=with_lr)
+        return DatasetDirs(folder.name, "benchmark", folder, hr_dir, lr_dir,
+                           BENCHMARK_SIZES[key])
+    folder = Path(spec).expanduser()
+    if not folder.exists():
+        raise DatasetError(
+            f"dataset {str(spec)!r} is neither a known name ({', '.join(KNOWN)}) nor an existing "
+            f"folder ({HELP})")
+    if not folder.is_dir():
+        raise DatasetError(
+            f"{show_path(folder)}: is not a folder, expected HR images or an HR/ subfolder")
+    hr_dir, lr_dir = benchmark_dirs(folder, scale, with_lr=with_lr)
+    return DatasetDirs(folder.resolve().name, "folder", folder, hr_dir, lr_dir)
+
+
 def gather_sources(
     data: Sequence[str], lr_data: Sequence[str], scale: int, data_root: str | Path = ""
 ) -> list[ImagePair]:
-    """All training pairs of a config's `data` entries: "div2k" (the train split under the data
-    root) or folders of HR images (or benchmark folders: their ``HR/``), each paired with the
-    LR folder at the same position of `lr_data` when that is given."""
+    """All training pairs of a config's `data` entries, each a dataset of `find_dataset`:
+    "div2k" is its train split with its own LR folder; a benchmark or a folder gives its HR
+    images (``HR/`` where there is one), each paired with the LR folder at the same position of
+    `lr_data` when that is given (else LR is made with MATLAB bicubic)."""
     out: list[ImagePair] = []
     for i, entry in enumerate(data):
-        if entry.lower() == DIV2K:
-            _, hr_dir, lr_dir = div2k_dirs(resolve_data_root(data_root), "train", scale)
+        found = find_dataset(entry, scale, data_root=data_root, split="train")
+        lr_dir = found.lr_dir
+        if found.kind == "div2k":
             hint = "complete the LR folder, or remove it to make LR with MATLAB bicubic"
         else:
-            folder = Path(entry).expanduser()
-            if not folder.is_dir():
-                raise DatasetError(f"training folder {show_path(folder)} does not exist")
-            hr_dir, _ = benchmark_dirs(folder, scale, with_lr=False)
             lr_dir = Path(lr_data[i]).expanduser() if lr_data else None
             if lr_dir is not None and not lr_dir.is_dir():
                 raise DatasetError(f"LR folder {show_path(lr_dir)} does not exist")
             hint = "add it, or leave the LR folder out to make LR with MATLAB bicubic"
-        out += pair_images(hr_dir, lr_dir, scale, hint=hint)
+        out += pair_images(found.hr_dir, lr_dir, scale, hint=hint)
     return out

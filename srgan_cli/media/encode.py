@@ -1,17 +1,34 @@
-"""The one image encoder: `write_image` and the output checks (the decoder is `imaging`).
+"""The one image encoder: every image the project writes (`write_image`, `write_png`) and the
+output checks; the decoder is `decode`, the value both share `image_data.ImageData`.
 
 Writes atomically in the format of the output's extension (`fileio.atomic_write`: a hidden
 temp file, published only once complete and never over an existing file without
 ``overwrite``), keeping what the format can hold: gray, alpha, 16-bit depth (PNG by a small
-encoder here, TIFF by `tifffile`, as Pillow writes neither), the ICC profile, and the EXIF, XMP
-and DPI metadata (the table is in `imaging`'s notes). The options' defaults, checks and help
-texts are in `encoding`.
+encoder here, TIFF by `tifffile`, as Pillow writes neither) and the ICC profile. Metadata is
+kept unless ``strip_metadata`` (`metadata` holds the rules): EXIF (Orientation 1, pixel-size
+tags set to the new size, no thumbnail), XMP, and DPI scaled with the pixel size so that the
+physical size stays the same (`ImageData.replace`: 72 dpi at x4 -> 288 dpi). What each output
+holds:
+
+    output       EXIF                          XMP                 DPI              ICC
+    PNG 8/16     eXIf chunk                    iTXt XML:com.adobe  pHYs             iCCP
+    JPEG         APP1                          APP1                JFIF + EXIF      APP2
+    WebP         EXIF chunk                    XMP chunk           in EXIF only     ICCP
+    TIFF 8/16    text tags of IFD0 (Make,      tag 700             X/YResolution    tag 34675
+                 Model, DateTime, Artist, ...)
+                 as TIFF tags; no Exif/GPS sub-directory
+    BMP          -                             -                   pixels/metre     -
+
+Output quality (`output_options`, which also holds the defaults and help texts): JPEG and WebP
+take `quality` 1-100 (default 95; WebP at 100 is lossless); PNG, TIFF and BMP are lossless and
+ignore it.
 """
 
 from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,8 +45,10 @@ from srgan_cli.media.pixels import to_uint8
 from srgan_cli.messages import one_line, show_path
 
 if TYPE_CHECKING:
-    from srgan_cli.media.decode import ImageData
+    from srgan_cli.media.image_data import ImageData
 
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillow's "L"
+SAVED_PNG_LEVEL = 6  # zlib level of `write_png`: pictures kept for reading, not upscale outputs
 
 
 def check_output_path(path: str | Path, *, overwrite: bool = False) -> None:
@@ -59,7 +78,7 @@ def write_image(
     quality = check_quality(quality)
     p = Path(path)
     check_output_path(p, overwrite=overwrite)
-    fmt = formats.FORMAT_BY_EXT[p.suffix.lower()]
+    fmt = formats.IMAGE_FORMATS[p.suffix.lower()]
     limit = formats.MAX_SIDE.get(fmt)
     if limit is not None and max(image.size) > limit:
         w, h = image.size
@@ -67,15 +86,34 @@ def write_image(
             f"{show_path(p)}: {w}x{h} is too large for {fmt} (at most {limit} px a side)")
     pixels, icc = _pixels_for(fmt, image)
     meta = _Metadata() if strip_metadata else _metadata_for(fmt, image)
+    if pixels.dtype == np.uint16 and fmt == "PNG":
+        _write(p, overwrite, lambda tmp: _write_png16(tmp, pixels, icc, meta))
+    elif pixels.dtype == np.uint16:
+        _write(p, overwrite, lambda tmp: _write_tiff16(tmp, pixels, icc, meta))
+    else:
+        q = DEFAULT_QUALITY if quality is None else quality
+        _write(p, overwrite, lambda tmp: _write_pillow(tmp, fmt, pixels, icc, meta, q))
+
+
+def write_png(path: str | Path, pixels: np.ndarray) -> None:
+    """Write uint8 pixels made here, not decoded (HxW gray or HxWx3 RGB: eval's SR images, the
+    crops of a report, validation strips), as a PNG: atomic, an existing file replaced, zlib
+    level 6 (`SAVED_PNG_LEVEL`). OutputError naming the file when it cannot be written."""
+    if pixels.dtype != np.uint8 or pixels.ndim not in (2, 3) or \
+            (pixels.ndim == 3 and pixels.shape[2] != 3):
+        raise ValueError(f"expected HxW or HxWx3 uint8 pixels, got {pixels.shape} {pixels.dtype}")
+    p = Path(path)
+    check_output_path(p, overwrite=True)
+    planes = np.ascontiguousarray(pixels[..., None] if pixels.ndim == 2 else pixels)
+    _write(p, True, lambda tmp: _write_pillow(tmp, "PNG", planes, None, _Metadata(), 0,
+                                              png_level=SAVED_PNG_LEVEL))
+
+
+def _write(p: Path, overwrite: bool, encode: Callable[[Path], None]) -> None:
+    """Run `encode` on the temp file of `p` and publish it; its errors become OutputErrors."""
     try:
         with atomic_write(p, overwrite=overwrite) as tmp:  # no-clobber publish
-            if pixels.dtype == np.uint16 and fmt == "PNG":
-                _write_png16(tmp, pixels, icc, meta)
-            elif pixels.dtype == np.uint16:
-                _write_tiff16(tmp, pixels, icc, meta)
-            else:
-                _write_pillow(tmp, fmt, pixels, icc, meta,
-                              DEFAULT_QUALITY if quality is None else quality)
+            encode(tmp)
     except SrganError:
         raise
     except Exception as e:  # encoders and the OS raise anything
@@ -126,7 +164,7 @@ def _pixels_for(fmt: str, image: ImageData) -> tuple[np.ndarray, bytes | None]:
 
 def _luma(color: np.ndarray) -> np.ndarray:
     top = np.iinfo(color.dtype).max
-    y = np.floor(color.astype(np.float32) @ formats.LUMA + 0.5)
+    y = np.floor(color.astype(np.float32) @ LUMA + 0.5)
     return np.clip(y, 0, top).astype(color.dtype)
 
 
@@ -138,7 +176,7 @@ def _over_white(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 
 def _write_pillow(tmp: Path, fmt: str, pixels: np.ndarray, icc: bytes | None,
-                  meta: _Metadata, quality: int) -> None:
+                  meta: _Metadata, quality: int, png_level: int = PNG_COMPRESS_LEVEL) -> None:
     im = Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels)  # L/LA/RGB/RGBA
     opts: dict[str, Any] = {}
     if icc is not None:
@@ -148,7 +186,7 @@ def _write_pillow(tmp: Path, fmt: str, pixels: np.ndarray, icc: bytes | None,
     if meta.dpi is not None:
         opts["dpi"] = meta.dpi
     if fmt == "PNG":
-        opts["compress_level"] = PNG_COMPRESS_LEVEL
+        opts["compress_level"] = png_level
     elif fmt == "JPEG":
         opts.update(quality=quality, subsampling=0)
     elif fmt == "WEBP":

@@ -32,6 +32,7 @@ import numpy as np
 
 from srgan_cli.errors import InputImageError, OutputError, UsageError
 from srgan_cli.fileio import atomic_write, check_target
+from srgan_cli.media.formats import VIDEO_FORMATS, VIDEO_SUFFIXES
 from srgan_cli.messages import one_line, show_path
 
 FrameFn = Callable[[list[np.ndarray]], list[np.ndarray]]
@@ -39,12 +40,6 @@ FrameFn = Callable[[list[np.ndarray]], list[np.ndarray]]
 ProgressFn = Callable[[int, int | None], None]
 """Called once per finished frame with (frames done, total frames or None when unknown)."""
 
-# suffix -> FFmpeg muxer name (the temp name has no useful suffix, so the format is explicit)
-VIDEO_FORMATS: dict[str, str] = {
-    ".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
-    ".avi": "avi",
-}
-VIDEO_SUFFIXES = frozenset(VIDEO_FORMATS)
 # encoders in order of preference: H.264 first, then what plays most widely
 CODEC_PREFERENCE = ("libx264", "libopenh264", "libx265", "libsvtav1", "libaom-av1",
                     "libvpx-vp9", "libvpx", "mpeg4")
@@ -55,11 +50,6 @@ _SUBSAMPLED = ("yuv420", "yuv422", "yuvj420", "yuvj422", "nv12", "nv21")
 _MUXER_KEYS = {"encoder", "major_brand", "minor_version", "compatible_brands"}
 DEFAULT_BATCH = 4
 _QUEUE_ITEMS = 32  # per queue; a frame item is one frame (reader) or one batch (writer)
-
-
-def is_video(path: str | Path) -> bool:
-    """Whether `path` has a video suffix (the planner routes such files here)."""
-    return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
 @dataclass(frozen=True)

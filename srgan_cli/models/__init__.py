@@ -2,10 +2,11 @@
 
 Networks: the SRGAN generator (SRResNet), its discriminator, the VGG19 feature extractor, and the
 native foreign families (BasicSR MSRResNet, EDSR). Files: `loading.load` turns any supported
-file into the frozen `descriptor.ModelDescriptor`; `zoo` is our own safetensors format.
+file into the frozen `descriptor.ModelDescriptor`; `bundled` is our own safetensors format and
+the bundled weights.
 
 `SRResNet` and `Discriminator` are imported on first use, so that importing a torch-free
-submodule (`zoo` for `srgan models`, `scales`) does not import torch.
+submodule (`bundled` for `srgan models`, `scales`) does not import torch.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from srgan_cli.errors import ModelError, OutputError
 from srgan_cli.fileio import atomic_write, torch_load_weights_only
+from srgan_cli.media.formats import SAFETENSORS_SUFFIX
 from srgan_cli.messages import one_line
 from srgan_cli.models.scales import SUPPORTED_SCALES, upsample_factors
 from srgan_cli.models.state_dicts import key_summary, shapes_of
@@ -36,8 +37,6 @@ ARCHITECTURE = "srresnet"
 DEFAULT_MODEL = "srresnet_x4"
 BICUBIC = "bicubic"
 WEIGHTS_ENV = "SRGAN_WEIGHTS_DIR"
-SAFETENSORS_SUFFIX = ".safetensors"
-PICKLE_SUFFIXES = (".pth", ".pt")
 # Structural card fields, written from the module itself (never taken from the free card).
 STRUCTURAL_KEYS = ("format", "architecture", "scale", "num_blocks", "channels")
 # Where a state dict may sit inside a .pth: the first one present wins, nestings are followed.

@@ -1,14 +1,15 @@
 """Model files -> `ModelDescriptor`: bundled names, safetensors, weights-only pickles, ONNX.
 
-- Our SRResNet (bundled names, our ``.safetensors``): read as `zoo` does, BatchNorm folded when
-  prepared, exact tiling from its receptive radius.
+- Our SRResNet (bundled names, our ``.safetensors``): read as `bundled` does, BatchNorm folded
+  when prepared, exact tiling from its receptive radius.
 - Native families spandrel 0.4.2 does not detect: BasicSR MSRResNet (`msrresnet`), EDSR in the
   official and BasicSR layouts (`edsr`).
 - Everything else goes to spandrel as a state dict (``ModelLoader().load_from_state_dict``):
   accepted when spandrel describes it as an RGB super-resolution model (purpose "SR", scale >= 1).
 - ``.onnx`` runs through onnxruntime (`onnx_runtime`).
-Pickles (``.pth``, ``.pt``, ``.ckpt``) are read only by ``fileio.torch_load_weights_only``;
-declared shapes are checked (`state_dicts.check_sane`) before any module is built.
+The suffixes are `media.formats.MODEL_FORMATS`. Pickles (``.pth``, ``.pt``, ``.ckpt``) are read
+only by ``fileio.torch_load_weights_only``; declared shapes are checked
+(`state_dicts.check_sane`) before any module is built.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from srgan_cli.errors import ModelError
+from srgan_cli.media.formats import MODEL_FORMATS, listing
 from srgan_cli.messages import one_line
 from srgan_cli.models import bundled
 from srgan_cli.models.descriptor import (
@@ -38,8 +40,6 @@ if TYPE_CHECKING:  # the networks import torch when a file is loaded, not for "b
     from srgan_cli.models import edsr, msrresnet
     from srgan_cli.models.srresnet import SRResNet
 
-PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt")
-ONNX_SUFFIX = ".onnx"
 # spandrel architectures whose networks are purely convolutional (plus pixel (un)shuffle and
 # nearest/bilinear upsampling): tiled output is exact with the radius from `conv_radius`.
 EXACT_SPANDREL = frozenset({"ESRGAN", "Compact"})
@@ -58,24 +58,24 @@ def load(spec: str, *, scale: int | None = None) -> ModelDescriptor:
         return bicubic(4 if scale is None else scale)
     path, name, source = bundled.resolve_spec(spec)
     suffix = path.suffix.lower()
-    if suffix == ONNX_SUFFIX:
+    kind = MODEL_FORMATS.get(suffix)
+    if kind == "onnx":
         from srgan_cli.models.onnx_runtime import load_onnx
 
         descriptor = load_onnx(path, name, source)
-    elif suffix == bundled.SAFETENSORS_SUFFIX:
+    elif kind == "safetensors":
         _, shapes = bundled.read_safetensors_header(path)
         check_sane(shapes, str(path))  # before reading a single tensor
         state, card = bundled.load_safetensors(path)
         descriptor = from_state_dict(bundled.strip_wrapper_prefixes(state), name=name,
                                      source=source, card=card, where=str(path))
-    elif suffix in PICKLE_SUFFIXES:
+    elif kind == "pickle":
         descriptor = from_state_dict(bundled.load_pickle(path), name=name, source=source, card={},
                                      where=str(path))
     else:
         raise ModelError(
-            f"{path}: unknown model file type {suffix or '(none)'!r}, expected .safetensors, "
-            ".pth, .pt, .ckpt or .onnx"
-        )
+            f"{path}: unknown model file type {suffix or '(none)'!r}, expected "
+            f"{listing(MODEL_FORMATS)}")
     if scale is not None and scale != descriptor.scale:
         raise ModelError(f"{name}: model is x{descriptor.scale}, but x{scale} was asked")
     return descriptor

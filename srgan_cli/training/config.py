@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from srgan_cli.errors import ConfigError
+from srgan_cli.media.formats import IMAGE_FORMATS
 
 STAGES = ("psnr", "gan")
 PIXEL_LOSSES = ("mse", "l1")
@@ -234,7 +235,7 @@ def as_dict(cfg: TrainConfig) -> dict[str, Any]:
 HELP: dict[str, str] = {
     "stage": "Stage: psnr (SRResNet, pixel loss) or gan (SRGAN: VGG content + adversarial).",
     "data": "Training data: 'div2k' (official layout under --data-root) or a folder of HR "
-    "images (PNG/JPEG/BMP). Repeat for several sources.",
+    f"images ({'/'.join(dict.fromkeys(IMAGE_FORMATS.values()))}). Repeat for several sources.",
     "data_root": "Folder holding DIV2K/ (default: $SRGAN_DATA, else ./data).",
     "lowres_data": "Low-resolution (LR) image folder paired with each --data folder, files "
     "named like the HR ones (optionally with an x<scale> suffix). Default: LR made with MATLAB "

@@ -8,12 +8,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from srgan_cli.errors import OutputError
 from srgan_cli.evaluation.datasets import Sample
 from srgan_cli.evaluation.evaluate import as_rgb
-from srgan_cli.fileio import atomic_write
+from srgan_cli.media.encode import write_png as encode_png
 from srgan_cli.media.resize import imresize
 
 FOLDER = "val"
@@ -61,10 +60,9 @@ def make_strip(samples: Iterable[Sample | object], scale: int,
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
-    """Save `image` as PNG through a temp file; OutputError naming the file on failure."""
+    """Save `image` as PNG through the encoder (atomic); OutputError naming the file on failure."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(path) as tmp:
-            Image.fromarray(image).save(tmp, format="PNG")
     except OSError as e:
         raise OutputError(f"cannot write validation strip {path} ({e.strerror or e})") from e
+    encode_png(path, image)

@@ -256,7 +256,7 @@ def prepare(job: Job, options: UpscaleOptions, *, check_output: bool = True) -> 
     An output that exists is skipped (not an error) with --skip-existing, and for jobs that a
     batch planned (`job.skip_existing`, so re-running a batch redoes nothing) unless
     --overwrite; the one output named by IN OUT or --output FILE is refused instead."""
-    from srgan_cli.media.decode import check_output_path
+    from srgan_cli.media.encode import check_output_path
 
     if job.error is not None:
         raise job.error
@@ -372,7 +372,7 @@ def media_step(job: Job, rec: Record, media: MediaInput, upscaler: ImageUpscaler
 
 def save_step(job: Job, rec: Record, result: ImageData, options: UpscaleOptions) -> None:
     """Encode `result` to `job.output` (atomic); failures go into `rec`."""
-    from srgan_cli.media.decode import write_image
+    from srgan_cli.media.encode import write_image
 
     start = time.perf_counter()
     assert job.output is not None

@@ -1,7 +1,7 @@
 """Videos and animations in an upscale batch: which inputs they are, and running one.
 
-The batch engine (`srgan_cli.upscaling.batch`) hands a job here when its input is a video
-(`video.VIDEO_SUFFIXES`) or an animated GIF/APNG/WebP (`animation.is_animated`); every frame goes
+The batch engine (`srgan_cli.upscaling.batch`) hands a job here when its input is a video or an
+animated GIF/APNG/WebP (`discovery.input_kind`); every frame goes
 through the batch's own Upscaler (same model, tiling, precision and device) and the output is
 the same kind of file, written under a temp name and published whole (`fileio.atomic_write`).
 Multi-page TIFF stays refused by the image decoder.
@@ -36,13 +36,12 @@ class MediaInput:
 
 
 def media_kind(path: Path) -> MediaKind | None:
-    """"video" for a video suffix, "animation" for an animated GIF/APNG/WebP, else None."""
-    from srgan_cli.media.animation import is_animated
-    from srgan_cli.media.video import is_video
+    """The `discovery.input_kind` of `path` when it is many frames ("video", "animation"),
+    else None (a still image, read by `read_image`)."""
+    from srgan_cli.media.discovery import input_kind
 
-    if is_video(path):
-        return "video"
-    return "animation" if is_animated(path) else None
+    kind = input_kind(path)
+    return None if kind is None or kind == "image" else kind
 
 
 def frame_scale(upscaler: ImageUpscaler, outscale: float | None) -> int:

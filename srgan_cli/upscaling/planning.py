@@ -66,8 +66,8 @@ def scale_label(scale: float) -> str:
 def expand_inputs(specs: list[str], recursive: bool) -> list[Source | Job]:
     """Files, folders (images in them; subfolders with `recursive`) and globs, in order, without
     duplicates. An argument that yields nothing becomes a failed Job."""
-    from srgan_cli.media.decode import READ_EXTENSIONS
     from srgan_cli.media.discovery import is_upscale_input, upscale_inputs_in
+    from srgan_cli.media.formats import READ_EXTENSIONS, VIDEO_SUFFIXES
 
     out: list[Source | Job] = []
     seen: set[Path] = set()
@@ -83,8 +83,6 @@ def expand_inputs(specs: list[str], recursive: bool) -> list[Source | Job]:
         if p.is_dir():
             files = upscale_inputs_in(p, recursive=recursive)
             if not files:
-                from srgan_cli.media.video import VIDEO_SUFFIXES
-
                 exts = ", ".join(sorted(READ_EXTENSIONS))
                 exts += f"; or videos: {', '.join(sorted(VIDEO_SUFFIXES))}, animated .gif"
                 where = "or its subfolders " if recursive else ""
@@ -111,35 +109,21 @@ def expand_inputs(specs: list[str], recursive: bool) -> list[Source | Job]:
 
 
 def _is_image_file(p: Path) -> bool:
-    """An existing image or video (two such paths are two inputs, never IN OUT)."""
-    from srgan_cli.media.decode import READ_EXTENSIONS
-    from srgan_cli.media.discovery import is_video_name
+    """An existing input file: an image, animation or video (two such paths are two inputs,
+    never IN OUT)."""
+    from srgan_cli.media.discovery import input_kind
 
-    return p.is_file() and (p.suffix.lower() in READ_EXTENSIONS or is_video_name(p))
+    return p.is_file() and input_kind(p) is not None
 
 
 # ----------------------------------------------------------------------------- outputs
-
-KEEP_SUFFIX = frozenset({".gif", ".apng"})  # when animated, written as their own kind
-
-
-def _is_animated(path: Path) -> bool:
-    from srgan_cli.media.animation import is_animated
-
-    return is_animated(path)
-
-
-def _is_video_suffix(suffix: str) -> bool:
-    from srgan_cli.media.video import VIDEO_SUFFIXES
-
-    return suffix in VIDEO_SUFFIXES
 
 
 def normalise_ext(ext: str | None) -> str | None:
     """'.png' for 'png' / '.PNG'; OutputError for an extension that cannot be written."""
     if ext is None:
         return None
-    from srgan_cli.media.decode import WRITE_EXTENSIONS
+    from srgan_cli.media.formats import WRITE_EXTENSIONS
 
     e = "." + ext.lower().lstrip(".")
     if e not in WRITE_EXTENSIONS:
@@ -153,11 +137,12 @@ def output_for(src: Source, out_dir: Path | None, suffix: str, ext: str | None) 
 
     A video, or an animated GIF or APNG, keeps its own suffix (`ext` is for still images): it
     is written as the same kind of file."""
-    from srgan_cli.media.decode import WRITE_EXTENSIONS
+    from srgan_cli.media.discovery import input_kind
+    from srgan_cli.media.formats import WRITE_EXTENSIONS
 
     own = src.path.suffix.lower()
-    if _is_video_suffix(own) or (own in KEEP_SUFFIX and _is_animated(src.path)):
-        ext = own
+    if own not in WRITE_EXTENSIONS and input_kind(src.path) in ("video", "animation"):
+        ext = own  # no still image is written as .mp4, .gif or .apng
     elif ext is None:
         ext = own if own in WRITE_EXTENSIONS else ".png"
     name = f"{src.path.stem}{suffix}{ext}"

@@ -17,8 +17,10 @@ from PIL import Image
 
 from srgan_cli.evaluation import report
 from srgan_cli.evaluation.datasets import Sample, open_dataset
-from srgan_cli.evaluation.evaluate import EvalResult, ImageScore, bicubic_predictor, evaluate
+from srgan_cli.evaluation.evaluate import EvalResult, ImageScore, evaluate
+from srgan_cli.evaluation.scoring import predictor
 from srgan_cli.media.resize import imresize, modcrop
+from srgan_cli.models.descriptor import bicubic
 
 
 @pytest.fixture
@@ -47,7 +49,7 @@ def test_bicubic_table_and_json(root: Path, tmp_path: Path,
     code, out, err = run_cli(["eval", "-m", "bicubic", "-d", "set5", "--scale", "2",
                            "--data-root", str(root), "--json", str(out_json)])
     assert code == 0, err
-    expected = evaluate(bicubic_predictor(2), open_dataset("set5", 2, data_root=root), scale=2)
+    expected = evaluate(predictor(bicubic(2)), open_dataset("set5", 2, data_root=root), scale=2)
     header = out.splitlines()[0].split()
     assert header[:2] == ["dataset", "bicubic"] and "\x1b" not in out
     assert f"{expected.mean_psnr:.2f}" in out and f"{expected.mean_ssim:.4f}" in out
@@ -137,8 +139,8 @@ def test_unreadable_image_is_a_failed_image_not_the_end(tmp_path: Path,
     good = [s for s in doc["images"] if s["error"] is None]
     assert [s["image"] for s in good] == ["im0", "im2"] * 2
     readable = [s for s in open_dataset(str(folder), 2).load_all() if isinstance(s, Sample)]
-    bicubic = evaluate(bicubic_predictor(2), readable, scale=2)
-    assert doc["summary"][0]["mean_psnr"] == pytest.approx(bicubic.mean_psnr, abs=1e-12)
+    baseline = evaluate(predictor(bicubic(2)), readable, scale=2)
+    assert doc["summary"][0]["mean_psnr"] == pytest.approx(baseline.mean_psnr, abs=1e-12)
     rows = list(csv.DictReader(io.StringIO(out_csv.read_text())))
     assert [r["record"] for r in rows] == ["image"] * 6 + ["summary"] * 2
     assert "cannot read image" in rows[1]["error"]

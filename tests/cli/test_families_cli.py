@@ -13,7 +13,8 @@ import torch
 from helpers import run_srgan as run
 from model_families import families
 
-from srgan_cli.media.decode import read_image, write_image
+from srgan_cli.media.decode import read_image
+from srgan_cli.media.encode import write_image
 from srgan_cli.media.pixels import image_to_tensor, tensor_to_image
 from srgan_cli.upscaling.tiling import WHOLE_IMAGE
 

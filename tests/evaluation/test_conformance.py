@@ -17,8 +17,10 @@ import pytest
 from skimage.metrics import structural_similarity
 
 from srgan_cli.evaluation.datasets import open_dataset
-from srgan_cli.evaluation.evaluate import bicubic_predictor, evaluate
+from srgan_cli.evaluation.evaluate import evaluate
 from srgan_cli.evaluation.metrics import psnr, ssim
+from srgan_cli.evaluation.scoring import predictor
+from srgan_cli.models.descriptor import bicubic
 
 # (PSNR dB, SSIM) of bicubic, Y channel, `scale` pixels cropped, as published (see the README of
 # the $SRGAN_TEST_DATA folder)
@@ -128,7 +130,7 @@ def _data() -> Path:
 def test_bicubic_matches_published_row(name: str, scale: int, regenerate: bool) -> None:
     ds = open_dataset(name, scale, data_root=_data(), regenerate_lr=regenerate)
     assert ds.lr_source == ("bicubic" if regenerate else "file")
-    result = evaluate(bicubic_predictor(scale), ds, scale=scale)
+    result = evaluate(predictor(bicubic(scale)), ds, scale=scale)
     assert not result.failed
     assert result.crop_border == scale and result.y_channel
     want_psnr, want_ssim = PUBLISHED[(name, scale)]

@@ -16,7 +16,9 @@ from PIL import Image
 from srgan_cli.errors import DatasetError, UsageError
 from srgan_cli.evaluation import report, scoring
 from srgan_cli.evaluation.datasets import BenchmarkDataset, Sample
-from srgan_cli.evaluation.evaluate import bicubic_predictor, evaluate
+from srgan_cli.evaluation.evaluate import evaluate
+from srgan_cli.evaluation.scoring import predictor
+from srgan_cli.models.descriptor import bicubic
 
 
 def _sample(i: int) -> Sample:
@@ -45,14 +47,14 @@ class FakeSet(list[Sample]):
 )
 def test_evaluate_records_completeness(attrs: dict[str, Any], expected: int | None,
                                        partial: bool) -> None:
-    r = evaluate(bicubic_predictor(2), FakeSet([_sample(0)], **attrs), scale=2)
+    r = evaluate(predictor(bicubic(2)), FakeSet([_sample(0)], **attrs), scale=2)
     assert (r.images_found, r.images_expected, r.partial) == (1, expected, partial)
 
 
 def test_partial_set_in_table_json_and_csv() -> None:
     ds = FakeSet([_sample(0)], expected=800, partial=True)
-    r = evaluate(bicubic_predictor(2), ds, scale=2, model_name="bicubic")
-    whole = evaluate(bicubic_predictor(2), FakeSet([_sample(1)], expected=1, partial=False),
+    r = evaluate(predictor(bicubic(2)), ds, scale=2, model_name="bicubic")
+    whole = evaluate(predictor(bicubic(2)), FakeSet([_sample(1)], expected=1, partial=False),
                      scale=2, model_name="bicubic", dataset_name="Set1")
     _, rows = report.table_rows([r, whole])
     assert rows[0][0] == "DIV2K-train x2 (1 of 800 images: partial)"

@@ -10,17 +10,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from srgan_cli.evaluation import scoring
 from srgan_cli.evaluation.datasets import LoadFailure, Sample, open_dataset
 from srgan_cli.evaluation.evaluate import (
     EvalResult,
     ImageScore,
     as_rgb,
-    bicubic_predictor,
     evaluate,
     summarize,
 )
 from srgan_cli.evaluation.metrics import psnr, rgb_to_gray, ssim
 from srgan_cli.media.resize import imresize, modcrop
+from srgan_cli.models.descriptor import bicubic
 
 
 def _sample(name: str, h: int, w: int, scale: int, seed: int, gray: bool = False) -> Sample:
@@ -38,7 +39,7 @@ def _samples(scale: int = 2) -> list[Sample]:
 def test_bicubic_scores_equal_the_metrics() -> None:
     samples = _samples()
     seen: list[ImageScore] = []
-    result = evaluate(bicubic_predictor(2), samples, scale=2, model_name="bicubic",
+    result = evaluate(scoring.predictor(bicubic(2)), samples, scale=2, model_name="bicubic",
                       dataset_name="tiny", on_image=seen.append)
     assert (result.model, result.dataset, result.scale, result.crop_border) == (
         "bicubic", "tiny", 2, 2)
@@ -57,7 +58,7 @@ def test_bicubic_scores_equal_the_metrics() -> None:
 
 def test_crop_border_and_rgb_options() -> None:
     samples = _samples(scale=3)
-    r = evaluate(bicubic_predictor(3), samples, scale=3, crop_border=0, y_channel=False)
+    r = evaluate(scoring.predictor(bicubic(3)), samples, scale=3, crop_border=0, y_channel=False)
     first = samples[0]
     sr = imresize(first.lr, 3)
     assert r.crop_border == 0 and not r.y_channel
@@ -111,7 +112,7 @@ def test_failures_are_recorded_and_excluded_from_means() -> None:
 
 def test_float_output_is_clamped_and_rounded() -> None:
     sample = _samples()[0]
-    exact = evaluate(bicubic_predictor(2), [sample], scale=2).images[0]
+    exact = evaluate(scoring.predictor(bicubic(2)), [sample], scale=2).images[0]
     floaty = evaluate(lambda lr: imresize(lr, 2).astype(np.float32) + 0.3, [sample],
                       scale=2).images[0]
     assert (floaty.psnr, floaty.ssim) == (exact.psnr, exact.ssim)
@@ -120,7 +121,7 @@ def test_float_output_is_clamped_and_rounded() -> None:
 def test_save_dir_receives_the_scored_images(tmp_path: Path) -> None:
     samples = _samples()
     out = tmp_path / "sr" / "nested"
-    evaluate(bicubic_predictor(2), samples, scale=2, save_dir=out)
+    evaluate(scoring.predictor(bicubic(2)), samples, scale=2, save_dir=out)
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "g.png"]
     with Image.open(out / "a.png") as im:
         np.testing.assert_array_equal(np.asarray(im), imresize(samples[0].lr, 2))
@@ -131,7 +132,7 @@ def test_save_dir_receives_the_scored_images(tmp_path: Path) -> None:
 def test_saved_images_have_normal_permissions_and_no_temp_files(tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:
-        evaluate(bicubic_predictor(2), _samples(), scale=2, save_dir=tmp_path / "sr")
+        evaluate(scoring.predictor(bicubic(2)), _samples(), scale=2, save_dir=tmp_path / "sr")
     finally:
         os.umask(old)
     files = sorted((tmp_path / "sr").iterdir())
@@ -147,18 +148,18 @@ def test_unreadable_image_is_recorded_and_the_rest_is_scored(tmp_path: Path) -> 
     (tmp_path / "im1.png").write_bytes(data[: len(data) // 2])  # header intact, pixels cut
     ds = open_dataset(str(tmp_path), 2)
     seen: list[str] = []
-    result = evaluate(bicubic_predictor(2), ds, scale=2, save_dir=tmp_path / "sr",
+    result = evaluate(scoring.predictor(bicubic(2)), ds, scale=2, save_dir=tmp_path / "sr",
                       on_image=lambda s: seen.append(s.name))
     assert seen == [s.name for s in result.images] == ["im0", "im1", "im2"]
     (bad,) = result.failed
     assert bad.name == "im1" and "im1.png: cannot read image" in (bad.error or "")
     assert math.isnan(bad.psnr) and math.isnan(bad.ssim)
     good = [Sample(n, a, imresize(a, 0.5), "bicubic") for n, a in arrays.items() if n != "im1"]
-    expected = evaluate(bicubic_predictor(2), good, scale=2)
+    expected = evaluate(scoring.predictor(bicubic(2)), good, scale=2)
     assert result.mean_psnr == expected.mean_psnr and result.mean_ssim == expected.mean_ssim
     assert sorted(p.name for p in (tmp_path / "sr").iterdir()) == ["im0.png", "im2.png"]
     # a LoadFailure in a plain iterable is recorded the same way
-    mixed = evaluate(bicubic_predictor(2), [good[0], LoadFailure("gone", "cannot read")],
+    mixed = evaluate(scoring.predictor(bicubic(2)), [good[0], LoadFailure("gone", "cannot read")],
                      scale=2)
     assert [s.error for s in mixed.images] == [None, "cannot read"]
     assert mixed.mean_psnr == mixed.images[0].psnr
@@ -169,7 +170,7 @@ def test_summarize_edge_cases() -> None:
     r = summarize([failed], model="m", dataset="d", scale=4, crop_border=4, y_channel=True)
     assert isinstance(r, EvalResult) and math.isnan(r.mean_psnr) and math.isnan(r.seconds)
     assert not r.psnr_infinite
-    empty = evaluate(bicubic_predictor(2), [], scale=2)
+    empty = evaluate(scoring.predictor(bicubic(2)), [], scale=2)
     assert empty.images == [] and math.isnan(empty.mean_psnr)
 
 
@@ -177,9 +178,9 @@ def test_works_with_a_dataset_object(tmp_path: Path) -> None:
     for i in range(2):
         Image.fromarray(_sample("x", 20, 22, 2, 10 + i).hr).save(tmp_path / f"im{i}.png")
     ds = open_dataset(str(tmp_path), 2)
-    result = evaluate(bicubic_predictor(2), ds, scale=2)
+    result = evaluate(scoring.predictor(bicubic(2)), ds, scale=2)
     assert result.dataset == tmp_path.name and len(result.images) == 2
     with pytest.raises(ValueError, match="x2"):
-        evaluate(bicubic_predictor(4), ds, scale=4)
+        evaluate(scoring.predictor(bicubic(4)), ds, scale=4)
     with pytest.raises(ValueError, match="crop_border"):
-        evaluate(bicubic_predictor(2), ds, scale=2, crop_border=-1)
+        evaluate(scoring.predictor(bicubic(2)), ds, scale=2, crop_border=-1)

@@ -59,8 +59,8 @@ def test_score_bicubic_on_a_spec_is_evaluate_of_matlab_bicubic(val: Path) -> Non
     assert got.model == "bicubic" and got.dataset == want.dataset and len(got.images) == 2
     assert got.mean_psnr == want.mean_psnr and got.mean_ssim == want.mean_ssim
     # the protocol is applied: another border and RGB give other numbers, and say so
-    rgb = scoring.score(model, open_dataset(str(val), 4), scoring.Protocol(crop_border=0,
-                        y_channel=False), device="cpu")
+    rgb = scoring.score(model, open_dataset(str(val), 4),
+                        scoring.EvalProtocol(crop_border=0, y_channel=False), device="cpu")
     assert rgb.crop_border == 0 and not rgb.y_channel and rgb.mean_psnr != got.mean_psnr
 
 

@@ -18,15 +18,13 @@ from srgan_cli.fileio import atomic_write
 from srgan_cli.media import decode, encode, formats
 from srgan_cli.media.decode import (
     DEFAULT_MAX_PIXELS,
-    READ_EXTENSIONS,
-    WRITE_EXTENSIONS,
     ImageData,
-    check_output_path,
     peek_size,
     read_image,
     read_uint8,
-    write_image,
 )
+from srgan_cli.media.encode import check_output_path, write_image
+from srgan_cli.media.formats import READ_EXTENSIONS, WRITE_EXTENSIONS
 
 H, W = 5, 7  # non-square, so a transposed read shows up as a wrong shape
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()

@@ -12,14 +12,9 @@ from PIL import ExifTags, Image, ImageCms
 
 from srgan_cli.errors import UsageError
 from srgan_cli.media import metadata
-from srgan_cli.media.decode import (
-    METADATA_HELP,
-    QUALITY_HELP,
-    ImageData,
-    check_quality,
-    read_image,
-    write_image,
-)
+from srgan_cli.media.decode import ImageData, read_image
+from srgan_cli.media.encode import write_image
+from srgan_cli.media.output_options import METADATA_HELP, QUALITY_HELP, check_quality
 
 XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF>caf\xc3\xa9</rdf:RDF></x:xmpmeta>'
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()

@@ -330,11 +330,11 @@ def test_decode_and_encode_run_beside_the_model(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
-    from srgan_cli.media import decode
+    from srgan_cli.media import decode, encode
     names = [f"i{k}.png" for k in range(4)]
     for k, n in enumerate(names):
         write_png(tmp_path / n, seed=k)
-    read, write = decode.read_image, decode.write_image
+    read, write = decode.read_image, encode.write_image
     decoded: list[str] = []
     second_model_started = threading.Event()
 
@@ -348,7 +348,7 @@ def test_decode_and_encode_run_beside_the_model(tmp_path: Path,
         write(path, image, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(decode, "read_image", reading)
-    monkeypatch.setattr(decode, "write_image", writing)
+    monkeypatch.setattr(encode, "write_image", writing)
 
     def image1_may_start() -> bool:
         second_model_started.set()

@@ -225,7 +225,8 @@ def test_oom_halves_tile_and_matches_untiled() -> None:
 
 def test_halved_tile_persists_for_the_rest_of_a_batch(tmp_path: Path) -> None:
     """Only the first image of a batch runs out of memory; the others start from its tile."""
-    from srgan_cli.media.decode import read_image, write_image
+    from srgan_cli.media.decode import read_image
+    from srgan_cli.media.encode import write_image
     from srgan_cli.upscaling.batch import UpscaleOptions
     from srgan_cli.upscaling.pipeline import run_jobs
     from srgan_cli.upscaling.planning import Job
@@ -373,7 +374,7 @@ def test_nan_model_through_the_cli_exits_with_the_model_code(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from srgan_cli.cli.app import main
     from srgan_cli.errors import ModelError
-    from srgan_cli.media.decode import write_image
+    from srgan_cli.media.encode import write_image
     from srgan_cli.models.bundled import save_model
 
     net = random_srresnet(scale=2)
