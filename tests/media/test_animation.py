@@ -15,7 +15,7 @@ from media_builders import read_animation as read
 from PIL import Image
 
 from srgan_cli.errors import InputImageError, OutputError
-from srgan_cli.media import animation
+from srgan_cli.media import animation, decode
 
 
 @pytest.mark.parametrize("suffix,fmt,loop", [(".gif", "GIF", 0), (".gif", "GIF", 3),
@@ -23,7 +23,7 @@ from srgan_cli.media import animation
 def test_frames_durations_and_loop_kept(tmp_path: Path, suffix: str, fmt: str, loop: int) -> None:
     src, dst = tmp_path / f"in{suffix}", tmp_path / f"out{suffix}"
     make(src, fmt, loop=loop)
-    assert animation.is_animated(src)
+    assert decode.is_animated(src)
     rec = animation.upscale_animation(src, dst, nearest_x2, quality=100)
     a, b = read(src), read(dst)
     assert len(b[0]) == len(DURATIONS) and b[1] == a[1] == DURATIONS
@@ -99,4 +99,4 @@ def test_bad_inputs_and_targets(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".*part"))
     still = tmp_path / "still.png"
     Image.new("RGB", (4, 4)).save(still)
-    assert not animation.is_animated(still) and not animation.is_animated(bad)
+    assert not decode.is_animated(still) and not decode.is_animated(bad)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from srgan_cli.errors import DatasetError
 from srgan_cli.evaluation.datasets import open_dataset
-from srgan_cli.media.decode import READ_EXTENSIONS, read_image
+from srgan_cli.media.decode import read_image
 from srgan_cli.media.discovery import (
     ImagePair,
     benchmark_dirs,
@@ -23,6 +23,7 @@ from srgan_cli.media.discovery import (
     pair_images,
     resolve_data_root,
 )
+from srgan_cli.media.formats import READ_EXTENSIONS
 
 
 def _save(path: Path, h: int = 16, w: int = 16, fmt: str | None = None) -> Path:

@@ -282,7 +282,3 @@ def test_evaluate_too_small(tmp_path: Path) -> None:
     make_clip(p, audio=None, n=2, w=16, h=16)
     with pytest.raises(DatasetError, match="too small"):
         video_scores.evaluate_video(p, nearest_x2, 4)
-
-
-def test_is_video() -> None:
-    assert video.is_video("a/B.MP4") and not video.is_video("a.png")
