@@ -324,7 +324,8 @@ def _strip(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
 
 
 def _animation(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
-    from test_animation import make, nearest_x2
+    from media_builders import make_animation as make
+    from media_builders import nearest_x2
 
     from srgan_cli.media.animation import upscale_animation
 
@@ -337,7 +338,7 @@ def _animation(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
 
 def _video(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
     pytest.importorskip("av")
-    from test_video import make_clip, nearest_x2
+    from media_builders import make_clip, nearest_x2
 
     from srgan_cli.media.video import upscale_video
 
