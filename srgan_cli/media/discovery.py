@@ -28,11 +28,7 @@ from typing import Literal
 
 from srgan_cli.errors import DatasetError
 from srgan_cli.fileio import find_subdir
-from srgan_cli.media.formats import (
-    ANIMATION_SUFFIXES,
-    READ_EXTENSIONS,
-    VIDEO_SUFFIXES,
-)
+from srgan_cli.media.formats import ANIMATION_SUFFIXES, READ_EXTENSIONS, VIDEO_SUFFIXES
 from srgan_cli.messages import show_path
 
 InputKind = Literal["image", "animation", "video"]
@@ -228,9 +224,9 @@ def _lr_file(index: dict[str, Path], stem: str, scale: int) -> Path | None:
 
 @dataclass(frozen=True)
 class DatasetDirs:
-    """Where a dataset's images are: the name it is reported under, its folder, the HR folder,
-    the LR folder (None: LR is made from HR) and the size of the official set (None for a
-    folder of one's own)."""
+    """Where a dataset's images are: the name it is reported under, what `spec` named (DIV2K, a
+    benchmark or a folder of one's own), its folder, the HR folder, the LR folder (None: LR is
+    made from HR) and the size of the official set (None for a folder of one's own)."""
 
     name: str
     kind: Literal["div2k", "benchmark", "folder"]
