@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from srgan_cli.models.loading import load
-from srgan_cli.upscaling.upscaler import Upscaler, activation_floats, bytes_per_pixel, parse_bytes
+from srgan_cli.options import parse_bytes
+from srgan_cli.upscaling.upscaler import Upscaler, activation_floats, bytes_per_pixel
 
 
 def rss_bytes() -> int:

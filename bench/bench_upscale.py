@@ -91,9 +91,9 @@ def _runner(variant: str):  # noqa: ANN202 - a closure over the prepared variant
         return run_plain
     import dataclasses
 
-    from srgan_cli.models.descriptor import TorchImplementation
     from srgan_cli.models.loading import load
     from srgan_cli.models.srresnet import fold_batchnorm
+    from srgan_cli.models.torch_impl import TorchImplementation
     from srgan_cli.upscaling.upscaler import Upscaler
 
     model = load("srresnet_x4")

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from srgan_cli.errors import UsageError
+from srgan_cli.models.bundled import DEFAULT_MODEL
+from srgan_cli.options import check_tiling, parse_device, parse_precision
 
 if TYPE_CHECKING:
     import numpy as np
@@ -31,8 +33,6 @@ if TYPE_CHECKING:
     ImageT = TypeVar("ImageT", Image.Image, np.ndarray)
 else:
     ImageT = TypeVar("ImageT")
-
-DEFAULT_MODEL = "srresnet_x4"
 
 __all__ = ["evaluate", "load_model", "upscale"]
 
@@ -92,7 +92,10 @@ def evaluate(model: str | Path | ModelDescriptor = DEFAULT_MODEL, dataset: str |
     `dataset` is a benchmark name (set5, set14, b100, urban100, manga109, div2k) under
     `data_root` ($SRGAN_DATA, else ./data) or a folder; `scale` defaults to the model's."""
     from srgan_cli.evaluation import scoring
-    scoring.check_device_name(device)
+
+    parse_device(device, "--device")
+    parse_precision(precision)
+    check_tiling(tile, None, 1)
     if isinstance(model, (str, Path)):
         model = load_model(model, scale=scale)
     elif scale is not None and scale != model.scale:

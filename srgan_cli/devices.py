@@ -1,61 +1,82 @@
-"""Device and precision selection shared by upscale, eval and train."""
+"""Devices and the one precision policy, shared by upscale, eval and train (the torch side of
+`options`: whether a device is present, and which precision "auto" means on it)."""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Collection
+from types import MappingProxyType
 
 import torch
 
-from srgan_cli.errors import DeviceError, UnknownDeviceError
+from srgan_cli.errors import DeviceError
+from srgan_cli.options import PRECISION_NAMES, DeviceSpec, parse_device, parse_precision
 
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+DTYPES = MappingProxyType(
+    {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+)
+assert tuple(DTYPES) == PRECISION_NAMES
 
 
-def resolve_device(spec: str) -> torch.device:
-    """"auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "cuda:N" or "mps". UsageError (exit 2)
-    for a name that is none of these; DeviceError (exit 10) for a known device that is not
-    available here."""
-    s = spec.strip().lower()
+def resolve_device(spec: str | DeviceSpec) -> torch.device:
+    """The torch device of a device name (`options.parse_device`: UsageError, exit 2, for a
+    name that is none); DeviceError (exit 10) for a known device that is not available here."""
+    parsed = parse_device(spec)
+    text = parsed.text
     mps_ok = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
-    if s == "auto":
+    if parsed.kind == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", torch.cuda.current_device())
         return torch.device("mps") if mps_ok else torch.device("cpu")
-    if s == "cpu":
+    if parsed.kind == "cpu":
         return torch.device("cpu")
-    if s == "mps":
+    if parsed.kind == "mps":
         if not mps_ok:
             raise DeviceError("--device mps: Apple MPS is not available on this machine")
         return torch.device("mps")
-    m = re.fullmatch(r"cuda(?::(\d+))?", s)
-    if m is None:
-        raise UnknownDeviceError(
-            f"unknown device {spec!r}: expected auto, cpu, cuda, cuda:N or mps")
     if not torch.cuda.is_available():
         raise DeviceError(
-            f"--device {spec}: CUDA is not available (no NVIDIA GPU visible, or torch "
+            f"--device {text}: CUDA is not available (no NVIDIA GPU visible, or torch "
             f"{torch.__version__} was built without CUDA)"
         )
-    index = int(m.group(1) or 0)
+    index = parsed.index or 0
     count = torch.cuda.device_count()
     if index >= count:
-        raise DeviceError(f"--device {spec}: there are {count} CUDA device(s), cuda:0..{count - 1}")
+        raise DeviceError(f"--device {text}: there are {count} CUDA device(s), cuda:0..{count - 1}")
     return torch.device("cuda", index)
 
 
-def resolve_precision(spec: str, device: torch.device) -> torch.dtype:
-    """"auto" (bf16 on CUDA when supported else fp16; fp32 elsewhere), "fp32", "bf16", "fp16".
+def choose_precision(spec: str, device: torch.device,
+                     allowed: Collection[str] = PRECISION_NAMES, *, training: bool = False
+                     ) -> str:
+    """The precision name ("fp32", "bf16", "fp16") that `spec` means on `device`: the one
+    policy of inference and of training's mixed precision.
 
-    fp16 on the CPU is refused (slow and inexact there); DeviceError for unknown names."""
-    s = spec.strip().lower()
+    "auto": on CUDA bf16 where the device supports it, else fp16; on a CPU that computes bf16
+    natively (`hardware.native_bf16`) bf16 for inference, while training's mixed precision
+    stays off there ("fp32"); fp32 elsewhere; each only where `allowed` (the model's
+    precisions) has it. An explicit name is checked against the device (DeviceError): for
+    inference fp16 is refused on the CPU and bf16 on a CUDA device without it; for training
+    fp16 needs CUDA. Whether a model runs in an explicit name is the descriptor's check."""
+    s = parse_precision(spec)
     if s == "auto":
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.float32
-    if s not in PRECISIONS:
-        raise DeviceError(f"unknown precision {spec!r}: expected auto, fp32, bf16 or fp16")
+        return next((p for p in _auto_order(device, training) if p in allowed), "fp32")
+    if training:
+        if s == "fp16" and device.type != "cuda":
+            raise DeviceError("--amp fp16 needs a CUDA device (use bf16 on CPU)")
+        return s
     if s == "fp16" and device.type == "cpu":
         raise DeviceError("--precision fp16 is not supported on the CPU: use fp32 or bf16")
     if s == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise DeviceError(f"--precision bf16 is not supported by {device}: use fp16 or fp32")
-    return PRECISIONS[s]
+    return s
+
+
+def _auto_order(device: torch.device, training: bool) -> tuple[str, ...]:
+    """What "auto" tries on `device`, fastest first (fp32, the fallback, not listed)."""
+    if device.type == "cuda":
+        return ("bf16", "fp16") if torch.cuda.is_bf16_supported() else ("fp16",)
+    if device.type == "cpu" and not training:
+        from srgan_cli.hardware import native_bf16
+
+        return ("bf16",) if native_bf16() else ()
+    return ()

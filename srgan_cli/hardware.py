@@ -12,6 +12,8 @@ import platform
 import subprocess
 from functools import lru_cache
 
+from srgan_cli.options import cpu_bf16_forced
+
 # x86 /proc/cpuinfo "flags" and Arm "Features" names that mean native bf16 arithmetic.
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
 
@@ -60,9 +62,9 @@ def native_bf16(flags: frozenset[str] | None = None) -> bool:
     """True when the CPU computes bf16 natively (AVX512-BF16, AMX-BF16 or Arm FEAT_BF16).
 
     `SRGAN_CPU_BF16=0|1` overrides the detection (for tests and for machines that hide flags)."""
-    forced = os.environ.get("SRGAN_CPU_BF16")
-    if forced in ("0", "1"):
-        return forced == "1"
+    forced = cpu_bf16_forced()
+    if forced is not None:
+        return forced
     return bool(BF16_FLAGS & (cpu_info()[1] if flags is None else flags))
 
 

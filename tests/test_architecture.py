@@ -108,3 +108,10 @@ def test_every_wing_says_what_it_holds() -> None:
     for wing in WINGS:
         doc = ast.get_docstring(ast.parse((PACKAGE / wing / "__init__.py").read_text()))
         assert doc and len(doc) > 20, wing
+
+
+def test_the_descriptor_does_not_import_its_torch_side() -> None:
+    """`torch_impl` builds on `descriptor`; the torch-free descriptor never imports it back."""
+    graph = import_graph()
+    assert "srgan_cli.models.descriptor" in graph["srgan_cli.models.torch_impl"]
+    assert "srgan_cli.models.torch_impl" not in graph["srgan_cli.models.descriptor"]

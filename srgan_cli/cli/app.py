@@ -15,6 +15,7 @@ from typing import Any
 
 import typer
 
+from srgan_cli import options
 from srgan_cli.cli.console import QUIET_OPTION, reset_quiet, stderr_console
 from srgan_cli.errors import (
     EXIT_BROKEN_PIPE,
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _run(argv: list[str] | None) -> None:
     """Run the command; every outcome is a SystemExit (or a pipe error for `main`)."""
-    debug = os.environ.get("SRGAN_DEBUG") == "1"
+    debug = options.debug()
     try:
         _register()
         rv = app(args=argv, standalone_mode=False)

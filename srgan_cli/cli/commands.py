@@ -25,7 +25,7 @@ def with_quiet(fn: Callable[..., Any]) -> Callable[..., Any]:
     """`fn` with a `-q/--quiet` parameter added to what typer sees, unless it has one."""
     from srgan_cli.cli.console import QUIET_OPTION
 
-    sig = inspect.signature(fn)
+    sig = inspect.signature(fn, eval_str=True)  # Annotated options keep their typer metadata
     if "quiet" in sig.parameters or any(
             p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
         return fn

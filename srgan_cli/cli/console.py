@@ -24,6 +24,7 @@ from rich.progress import (
 )
 
 from srgan_cli.errors import StreamClosed
+from srgan_cli.options import no_color
 
 _quiet = False
 
@@ -58,7 +59,7 @@ def say(text: str) -> None:
 
 
 def _no_color() -> bool:
-    return "NO_COLOR" in os.environ
+    return no_color()
 
 
 class _Console(Console):

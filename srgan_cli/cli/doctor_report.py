@@ -6,12 +6,12 @@ changes anything, and every probe that fails is reported as a finding instead of
 
 from __future__ import annotations
 
-import os
 import platform
 from typing import Any
 
 from srgan_cli import hardware
 from srgan_cli.errors import internal_error_line
+from srgan_cli.options import offline
 from srgan_cli.version import __version__
 
 
@@ -87,7 +87,7 @@ def gather() -> dict[str, Any]:
         "cpu_threads_available": hardware.cpu_threads(),
         "cpu_native_bf16": hardware.native_bf16(),
         "cpu_flags_bf16": sorted(hardware.BF16_FLAGS & flags),
-        "offline": os.environ.get("SRGAN_OFFLINE") == "1",
+        "offline": offline(),
     }
     for section, probe in (("torch", _torch_facts), ("weights", _weights_facts),
                            ("data", _data_facts)):

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from srgan_cli.cli.params import DataRoot, Device, Models, Offline, Precision, Tile, Tta
 from srgan_cli.errors import OutputError, SrganError, UsageError
+from srgan_cli.options import (
+    DEFAULT_METRICS,
+    WHOLE_IMAGE,
+    check_metrics,
+    check_tiling,
+    parse_device,
+    parse_precision,
+)
 
 if TYPE_CHECKING:
     from srgan_cli.evaluation.evaluate import EvalResult, ImageScore
@@ -142,29 +151,21 @@ def _print_results(results: list[EvalResult], per_image: bool, to_stderr: bool) 
 
 
 def eval_command(
-    model: list[str] | None = typer.Option(
-        None, "--model", "-m", help="Model: bundled name, model file (.safetensors, .pth, .pt, "
-        ".ckpt, .onnx; SRResNet, MSRResNet, EDSR or any spandrel SR architecture), or 'bicubic'. "
-        "Repeat to compare models side by side. (default: srresnet_x4 if installed, else "
-        "bicubic)", show_default=False, metavar="NAME|PATH"),
+    model: Models = None,
     dataset: list[str] | None = typer.Option(
         None, "--dataset", "-d", help="set5, set14, b100 (bsd100), urban100, manga109, div2k, "
         "a folder (with HR/ and LR_bicubic/X<s>/, or plain HR images), or a video or folder "
         "of videos (each frame is HR; adds the temporal-consistency figure tPSNR). "
         "Repeatable. (default: set5)", show_default=False, metavar="NAME|DIR|VIDEO"),
-    data_root: Path | None = typer.Option(
-        None, "--data-root", help="Folder holding the benchmark folders (default: $SRGAN_DATA, "
-        "else ./data).", show_default=False),
+    data_root: DataRoot = None,
     split: str = typer.Option("valid", "--split", help="DIV2K split: valid (0801-0900) or "
                               "train (0001-0800)."),
     scale: int | None = typer.Option(
         None, "--scale", "-s", help="Upscaling factor (default: the model's, else 4).",
         show_default=False),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
-    precision: str = typer.Option(
-        "fp32", "--precision", help="fp32, bf16, fp16 or auto. fp32 by default so that scores "
-        "are comparable with published ones."),
-    tile: int = typer.Option(0, "--tile", help="LR tile size in pixels (0: whole image)."),
+    device: Device = "auto",
+    precision: Precision = "fp32",
+    tile: Tile = WHOLE_IMAGE,
     crop_border: int | None = typer.Option(
         None, "--crop-border", help="Pixels removed from each edge before scoring "
         "(default: the scale).", show_default=False),
@@ -187,11 +188,8 @@ def eval_command(
         "psnr and ssim). LPIPS needs torchvision's ImageNet backbone, downloaded on demand.",
         show_default=False, metavar="NAME"),
     lpips_net: str = typer.Option("alex", "--lpips-net", help="LPIPS backbone: alex or vgg."),
-    offline: bool = typer.Option(
-        False, "--offline", help="Never download (LPIPS backbone weights); also SRGAN_OFFLINE=1."),
-    tta: bool = typer.Option(
-        False, "--tta", help="x8 self-ensemble: average each model over the 8 flips/rotations "
-        "(8x slower; bicubic is unchanged)."),
+    offline: Offline = False,
+    tta: Tta = False,
     report_dir: Path | None = typer.Option(
         None, "--report", help="Write a visual comparison to DIR (index.html + images, no "
         "network): tables, zoomed crops where the models differ most, before/after slider.",
@@ -201,19 +199,19 @@ def eval_command(
         metavar="N", show_default=False),
 ) -> None:
     """Score models with PSNR/SSIM (and LPIPS) by the standard SR protocol (Y channel, border =
-    scale)."""
+    scale; fp32 and whole images by default, so that scores compare with published ones)."""
     from srgan_cli.cli.console import progress
     from srgan_cli.evaluation import report, scoring
     from srgan_cli.models.bundled import default_model_spec
 
-    scoring.check_device_name(device)
-    metrics = scoring.check_metrics(metric or ["psnr", "ssim"])
+    parse_device(device, "--device")
+    precision = parse_precision(precision)
+    metrics = check_metrics(metric or DEFAULT_METRICS)
     if lpips_net not in ("alex", "vgg"):
         raise UsageError(f"--lpips-net {lpips_net!r}: expected alex or vgg")
     if crop_border is not None and crop_border < 0:
         raise UsageError(f"--crop-border must be >= 0, got {crop_border}")
-    if tile < 0:
-        raise UsageError(f"--tile must be >= 0 (0 = whole image), got {tile}")
+    check_tiling(tile, None, 1)
     _check_outputs(json_out, csv_out, save_images, report_dir)
     video_sets = _video_sets(dataset or ["set5"], save_images, report_dir, max_frames)
 
@@ -223,7 +221,7 @@ def eval_command(
                                      scale, data_root=data_root, split=split,
                                      regenerate_lr=regenerate_lr)
     protocol = scoring.EvalProtocol(crop_border=crop_border, y_channel=not rgb,
-                                    precision=precision, tile=tile, metrics=metrics,
+                                    precision=precision, tile=tile or WHOLE_IMAGE, metrics=metrics,
                                     lpips_net=lpips_net, tta=tta)
     lpips = None
     if "lpips" in metrics:

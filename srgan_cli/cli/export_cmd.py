@@ -8,7 +8,9 @@ from pathlib import Path
 
 import typer
 
+from srgan_cli.cli.params import DataRoot, Device
 from srgan_cli.errors import UsageError
+from srgan_cli.options import parse_device
 
 
 def _parse_card(items: list[str]) -> dict[str, object]:
@@ -60,10 +62,8 @@ def export(
     measure: list[str] = typer.Option([], "--measure", help="Score the exported model on this "
                                       "dataset (set5, set14, ... or a folder) and store PSNR/SSIM "
                                       "in the card. Repeatable."),
-    data_root: Path | None = typer.Option(None, "--data-root", help="Benchmark root for "
-                                          "--measure (default: $SRGAN_DATA, else ./data)."),
-    device: str = typer.Option("auto", "--device", help="Device for --measure: auto, cpu, "
-                               "cuda, cuda:N or mps."),
+    data_root: DataRoot = None,
+    device: Device = "auto",
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
     interpolate: tuple[str, str] | None = typer.Option(
         None, "--interpolate", help="Blend two models A B of the same architecture weight by "
@@ -76,7 +76,6 @@ def export(
     """Export a trained generator (or a blend of two models) as a model file that `srgan
     upscale --model` reads."""
     from srgan_cli.cli.console import stdout_console
-    from srgan_cli.evaluation.scoring import check_device_name
     from srgan_cli.training.export import export as do_export
 
     if interpolate is not None:
@@ -88,7 +87,7 @@ def export(
         raise UsageError("--alpha goes with --interpolate A B")
     if out is None:
         raise UsageError("missing the model file to write: srgan export SOURCE OUT")
-    check_device_name(device)
+    parse_device(device, "--device")
     if out.suffix.lower() == ".onnx":
         if measure:
             raise UsageError("--measure applies to .safetensors exports; score the ONNX file "

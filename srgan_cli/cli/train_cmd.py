@@ -1,4 +1,5 @@
-"""`srgan train`: every TrainConfig field is a flag; a TOML --config sets defaults for them."""
+"""`srgan train`: every TrainConfig field is a flag (its help is the field's, `config.help_of`);
+a TOML --config sets defaults for them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 import typer
 
-from srgan_cli.training.config import ALIASES, HELP, TrainConfig
+from srgan_cli.training.config import ALIASES, TrainConfig, help_of
 
 
 def _flag(name: str) -> str:
@@ -19,7 +20,7 @@ def _flag(name: str) -> str:
 def _option_for(name: str, hint: Any, default: Any) -> tuple[Any, Any]:
     flag = _flag(name)
     old = [_flag(a) for a, field in ALIASES.items() if field == name]  # old names still work
-    help_text = HELP[name]
+    help_text = help_of(name)
     shown = default if not isinstance(default, list) else (", ".join(map(str, default)) or "none")
     help_text += f" (default: {shown})"
     if hint is bool:

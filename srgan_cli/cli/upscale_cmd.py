@@ -15,13 +15,15 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from srgan_cli.cli.console import QUIET_OPTION
+from srgan_cli.cli.params import MODEL_PANEL, Device, Model, Precision, Tile, Tta
 from srgan_cli.errors import UsageError
 from srgan_cli.media.output_options import METADATA_HELP, QUALITY_HELP
+from srgan_cli.options import parse_bytes
 from srgan_cli.upscaling.batch import (
     BatchResult,
     Record,
@@ -35,7 +37,6 @@ from srgan_cli.upscaling.pipeline import run_batch
 from srgan_cli.upscaling.planning import DEFAULT_MAX_OUTPUT_PIXELS, Job, show_path
 
 _OUT = "Output"
-_MODEL = "Model and speed"
 _LIMITS = "Limits"
 _VIDEO = "Videos"
 
@@ -120,131 +121,132 @@ class _TerminalReporter(Reporter):
             self._print(self.err if self.json_out else self.out, summary_line(self.result))
 
 
+# Options of `srgan upscale` only; those it shares with other commands are in `params`.
+Inputs = Annotated[list[str], typer.Argument(
+    metavar="INPUT... | IN OUT", show_default=False,
+    help="Images, folders of images and glob patterns ('photos/*.jpg', quoted or not). "
+    "Exactly two paths, without -o, --suffix or --ext, mean IN OUT: upscale IN and write "
+    "the new file OUT (its extension picks the format; missing folders are created), "
+    "unless the second is an existing folder (then both are inputs) or an existing image "
+    "(refused: to replace a file use --output FILE --overwrite). Files that folders or "
+    "patterns find and that this run writes itself (photo_x4.png beside photo.png) are "
+    "skipped.")]
+OutputFile = Annotated[str | None, typer.Option(
+    "--output", "-O", metavar="FILE|DIR", show_default=False, rich_help_panel=_OUT,
+    help="Write the result of the one INPUT to FILE (its extension picks the format); an "
+    "existing FILE is replaced only with --overwrite. An existing folder, or a path ending "
+    "in '/', means -o DIR.")]
+OutputDir = Annotated[Path | None, typer.Option(
+    "--output-dir", "-o", metavar="DIR", show_default=False, rich_help_panel=_OUT,
+    help="Write the results into DIR (created if needed; subfolders of a --recursive "
+    "folder input are mirrored). Without -o, results go beside their inputs.")]
+Suffix = Annotated[str | None, typer.Option(
+    "--suffix", metavar="TEXT", show_default=False, rich_help_panel=_OUT,
+    help="Appended to each output's file name before the extension. "
+    "Default: none with -o DIR, '_x4' (the scale) beside the inputs.")]
+Ext = Annotated[str | None, typer.Option(
+    "--ext", metavar="EXT", show_default=False, rich_help_panel=_OUT,
+    help="Output format for several inputs: png, jpg, jpeg, bmp, tif, tiff or webp; auto "
+    "(the default) keeps the input's own format.")]
+Quality = Annotated[int | None, typer.Option(
+    "--quality", metavar="N", help=QUALITY_HELP, show_default=False, rich_help_panel=_OUT)]
+StripMetadata = Annotated[bool, typer.Option(
+    "--strip-metadata", help=METADATA_HELP, rich_help_panel=_OUT)]
+Recursive = Annotated[bool, typer.Option(
+    "--recursive", "-r", help="Also take images in subfolders of folder inputs, and let '**' "
+    "in patterns match subfolders.")]
+Overwrite = Annotated[bool, typer.Option(
+    "--overwrite", rich_help_panel=_OUT, help="Replace outputs that exist. Without it a batch "
+    "skips them (so re-running it redoes nothing) and IN OUT / --output FILE refuse.")]
+SkipExisting = Annotated[bool, typer.Option(
+    "--skip-existing", rich_help_panel=_OUT, help="Leave outputs that exist alone and report "
+    "the image as skipped, also for IN OUT and --output FILE.")]
+Outscale = Annotated[float | None, typer.Option(
+    "--outscale", "-s", metavar="FACTOR", show_default=False, rich_help_panel=MODEL_PANEL,
+    help="Final size factor: the model's scale is applied, then MATLAB bicubic resizes to "
+    "round(size x FACTOR). Default: the model's scale.")]
+AlphaUpsampler = Annotated[str, typer.Option(
+    "--alpha-upsampler", metavar="bicubic|model", rich_help_panel=MODEL_PANEL,
+    help="How the alpha channel is upscaled: MATLAB bicubic, or through the model "
+    "(replicated to three channels, as Real-ESRGAN does; slower).")]
+Fp32 = Annotated[bool, typer.Option("--fp32", hidden=True, help="Same as --precision fp32.")]
+TilePad = Annotated[int | None, typer.Option(
+    "--tile-pad", metavar="N", show_default=False, rich_help_panel=MODEL_PANEL,
+    help="Pixels of context around each tile. Default: the model's receptive radius (exact), "
+    "or its default pad for windowed models; less is faster but can show seams.")]
+TilePadAlias = Annotated[int | None, typer.Option("--tile_pad", hidden=True)]
+BatchSize = Annotated[int, typer.Option(
+    "--batch-size", metavar="N", help="Tiles per forward pass (GPU throughput).",
+    rich_help_panel=MODEL_PANEL)]
+MaxPixels = Annotated[int | None, typer.Option(
+    "--max-pixels", metavar="N", show_default=False, rich_help_panel=_LIMITS,
+    help="Refuse inputs larger than N pixels (decompression-bomb guard; 0 = no limit). "
+    "Default: about 89 million.")]
+MaxOutputPixels = Annotated[int, typer.Option(
+    "--max-output-pixels", metavar="N", rich_help_panel=_LIMITS,
+    help="Refuse, before any work, an image whose output would have more than N pixels "
+    "(0 = no limit; outputs that would not fit in the available memory are refused anyway).")]
+MemoryBudget = Annotated[str | None, typer.Option(
+    "--memory-budget", metavar="SIZE", show_default=False, rich_help_panel=_LIMITS,
+    help="Memory for the model's activations: without --tile, the tile is the largest that "
+    "fits it (the whole image when it fits). E.g. 2G or 512M. Default: most of the free GPU "
+    "memory, or a share of RAM on the CPU.")]
+AllowDamaged = Annotated[bool, typer.Option(
+    "--allow-damaged", rich_help_panel=_LIMITS, help="Upscale damaged inputs (a truncated "
+    "file, a JPEG cut short): what decodes is kept, the rest filled; the result line and the "
+    "--json record's 'warnings' say so. Default: refuse them.")]
+Codec = Annotated[str | None, typer.Option(
+    "--codec", metavar="ENCODER", show_default=False, rich_help_panel=_VIDEO,
+    help="Videos: the FFmpeg video encoder (libx264, libx265, libvpx-vp9, libaom-av1, mpeg4, "
+    "...). Default: H.264 where this FFmpeg has an encoder for it, else the best one it has "
+    "for the container.")]
+Crf = Annotated[int | None, typer.Option(
+    "--crf", metavar="N", show_default=False, rich_help_panel=_VIDEO,
+    help="Videos: constant-quality value of the encoder (lower is better; default 18 for "
+    "libx264, 20 for libx265, 24 for AV1 and VP9).")]
+PixFmt = Annotated[str | None, typer.Option(
+    "--pix-fmt", metavar="FORMAT", show_default=False, rich_help_panel=_VIDEO,
+    help="Videos: pixel format of the output (yuv420p, yuv444p, ...). Default: the source's "
+    "when the encoder takes it, else yuv420p (yuv444p for an odd size).")]
+JsonOut = Annotated[bool, typer.Option(
+    "--json", help="Print one JSON record per image on stdout: input, output, input_size, "
+    "output_size (width, height), seconds, status (ok, error, skipped), error, tile (0: whole "
+    "image), tiling_exact (false: tiled approximately), warnings (notes on the input, e.g. "
+    "damaged data accepted); a video also has 'video' (codec, pix_fmt, crf, frames_in, "
+    "frames_out, fps, duration, copied_streams, frames_per_second, wait_decode, wait_encode), "
+    "an animation 'animation'.")]
+
+
 def upscale_command(
-    inputs: list[str] = typer.Argument(
-        ..., metavar="INPUT... | IN OUT",
-        help="Images, folders of images and glob patterns ('photos/*.jpg', quoted or not). "
-        "Exactly two paths, without -o, --suffix or --ext, mean IN OUT: upscale IN and write "
-        "the new file OUT (its extension picks the format; missing folders are created), "
-        "unless the second is an existing folder (then both are inputs) or an existing image "
-        "(refused: to replace a file use --output FILE --overwrite). Files that folders or "
-        "patterns find and that this run writes itself (photo_x4.png beside photo.png) are "
-        "skipped.",
-        show_default=False),
-    output: str | None = typer.Option(
-        None, "--output", "-O", metavar="FILE|DIR",
-        help="Write the result of the one INPUT to FILE (its extension picks the format); an "
-        "existing FILE is replaced only with --overwrite. An existing folder, or a path ending "
-        "in '/', means -o DIR.", show_default=False, rich_help_panel=_OUT),
-    output_dir: Path | None = typer.Option(
-        None, "--output-dir", "-o", metavar="DIR",
-        help="Write the results into DIR (created if needed; subfolders of a --recursive "
-        "folder input are mirrored). Without -o, results go beside their inputs.",
-        show_default=False, rich_help_panel=_OUT),
-    suffix: str | None = typer.Option(
-        None, "--suffix", metavar="TEXT",
-        help="Appended to each output's file name before the extension. "
-        "Default: none with -o DIR, '_x4' (the scale) beside the inputs.", show_default=False,
-        rich_help_panel=_OUT),
-    ext: str | None = typer.Option(
-        None, "--ext", metavar="EXT", help="Output format for several inputs: png, jpg, jpeg, "
-        "bmp, tif, tiff or webp; auto (the default) keeps the input's own format.",
-        show_default=False, rich_help_panel=_OUT),
-    quality: int | None = typer.Option(
-        None, "--quality", metavar="N", help=QUALITY_HELP, show_default=False,
-        rich_help_panel=_OUT),
-    strip_metadata: bool = typer.Option(
-        False, "--strip-metadata", help=METADATA_HELP, rich_help_panel=_OUT),
-    recursive: bool = typer.Option(
-        False, "--recursive", "-r", help="Also take images in subfolders of folder inputs, and "
-        "let '**' in patterns match subfolders."),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace outputs that exist. Without it a batch skips them "
-        "(so re-running it redoes nothing) and IN OUT / --output FILE refuse.",
-        rich_help_panel=_OUT),
-    skip_existing: bool = typer.Option(
-        False, "--skip-existing", help="Leave outputs that exist alone and report the image "
-        "as skipped, also for IN OUT and --output FILE.", rich_help_panel=_OUT),
-    model: str | None = typer.Option(
-        None, "--model", "-m", metavar="NAME|PATH",
-        help="A bundled model name (see 'srgan models'), a model file (.safetensors, .pth, .pt, "
-        ".ckpt: SRResNet, MSRResNet, EDSR or any spandrel SR architecture; or .onnx), or "
-        "'bicubic' (plain MATLAB bicubic x4). Default: srresnet_x4 when it is installed, "
-        "else bicubic.", show_default=False, rich_help_panel=_MODEL),
-    outscale: float | None = typer.Option(
-        None, "--outscale", "-s", metavar="FACTOR", help="Final size factor: the model's scale "
-        "is applied, then MATLAB bicubic resizes to round(size x FACTOR). Default: the "
-        "model's scale.", show_default=False, rich_help_panel=_MODEL),
-    alpha_upsampler: str = typer.Option(
-        "bicubic", "--alpha-upsampler", metavar="bicubic|model",
-        help="How the alpha channel is upscaled: MATLAB bicubic, or through the model "
-        "(replicated to three channels, as Real-ESRGAN does; slower).", rich_help_panel=_MODEL),
-    device: str = typer.Option(
-        "auto", "--device", metavar="DEVICE",
-        help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.",
-        rich_help_panel=_MODEL),
-    precision: str = typer.Option(
-        "auto", "--precision", metavar="PRECISION",
-        help="auto (bf16 on a CPU with native bf16, AVX512-BF16 or AMX; on CUDA bf16 where "
-        "supported, else fp16; each only where the model allows it; else fp32), fp32, bf16, "
-        "or fp16 (GPU only).", rich_help_panel=_MODEL),
-    fp32: bool = typer.Option(False, "--fp32", hidden=True, help="Same as --precision fp32."),
-    tile: int | None = typer.Option(
-        None, "--tile", "-t", metavar="N", help="Process the image in N x N low-resolution "
-        "tiles to bound memory; the result is the same as untiled for convolutional models "
-        "(see 'srgan models MODEL'). 0 = whole image at once. Default: the largest tile that "
-        "fits the memory budget (the whole image when it fits). Halved automatically on GPU "
-        "out-of-memory, and kept halved for the rest of the batch.",
-        show_default=False, rich_help_panel=_MODEL),
-    tile_pad: int | None = typer.Option(
-        None, "--tile-pad", metavar="N", help="Pixels of context around each tile. "
-        "Default: the model's receptive radius (exact), or its default pad for windowed "
-        "models; less is faster but can show seams.",
-        show_default=False, rich_help_panel=_MODEL),
-    tile_pad_alias: int | None = typer.Option(None, "--tile_pad", hidden=True),
-    batch_size: int = typer.Option(
-        1, "--batch-size", metavar="N", help="Tiles per forward pass (GPU throughput).",
-        rich_help_panel=_MODEL),
-    tta: bool = typer.Option(
-        False, "--tta", help="x8 self-ensemble: average the model over the 8 flips/rotations "
-        "(8x slower, slightly better; bicubic is unchanged).", rich_help_panel=_MODEL),
-    max_pixels: int | None = typer.Option(
-        None, "--max-pixels", metavar="N", help="Refuse inputs larger than N pixels "
-        "(decompression-bomb guard; 0 = no limit). Default: about 89 million.",
-        show_default=False, rich_help_panel=_LIMITS),
-    max_output_pixels: int = typer.Option(
-        DEFAULT_MAX_OUTPUT_PIXELS, "--max-output-pixels", metavar="N",
-        help="Refuse, before any work, an image whose output would have more than N pixels "
-        "(0 = no limit; outputs that would not fit in the available memory are refused "
-        "anyway).", rich_help_panel=_LIMITS),
-    memory_budget: str | None = typer.Option(
-        None, "--memory-budget", metavar="SIZE", help="Memory for the model's activations when "
-        "the tile is chosen automatically, e.g. 2G or 512M. Default: most of the free GPU "
-        "memory, or a share of RAM on the CPU.", show_default=False, rich_help_panel=_LIMITS),
-    allow_damaged: bool = typer.Option(
-        False, "--allow-damaged", help="Upscale damaged inputs (a truncated file, a JPEG cut "
-        "short): what decodes is kept, the rest filled; the result line and the --json "
-        "record's 'warnings' say so. Default: refuse them.", rich_help_panel=_LIMITS),
-    codec: str | None = typer.Option(
-        None, "--codec", metavar="ENCODER", help="Videos: the FFmpeg video encoder "
-        "(libx264, libx265, libvpx-vp9, libaom-av1, mpeg4, ...). Default: H.264 where this "
-        "FFmpeg has an encoder for it, else the best one it has for the container.",
-        show_default=False, rich_help_panel=_VIDEO),
-    crf: int | None = typer.Option(
-        None, "--crf", metavar="N", help="Videos: constant-quality value of the encoder "
-        "(lower is better; default 18 for libx264, 20 for libx265, 24 for AV1 and VP9).",
-        show_default=False, rich_help_panel=_VIDEO),
-    pix_fmt: str | None = typer.Option(
-        None, "--pix-fmt", metavar="FORMAT", help="Videos: pixel format of the output "
-        "(yuv420p, yuv444p, ...). Default: the source's when the encoder takes it, else "
-        "yuv420p (yuv444p for an odd size).", show_default=False, rich_help_panel=_VIDEO),
-    json_out: bool = typer.Option(
-        False, "--json", help="Print one JSON record per image on stdout: input, output, "
-        "input_size, output_size (width, height), seconds, status (ok, error, skipped), error, "
-        "tile (0: whole image), tiling_exact (false: tiled approximately), warnings (notes on "
-        "the input, e.g. damaged data accepted); a video also has "
-        "'video' (codec, pix_fmt, crf, frames_in, frames_out, fps, duration, copied_streams, "
-        "frames_per_second, wait_decode, wait_encode), an animation 'animation'."),
+    inputs: Inputs,
+    output: OutputFile = None,
+    output_dir: OutputDir = None,
+    suffix: Suffix = None,
+    ext: Ext = None,
+    quality: Quality = None,
+    strip_metadata: StripMetadata = False,
+    recursive: Recursive = False,
+    overwrite: Overwrite = False,
+    skip_existing: SkipExisting = False,
+    model: Model = None,
+    outscale: Outscale = None,
+    alpha_upsampler: AlphaUpsampler = "bicubic",
+    device: Device = "auto",
+    precision: Precision = "auto",
+    fp32: Fp32 = False,
+    tile: Tile = None,
+    tile_pad: TilePad = None,
+    tile_pad_alias: TilePadAlias = None,
+    batch_size: BatchSize = 1,
+    tta: Tta = False,
+    max_pixels: MaxPixels = None,
+    max_output_pixels: MaxOutputPixels = DEFAULT_MAX_OUTPUT_PIXELS,
+    memory_budget: MemoryBudget = None,
+    allow_damaged: AllowDamaged = False,
+    codec: Codec = None,
+    crf: Crf = None,
+    pix_fmt: PixFmt = None,
+    json_out: JsonOut = False,
     quiet: bool = QUIET_OPTION,
 ) -> None:
     """Upscale images, videos and animations with a super-resolution model.
@@ -262,7 +264,6 @@ def upscale_command(
     """
     from srgan_cli.cli.console import is_quiet
     from srgan_cli.signals import terminate_as_interrupt
-    from srgan_cli.upscaling.upscaler import parse_bytes
 
     try:
         with terminate_as_interrupt():

@@ -22,12 +22,11 @@ from srgan_cli.evaluation.datasets import BenchmarkDataset, LoadFailure, Sample
 from srgan_cli.evaluation.metrics import psnr_ssim, rgb_to_gray, to_uint8
 from srgan_cli.media.encode import write_png
 from srgan_cli.messages import one_line
+from srgan_cli.options import DEFAULT_METRICS
 
 Predictor = Callable[[np.ndarray], np.ndarray]
 # (sr, hr, crop_border) -> distance: perceptual.Lpips, or any metric of that shape
 PerceptualMetric = Callable[[np.ndarray, np.ndarray, int], float]
-DEFAULT_METRICS = ("psnr", "ssim")
-METRICS = ("psnr", "ssim", "lpips")
 
 
 @dataclass

@@ -5,13 +5,13 @@ means."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from srgan_cli.errors import DatasetError, SrganError, UsageError
+from srgan_cli.options import check_metrics
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,18 +39,6 @@ class EvalProtocol:
 
 
 STANDARD = EvalProtocol()
-
-_DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
-
-
-def check_device_name(spec: str, option: str = "--device") -> None:
-    """UsageError (exit 2) for a device name that is not one ("foo"), before any work; whether a
-    well-formed device exists is devices.resolve_device's DeviceError. No torch import."""
-    if not _DEVICE_NAME.fullmatch(spec.strip().lower()):
-        raise UsageError(
-            f"{option} {spec!r}: unknown device, expected auto, cpu, cuda, cuda:N or mps"
-        )
-
 
 def open_datasets(
     specs: Iterable[str], scale: int, *, data_root: str | Path | None = None,
@@ -102,18 +90,6 @@ def score(
     result.lpips_net = protocol.lpips_net if "lpips" in protocol.metrics else ""
     result.tta = protocol.tta
     return result
-
-
-def check_metrics(metrics: Iterable[str]) -> tuple[str, ...]:
-    """The metric names, lower-cased, duplicates once; UsageError for an unknown or empty set."""
-    from srgan_cli.evaluation.evaluate import METRICS
-
-    names = tuple(dict.fromkeys(m.strip().lower() for m in metrics))
-    unknown = [m for m in names if m not in METRICS]
-    if unknown or not names:
-        raise UsageError(f"--metric {unknown[0] if unknown else ''!r}: unknown metric, expected "
-                         f"{', '.join(METRICS)}")
-    return names
 
 
 def score_videos(

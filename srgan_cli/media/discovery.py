@@ -20,7 +20,6 @@ Problems are `DatasetError`s that say where they looked.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +29,10 @@ from srgan_cli.errors import DatasetError
 from srgan_cli.fileio import find_subdir
 from srgan_cli.media.formats import ANIMATION_SUFFIXES, READ_EXTENSIONS, VIDEO_SUFFIXES
 from srgan_cli.messages import show_path
+from srgan_cli.options import DATA_ENV, data_root_env
 
 InputKind = Literal["image", "animation", "video"]
 
-DATA_ENV = "SRGAN_DATA"
 HELP = "see data/README.md"
 DIV2K = "div2k"
 # spec -> folder names tried under the data root (case-insensitively), first is canonical
@@ -138,8 +137,8 @@ def resolve_data_root(explicit: str | Path | None = None) -> Path:
     """The data root: `explicit` (``--data-root``), else ``$SRGAN_DATA``, else ``./data``."""
     if explicit is not None and str(explicit) != "":
         return Path(explicit).expanduser()
-    env = os.environ.get(DATA_ENV)
-    return Path(env).expanduser() if env else Path.cwd() / "data"
+    env = data_root_env()
+    return env if env is not None else Path.cwd() / "data"
 
 
 def lr_scale_dir(lr_root: Path | None, scale: int) -> Path | None:

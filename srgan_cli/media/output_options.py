@@ -1,13 +1,15 @@
-"""The output-encoding choices a user makes (quality, metadata): defaults, checks, help text.
+"""The output-encoding choices a user makes (quality, metadata): defaults and help text.
 
 Kept free of heavy imports (no numpy, Pillow or torch) so that `srgan --help` can show the
-help without loading the codecs; `imaging` applies them when it writes."""
+help without loading the codecs; `media.encode` applies them when it writes. The quality check
+is `options.check_quality` (re-exported here for the encoder)."""
 
 from __future__ import annotations
 
-import numbers
+from srgan_cli.options import check_quality
 
-from srgan_cli.errors import UsageError
+__all__ = ["DEFAULT_QUALITY", "METADATA_HELP", "PNG_COMPRESS_LEVEL", "QUALITY_HELP",
+           "check_quality"]
 
 DEFAULT_QUALITY: int = 95
 # zlib level of 8-bit PNGs: 1, OpenCV's default (what Real-ESRGAN's outputs use): about 4x faster
@@ -21,14 +23,3 @@ METADATA_HELP: str = (
     "EXIF (orientation reset once applied to the pixels), XMP and DPI are kept by default, the "
     "DPI multiplied by the scale so the printed size stays the same (72 dpi at x4 -> 288 dpi); "
     "--strip-metadata drops them. ICC colour profiles are colour, not metadata: always kept.")
-
-
-def check_quality(quality: int | None) -> int | None:
-    """`quality` if it is None (the format's default) or a whole number from 1 to 100; else a
-    UsageError naming ``--quality`` (call it before heavy work, as `write_image` does)."""
-    if quality is None:
-        return None
-    if isinstance(quality, bool) or not isinstance(quality, numbers.Integral) \
-            or not 1 <= quality <= 100:
-        raise UsageError(f"--quality must be a whole number from 1 to 100, got {quality!r}")
-    return int(quality)

@@ -25,6 +25,7 @@ from srgan_cli.media.formats import SAFETENSORS_SUFFIX
 from srgan_cli.messages import one_line
 from srgan_cli.models.scales import SUPPORTED_SCALES, upsample_factors
 from srgan_cli.models.state_dicts import key_summary, shapes_of
+from srgan_cli.options import weights_dir_env
 
 if TYPE_CHECKING:  # torch is imported where a network is built: `srgan models` runs without it
     import torch
@@ -36,7 +37,6 @@ FORMAT = "srgan-cli/1"
 ARCHITECTURE = "srresnet"
 DEFAULT_MODEL = "srresnet_x4"
 BICUBIC = "bicubic"
-WEIGHTS_ENV = "SRGAN_WEIGHTS_DIR"
 # Structural card fields, written from the module itself (never taken from the free card).
 STRUCTURAL_KEYS = ("format", "architecture", "scale", "num_blocks", "channels")
 # Where a state dict may sit inside a .pth: the first one present wins, nestings are followed.
@@ -65,9 +65,9 @@ def weights_dir() -> Path:
     (a wheel, `pip install .`, `--user` or `--target`: pyproject maps the top-level weights/
     folder there); else <repo>/weights beside the package (a source checkout or editable
     install). Found through `importlib.resources`, never through sys.prefix."""
-    env = os.environ.get(WEIGHTS_ENV)
-    if env:
-        return Path(env)
+    env = weights_dir_env()
+    if env is not None:
+        return env
     packaged = resources.files("srgan_cli") / "weights"
     if packaged.is_dir():
         return Path(str(packaged))

@@ -12,7 +12,6 @@ hides the model's own input range and mean conventions behind that one call.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -21,32 +20,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from srgan_cli.errors import DeviceError
+from srgan_cli.options import PRECISION_NAMES
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from srgan_cli.models.torch_impl import PRECISIONS as PRECISIONS
-    from srgan_cli.models.torch_impl import RangeScaled as RangeScaled
-    from srgan_cli.models.torch_impl import TorchImplementation as TorchImplementation
-    from srgan_cli.models.torch_impl import parameter_count as parameter_count
-
-ALL_PRECISIONS = frozenset({"fp32", "bf16", "fp16"})
+ALL_PRECISIONS = frozenset(PRECISION_NAMES)
 FP32_ONLY = frozenset({"fp32"})
 # LR pixels of context per tile side for models whose output is not a local function of the
 # input (attention windows, global pooling): enough for windows of 8-16 px and their shifts.
 DEFAULT_APPROX_PAD = 32
 
 Forward = Callable[["torch.Tensor"], "torch.Tensor"]
-# The torch-backed parts live in `torch_impl` and are importable from here too; importing this
-# module does not import torch (the bicubic baseline, `srgan models` and eval use it without).
-_FROM_TORCH_IMPL = ("PRECISIONS", "RangeScaled", "TorchImplementation", "parameter_count")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _FROM_TORCH_IMPL:
-        return getattr(importlib.import_module("srgan_cli.models.torch_impl"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -184,10 +170,10 @@ class ModelDescriptor:
             )
         import torch
 
-        from srgan_cli.models.torch_impl import PRECISIONS
+        from srgan_cli.devices import DTYPES
 
         dev = torch.device(device)
-        dtype = PRECISIONS[precision]
+        dtype = DTYPES[precision]
         return PreparedModel(self, dev, dtype, self.implementation.prepare(dev, dtype))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,6 @@ gives a local copy instead."""
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from dataclasses import dataclass
@@ -17,8 +16,8 @@ from pathlib import Path
 
 from srgan_cli.errors import SrganError
 from srgan_cli.messages import one_line
+from srgan_cli.options import OFFLINE_ENV, offline
 
-OFFLINE_ENV = "SRGAN_OFFLINE"
 _HASH = re.compile(r"-([a-f0-9]+)\.")  # torch.hub.HASH_REGEX: the sha256 prefix in a file name
 BASE_URL = "https://download.pytorch.org/models/"
 
@@ -45,11 +44,6 @@ def cache_dir() -> Path:
     import torch
 
     return Path(torch.hub.get_dir()) / "checkpoints"
-
-
-def offline(flag: bool = False) -> bool:
-    """True when downloads are forbidden: by the flag or by SRGAN_OFFLINE (anything but ''/0)."""
-    return flag or os.environ.get(OFFLINE_ENV, "").strip() not in ("", "0")
 
 
 def fetch(

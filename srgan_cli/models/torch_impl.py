@@ -1,25 +1,20 @@
-"""The torch side of `descriptor`: precision dtypes and the PyTorch-module implementation.
+"""The torch side of `descriptor`: the PyTorch-module implementation of a model.
 
 Kept apart so that `descriptor` (and with it the bicubic baseline, `srgan models` and
-`srgan eval --model bicubic`) imports without torch; `descriptor` still re-exports these names.
+`srgan eval --model bicubic`) imports without torch. Imports `descriptor`, never the reverse.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from types import MappingProxyType
 
 import torch
 from torch import nn
 
 from srgan_cli.models.descriptor import Forward
-
-PRECISIONS: Mapping[str, torch.dtype] = MappingProxyType(
-    {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-)
 
 
 class RangeScaled(nn.Module):

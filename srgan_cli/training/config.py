@@ -16,59 +16,87 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 from srgan_cli.errors import ConfigError
 from srgan_cli.media.formats import IMAGE_FORMATS
+from srgan_cli.options import AMP_HELP, AMP_MODES, DATA_ROOT_HELP, DEVICE_HELP, OFFLINE_HELP
 
 STAGES = ("psnr", "gan")
 PIXEL_LOSSES = ("mse", "l1")
 CONTENT_LOSSES = ("vgg54", "vgg22", "mse", "l1")
 SCHEDULES = ("auto", "constant", "cosine", "step", "halve")
-AMP_MODES = ("auto", "off", "bf16", "fp16")
+
+
+def _opt(default: Any, help: str) -> Any:
+    """A config field with its help text (lists get a fresh copy per config)."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass
 class TrainConfig:
-    """Every training option. Field docs are the reference (shown by `srgan train --help`)."""
+    """Every training option, with its help text (`srgan train --help`) as field metadata: the
+    one description of each option (`help_of`)."""
 
-    stage: str = "psnr"  # psnr (SRResNet, pixel loss) or gan (SRGAN, perceptual + adversarial)
-    data: list[str] = field(default_factory=lambda: ["div2k"])  # "div2k" or HR image folders
-    data_root: str = ""  # where DIV2K/ lives (default: $SRGAN_DATA, else ./data)
-    # low-resolution image folders paired 1:1 with `data` folders (old name: lr_data)
-    lowres_data: list[str] = field(default_factory=list)
-    scale: int = 4
-    num_blocks: int = 16
-    channels: int = 64
-    patch_size: int = 96  # HR crop size (a multiple of scale)
-    batch_size: int = 16  # per process
-    steps: int = 100_000  # total optimisation steps of this stage
-    lr: float = 1e-4
-    schedule: str = "auto"  # auto (psnr: constant, gan: halve) | constant | cosine | step | halve
-    milestones: list[int] = field(default_factory=list)  # for schedule = step
-    gamma: float = 0.5  # for schedule = step
-    min_lr: float = 0.0  # for schedule = cosine
-    warmup_steps: int = 0
-    beta1: float = 0.9
-    beta2: float = 0.999
-    weight_decay: float = 0.0
-    pixel_loss: str = "mse"  # psnr stage: mse | l1
-    content_loss: str = "vgg54"  # gan stage: vgg54 | vgg22 | mse | l1
-    adv_weight: float = 1e-3
-    vgg_weights: str = ""  # path to torchvision's vgg19 ImageNet .pth (else torchvision's cache)
-    offline: bool = False  # never download (VGG19 weights); also SRGAN_OFFLINE=1
-    init: str = ""  # gan stage: generator to start from (run folder, checkpoint or .safetensors)
-    ema: float = 0.0  # EMA decay of the generator (0 = off), e.g. 0.999
-    grad_clip: float = 0.0  # max gradient norm (0 = off)
-    amp: str = "auto"  # auto (bf16/fp16 on CUDA, off on CPU) | off | bf16 | fp16 (CUDA only)
-    channels_last: bool = True
-    device: str = "auto"
-    workers: int = -1  # DataLoader workers (-1: auto = 0 on CPU, min(8, cores) on CUDA)
-    seed: int = 0
-    deterministic: bool = False  # deterministic algorithms (bit-exact resume on CPU)
-    save_every: int = 1000
-    val_every: int = 1000
-    val_data: str = ""  # benchmark folder (e.g. .../Set5) scored every val_every steps
-    log_every: int = 50
-    run_dir: str = "runs/train"
-    cache_dir: str = ""  # decoded-image cache (default: ~/.cache/srgan-cli/decoded)
-    skip_bad: bool = False  # skip unreadable / too small / mismatched images with a warning
+    stage: str = _opt(
+        "psnr", "Stage: psnr (SRResNet, pixel loss) or gan (SRGAN: VGG content + adversarial).")
+    data: list[str] = _opt(
+        ["div2k"], "Training data: 'div2k' (official layout under --data-root) or a folder of HR "
+        f"images ({'/'.join(dict.fromkeys(IMAGE_FORMATS.values()))}). Repeat for several sources.")
+    data_root: str = _opt("", DATA_ROOT_HELP)
+    lowres_data: list[str] = _opt(
+        [], "Low-resolution (LR) image folder paired with each --data folder, files named like "
+        "the HR ones (optionally with an x<scale> suffix). Default: LR made with MATLAB "
+        "bicubic. Formerly --lr-data.")
+    scale: int = _opt(4, "Upscaling factor: 2, 3, 4 or 8.")
+    num_blocks: int = _opt(16, "Residual blocks of the generator.")
+    channels: int = _opt(64, "Feature channels of the generator.")
+    patch_size: int = _opt(96, "HR crop size in pixels (a multiple of the scale; >= 32 for gan).")
+    batch_size: int = _opt(16, "Crops per step and per process.")
+    steps: int = _opt(100_000, "Total optimisation steps of this stage.")
+    lr: float = _opt(1e-4, "Base learning rate (Adam).")
+    schedule: str = _opt(
+        "auto", "LR schedule: auto (constant for psnr, halve for gan), constant, cosine (to "
+        "--min-lr), step (x--gamma at each --milestones step), halve (x0.1 for the second "
+        "half: SRGAN's 1e-4 then 1e-5).")
+    milestones: list[int] = _opt(
+        [], "Steps at which schedule 'step' multiplies the lr by --gamma (repeatable).")
+    gamma: float = _opt(0.5, "LR factor at each milestone of schedule 'step'.")
+    min_lr: float = _opt(0.0, "Final learning rate of schedule 'cosine'.")
+    warmup_steps: int = _opt(0, "Linear LR warm-up steps.")
+    beta1: float = _opt(0.9, "Adam beta1.")
+    beta2: float = _opt(0.999, "Adam beta2.")
+    weight_decay: float = _opt(0.0, "Adam weight decay of the generator.")
+    pixel_loss: str = _opt("mse", "Loss of stage psnr: mse (the paper) or l1.")
+    content_loss: str = _opt(
+        "vgg54", "Content loss of stage gan: vgg54 (the paper's, VGG19 conv5_4 features / 12.75), "
+        "vgg22, mse (SRGAN-MSE) or l1.")
+    adv_weight: float = _opt(1e-3, "Weight of the adversarial loss in the generator loss.")
+    vgg_weights: str = _opt(
+        "", "Path of torchvision's VGG19 ImageNet weights (vgg19-dcbb9e9d.pth); default: "
+        "torchvision's cache, downloaded there when absent (unless --offline).")
+    offline: bool = _opt(False, OFFLINE_HELP)
+    init: str = _opt(
+        "", "Stage gan: generator to start from (a psnr run folder, checkpoint, .pth or "
+        ".safetensors).")
+    ema: float = _opt(
+        0.0, "EMA decay of the generator weights (0 = off; e.g. 0.999). EMA weights are used "
+        "for validation and export.")
+    grad_clip: float = _opt(0.0, "Clip the gradient norm to this value (0 = off).")
+    amp: str = _opt("auto", AMP_HELP)
+    channels_last: bool = _opt(True, "Use the channels_last memory format (faster convolutions).")
+    device: str = _opt("auto", DEVICE_HELP)
+    workers: int = _opt(-1, "DataLoader worker processes (-1: 0 on CPU, min(8, cores) on CUDA).")
+    seed: int = _opt(0, "Random seed: the crops of sample k depend only on (seed, k).")
+    deterministic: bool = _opt(False, "Use deterministic algorithms (bit-exact resume on CPU).")
+    save_every: int = _opt(1000, "Write a checkpoint every N steps (and at the end).")
+    val_every: int = _opt(1000, "Score the generator on --val-data every N steps (0 = off).")
+    val_data: str = _opt(
+        "", "Validation set: a benchmark folder (e.g. Set5 with HR/) or a name like set5.")
+    log_every: int = _opt(50, "Log averaged losses to metrics.jsonl every N steps.")
+    run_dir: str = _opt("runs/train", "Run folder: config.toml, metrics.jsonl, last.pt, best.pt.")
+    cache_dir: str = _opt("", "Decoded-image cache (default: ~/.cache/srgan-cli/decoded).")
+    skip_bad: bool = _opt(
+        False, "Skip unreadable, too small or LR/HR-mismatched images with a warning instead of "
+        "stopping.")
 
     def validate(self) -> None:
         """Check values that types alone cannot; raise ConfigError naming the key.
@@ -232,57 +260,10 @@ def as_dict(cfg: TrainConfig) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-HELP: dict[str, str] = {
-    "stage": "Stage: psnr (SRResNet, pixel loss) or gan (SRGAN: VGG content + adversarial).",
-    "data": "Training data: 'div2k' (official layout under --data-root) or a folder of HR "
-    f"images ({'/'.join(dict.fromkeys(IMAGE_FORMATS.values()))}). Repeat for several sources.",
-    "data_root": "Folder holding DIV2K/ (default: $SRGAN_DATA, else ./data).",
-    "lowres_data": "Low-resolution (LR) image folder paired with each --data folder, files "
-    "named like the HR ones (optionally with an x<scale> suffix). Default: LR made with MATLAB "
-    "bicubic. Formerly --lr-data.",
-    "scale": "Upscaling factor: 2, 3, 4 or 8.",
-    "num_blocks": "Residual blocks of the generator.",
-    "channels": "Feature channels of the generator.",
-    "patch_size": "HR crop size in pixels (a multiple of the scale; >= 32 for gan).",
-    "batch_size": "Crops per step and per process.",
-    "steps": "Total optimisation steps of this stage.",
-    "lr": "Base learning rate (Adam).",
-    "schedule": "LR schedule: auto (constant for psnr, halve for gan), constant, cosine (to "
-    "--min-lr), step (x--gamma at each --milestones step), halve (x0.1 for the second half: "
-    "SRGAN's 1e-4 then 1e-5).",
-    "milestones": "Steps at which schedule 'step' multiplies the lr by --gamma (repeatable).",
-    "gamma": "LR factor at each milestone of schedule 'step'.",
-    "min_lr": "Final learning rate of schedule 'cosine'.",
-    "warmup_steps": "Linear LR warm-up steps.",
-    "beta1": "Adam beta1.",
-    "beta2": "Adam beta2.",
-    "weight_decay": "Adam weight decay of the generator.",
-    "pixel_loss": "Loss of stage psnr: mse (the paper) or l1.",
-    "content_loss": "Content loss of stage gan: vgg54 (the paper's, VGG19 conv5_4 features / "
-    "12.75), vgg22, mse (SRGAN-MSE) or l1.",
-    "adv_weight": "Weight of the adversarial loss in the generator loss.",
-    "vgg_weights": "Path of torchvision's VGG19 ImageNet weights (vgg19-dcbb9e9d.pth); default: "
-    "torchvision's cache, downloaded there when absent (unless --offline).",
-    "offline": "Never download anything (the VGG19 weights of stage gan); SRGAN_OFFLINE=1 does "
-    "the same.",
-    "init": "Stage gan: generator to start from (a psnr run folder, checkpoint, .pth or "
-    ".safetensors).",
-    "ema": "EMA decay of the generator weights (0 = off; e.g. 0.999). EMA weights are used for "
-    "validation and export.",
-    "grad_clip": "Clip the gradient norm to this value (0 = off).",
-    "amp": "Mixed precision: auto (bf16, else fp16 + grad scaler, on CUDA; off on CPU), off, "
-    "bf16 (CPU or CUDA), fp16 (CUDA).",
-    "channels_last": "Use the channels_last memory format (faster convolutions).",
-    "device": "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.",
-    "workers": "DataLoader worker processes (-1: 0 on CPU, min(8, cores) on CUDA).",
-    "seed": "Random seed: the crops of sample k depend only on (seed, k).",
-    "deterministic": "Use deterministic algorithms (bit-exact resume on CPU).",
-    "save_every": "Write a checkpoint every N steps (and at the end).",
-    "val_every": "Score the generator on --val-data every N steps (0 = off).",
-    "val_data": "Validation set: a benchmark folder (e.g. Set5 with HR/) or a name like set5.",
-    "log_every": "Log averaged losses to metrics.jsonl every N steps.",
-    "run_dir": "Run folder: config.toml, metrics.jsonl, last.pt, best.pt.",
-    "cache_dir": "Decoded-image cache (default: ~/.cache/srgan-cli/decoded).",
-    "skip_bad": "Skip unreadable, too small or LR/HR-mismatched images with a warning instead of "
-    "stopping.",
-}
+
+def help_of(name: str) -> str:
+    """The help text of config field `name` (what `srgan train --help` shows for its flag)."""
+    return str(_FIELDS[name].metadata["help"])
+
+
+_FIELDS = {f.name: f for f in fields(TrainConfig)}

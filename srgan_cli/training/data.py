@@ -15,7 +15,6 @@ disjoint sample indices."""
 from __future__ import annotations
 
 import hashlib
-import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from srgan_cli.media.decode import read_uint8
 from srgan_cli.media.discovery import ImagePair
 from srgan_cli.media.pixels import hwc_to_chw
 from srgan_cli.media.resize import imresize, modcrop
+from srgan_cli.options import cache_home
 
 CACHE_VERSION = "1"
 
@@ -46,8 +46,7 @@ class CachedPair:
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "srgan-cli" / "decoded"
+    return cache_home() / "srgan-cli" / "decoded"
 
 
 def _cache_key(src: ImagePair, scale: int) -> str:

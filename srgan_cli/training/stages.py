@@ -18,7 +18,8 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from srgan_cli.errors import CheckpointError, DeviceError, TrainingError
+from srgan_cli.devices import DTYPES, choose_precision
+from srgan_cli.errors import CheckpointError, TrainingError
 from srgan_cli.models.discriminator import Discriminator
 from srgan_cli.models.srresnet import SRResNet
 from srgan_cli.models.vgg import VGGFeatures, load_vgg_features
@@ -33,18 +34,12 @@ Losses = dict[str, torch.Tensor]
 
 
 def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype: auto = bf16 (or fp16) on CUDA, off elsewhere; fp16 only on CUDA."""
+    """The autocast dtype of `mode` (config `amp`): None for off, else what the one precision
+    policy (`devices.choose_precision`) gives for training; its fp32 means off."""
     if mode == "off":
         return None
-    if mode == "auto":
-        if device.type != "cuda":
-            return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if mode == "fp16":
-        if device.type != "cuda":
-            raise DeviceError("--amp fp16 needs a CUDA device (use bf16 on CPU)")
-        return torch.float16
-    return torch.bfloat16
+    name = choose_precision(mode, device, training=True)
+    return None if name == "fp32" else DTYPES[name]
 
 
 def _adam(params: Any, cfg: TrainConfig, weight_decay: float = 0.0) -> torch.optim.Adam:

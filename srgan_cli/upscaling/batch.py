@@ -15,7 +15,6 @@ overlaps them over many images, in threads, keeping records in job order.
 from __future__ import annotations
 
 import errno
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,14 +31,13 @@ from srgan_cli.errors import (
     UsageError,
     internal_error_line,
 )
-from srgan_cli.media.output_options import check_quality
+from srgan_cli.options import check_memory_budget, check_quality, check_tiling, debug
 from srgan_cli.upscaling.media_jobs import FrameProgress, MediaInput
 from srgan_cli.upscaling.planning import (
     DEFAULT_MAX_OUTPUT_PIXELS,
     Job,
     show_path,
 )
-from srgan_cli.upscaling.tiling import check_tiling
 
 if TYPE_CHECKING:
     import torch
@@ -107,8 +105,7 @@ class UpscaleOptions:
         if self.crf is not None and not 0 <= self.crf <= 63:
             raise UsageError(f"--crf must be 0..63, got {self.crf}")
         check_quality(self.quality)
-        if self.memory_budget is not None and self.memory_budget < 1:
-            raise UsageError(f"--memory-budget must be positive, got {self.memory_budget}")
+        check_memory_budget(self.memory_budget)
 
     @property
     def pixel_limit(self) -> int | None:
@@ -289,7 +286,7 @@ def capture(rec: Record, job: Job, step: Callable[[], Any]) -> Any:
         rec.status, rec.exit_code = "error", OutputError.exit_code
         rec.error = f"{show_path(job.output or job.input)}: {e.strerror or e}"
     except Exception as e:  # one broken image must not stop the batch
-        if os.environ.get("SRGAN_DEBUG") == "1":
+        if debug():
             raise
         rec.status, rec.exit_code = "error", EXIT_INTERNAL
         rec.error = f"{show_path(job.input)}: {internal_error_line(e)}"

@@ -17,21 +17,9 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-from srgan_cli.errors import UsageError
+from srgan_cli.options import WHOLE_IMAGE
 
 Span = tuple[int, int]  # half-open [start, stop)
-
-WHOLE_IMAGE = 0  # the tile size that means "no tiling": the whole image is one window
-
-
-def check_tiling(tile: int | None, pad: int | None, batch_size: int) -> None:
-    """The one check of the tiling options (None: the default chosen later); UsageError."""
-    if tile is not None and tile < 0:
-        raise UsageError(f"--tile must be >= 0 ({WHOLE_IMAGE} = whole image), got {tile}")
-    if pad is not None and pad < 0:
-        raise UsageError(f"--tile-pad must be >= 0, got {pad}")
-    if batch_size < 1:
-        raise UsageError(f"--batch-size must be >= 1, got {batch_size}")
 
 
 def core_size(tile: int, height: int, width: int) -> int:

@@ -7,7 +7,7 @@ By default the tile is the largest whose activations fit a memory budget (the wh
 it fits). On out-of-memory the tile size is halved, the failed tiles are retried, and the
 Upscaler keeps the halved size for every later image (a batch does not run out of memory on
 each image again). The precision `auto` picks the fastest one the model allows that keeps the
-numbers (`choose_precision`).
+numbers (`devices.choose_precision`, the one precision policy).
 """
 
 from __future__ import annotations
@@ -21,14 +21,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from srgan_cli.devices import resolve_device, resolve_precision
+from srgan_cli.devices import DTYPES, choose_precision, resolve_device
 from srgan_cli.errors import DeviceError, ModelError, UsageError
 from srgan_cli.media import pixels
 from srgan_cli.media.resize import imresize
-from srgan_cli.models.descriptor import PRECISIONS, ModelDescriptor
+from srgan_cli.models.descriptor import ModelDescriptor
+from srgan_cli.options import WHOLE_IMAGE, check_memory_budget, check_tiling
 from srgan_cli.upscaling.tiling import (
-    WHOLE_IMAGE,
-    check_tiling,
     core_size,
     round_up,
     take_batch,
@@ -39,7 +38,7 @@ from srgan_cli.upscaling.tiling import (
 if TYPE_CHECKING:
     from srgan_cli.media.decode import ImageData
 
-__all__ = ["Upscaler", "choose_precision", "resolve_device", "resolve_precision", "tiled_forward"]
+__all__ = ["Upscaler", "tiled_forward"]
 
 MIN_TILE = 16  # below this, an out-of-memory is reported instead of halving again
 ProgressCb = Callable[[int, int], None]  # (LR pixels done, LR pixels in all)
@@ -57,32 +56,7 @@ FALLBACK_FLOATS_PER_HR_PIXEL = 64  # widest layer per output pixel when the net 
 PROBE_SIDE = 32
 
 
-# ----------------------------------------------------------------------------- device, precision
-
-
-def choose_precision(spec: str, device: torch.device, model: ModelDescriptor) -> str:
-    """The precision name ("fp32", "bf16", "fp16") that `spec` means for `model` on `device`.
-
-    "auto": bf16 on a CPU that computes it natively (`hardware.native_bf16`), bf16 (else fp16)
-    on CUDA, each only where the descriptor allows it; fp32 otherwise. An explicit name is
-    checked against the device (`devices.resolve_precision`) and the model (DeviceError)."""
-    s = spec.strip().lower()
-    if s != "auto":
-        dtype = resolve_precision(s, device)
-        name = next(k for k, v in PRECISIONS.items() if v == dtype)
-        if name not in model.precisions:
-            allowed = ", ".join(sorted(model.precisions))
-            raise DeviceError(f"{model.name}: {model.architecture} runs in {allowed}, "
-                              f"not {name}")
-        return name
-    order: tuple[str, ...] = ()
-    if device.type == "cuda":
-        order = ("bf16", "fp16") if torch.cuda.is_bf16_supported() else ("fp16",)
-    elif device.type == "cpu":
-        from srgan_cli.hardware import native_bf16
-
-        order = ("bf16",) if native_bf16() else ()
-    return next((p for p in order if p in model.precisions), "fp32")
+# ----------------------------------------------------------------------------- memory
 
 
 def default_memory_budget(device: torch.device) -> int:
@@ -127,20 +101,6 @@ def bytes_per_pixel(model: ModelDescriptor, dtype: torch.dtype) -> int:
     if floats is None:
         floats = ACTIVATION_FACTOR * activation_floats(model)
     return int(floats * itemsize + io)
-
-
-def parse_bytes(text: str) -> int:
-    """"2G", "1.5GiB", "512M", "800000" -> bytes (K/M/G/T are powers of 1024); UsageError."""
-    import re
-
-    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(?:i?b)?\s*", text.lower())
-    if m is None:
-        raise UsageError(f"--memory-budget: expected a size such as 2G, 512M or 1.5GiB, "
-                         f"got {text!r}")
-    value = float(m.group(1)) * 1024 ** " kmgt".index(m.group(2) or " ")
-    if not value >= 1:
-        raise UsageError(f"--memory-budget must be at least 1 byte, got {text!r}")
-    return int(value)
 
 
 def is_out_of_memory(e: BaseException) -> bool:
@@ -237,11 +197,12 @@ class Upscaler:
     later image) and `tiles` (how many tiles it was cut into).
 
     `device` is a spec for `resolve_device` ("auto", "cuda:1", ...) or a resolved torch.device;
-    `precision` a name or "auto" (`choose_precision`); `tile` the LR core size, WHOLE_IMAGE (0)
-    for no tiling, or None for the largest tile whose activations fit `memory_budget` bytes
-    (None: `default_memory_budget`); `tile_pad` None is the descriptor's pad (exact radius, or
-    the approximate default). A model with a size multiple gets the image padded (reflect) to
-    it, and tile, pad and window origins on that multiple, so exact tiling stays exact."""
+    `precision` a name or "auto" (`devices.choose_precision`); `tile` the LR core size,
+    WHOLE_IMAGE (0) for no tiling, or None for the largest tile whose activations fit
+    `memory_budget` bytes (None: `default_memory_budget`); `tile_pad` None is the descriptor's
+    pad (exact radius, or the approximate default). A model with a size multiple gets the image
+    padded (reflect) to it, and tile, pad and window origins on that multiple, so exact tiling
+    stays exact."""
 
     def __init__(
         self,
@@ -256,13 +217,15 @@ class Upscaler:
         tta: bool = False,
     ) -> None:
         check_tiling(tile, tile_pad, batch_size)
-        if memory_budget is not None and memory_budget < 1:
-            raise UsageError(f"--memory-budget must be positive, got {memory_budget}")
+        check_memory_budget(memory_budget)
         self.model = model
         self.scale = model.scale
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
-        self.precision = choose_precision(precision, self.device, model)
-        self.dtype = PRECISIONS[self.precision]
+        self.precision = choose_precision(precision, self.device, model.precisions)
+        self.dtype = DTYPES[self.precision]
+        # the descriptor refuses an explicit precision it does not run in (DeviceError)
+        self._prepared: Callable[[torch.Tensor], torch.Tensor] = model.prepare(
+            self.device, self.precision)
         self.batch_size = batch_size
         self.multiple = model.size.multiple_of
         self.tile_pad = round_up(model.tiling.pad if tile_pad is None else tile_pad,
@@ -273,8 +236,6 @@ class Upscaler:
         self.bytes_per_pixel = bytes_per_pixel(model, self.dtype) if self.auto_tile else 0
         self.tile = WHOLE_IMAGE if tile is None else round_up(tile, self.multiple)
         self.tiles = 0
-        self._prepared: Callable[[torch.Tensor], torch.Tensor] = model.prepare(
-            self.device, self.precision)
         if tta:  # x8 self-ensemble on each whole tile: tiled still equals untiled
             from srgan_cli.upscaling.tta import self_ensemble
 

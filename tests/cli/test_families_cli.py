@@ -16,7 +16,7 @@ from model_families import families
 from srgan_cli.media.decode import read_image
 from srgan_cli.media.encode import write_image
 from srgan_cli.media.pixels import image_to_tensor, tensor_to_image
-from srgan_cli.upscaling.tiling import WHOLE_IMAGE
+from srgan_cli.options import WHOLE_IMAGE
 
 FAMILIES = families()
 LR_H, LR_W = 18, 21  # odd sizes: size requirements (SwinIR: multiples of 4) get padded

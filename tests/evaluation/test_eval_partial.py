@@ -107,17 +107,6 @@ def test_a_model_card_refuses_a_partial_set(tmp_path: Path,
                               device="cpu")
 
 
-@pytest.mark.parametrize("name", ["foo", "gpu", "cuda:x", "cuda:-1", ""])
-def test_unknown_device_name_is_a_usage_error(name: str) -> None:
-    with pytest.raises(UsageError, match="unknown device"):
-        scoring.check_device_name(name)
-
-
-@pytest.mark.parametrize("name", ["auto", "cpu", "CUDA", "cuda:1", "mps", " cpu "])
-def test_device_names_pass(name: str) -> None:
-    scoring.check_device_name(name)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("command", [["eval", "-m", "bicubic"], ["train"],
                                      ["export", "nowhere", "x.safetensors"]])

@@ -276,7 +276,7 @@ def test_weights_dir_prefers_the_package_data(tmp_path, monkeypatch) -> None:
     """An install carries the bundled models as package data (srgan_cli/weights, found with
     importlib.resources); a source checkout has them in weights/ beside the package."""
     from srgan_cli.models import bundled
-    monkeypatch.delenv(bundled.WEIGHTS_ENV, raising=False)
+    monkeypatch.delenv("SRGAN_WEIGHTS_DIR", raising=False)
     site = tmp_path / "site-packages" / "srgan_cli"
     site.mkdir(parents=True)
     monkeypatch.setattr(bundled.resources, "files", lambda package: site)
@@ -285,7 +285,7 @@ def test_weights_dir_prefers_the_package_data(tmp_path, monkeypatch) -> None:
     assert bundled.weights_dir() == tmp_path / "site-packages" / "weights"  # a source checkout
     (site / "weights").mkdir()
     assert bundled.weights_dir() == site / "weights"  # the package data wins
-    monkeypatch.setenv(bundled.WEIGHTS_ENV, str(tmp_path / "env"))
+    monkeypatch.setenv("SRGAN_WEIGHTS_DIR", str(tmp_path / "env"))
     assert bundled.weights_dir() == tmp_path / "env"
 
 

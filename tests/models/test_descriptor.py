@@ -16,10 +16,10 @@ from srgan_cli.models.descriptor import (
     ModelDescriptor,
     SizeRequirements,
     Tiling,
-    TorchImplementation,
     bicubic,
 )
 from srgan_cli.models.srresnet import SRResNet, fold_batchnorm
+from srgan_cli.models.torch_impl import TorchImplementation
 
 
 def test_size_requirements_padding() -> None:

@@ -186,8 +186,9 @@ def test_native_layout_errors_name_the_family(tmp_path: Path) -> None:
 
 
 def test_bundled_name_and_our_safetensors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from srgan_cli.models.bundled import WEIGHTS_ENV, save_model
+    from srgan_cli.models.bundled import save_model
     from srgan_cli.models.srresnet import SRResNet
+    from srgan_cli.options import WEIGHTS_ENV
 
     monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path))
     save_model(SRResNet(scale=4, num_blocks=1, channels=4).eval(), tmp_path / "mine.safetensors",

@@ -18,7 +18,7 @@ from srgan_cli.models.srresnet_infer import (
     coarse_tail,
     lean_forward,
 )
-from srgan_cli.upscaling.tiling import WHOLE_IMAGE
+from srgan_cli.options import WHOLE_IMAGE
 from srgan_cli.upscaling.upscaler import (
     ACTIVATION_FACTOR,
     Upscaler,

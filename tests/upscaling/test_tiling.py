@@ -7,11 +7,9 @@ from collections import deque
 import numpy as np
 import pytest
 
-from srgan_cli.errors import UsageError
+from srgan_cli.options import WHOLE_IMAGE
 from srgan_cli.upscaling.tiling import (
-    WHOLE_IMAGE,
     Tile,
-    check_tiling,
     core_size,
     split_span,
     take_batch,
@@ -59,16 +57,6 @@ def test_tile_zero_is_whole_image() -> None:
     (t,) = tile_grid(30, 40, 0, 5)
     assert t.core_y == t.win_y == (0, 30) and t.core_x == t.win_x == (0, 40)
     assert core_size(WHOLE_IMAGE, 30, 40) == 40 and core_size(16, 30, 40) == 16
-
-
-def test_tiling_options_checked_in_one_place() -> None:
-    check_tiling(None, None, 1)
-    check_tiling(WHOLE_IMAGE, 0, 4)
-    for args, message in (((-1, None, 1), "--tile must be >= 0"),
-                          ((8, -1, 1), "--tile-pad must be >= 0"),
-                          ((8, 2, 0), "--batch-size must be >= 1")):
-        with pytest.raises(UsageError, match=message):
-            check_tiling(*args)
 
 
 def test_axis_covered_by_one_window_is_not_split() -> None:

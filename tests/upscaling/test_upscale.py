@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from srgan_cli.devices import choose_precision, resolve_device
 from srgan_cli.errors import DeviceError, UsageError
 from srgan_cli.media.decode import ImageData
 from srgan_cli.media.resize import imresize
@@ -18,19 +19,12 @@ from srgan_cli.models.descriptor import (
     ModelDescriptor,
     SizeRequirements,
     Tiling,
-    TorchImplementation,
-    parameter_count,
 )
 from srgan_cli.models.loading import load
 from srgan_cli.models.srresnet import SRResNet, fold_batchnorm, fold_conv_bn
-from srgan_cli.upscaling.tiling import WHOLE_IMAGE
-from srgan_cli.upscaling.upscaler import (
-    Upscaler,
-    output_size,
-    resolve_device,
-    resolve_precision,
-    tiled_forward,
-)
+from srgan_cli.models.torch_impl import TorchImplementation, parameter_count
+from srgan_cli.options import WHOLE_IMAGE
+from srgan_cli.upscaling.upscaler import Upscaler, output_size, tiled_forward
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -295,13 +289,13 @@ def test_resolve_device_and_precision() -> None:
     with pytest.raises(DeviceError):
         resolve_device(f"cuda:{torch.cuda.device_count() + 3}")
     cpu = torch.device("cpu")
-    assert resolve_precision("auto", cpu) == torch.float32
-    assert resolve_precision("fp32", cpu) == torch.float32
-    assert resolve_precision("bf16", cpu) == torch.bfloat16
+    assert choose_precision("auto", cpu) == "fp32"  # conftest: SRGAN_CPU_BF16=0
+    assert choose_precision("fp32", cpu) == "fp32"
+    assert choose_precision("bf16", cpu) == "bf16"
     with pytest.raises(DeviceError, match="fp16 is not supported on the CPU"):
-        resolve_precision("fp16", cpu)
+        choose_precision("fp16", cpu)
     with pytest.raises(DeviceError, match="unknown precision"):
-        resolve_precision("int8", cpu)
+        choose_precision("int8", cpu)
 
 
 def test_bad_options() -> None:
@@ -396,41 +390,28 @@ def test_nan_model_through_the_cli_exits_with_the_model_code(
 def test_choose_precision_follows_the_cpu_and_the_descriptor(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from srgan_cli.models.descriptor import FP32_ONLY
-    from srgan_cli.upscaling.upscaler import choose_precision
 
     cpu = torch.device("cpu")
     model = loaded(random_srresnet())
     monkeypatch.setenv("SRGAN_CPU_BF16", "1")
-    assert choose_precision("auto", cpu, model) == "bf16"
-    assert choose_precision("auto", cpu, load("bicubic")) == "fp32"  # fp32 only
+    assert choose_precision("auto", cpu, model.precisions) == "bf16"
+    assert choose_precision("auto", cpu, load("bicubic").precisions) == "fp32"  # fp32 only
     fp32_only = dataclasses.replace(model, precisions=FP32_ONLY)
-    assert choose_precision("auto", cpu, fp32_only) == "fp32"
+    assert choose_precision("auto", cpu, fp32_only.precisions) == "fp32"
     with pytest.raises(DeviceError, match="runs in fp32, not bf16"):
-        choose_precision("bf16", cpu, fp32_only)
+        Upscaler(fp32_only, device="cpu", precision="bf16")
     with pytest.raises(DeviceError, match="fp16 is not supported on the CPU"):
-        choose_precision("fp16", cpu, model)
-    assert choose_precision(" FP32 ", cpu, model) == "fp32"
+        Upscaler(model, device="cpu", precision="fp16")
+    assert choose_precision(" FP32 ", cpu, model.precisions) == "fp32"
     assert Upscaler(model, device="cpu").precision == "bf16"
+    assert Upscaler(fp32_only, device="cpu").precision == "fp32"
     monkeypatch.setenv("SRGAN_CPU_BF16", "0")
-    assert choose_precision("auto", cpu, model) == "fp32"
+    assert choose_precision("auto", cpu, model.precisions) == "fp32"
     up = Upscaler(model, device="cpu")
     assert (up.precision, up.dtype) == ("fp32", torch.float32)
 
 
 # ----------------------------------------------------------------------------- tiles by memory
-
-
-def test_parse_bytes() -> None:
-    from srgan_cli.upscaling.upscaler import parse_bytes
-
-    assert parse_bytes("2G") == 2 << 30
-    assert parse_bytes("1.5GiB") == 3 << 29
-    assert parse_bytes("512m") == 512 << 20
-    assert parse_bytes("800000") == 800000
-    assert parse_bytes("64 KB") == 64 << 10
-    for bad in ("", "G", "-1G", "2X", "0", "1.2.3M"):
-        with pytest.raises(UsageError, match="memory-budget"):
-            parse_bytes(bad)
 
 
 def test_tile_for_budget() -> None:
