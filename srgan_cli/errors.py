@@ -24,9 +24,16 @@ class StreamClosed(Exception):
 
 
 class SrganError(Exception):
-    """Base of every user-facing error. `exit_code` is stable and documented in the README."""
+    """Base of every user-facing error. `exit_code` is stable and documented in the README.
+
+    Its text names options with `messages.option`, rendered when the error is shown."""
 
     exit_code: int = 1
+
+    def __str__(self) -> str:
+        from srgan_cli.messages import render
+
+        return render(super().__str__())
 
 
 class UsageError(SrganError):

@@ -3,6 +3,10 @@
 Every error message is one line (see `errors`), but file names may hold newlines, terminal
 escapes, bidi overrides or bytes that are not UTF-8, and exception texts (torch's above all)
 span many lines. `show_path` and `one_line` are the one place that makes them printable.
+
+Engines name an option in a message with `option("memory_budget")`, never as a flag: the
+Python API shows it as `memory_budget`, the command line (which calls `options_as_flags`) as
+`--memory-budget`. The marker is NUL-delimited, and NUL cannot occur in a file name or argument.
 """
 
 from __future__ import annotations
@@ -18,6 +22,35 @@ _HIDDEN_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
 _BIDI = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _SPACES = re.compile(r"\s+")
+_OPTION = re.compile("\x00([a-z][a-z0-9_]*)\x00")
+_as_flags = False
+
+
+def option(name: str) -> str:
+    """An option named inside a message, by its Python name (see the module docstring)."""
+    if not re.fullmatch("[a-z][a-z0-9_]*", name):
+        raise ValueError(f"not an option name: {name!r}")
+    return f"\x00{name}\x00"
+
+
+def flag(name: str) -> str:
+    """The command-line flag of the option `name`: `--memory-budget` for `memory_budget`."""
+    return "--" + name.replace("_", "-")
+
+
+def options_as_flags(on: bool = True) -> bool:
+    """Show options in messages as command-line flags (`on`) or Python names; returns the old
+    setting so that the caller can put it back."""
+    global _as_flags
+    old, _as_flags = _as_flags, on
+    return old
+
+
+def render(text: str) -> str:
+    """`text` with every `option()` marker shown as a flag or a Python name."""
+    if "\x00" not in text:
+        return text
+    return _OPTION.sub(lambda m: flag(m.group(1)) if _as_flags else m.group(1), text)
 
 
 def _escape_char(ch: str) -> str:
@@ -33,7 +66,9 @@ def _escape_char(ch: str) -> str:
 
 def escape(text: str) -> str:
     """`text` with control characters, separators, bidi overrides and stray surrogates written
-    as ``\\n``, ``\\x1b``, ``\\u202e`` ...; printable Unicode (accents, CJK, emoji) is kept."""
+    as ``\\n``, ``\\x1b``, ``\\u202e`` ...; printable Unicode (accents, CJK, emoji) is kept.
+    Option markers are rendered first (`render`)."""
+    text = render(text)
     if text.isprintable():
         return text
     return "".join(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from srgan_cli.messages import escape, one_line, show_path
 
 
@@ -41,3 +43,22 @@ def test_one_line() -> None:
 def test_escape_is_identity_on_printable_text() -> None:
     text = "PSNR 31.2 dB, Set5 ×4 — ok"
     assert escape(text) is text
+
+
+def test_options_are_python_names_for_the_api_and_flags_for_the_cli() -> None:
+    from srgan_cli.errors import UsageError
+    from srgan_cli.messages import option, options_as_flags, render
+
+    err = UsageError(f"{option('memory_budget')} 5: below 1 MiB; use {option('tile')}")
+    assert str(err) == "memory_budget 5: below 1 MiB; use tile"
+    old = options_as_flags(True)
+    try:
+        assert str(err) == "--memory-budget 5: below 1 MiB; use --tile"
+        assert one_line(err) == "--memory-budget 5: below 1 MiB; use --tile"
+        assert escape(f"see {option('crf')}") == "see --crf"
+    finally:
+        options_as_flags(old)
+    assert render(f"{option('crf')}") == "crf"
+    assert render("no option here") == "no option here"
+    with pytest.raises(ValueError, match="not an option name"):
+        option("--tile")

@@ -260,7 +260,6 @@ def as_dict(cfg: TrainConfig) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-
 def help_of(name: str) -> str:
     """The help text of config field `name` (what `srgan train --help` shows for its flag)."""
     return str(_FIELDS[name].metadata["help"])
