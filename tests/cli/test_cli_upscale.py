@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import child_env
 from helpers import run_srgan as run
 from PIL import Image
 from torch import nn
@@ -175,10 +176,8 @@ def test_one_line_errors(
 @pytest.mark.slow
 def test_no_traceback_in_a_real_process(tmp_path: Path) -> None:
     (tmp_path / "in.png").write_text("not an image")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    env.pop("SRGAN_DEBUG", None)
     p = subprocess.run([sys.executable, "-m", "srgan_cli", "upscale", "in.png", "out.png"],
-                       capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+                       capture_output=True, text=True, cwd=tmp_path, env=child_env(), timeout=120)
     assert p.returncode == InputImageError.exit_code
     assert error_lines(p.stderr) == [p.stderr.splitlines()[-1]] and "Traceback" not in p.stderr
     assert p.stdout == ""
@@ -563,9 +562,6 @@ def test_output_size_is_checked_before_any_work(tmp_path: Path,
 
 @pytest.mark.slow
 def test_names_are_printed_escaped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    messages = pytest.importorskip("srgan_cli.messages")
-    if getattr(messages, "show_path", None) is None:
-        pytest.skip("messages.show_path is not there yet")
     folder = tmp_path / "in"
     folder.mkdir()
     write_png(folder / "new\nline.png")

@@ -22,12 +22,9 @@ from srgan_cli.media.resize import imresize, modcrop
 
 
 @pytest.fixture
-def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def root(tmp_path: Path, no_bundled_weights: None) -> Path:
     """A benchmark root with Set5 (3 tiny images, shipped x2 LR) and no bundled weights."""
-    data = tiny_set5(tmp_path / "data", [(30, 34), (36, 28), (32, 32)])
-    monkeypatch.setenv("SRGAN_WEIGHTS_DIR", str(tmp_path / "no-weights"))
-    monkeypatch.delenv("SRGAN_DATA", raising=False)
-    return data
+    return tiny_set5(tmp_path / "data", [(30, 34), (36, 28), (32, 32)])
 
 
 def _tiny_model(path: Path, scale: int) -> Path:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import child_env
 from PIL import Image
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
@@ -21,10 +22,8 @@ SUMMARY = re.compile(r"^(\d+) upscaled, (\d+) skipped, (\d+) failed, [\d.]+ s, [
 
 
 def _env() -> dict[str, str]:
-    env = {**os.environ, "COLUMNS": "100", "LINES": "30", "OMP_NUM_THREADS": "1",
-           "TERM": "xterm-256color"}
-    for name in ("NO_COLOR", "SRGAN_DEBUG"):
-        env.pop(name, None)
+    env = child_env(COLUMNS="100", LINES="30", TERM="xterm-256color")
+    env.pop("NO_COLOR", None)
     return env
 
 

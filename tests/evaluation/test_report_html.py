@@ -54,10 +54,8 @@ def test_disagreement_window_finds_the_differing_region() -> None:
 
 
 @pytest.fixture
-def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tiny_set5(tmp_path / "data", [(48, 56)] * 3)
-    monkeypatch.setenv("SRGAN_WEIGHTS_DIR", str(tmp_path / "no-weights"))
-    return root
+def data(tmp_path: Path, no_bundled_weights: None) -> Path:
+    return tiny_set5(tmp_path / "data", [(48, 56)] * 3)
 
 
 def _report(run_cli: RunCli, data: Path, model: Path, out: Path) -> None:

@@ -8,11 +8,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from helpers import noise_pngs
 
 from srgan_cli.errors import DeviceError, ModelError, TrainingError
 from srgan_cli.models.bundled import save_model
@@ -47,14 +46,6 @@ def _batch(seed: int = 0, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
     hr = F.interpolate(torch.rand(2, 3, size // 4, size // 4, generator=g), scale_factor=4,
                        mode="bilinear", align_corners=False).clamp(0, 1)
     return hr, F.avg_pool2d(hr, 4)
-
-
-def _images(folder: Path, n: int = 2, size: tuple[int, int] = (40, 44)) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        arr = np.random.default_rng(i).integers(0, 256, size=(*size, 3), dtype=np.uint8)
-        Image.fromarray(arr).save(folder / f"{i}.png")
-    return folder
 
 
 def _finite(module: torch.nn.Module) -> bool:
@@ -236,7 +227,7 @@ def test_grad_clip_limits_the_gradient_norm(tmp_path: Path,
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _images(tmp_path / "train")
+    noise_pngs(tmp_path / "train", 2, (40, 44))
     real = stages.pixel_loss
     calls = {"n": 0}
 
@@ -266,9 +257,9 @@ def test_validation_logs_and_run_folder(tmp_path: Path) -> None:
     from srgan_cli.evaluation.evaluate import evaluate
     from srgan_cli.upscaling.upscaler import Upscaler
 
-    _images(tmp_path / "train")
+    noise_pngs(tmp_path / "train", 2, (40, 44))
     val = tmp_path / "Val"
-    _images(val / "HR", n=3, size=(24, 28))
+    noise_pngs(val / "HR", n=3, size=(24, 28))
     cfg = _cfg(tmp_path, steps=4, val_every=2, val_data=str(val), ema=0.5, lr=1e-3,
                save_every=100)
     logs: list[str] = []
@@ -311,8 +302,8 @@ def test_validation_set_by_name_under_data_root_and_missing_one_fails_fast(
 
     monkeypatch.delenv("SRGAN_DATA", raising=False)  # only data_root may find Set5
     monkeypatch.chdir(tmp_path)
-    _images(tmp_path / "train")
-    _images(tmp_path / "root" / "Set5" / "HR", n=2, size=(20, 24))
+    noise_pngs(tmp_path / "train", 2, (40, 44))
+    noise_pngs(tmp_path / "root" / "Set5" / "HR", n=2, size=(20, 24))
     cfg = _cfg(tmp_path, steps=2, val_every=2, val_data="set5", data_root=str(tmp_path / "root"))
     record = Trainer(cfg, log=_quiet).fit()
     assert record["step"] == 2 and math.isfinite(record["val_psnr"])
