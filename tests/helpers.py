@@ -9,10 +9,13 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
+
+if TYPE_CHECKING:
+    from torch import nn
 
 CliResult = tuple[int, str, str]
 RunCli = Callable[[list[str]], CliResult]  # the `run_cli` fixture of conftest.py
@@ -56,6 +59,19 @@ def one_torch_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(n)
+
+
+def random_bn_stats(net: nn.Module, spread: float = 0.3) -> None:
+    """Random running statistics in every BatchNorm2d of `net` (mean in +-`spread`, variance in
+    [0.5, 2]), drawn from torch's global generator: folding BatchNorm then really changes the
+    weights."""
+    from torch import nn
+
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            assert m.running_mean is not None and m.running_var is not None
+            m.running_mean.uniform_(-spread, spread)
+            m.running_var.uniform_(0.5, 2.0)
 
 
 def random_pixels(shape: tuple[int, ...], dtype: type = np.uint8, seed: int = 0) -> np.ndarray:

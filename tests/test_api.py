@@ -86,7 +86,7 @@ def test_errors_are_typed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(UsageError, match="shape"):
         srgan_cli.upscale(np.zeros((4, 4, 5), np.uint8), model="bicubic")
     with pytest.raises(UsageError, match="PIL image or a numpy array"):
-        srgan_cli.upscale([[1, 2]], model="bicubic")
+        srgan_cli.upscale([[1, 2]], model="bicubic")  # type: ignore[type-var]
     with pytest.raises(UsageError, match="output_dir"):
         srgan_cli.upscale(random_pixels((4, 4, 3)), model="bicubic", output_dir="x")
     with pytest.raises(UsageError, match="--outscale"):

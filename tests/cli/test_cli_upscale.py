@@ -8,14 +8,14 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from helpers import child_env
+from helpers import child_env, random_bn_stats
 from helpers import run_srgan as run
 from PIL import Image
-from torch import nn
 
 from srgan_cli.errors import DeviceError, InputImageError, ModelError, OutputError, UsageError
 from srgan_cli.media.resize import imresize
@@ -39,10 +39,7 @@ def write_png(path: Path, h: int = 12, w: int = 16, mode: str = "RGB", seed: int
 def x2_model(path: Path) -> Path:
     torch.manual_seed(0)
     net = SRResNet(scale=2, num_blocks=1, channels=4)
-    for m in net.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.2, 0.2)
-            m.running_var.uniform_(0.5, 2.0)
+    random_bn_stats(net, 0.2)
     save_model(net.eval(), path, {"training_data": "random"})
     return path
 
@@ -391,12 +388,12 @@ def test_ctrl_c_leaves_no_partial_file(tmp_path: Path, capsys: pytest.CaptureFix
     real = encode._write_pillow
     calls = {"n": 0}
 
-    def write_then_interrupt(tmp: Path, *args: object, **kwargs: object) -> None:
+    def write_then_interrupt(tmp: Path, *args: Any, **kwargs: Any) -> None:
         calls["n"] += 1
         if calls["n"] == (2 if batch else 1):
             tmp.write_bytes(b"half an image")
             raise KeyboardInterrupt
-        real(tmp, *args, **kwargs)  # type: ignore[arg-type]
+        real(tmp, *args, **kwargs)
 
     monkeypatch.setattr(encode, "_write_pillow", write_then_interrupt)
     args = ["a.png", "b.png", "-o", "out"] if batch else ["a.png", "out.png"]
@@ -587,9 +584,9 @@ def test_unknown_device_is_a_usage_error_unavailable_one_a_device_error() -> Non
             resolve_device(bad)
         assert e.value.exit_code == 2 and isinstance(e.value, DeviceError)
     if not torch.cuda.is_available():
-        with pytest.raises(DeviceError, match="CUDA is not available") as e:
+        with pytest.raises(DeviceError, match="CUDA is not available") as unavailable:
             resolve_device("cuda:1")
-        assert e.value.exit_code == DeviceError.exit_code == 10
+        assert unavailable.value.exit_code == DeviceError.exit_code == 10
 
 
 # ----------------------------------------------------------------------------- output flags

@@ -72,7 +72,8 @@ def test_terminal_shows_every_line_and_a_summary(tmp_path: Path) -> None:
     assert any(seg.startswith("error: bad.png") for seg in segments)
     visible = [seg for seg in segments if seg]
     summary = [seg for seg in visible if SUMMARY.match(seg)]
-    assert len(summary) == 1 and SUMMARY.match(summary[0]).groups() == ("6", "0", "1")
+    m = SUMMARY.match(summary[0]) if len(summary) == 1 else None
+    assert m is not None and m.groups() == ("6", "0", "1"), summary
     # nothing of the display is left after the summary but the final error line
     after = visible[visible.index(summary[0]) + 1:]
     assert after == ["error: 1 of 7 images failed"], after
@@ -89,7 +90,8 @@ def test_piped_output_is_plain_with_a_summary(tmp_path: Path) -> None:
     assert "\x1b" not in p.stdout and "\x1b" not in p.stderr
     lines = p.stdout.splitlines()
     assert [line.split("  ")[0] for line in lines[:3]] == [f"{n} -> out/{n}" for n in names]
-    assert SUMMARY.match(lines[3]).groups() == ("3", "0", "0") and len(lines) == 4
+    m = SUMMARY.match(lines[3])
+    assert m is not None and m.groups() == ("3", "0", "0") and len(lines) == 4
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import RunCli, tiny_set5
+from helpers import RunCli, TinyModelFile, tiny_set5
 from PIL import Image
 
 from srgan_cli.errors import OutputError
@@ -66,8 +66,8 @@ def _report(run_cli: RunCli, data: Path, model: Path, out: Path) -> None:
 
 @pytest.mark.slow
 def test_report_folder(data: Path, tmp_path: Path, run_cli: RunCli,
-                       tiny_model_file: object, one_thread: None) -> None:
-    model = tiny_model_file(scale=2)  # type: ignore[operator]
+                       tiny_model_file: TinyModelFile, one_thread: None) -> None:
+    model = tiny_model_file(scale=2)
     out = tmp_path / "report"
     _report(run_cli, data, model, out)
     page = (out / "index.html").read_text()
@@ -86,8 +86,8 @@ def test_report_folder(data: Path, tmp_path: Path, run_cli: RunCli,
 @pytest.mark.skipif(not Path(CHROMIUM).exists(),
                     reason="headless Chromium not installed (apt-get install chromium)")
 def test_report_in_headless_chromium(data: Path, tmp_path: Path, run_cli: RunCli,
-                                     tiny_model_file: object, one_thread: None) -> None:
-    model = tiny_model_file(scale=2)  # type: ignore[operator]
+                                     tiny_model_file: TinyModelFile, one_thread: None) -> None:
+    model = tiny_model_file(scale=2)
     out = tmp_path / "report"
     _report(run_cli, data, model, out)
     probe = out / "probe.html"

@@ -108,7 +108,7 @@ def test_rgb_round_trip(tmp_path: Path, ext: str) -> None:
 def test_rgba_round_trip(tmp_path: Path, ext: str) -> None:
     rgba = random_pixels((H, W, 4))
     rgba[0, 0, 3] = 0
-    kw = {"lossless": True, "exact": True} if ext == ".webp" else {}
+    kw: dict[str, Any] = {"lossless": True, "exact": True} if ext == ".webp" else {}
     img = read_image(_save(rgba, tmp_path / f"in{ext}", **kw))
     assert img.source_mode == "RGBA" and img.alpha is not None
     np.testing.assert_array_equal(img.color, rgba[..., :3])
@@ -436,12 +436,13 @@ def test_icc_profile_dropped_where_it_does_not_fit(tmp_path: Path) -> None:
 
 
 def _image(seed: int = 0) -> ImageData:
-    return ImageData(color=random_pixels((H, W, 3), seed=seed), alpha=None, gray=False, bit_depth=8,
-                     icc_profile=None, source_mode="RGB")
+    return ImageData(color=random_pixels((H, W, 3), seed=seed), alpha=None, gray=False,
+                     bit_depth=8, icc_profile=None, source_mode="RGB")
 
 
-def _failing_save(self: Image.Image, fp: object, format: str | None = None, **kw: object) -> None:
-    with open(fp, "wb") as f:  # type: ignore[arg-type]
+def _failing_save(self: Image.Image, fp: str | os.PathLike[str], format: str | None = None,
+                  **kw: object) -> None:
+    with open(fp, "wb") as f:
         f.write(b"\x89PNG partial bytes")
     raise OSError("No space left on device")
 
@@ -806,9 +807,10 @@ def test_complete_jpegs_with_a_gray_corner_pass(tmp_path: Path) -> None:
     flat = np.full((40, 56, 3), 128, np.uint8)
     gray = random_pixels((33, 47))
     gray[-8:, -8:] = 128
-    for i, (arr, kw) in enumerate([(flat, {}), (gray, {}), (flat, {"subsampling": 0}),
-                                   (flat, {"restart_marker_blocks": 2}),
-                                   (flat, {"progressive": True})]):
+    cases: list[tuple[np.ndarray, dict[str, Any]]] = [
+        (flat, {}), (gray, {}), (flat, {"subsampling": 0}), (flat, {"restart_marker_blocks": 2}),
+        (flat, {"progressive": True})]
+    for i, (arr, kw) in enumerate(cases):
         path = tmp_path / f"ok{i}.jpg"
         path.write_bytes(_jpeg_bytes(arr, **kw))
         img = read_image(path)
@@ -927,9 +929,9 @@ def test_newline_in_a_name_gives_one_line(tmp_path: Path) -> None:
     for out in (tmp_path / "c\nd.gif", tmp_path / "e\x1b[2J.png"):
         if out.suffix == ".png":
             out.write_bytes(b"x")
-        with pytest.raises(OutputError) as info:
+        with pytest.raises(OutputError) as refused:
             write_image(out, _image())
-        assert "\n" not in str(info.value) and "\x1b" not in str(info.value)
+        assert "\n" not in str(refused.value) and "\x1b" not in str(refused.value)
 
 
 def test_write_image_publish_is_no_clobber(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -114,7 +114,8 @@ def test_exif_thumbnail_dropped(tmp_path: Path, ext: str) -> None:
     out = tmp_path / f"out{ext}"
     write_image(out, _x4(img))
     assert _exif_of(out)[MAKE] == "Nikon"
-    assert b"THUMBNAIL" not in img.exif and b"THUMBNAIL" not in out.read_bytes()
+    assert img.exif is not None and b"THUMBNAIL" not in img.exif
+    assert b"THUMBNAIL" not in out.read_bytes()
 
 
 @pytest.mark.parametrize("ext", [".jpg", ".png", ".webp", ".tif", "16.png", "16.tif"])
@@ -129,8 +130,10 @@ def test_exif_text_bytes_kept_as_they_are(tmp_path: Path, ext: str) -> None:
         img = img.replace(color=img.color.astype(np.uint16) * 257, alpha=None)
     out = tmp_path / f"out{ext}"
     write_image(out, img)
+    exif_bytes = read_image(out).exif
+    assert exif_bytes is not None
     carried = Image.Exif()
-    carried.load(read_image(out).exif)
+    carried.load(exif_bytes)
     assert carried[MAKE].encode("latin-1") == "Café Ærø".encode()
     assert EXIF_IFD not in carried and 0x8825 not in carried  # no empty sub-directories
 
@@ -320,7 +323,7 @@ def test_invalid_quality_refused_in_one_line(tmp_path: Path, bad: object) -> Non
 
 def test_check_quality_and_help_texts() -> None:
     assert check_quality(None) is None and check_quality(1) == 1
-    assert check_quality(np.int64(100)) == 100
+    assert check_quality(np.int64(100)) == 100  # type: ignore[arg-type]  # numpy ints accepted
     for word in ("JPEG", "WebP", "lossless", "PNG", "TIFF", "BMP", "95"):
         assert word in QUALITY_HELP
     assert "288" in METADATA_HELP and "--strip-metadata" in METADATA_HELP

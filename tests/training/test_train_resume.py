@@ -180,10 +180,10 @@ def _interrupted_fit(cfg: TrainConfig, at_step: int, **kw: Any) -> None:
     t = Trainer(cfg, log=lambda m: None, **kw)
     real = t.train_step
 
-    def step(hr: torch.Tensor, lr: torch.Tensor) -> dict[str, torch.Tensor]:
+    def step(hr: torch.Tensor, lr_img: torch.Tensor) -> dict[str, torch.Tensor]:
         if t.step + 1 == at_step:
             raise KeyboardInterrupt
-        return real(hr, lr)
+        return real(hr, lr_img)
 
     t.train_step = step  # type: ignore[method-assign]
     with pytest.raises(KeyboardInterrupt):
@@ -204,7 +204,7 @@ def test_second_ctrl_c_inside_an_update_keeps_the_last_checkpoint(tmp_path: Path
             raise KeyboardInterrupt
         real(module, updates)
 
-    t.ema.update = ema_update  # type: ignore[method-assign]
+    t.ema.update = ema_update
     with pytest.raises(KeyboardInterrupt):
         t.fit()
     saved = load_checkpoint(Path(cfg.run_dir) / "last.pt")

@@ -59,7 +59,7 @@ def vgg() -> VGGFeatures:
     homogeneous, so every feature is x1000 and the content loss is O(1) as with real weights."""
     v = random_vgg_features("vgg54")
     with torch.no_grad():
-        v.features[0].weight.mul_(1000)
+        v.get_parameter("features.0.weight").mul_(1000)
     return v
 
 
@@ -117,7 +117,8 @@ def test_gan_starts_from_a_psnr_run_and_learns(tmp_path: Path, vgg: VGGFeatures)
     save_model(psnr.generator, tmp_path / "g.safetensors", {})
     st = Trainer(_cfg(tmp_path, stage="gan", init=str(tmp_path / "g.safetensors")), vgg=vgg,
                  log=_quiet)
-    assert torch.equal(st.generator.tail.weight, psnr.generator.tail.weight)
+    assert torch.equal(st.generator.get_parameter("tail.weight"),
+                       psnr.generator.get_parameter("tail.weight"))
 
 
 def test_gan_init_errors(tmp_path: Path, vgg: VGGFeatures) -> None:
@@ -141,7 +142,8 @@ def test_gan_with_pixel_content_loss_needs_no_vgg(tmp_path: Path) -> None:
     hr, lr = _batch()
     out = t.train_step(hr, lr)
     with torch.no_grad():
-        assert t.content.vgg is None and math.isfinite(out["d_loss"].item())
+        assert t.content is not None and t.content.vgg is None
+        assert math.isfinite(out["d_loss"].item())
 
 
 # ----------------------------------------------------------------------------- loop options
@@ -151,7 +153,7 @@ def test_bf16_on_cpu(tmp_path: Path) -> None:
     t = Trainer(_cfg(tmp_path, amp="bf16", lr=1e-3), log=_quiet)
     assert t.amp_dtype == torch.bfloat16 and not t.scaler.is_enabled()
     seen: list[torch.dtype] = []
-    t.generator.head.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    t.generator.get_submodule("head").register_forward_hook(lambda m, i, o: seen.append(o.dtype))
     hr, lr = _batch()
     losses = [t.train_step(hr, lr)["loss"].item() for _ in range(6)]
     assert seen and all(d == torch.bfloat16 for d in seen)  # convs ran in bf16
@@ -182,7 +184,8 @@ def test_ema_is_updated_saved_and_used(tmp_path: Path) -> None:
     new = dict(t.generator.named_parameters())
     for k, old in before.items():  # ema = 0.75 ema + 0.25 weights
         torch.testing.assert_close(t.ema.module.get_parameter(k), 0.75 * old + 0.25 * new[k])
-    assert not torch.equal(t.ema.module.tail.weight, t.generator.tail.weight)
+    assert not torch.equal(t.ema.module.get_parameter("tail.weight"),
+                           t.generator.get_parameter("tail.weight"))
     for k, b in t.generator.named_buffers():  # BN statistics averaged, counters copied
         if b.is_floating_point():
             torch.testing.assert_close(t.ema.module.get_buffer(k), 0.75 * buffers[k] + 0.25 * b)
@@ -190,6 +193,7 @@ def test_ema_is_updated_saved_and_used(tmp_path: Path) -> None:
             assert torch.equal(t.ema.module.get_buffer(k), b)
 
     path = t.save_checkpoint()
+    assert path is not None
     state = load_checkpoint(path)
     assert state["step"] == 100 and state["stage"] == "psnr" and state["format"]
     for k, v in t.ema.module.state_dict().items():
@@ -197,7 +201,8 @@ def test_ema_is_updated_saved_and_used(tmp_path: Path) -> None:
         assert torch.equal(state["generator"][k], t.generator.state_dict()[k])
     # what is exported / used for inference from the run is the EMA
     loaded = load_srresnet(str(path))
-    assert torch.equal(loaded.tail.weight, t.ema.module.tail.weight)
+    assert torch.equal(loaded.get_parameter("tail.weight"),
+                       t.ema.module.get_parameter("tail.weight"))
 
 
 def test_grad_clip_limits_the_gradient_norm(tmp_path: Path,
