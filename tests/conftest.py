@@ -1,5 +1,5 @@
-"""Shared test set-up: the same precision choice on every machine; one-thread torch, an
-in-process CLI runner, tiny models.
+"""Shared test set-up: the same precision choice on every machine; fixtures for one-thread
+torch, a run without installed models, an in-process CLI runner, tiny model files.
 
 Plain helpers (small images, types) live in `helpers.py`, imported by the tests."""
 

@@ -61,6 +61,13 @@ def one_torch_thread() -> Iterator[None]:
         torch.set_num_threads(n)
 
 
+def umask() -> int:
+    """The process's file-creation mask (read by setting it and putting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def random_bn_stats(net: nn.Module, spread: float = 0.3) -> None:
     """Random running statistics in every BatchNorm2d of `net` (mean in +-`spread`, variance in
     [0.5, 2]), drawn from torch's global generator: folding BatchNorm then really changes the

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import RunCli, save, smooth, tiny_set5
+from helpers import RunCli, save, smooth, tiny_set5, umask
 from PIL import Image
 
 from srgan_cli.evaluation import report
@@ -155,13 +155,7 @@ def test_report_write_interrupted_leaves_no_temp_file(tmp_path: Path,
     monkeypatch.undo()
     eval_cmd._write_text_atomic(str(tmp_path / "x.json"), "{}\n")
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
-    assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o666 & ~_umask()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o666 & ~umask()
 
 
 @pytest.mark.slow

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from helpers import RunCli, child_env, noise_pngs, one_torch_thread
+from helpers import RunCli, child_env, noise_pngs, one_torch_thread, umask
 from PIL import Image
 
 from srgan_cli.errors import CheckpointError, DatasetError, SrganError
@@ -189,13 +188,7 @@ def test_output_must_be_new_safetensors(runs: dict[str, Path], tmp_path: Path,
     assert code == 0, err
     assert load(str(out)).card["weights"] == "ema"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]  # no temp files
-    assert out.stat().st_mode & 0o777 == 0o666 & ~_umask()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask()
 
 
 @pytest.mark.slow
