@@ -1,5 +1,6 @@
 """Plain helpers shared by tests: small images (noise, smooth content, saving, folders of
-PNGs), the environment of a child `srgan`, one torch thread, and types.
+PNGs), random BatchNorm statistics, the environment of a child `srgan`, one torch thread, the
+umask, and types.
 
 Fixtures live in `conftest.py`; builders of videos and animations in `media_builders.py`."""
 
