@@ -34,7 +34,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check srgan_cli tests bench
 
 typecheck: $(VENV)/.installed
-	$(BIN)/mypy srgan_cli
+	$(BIN)/mypy srgan_cli tests
 
 bench: $(VENV)/.installed
 	@for s in bench/bench_*.py; do echo "== $$s"; $(BIN)/python $$s || exit 1; done

@@ -1,15 +1,15 @@
-"""Shared test set-up: the same precision choice on every machine; one-thread torch, an
-in-process CLI runner, tiny models.
+"""Shared test set-up: the same precision choice on every machine; fixtures for one-thread
+torch, a run without installed models, an in-process CLI runner, tiny model files.
 
 Plain helpers (small images, types) live in `helpers.py`, imported by the tests."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import RunCli, run_srgan
+from helpers import RunCli, TinyModelFile, one_torch_thread, run_srgan
 
 
 @pytest.fixture(autouse=True)
@@ -18,16 +18,21 @@ def _no_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
     references, so they run as on a CPU without it (tests of `auto` set SRGAN_CPU_BF16)."""
     monkeypatch.setenv("SRGAN_CPU_BF16", "0")
 
+
 @pytest.fixture
 def one_thread() -> Iterator[None]:
-    """Tiny tensors gain nothing from intra-op threads, and on a shared 2-core machine the
-    threads' barriers make each step several times slower."""
-    import torch
+    """The test runs with torch on one thread (`helpers.one_torch_thread`): tiny tensors gain
+    nothing from intra-op threads, whose barriers slow each step on shared CPUs."""
+    with one_torch_thread():
+        yield
 
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+
+@pytest.fixture
+def no_bundled_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No installed model and no default data root: SRGAN_WEIGHTS_DIR names a folder that does
+    not exist (nothing is created in tmp_path) and SRGAN_DATA is unset."""
+    monkeypatch.setenv("SRGAN_WEIGHTS_DIR", str(tmp_path / "no-weights"))
+    monkeypatch.delenv("SRGAN_DATA", raising=False)
 
 
 @pytest.fixture
@@ -47,7 +52,7 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
 
 
 @pytest.fixture
-def tiny_model_file(tmp_path: Path) -> Callable[..., Path]:
+def tiny_model_file(tmp_path: Path) -> TinyModelFile:
     """Factory: a 1-block, 4-channel SRResNet saved as our .safetensors (seeded weights)."""
 
     def make(scale: int = 4, name: str = "tiny.safetensors", **card: str) -> Path:

@@ -34,7 +34,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 120  # seconds for one run; a hang fails the test instead of the session
@@ -145,16 +148,16 @@ class ForkServer:
         spec: dict[str, Any] = {"events": f"{base}.events"}
         if kill is not None:
             spec["kill"] = {"signal": kill[0], "at": kill[1]}
+        out, err = Path(f"{base}.out"), Path(f"{base}.err")
         req = {"argv": argv, "cwd": str(cwd), "env": env or {}, "spec": spec,
-               "stdout": f"{base}.out", "stderr": f"{base}.err"}
+               "stdout": str(out), "stderr": str(err)}
         assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps(req) + "\n")
         self.proc.stdin.flush()
         status = self._read()["status"]
         events_file = Path(spec["events"])
         events = events_file.read_text().splitlines() if events_file.exists() else []
-        return Result(status, Path(req["stdout"]).read_text(), Path(req["stderr"]).read_text(),
-                      events)
+        return Result(status, out.read_text(), err.read_text(), events)
 
     def _read(self) -> Any:
         assert self.proc.stdout is not None
@@ -182,7 +185,7 @@ def install(spec: dict[str, Any]) -> None:
     """Install the hooks of `spec` (see the module notes) in this process."""
     from srgan_cli import fileio
 
-    events = open(spec["events"], "a") if spec.get("events") else None  # noqa: SIM115
+    events = open(spec["events"], "a") if spec.get("events") else None
     kill, pause = spec.get("kill"), spec.get("pause")
     count = {"n": 0, "paused": False}
 
@@ -212,9 +215,10 @@ def _count_steps(event: Callable[[str], None]) -> None:
 
     real_step = Trainer.train_step
 
-    def train_step(self: Trainer, hr: Any, lr: Any) -> Any:
+    def train_step(self: Trainer, hr: torch.Tensor, lr_img: torch.Tensor
+                   ) -> dict[str, torch.Tensor]:
         event(f"step{self.step + 1}:before")
-        losses = real_step(self, hr, lr)
+        losses = real_step(self, hr, lr_img)
         event(f"step{self.step + 1}:after")
         return losses
 

@@ -1,16 +1,26 @@
-"""Plain helpers shared by tests: small images (noise, smooth content, saving) and types."""
+"""Plain helpers shared by tests: small images (noise, smooth content, saving, folders of
+PNGs), random BatchNorm statistics, the environment of a child `srgan`, one torch thread, the
+umask, and types.
+
+Fixtures live in `conftest.py`; builders of videos and animations in `media_builders.py`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 
+if TYPE_CHECKING:
+    from torch import nn
+
 CliResult = tuple[int, str, str]
 RunCli = Callable[[list[str]], CliResult]  # the `run_cli` fixture of conftest.py
+TinyModelFile = Callable[..., Path]  # the `tiny_model_file` fixture of conftest.py
 
 
 def run_srgan(argv: list[str], capsys: Any) -> CliResult:
@@ -26,10 +36,61 @@ def run_srgan(argv: list[str], capsys: Any) -> CliResult:
     return code, out, err
 
 
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a child `python -m srgan_cli`: this one with one OpenMP thread (the
+    CPUs are shared) and without SRGAN_DEBUG (tracebacks would change what it prints), plus
+    `extra`."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **extra}
+    if "SRGAN_DEBUG" not in extra:
+        env.pop("SRGAN_DEBUG", None)
+    return env
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Torch on one intra-op thread inside the block: tiny tensors gain nothing from threads,
+    and on a shared 2-core machine their barriers make each step several times slower. The
+    `one_thread` fixture of conftest.py is this around a test; module-scoped fixtures use it
+    directly."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def umask() -> int:
+    """The process's file-creation mask (read by setting it and putting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def random_bn_stats(net: nn.Module, spread: float = 0.3) -> None:
+    """Random running statistics in every BatchNorm2d of `net` (mean in +-`spread`, variance in
+    [0.5, 2]), drawn from torch's global generator: folding BatchNorm then really changes the
+    weights."""
+    from torch import nn
+
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            assert m.running_mean is not None and m.running_var is not None
+            m.running_mean.uniform_(-spread, spread)
+            m.running_var.uniform_(0.5, 2.0)
+
+
+def random_pixels(shape: tuple[int, ...], dtype: type = np.uint8, seed: int = 0) -> np.ndarray:
+    """Uniform random pixels over the whole range of the integer `dtype` (uint8, uint16)."""
+    top = int(np.iinfo(dtype).max)
+    return np.random.default_rng(seed).integers(0, top + 1, shape, dtype=dtype)
+
+
 def noise(h: int, w: int, seed: int, gray: bool = False) -> np.ndarray:
     """Uniform random uint8 pixels, HxWx3 (HxW when `gray`)."""
-    shape = (h, w) if gray else (h, w, 3)
-    return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
+    return random_pixels((h, w) if gray else (h, w, 3), seed=seed)
 
 
 def smooth(h: int, w: int, seed: int) -> np.ndarray:
@@ -44,6 +105,15 @@ def save(path: Path, arr: np.ndarray, **kw: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(arr).save(path, **kw)
     return path
+
+
+def noise_pngs(folder: Path, n: int, size: tuple[int, int], seed: int = 0) -> Path:
+    """`n` noise PNGs 0.png, 1.png, ... of `size` (h, w) in `folder` (pixels of image i from
+    seed + i). Returns `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        save(folder / f"{i}.png", noise(*size, seed + i))
+    return folder
 
 
 def tiny_set5(root: Path, sizes: list[tuple[int, int]]) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -49,9 +50,11 @@ def make_clip(path: Path, *, n: int = N, rotation: float = 0, audio: str | None 
     v.time_base = v.codec_context.time_base = Fraction(1, 1000)
     if rotation:
         v.set_display_rotation(rotation)
-    a = None
+    a: av.AudioStream | None = None
     if audio:
-        a = c.add_stream(audio, rate=8000)
+        stream = c.add_stream(audio, rate=8000)
+        assert isinstance(stream, av.AudioStream)
+        a = stream
         a.layout = "mono"
     if subtitles:
         c.start_encoding()
@@ -86,11 +89,12 @@ def make_clip(path: Path, *, n: int = N, rotation: float = 0, audio: str | None 
     return pts
 
 
-def probe(path: Path) -> dict:
+def probe(path: Path) -> dict[str, Any]:
     with av.open(str(path)) as c:
         vs = c.streams.video[0]
-        info = {"time_base": vs.time_base, "duration": c.duration, "metadata": dict(c.metadata),
-                "audio": [s.codec_context.name for s in c.streams.audio]}
+        info: dict[str, Any] = {
+            "time_base": vs.time_base, "duration": c.duration, "metadata": dict(c.metadata),
+            "audio": [s.codec_context.name for s in c.streams.audio]}
         frames = list(c.decode(vs))
         info.update(pts=[f.pts for f in frames], rotation=frames[0].rotation,
                     size=(frames[0].width, frames[0].height),
@@ -127,7 +131,7 @@ def make_animation(path: Path, fmt: str, *, loop: int | None = 0, alpha: bool = 
     ims[0].save(path, format=fmt, **kw)
 
 
-def read_animation(path: Path) -> tuple[list[np.ndarray], list[int], int | None]:
+def read_animation(path: Path) -> tuple[list[np.ndarray], list[int | None], int | None]:
     with Image.open(path) as im:
         loop = im.info.get("loop")
         fr = [(np.asarray(f.convert("RGBA")).copy(), f.info.get("duration"))

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from helpers import random_bn_stats
 from torch import nn
 
 from srgan_cli.models.edsr import DIV2K_MEAN, EDSR
@@ -25,10 +26,7 @@ def _randomise(net: nn.Module, seed: int) -> nn.Module:
             if "mean" in name:  # EDSR MeanShift: fixed by the architecture
                 continue
             p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
-        for m in net.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.3, 0.3)
-                m.running_var.uniform_(0.5, 2.0)
+        random_bn_stats(net)
     return net.eval()
 
 

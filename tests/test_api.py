@@ -10,19 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import noise_pngs, random_pixels
 from PIL import Image
 
 import srgan_cli
 from srgan_cli.errors import ModelError, UsageError
 from srgan_cli.media.resize import imresize
 from srgan_cli.models.descriptor import ModelDescriptor
-
-RNG = np.random.default_rng(0)
-
-
-def _rand(shape: tuple[int, ...], dtype: type = np.uint8) -> np.ndarray:
-    peak = np.iinfo(dtype).max
-    return RNG.integers(0, peak + 1, shape, dtype=dtype)
 
 
 def test_public_surface() -> None:
@@ -38,7 +32,7 @@ def test_public_surface() -> None:
 @pytest.mark.parametrize("shape", [(10, 7), (10, 7, 1), (10, 7, 2), (10, 7, 3), (10, 7, 4)])
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_numpy_in_numpy_out(shape: tuple[int, ...], dtype: type) -> None:
-    arr = _rand(shape, dtype)
+    arr = random_pixels(shape, dtype)
     out = srgan_cli.upscale(arr, model="bicubic")
     assert isinstance(out, np.ndarray) and out.dtype == dtype
     assert out.shape == (40, 28, *shape[2:])
@@ -56,10 +50,10 @@ def test_numpy_in_numpy_out(shape: tuple[int, ...], dtype: type) -> None:
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "I;16"])
 def test_pil_in_pil_out(mode: str) -> None:
     if mode == "I;16":
-        im = Image.fromarray(_rand((9, 6), np.uint16))
+        im = Image.fromarray(random_pixels((9, 6), np.uint16))
         assert im.mode == "I;16"
     else:
-        im = Image.fromarray(_rand((9, 6, 4), np.uint8), "RGBA").convert(mode)
+        im = Image.fromarray(random_pixels((9, 6, 4), np.uint8), "RGBA").convert(mode)
     im.info["dpi"] = (72, 72)
     out = srgan_cli.upscale(im, model="bicubic", outscale=2)
     assert isinstance(out, Image.Image) and out.mode == mode and out.size == (12, 18)
@@ -68,7 +62,7 @@ def test_pil_in_pil_out(mode: str) -> None:
 
 def test_model_runs_like_the_cli(tiny_model_file, tmp_path: Path, run_cli) -> None:
     path = tiny_model_file(scale=2)
-    img = _rand((12, 10, 3))
+    img = random_pixels((12, 10, 3))
     model = srgan_cli.load_model(path)
     assert isinstance(model, ModelDescriptor) and model.scale == 2
     a = srgan_cli.upscale(img, model=str(path), device="cpu")
@@ -84,7 +78,7 @@ def test_model_runs_like_the_cli(tiny_model_file, tmp_path: Path, run_cli) -> No
 def test_errors_are_typed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SRGAN_WEIGHTS_DIR", str(tmp_path))  # nothing bundled
     with pytest.raises(ModelError, match="srresnet_x4"):  # never a silent bicubic fallback
-        srgan_cli.upscale(_rand((4, 4, 3)))
+        srgan_cli.upscale(random_pixels((4, 4, 3)))
     with pytest.raises(ModelError):
         srgan_cli.load_model("srresnet_x4")
     with pytest.raises(UsageError, match="uint8 or uint16"):
@@ -92,11 +86,11 @@ def test_errors_are_typed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(UsageError, match="shape"):
         srgan_cli.upscale(np.zeros((4, 4, 5), np.uint8), model="bicubic")
     with pytest.raises(UsageError, match="PIL image or a numpy array"):
-        srgan_cli.upscale([[1, 2]], model="bicubic")
+        srgan_cli.upscale([[1, 2]], model="bicubic")  # type: ignore[type-var]
     with pytest.raises(UsageError, match="output_dir"):
-        srgan_cli.upscale(_rand((4, 4, 3)), model="bicubic", output_dir="x")
+        srgan_cli.upscale(random_pixels((4, 4, 3)), model="bicubic", output_dir="x")
     with pytest.raises(UsageError, match="--outscale"):
-        srgan_cli.upscale(_rand((4, 4, 3)), model="bicubic", outscale=-1)
+        srgan_cli.upscale(random_pixels((4, 4, 3)), model="bicubic", outscale=-1)
 
 
 def test_load_model_bicubic_scale() -> None:
@@ -105,10 +99,7 @@ def test_load_model_bicubic_scale() -> None:
 
 
 def test_evaluate_is_the_cli_score(tmp_path: Path, run_cli) -> None:
-    folder = tmp_path / "set"
-    folder.mkdir()
-    for i in range(2):
-        Image.fromarray(_rand((24, 20, 3))).save(folder / f"{i}.png")
+    folder = noise_pngs(tmp_path / "set", 2, (24, 20))
     result = srgan_cli.evaluate("bicubic", folder)
     assert len(result.images) == 2 and result.scale == 4 and np.isfinite(result.mean_psnr)
     code, out, err = run_cli(["eval", "--model", "bicubic", "-d", str(folder), "--json", "-"])

@@ -60,20 +60,13 @@ from typing import Any
 import pytest
 import torch
 from faultlib import ForkServer, Result, enospc, temps
-from helpers import RunCli, noise, save
+from helpers import RunCli, noise_pngs, one_torch_thread
 
 from srgan_cli.training.checkpoint import EMA_KEY
 from srgan_cli.training.checkpoint import load as load_checkpoint
 
 SIGNALS = ("SIGKILL", "SIGTERM", "SIGINT")
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def _images(folder: Path, n: int, size: tuple[int, int], seed: int = 0) -> Path:
-    """`n` noise PNGs 0.png, 1.png, ... in `folder`."""
-    for i in range(n):
-        save(folder / f"{i}.png", noise(*size, seed + i))
-    return folder
+pytestmark = pytest.mark.usefixtures("one_thread", "no_bundled_weights")
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +140,7 @@ def test_training_killed_at_thirty_points_resumes_bit_exact(forks: ForkServer,
     step, inside each stage of writing config.toml / metrics.jsonl / last.pt), then
     `--resume auto` until done: the weights, optimiser and log equal an uninterrupted run's,
     and no temp file is left."""
-    data, cache = _images(tmp_path / "train", 2, (24, 24)), tmp_path / "cache"
+    data, cache = noise_pngs(tmp_path / "train", 2, (24, 24)), tmp_path / "cache"
     ref = forks.run(_train_argv(tmp_path / "ref", cache, data), cwd=tmp_path)
     assert ref.status == 0, ref
     ref_state = load_checkpoint(tmp_path / "ref" / "last.pt")
@@ -182,12 +175,6 @@ TRAIN_FLAGS = ["--scale", "2", "--num-blocks", "1", "--channels", "4", "--patch-
                "--batch-size", "2", "--device", "cpu", "--seed", "3", "--log-every", "1"]
 
 
-@pytest.fixture(autouse=True)
-def _no_bundled_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SRGAN_WEIGHTS_DIR", str(tmp_path / "no-weights"))
-    monkeypatch.delenv("SRGAN_DATA", raising=False)
-
-
 def _api(call: Any) -> tuple[int, str, str]:
     """Call a Python API as the CLI would report it: (exit code, "", "error: ..." line)."""
     from srgan_cli.errors import SrganError
@@ -205,22 +192,19 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from srgan_cli.cli.app import main
 
     base = tmp_path_factory.mktemp("trained")
-    _images(base / "train", 2, (24, 24))
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        main(["train", "--data", str(base / "train"), "--cache-dir", str(base / "cache"),
-              "--run-dir", str(base / "run"), "--steps", "2", *TRAIN_FLAGS])
-    except SystemExit as e:
-        assert not e.code
-    finally:
-        torch.set_num_threads(n)
+    noise_pngs(base / "train", 2, (24, 24))
+    with one_torch_thread():
+        try:
+            main(["train", "--data", str(base / "train"), "--cache-dir", str(base / "cache"),
+                  "--run-dir", str(base / "run"), "--steps", "2", *TRAIN_FLAGS])
+        except SystemExit as e:
+            assert not e.code
     return base
 
 
 def _eval_root(tmp_path: Path) -> Path:
     data = tmp_path / "data"
-    _images(data / "Set5" / "HR", 2, (16, 16))
+    noise_pngs(data / "Set5" / "HR", 2, (16, 16))
     return data
 
 
@@ -243,7 +227,7 @@ class Site:
 
 
 def _upscale(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
-    _images(tmp, 1, (8, 8))
+    noise_pngs(tmp, 1, (8, 8))
     out = tmp / "out.png"
     out.write_bytes(b"previous image")
     return out, lambda: cli(["upscale", str(tmp / "0.png"), "-O", str(out), "--overwrite",
@@ -274,7 +258,6 @@ def _export(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
 
 
 def _onnx(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
-    pytest.importorskip("onnxruntime")
     from srgan_cli.models import loading
     from srgan_cli.models.onnx_export import export_onnx
 
@@ -318,18 +301,17 @@ def _cache(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
 
 def _strip(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
     val = tmp / "Val"
-    _images(val / "HR", 1, (16, 16), seed=5)
+    noise_pngs(val / "HR", 1, (16, 16), seed=5)
     return tmp / "run" / "val" / "step_000001.png", _train(
         tmp, trained, "--val-every", "1", "--val-data", str(val), cli=cli)
 
 
 def _animation(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
-    from media_builders import make_animation as make
-    from media_builders import nearest_x2
+    from media_builders import make_animation, nearest_x2
 
     from srgan_cli.media.animation import upscale_animation
 
-    make(tmp / "in.gif", "GIF")
+    make_animation(tmp / "in.gif", "GIF")
     out = tmp / "out.gif"
     out.write_bytes(b"previous animation")
     return out, lambda: _api(lambda: upscale_animation(tmp / "in.gif", out, nearest_x2,
@@ -337,7 +319,6 @@ def _animation(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
 
 
 def _video(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
-    pytest.importorskip("av")
     from media_builders import make_clip, nearest_x2
 
     from srgan_cli.media.video import upscale_video
@@ -415,7 +396,7 @@ def test_disk_full_names_are_escaped(tmp_path: Path, monkeypatch: pytest.MonkeyP
     from srgan_cli.media.decode import read_image
     from srgan_cli.media.encode import write_image
 
-    _images(tmp_path, 1, (8, 8))
+    noise_pngs(tmp_path, 1, (8, 8))
     monkeypatch.setattr(fileio, "fault_hook", enospc("publish", "a*b.png"))
     with pytest.raises(OutputError) as info:
         write_image(tmp_path / "a\nb.png", read_image(tmp_path / "0.png"))
@@ -428,7 +409,7 @@ def test_disk_full_names_are_escaped(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_upscale_to_the_longest_file_name(stem: str, tmp_path: Path, run_cli: RunCli) -> None:
     """Issue 10 point 2 as a user meets it: an output name of 251-255 bytes (the temp name
     must fit too)."""
-    src = _images(tmp_path / "in", 1, (8, 8))
+    src = noise_pngs(tmp_path / "in", 1, (8, 8))
     out = tmp_path / "out" / f"{stem}.png"
     out.parent.mkdir()
     assert 250 <= len(out.name.encode()) <= 255
@@ -474,7 +455,7 @@ def test_two_processes_write_one_image_one_wins(tmp_path: Path) -> None:
     """imaging.write_image in two processes, both held just before publishing the same name."""
     from faultlib import paused_pair
 
-    src = _images(tmp_path / "in", 2, (8, 8))
+    src = noise_pngs(tmp_path / "in", 2, (8, 8))
     out = tmp_path / "out" / "race.png"
     out.parent.mkdir()
     results = paused_pair(_race_specs(tmp_path, "publish:race.png"),
@@ -495,7 +476,7 @@ def test_two_upscales_of_one_output_one_wins(tmp_path: Path) -> None:
     """`srgan upscale A OUT` and `srgan upscale B OUT` at once, without --overwrite."""
     from faultlib import paused_pair
 
-    src = _images(tmp_path / "in", 2, (8, 8))
+    src = noise_pngs(tmp_path / "in", 2, (8, 8))
     out = tmp_path / "out" / "race.png"
     out.parent.mkdir()
     argvs = [["upscale", str(src / f"{i}.png"), "-O", str(out), "--model", "bicubic",
@@ -518,7 +499,8 @@ def test_two_trainings_in_one_run_folder(forks: ForkServer, tmp_path: Path) -> N
     the holder) and changes nothing; the first run then finishes as if alone."""
     from faultlib import hooked, wait_for
 
-    data, cache, run = _images(tmp_path / "train", 2, (24, 24)), tmp_path / "cache", tmp_path / "r"
+    data = noise_pngs(tmp_path / "train", 2, (24, 24))
+    cache, run = tmp_path / "cache", tmp_path / "r"
     spec = _race_specs(tmp_path, "step1:after", steps=True)[0]
     first = hooked(spec, _train_argv(run, cache, data), tmp_path)
     try:
@@ -553,7 +535,7 @@ def test_upscale_killed_then_rerun_is_byte_identical(forks: ForkServer, tmp_path
     points each (every stage of every output's write), then run again with the same command:
     the outputs are byte-identical to an uninterrupted run's and no temp file is left: SIGTERM
     and SIGINT stop cleanly, and the re-run removes what SIGKILL left, and says so."""
-    src = _images(tmp_path / "in", 6, (8, 8))
+    src = noise_pngs(tmp_path / "in", 6, (8, 8))
 
     def argv(out: Path) -> list[str]:
         return ["upscale", str(src), "-o", str(out), "--model", "bicubic", "--device", "cpu",

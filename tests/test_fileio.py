@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -203,10 +204,10 @@ def test_disk_full_inside_body_and_at_create(tmp_path: Path,
     assert out.read_bytes() == b"previous" and _files(tmp_path) == ["o.png"]
     real_open = os.open
 
-    def full_open(path: object, flags: int, mode: int = 0o777) -> int:
+    def full_open(path: Any, flags: int, mode: int = 0o777) -> int:
         if ".srg" in str(path):
             _enospc()
-        return real_open(path, flags, mode)  # type: ignore[arg-type]
+        return real_open(path, flags, mode)
 
     monkeypatch.setattr(fileio.os, "open", full_open)
     with pytest.raises(OutputError, match="o.png: No space left"):

@@ -41,9 +41,9 @@ def test_unknown_device_is_a_usage_error(text: str) -> None:
         parse_device(text)
     assert str(e.value) == f"unknown device {text!r}: {CHOICES}"
     assert isinstance(e.value, UsageError) and e.value.exit_code == 2
-    with pytest.raises(UsageError) as e:
+    with pytest.raises(UsageError) as usage:
         parse_device(text, "--device")
-    assert str(e.value) == f"--device {text!r}: unknown device, {CHOICES}"
+    assert str(usage.value) == f"--device {text!r}: unknown device, {CHOICES}"
 
 
 def test_precision_names() -> None:

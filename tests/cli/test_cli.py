@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import child_env
 from PIL import Image
 
 from srgan_cli.version import __version__
@@ -88,15 +89,9 @@ def _closing(fd: int) -> Callable[[], None]:
     return lambda: os.close(fd)
 
 
-def _env_no_debug() -> dict[str, str]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    env.pop("SRGAN_DEBUG", None)
-    return env
-
-
 def test_closed_stdout_is_quiet() -> None:
     r = subprocess.run([sys.executable, "-m", "srgan_cli", "models"], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE, text=True, env=_env_no_debug(), timeout=120,
+                       stderr=subprocess.PIPE, text=True, env=child_env(), timeout=120,
                        preexec_fn=_closing(1))
     assert r.returncode == 0 and r.stderr == ""
 
@@ -105,7 +100,7 @@ def test_closed_stdout_is_quiet() -> None:
 def test_closed_stderr_keeps_the_exit_code(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "srgan_cli", "upscale", "missing.png", "o.png"],
                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                       env=_env_no_debug(), timeout=120, cwd=tmp_path, preexec_fn=_closing(2))
+                       env=child_env(), timeout=120, cwd=tmp_path, preexec_fn=_closing(2))
     assert r.returncode == 3 and r.stdout == ""
     assert not (tmp_path / "o.png").exists()
 
@@ -122,7 +117,7 @@ def test_broken_pipe_stops_quietly_with_141(tmp_path: Path) -> None:
     srgan = f"{sys.executable} -m srgan_cli"
     r = subprocess.run(["bash", "-c", f"{srgan} upscale in -o out -m bicubic --json | head -c1; "
                         'echo " rc=${PIPESTATUS[0]}"'], capture_output=True, text=True,
-                       env=_env_no_debug(), cwd=tmp_path, timeout=300)
+                       env=child_env(), cwd=tmp_path, timeout=300)
     assert r.stdout == "{ rc=141\n", r.stderr
     assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
     assert "failed" not in r.stderr  # a broken pipe is not an image failure

@@ -8,13 +8,14 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from helpers import child_env, random_bn_stats
 from helpers import run_srgan as run
 from PIL import Image
-from torch import nn
 
 from srgan_cli.errors import DeviceError, InputImageError, ModelError, OutputError, UsageError
 from srgan_cli.media.resize import imresize
@@ -38,10 +39,7 @@ def write_png(path: Path, h: int = 12, w: int = 16, mode: str = "RGB", seed: int
 def x2_model(path: Path) -> Path:
     torch.manual_seed(0)
     net = SRResNet(scale=2, num_blocks=1, channels=4)
-    for m in net.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.2, 0.2)
-            m.running_var.uniform_(0.5, 2.0)
+    random_bn_stats(net, 0.2)
     save_model(net.eval(), path, {"training_data": "random"})
     return path
 
@@ -175,10 +173,8 @@ def test_one_line_errors(
 @pytest.mark.slow
 def test_no_traceback_in_a_real_process(tmp_path: Path) -> None:
     (tmp_path / "in.png").write_text("not an image")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    env.pop("SRGAN_DEBUG", None)
     p = subprocess.run([sys.executable, "-m", "srgan_cli", "upscale", "in.png", "out.png"],
-                       capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+                       capture_output=True, text=True, cwd=tmp_path, env=child_env(), timeout=120)
     assert p.returncode == InputImageError.exit_code
     assert error_lines(p.stderr) == [p.stderr.splitlines()[-1]] and "Traceback" not in p.stderr
     assert p.stdout == ""
@@ -392,12 +388,12 @@ def test_ctrl_c_leaves_no_partial_file(tmp_path: Path, capsys: pytest.CaptureFix
     real = encode._write_pillow
     calls = {"n": 0}
 
-    def write_then_interrupt(tmp: Path, *args: object, **kwargs: object) -> None:
+    def write_then_interrupt(tmp: Path, *args: Any, **kwargs: Any) -> None:
         calls["n"] += 1
         if calls["n"] == (2 if batch else 1):
             tmp.write_bytes(b"half an image")
             raise KeyboardInterrupt
-        real(tmp, *args, **kwargs)  # type: ignore[arg-type]
+        real(tmp, *args, **kwargs)
 
     monkeypatch.setattr(encode, "_write_pillow", write_then_interrupt)
     args = ["a.png", "b.png", "-o", "out"] if batch else ["a.png", "out.png"]
@@ -563,9 +559,6 @@ def test_output_size_is_checked_before_any_work(tmp_path: Path,
 
 @pytest.mark.slow
 def test_names_are_printed_escaped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    messages = pytest.importorskip("srgan_cli.messages")
-    if getattr(messages, "show_path", None) is None:
-        pytest.skip("messages.show_path is not there yet")
     folder = tmp_path / "in"
     folder.mkdir()
     write_png(folder / "new\nline.png")
@@ -591,9 +584,9 @@ def test_unknown_device_is_a_usage_error_unavailable_one_a_device_error() -> Non
             resolve_device(bad)
         assert e.value.exit_code == 2 and isinstance(e.value, DeviceError)
     if not torch.cuda.is_available():
-        with pytest.raises(DeviceError, match="CUDA is not available") as e:
+        with pytest.raises(DeviceError, match="CUDA is not available") as unavailable:
             resolve_device("cuda:1")
-        assert e.value.exit_code == DeviceError.exit_code == 10
+        assert unavailable.value.exit_code == DeviceError.exit_code == 10
 
 
 # ----------------------------------------------------------------------------- output flags

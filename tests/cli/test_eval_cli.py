@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import RunCli, save, smooth, tiny_set5
+from helpers import RunCli, save, smooth, tiny_set5, umask
 from PIL import Image
 
 from srgan_cli.evaluation import report
@@ -24,12 +24,9 @@ from srgan_cli.models.descriptor import bicubic
 
 
 @pytest.fixture
-def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def root(tmp_path: Path, no_bundled_weights: None) -> Path:
     """A benchmark root with Set5 (3 tiny images, shipped x2 LR) and no bundled weights."""
-    data = tiny_set5(tmp_path / "data", [(30, 34), (36, 28), (32, 32)])
-    monkeypatch.setenv("SRGAN_WEIGHTS_DIR", str(tmp_path / "no-weights"))
-    monkeypatch.delenv("SRGAN_DATA", raising=False)
-    return data
+    return tiny_set5(tmp_path / "data", [(30, 34), (36, 28), (32, 32)])
 
 
 def _tiny_model(path: Path, scale: int) -> Path:
@@ -160,13 +157,7 @@ def test_report_write_interrupted_leaves_no_temp_file(tmp_path: Path,
     monkeypatch.undo()
     eval_cmd._write_text_atomic(str(tmp_path / "x.json"), "{}\n")
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
-    assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o666 & ~_umask()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o666 & ~umask()
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ import torch
 from helpers import run_srgan as run
 from model_families import families
 
-from srgan_cli.media.decode import read_image
+from srgan_cli.media.decode import ImageData, read_image
 from srgan_cli.media.encode import write_image
 from srgan_cli.media.pixels import image_to_tensor, tensor_to_image
 from srgan_cli.options import WHOLE_IMAGE
@@ -34,9 +34,7 @@ def lr_image(path: Path, seed: int = 0) -> np.ndarray:
     return arr
 
 
-def _image(arr: np.ndarray):  # type: ignore[no-untyped-def]
-    from srgan_cli.media.decode import ImageData
-
+def _image(arr: np.ndarray) -> ImageData:
     return ImageData(color=arr, alpha=None, gray=False, bit_depth=8, icc_profile=None,
                      source_mode="RGB")
 

@@ -3,43 +3,28 @@ temp file, every written output whole); a later run removes stale temp files of 
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
+from helpers import child_env, noise_pngs
 from PIL import Image
 
-from srgan_cli import fileio
 from srgan_cli.errors import EXIT_INTERRUPTED
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 
-def _env() -> dict[str, str]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    env.pop("SRGAN_DEBUG", None)
-    return env
-
-
-def _images(folder: Path, n: int, size: int = 96) -> None:
-    folder.mkdir()
-    for i in range(n):
-        pixels = np.random.default_rng(i).integers(0, 256, (size, size, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(folder / f"i{i:02d}.png")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_terminate_is_an_interrupt(tmp_path: Path, sig: signal.Signals) -> None:
-    _images(tmp_path / "in", 60)
+    noise_pngs(tmp_path / "in", 60, (96, 96))
     out = tmp_path / "out"
     p = subprocess.Popen([sys.executable, "-m", "srgan_cli", "upscale", "in", "-o", "out",
-                          "-m", "bicubic"], cwd=tmp_path, env=_env(), stdout=subprocess.PIPE,
+                          "-m", "bicubic"], cwd=tmp_path, env=child_env(), stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not (out.is_dir() and any(out.glob("*.png"))) and time.monotonic() < deadline:
@@ -63,20 +48,17 @@ def test_terminate_is_an_interrupt(tmp_path: Path, sig: signal.Signals) -> None:
 
 @pytest.mark.slow
 def test_stale_temps_are_removed_and_reported(tmp_path: Path) -> None:
-    temp_name = getattr(fileio, "temp_name", None)
-    if getattr(fileio, "clean_stale_temps", None) is None or temp_name is None:
-        pytest.skip("fileio.clean_stale_temps is not there yet")
-    _images(tmp_path / "in", 2, size=8)
+    noise_pngs(tmp_path / "in", 2, (8, 8))
     out = tmp_path / "out"
     out.mkdir()
     # a temp name made by a process that has ended: its writer is gone
     name = subprocess.run([sys.executable, "-c", "from srgan_cli.fileio import temp_name; "
-                           "print(temp_name('i00.png'))"], capture_output=True, text=True,
-                          env=_env(), check=True).stdout.strip()
+                           "print(temp_name('0.png'))"], capture_output=True, text=True,
+                          env=child_env(), check=True).stdout.strip()
     (out / name).write_bytes(b"torn")
     (out / ".keep.part").write_bytes(b"not ours")
     p = subprocess.run([sys.executable, "-m", "srgan_cli", "upscale", "in", "-o", "out", "-m",
-                        "bicubic"], cwd=tmp_path, env=_env(), capture_output=True, text=True,
+                        "bicubic"], cwd=tmp_path, env=child_env(), capture_output=True, text=True,
                        timeout=120)
     assert p.returncode == 0, p.stderr
     assert "removed 1 stale temp file(s) in out" in p.stderr

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import child_env
 from PIL import Image
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
@@ -21,10 +22,8 @@ SUMMARY = re.compile(r"^(\d+) upscaled, (\d+) skipped, (\d+) failed, [\d.]+ s, [
 
 
 def _env() -> dict[str, str]:
-    env = {**os.environ, "COLUMNS": "100", "LINES": "30", "OMP_NUM_THREADS": "1",
-           "TERM": "xterm-256color"}
-    for name in ("NO_COLOR", "SRGAN_DEBUG"):
-        env.pop(name, None)
+    env = child_env(COLUMNS="100", LINES="30", TERM="xterm-256color")
+    env.pop("NO_COLOR", None)
     return env
 
 
@@ -73,7 +72,8 @@ def test_terminal_shows_every_line_and_a_summary(tmp_path: Path) -> None:
     assert any(seg.startswith("error: bad.png") for seg in segments)
     visible = [seg for seg in segments if seg]
     summary = [seg for seg in visible if SUMMARY.match(seg)]
-    assert len(summary) == 1 and SUMMARY.match(summary[0]).groups() == ("6", "0", "1")
+    m = SUMMARY.match(summary[0]) if len(summary) == 1 else None
+    assert m is not None and m.groups() == ("6", "0", "1"), summary
     # nothing of the display is left after the summary but the final error line
     after = visible[visible.index(summary[0]) + 1:]
     assert after == ["error: 1 of 7 images failed"], after
@@ -90,7 +90,8 @@ def test_piped_output_is_plain_with_a_summary(tmp_path: Path) -> None:
     assert "\x1b" not in p.stdout and "\x1b" not in p.stderr
     lines = p.stdout.splitlines()
     assert [line.split("  ")[0] for line in lines[:3]] == [f"{n} -> out/{n}" for n in names]
-    assert SUMMARY.match(lines[3]).groups() == ("3", "0", "0") and len(lines) == 4
+    m = SUMMARY.match(lines[3])
+    assert m is not None and m.groups() == ("3", "0", "0") and len(lines) == 4
 
 
 @pytest.mark.slow

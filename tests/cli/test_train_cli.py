@@ -4,14 +4,12 @@ their exit code (config 7, dataset 6, training 9, device 10), never a traceback.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from helpers import child_env, noise_pngs
 
 from srgan_cli.errors import ConfigError, DatasetError, DeviceError, TrainingError
 from srgan_cli.models.bundled import save_model
@@ -21,21 +19,9 @@ from srgan_cli.training.checkpoint import load as load_checkpoint
 from srgan_cli.training.config import resolve
 
 
-def _env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", **extra}
-
-
 def _train(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "srgan_cli", "train", *args],
-                          capture_output=True, text=True, timeout=180, env=env or _env())
-
-
-def _images(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(2):
-        arr = np.random.default_rng(i).integers(0, 256, size=(40, 40, 3), dtype=np.uint8)
-        Image.fromarray(arr).save(folder / f"{i}.png")
-    return folder
+                          capture_output=True, text=True, timeout=180, env=env or child_env())
 
 
 def _one_line_error(res: subprocess.CompletedProcess[str], code: int) -> str:
@@ -56,7 +42,7 @@ def test_help_lists_every_option() -> None:
 
 @pytest.mark.slow
 def test_config_file_with_flag_overrides(tmp_path: Path) -> None:
-    data = _images(tmp_path / "train")
+    data = noise_pngs(tmp_path / "train", 2, (40, 40))
     conf = tmp_path / "c.toml"
     conf.write_text(f'data = ["{data}"]\nscale = 4\nnum_blocks = 1\nchannels = 8\n'
                     'patch_size = 32\nbatch_size = 2\nsteps = 50\nlr = 2e-4\ndevice = "cpu"\n'
@@ -120,7 +106,7 @@ def test_data_and_device_errors(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 @pytest.mark.slow
 def test_gan_without_vgg_weights_stops_before_training(tmp_path: Path) -> None:
-    data = _images(tmp_path / "train")
+    data = noise_pngs(tmp_path / "train", 2, (40, 40))
     init = tmp_path / "psnr.safetensors"
     save_model(SRResNet(4, 1, 8), init, {})
     run = tmp_path / "run"
@@ -130,7 +116,7 @@ def test_gan_without_vgg_weights_stops_before_training(tmp_path: Path) -> None:
     empty_home = tmp_path / "torch_home"
     empty_home.mkdir()
     res = _train(*args, "--init", str(init),
-                 env=_env(TORCH_HOME=str(empty_home), SRGAN_OFFLINE="1"))
+                 env=child_env(TORCH_HOME=str(empty_home), SRGAN_OFFLINE="1"))
     line = _one_line_error(res, TrainingError.exit_code)
     assert VGG19_URL in line
     assert str(empty_home / "hub" / "checkpoints" / VGG19_FILE) in line
@@ -154,7 +140,8 @@ def test_gan_offline_flag_forbids_the_vgg_download(
     save_model(SRResNet(4, 1, 8), init, {})
     line = _main_error(capsys, TrainingError.exit_code, "--stage", "gan", "--init", str(init),
                        "--num-blocks", "1", "--channels", "8", "--device", "cpu", "--offline",
-                       "--data", str(_images(tmp_path / "train")), "--patch-size", "32",
+                       "--data", str(noise_pngs(tmp_path / "train", 2, (40, 40))),
+                       "--patch-size", "32",
                        "--cache-dir", str(tmp_path / "cache"), "--run-dir", str(tmp_path / "r"))
     assert VGG19_URL in line and "--vgg-weights" in line and "downloads are off" in line
 

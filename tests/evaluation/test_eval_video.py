@@ -22,8 +22,7 @@ W, H = 48, 40  # frames large enough to score at x2 (border + SSIM window)
 
 
 @pytest.fixture(autouse=True)
-def _env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SRGAN_WEIGHTS_DIR", str(tmp_path / "no-weights"))
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_bundled_weights: None) -> None:
     monkeypatch.chdir(tmp_path)
 
 

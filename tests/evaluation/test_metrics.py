@@ -6,14 +6,11 @@ import math
 
 import numpy as np
 import pytest
+from helpers import random_pixels
 from skimage.metrics import structural_similarity
 
 from srgan_cli.evaluation import metrics
 from srgan_cli.evaluation.metrics import psnr, psnr_ssim, rgb_to_gray, rgb_to_y, ssim, to_uint8
-
-
-def _rand(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
 
 
 def _noisy(img: np.ndarray, seed: int = 1, amp: int = 12) -> np.ndarray:
@@ -29,10 +26,10 @@ def test_rgb_to_y_range_and_weights() -> None:
 
 
 def test_rgb_to_gray_is_y_without_offset_and_keeps_gray_values() -> None:
-    img = _rand((9, 7, 3))
+    img = random_pixels((9, 7, 3))
     expected = np.floor((rgb_to_y(img) - 16.0) * 255.0 / 219.0 + 0.5)
     np.testing.assert_array_equal(rgb_to_gray(img), expected.astype(np.uint8))
-    gray = _rand((9, 7))
+    gray = random_pixels((9, 7))
     np.testing.assert_array_equal(rgb_to_gray(np.repeat(gray[..., None], 3, axis=2)), gray)
     np.testing.assert_array_equal(rgb_to_gray(gray), gray)
 
@@ -40,7 +37,7 @@ def test_rgb_to_gray_is_y_without_offset_and_keeps_gray_values() -> None:
 def test_to_uint8_clamps_and_rounds_half_up() -> None:
     a = np.array([-3.0, 0.49, 0.5, 1.5, 254.6, 300.0])
     np.testing.assert_array_equal(to_uint8(a), [0, 0, 1, 2, 255, 255])
-    u = _rand((3, 3))
+    u = random_pixels((3, 3))
     assert to_uint8(u) is u
     with pytest.raises(ValueError, match="uint16"):
         to_uint8(u.astype(np.uint16))
@@ -53,13 +50,13 @@ def test_psnr_known_value_and_infinite_for_identical() -> None:
     sr = np.full((20, 20), 10, dtype=np.uint8)
     assert psnr(sr, hr) == pytest.approx(10 * math.log10(255**2 / 100.0), abs=1e-12)
     assert psnr(hr, hr) == math.inf
-    rgb = _rand((16, 16, 3))
+    rgb = random_pixels((16, 16, 3))
     assert psnr(rgb, rgb.copy()) == math.inf
     assert ssim(rgb, rgb.copy()) == pytest.approx(1.0, abs=1e-12)
 
 
 def test_float_sr_is_rounded_before_scoring() -> None:
-    hr = _rand((24, 24, 3))
+    hr = random_pixels((24, 24, 3))
     sr = _noisy(hr)
     sr_float = sr.astype(np.float64) + np.random.default_rng(3).uniform(-0.49, 0.49, sr.shape)
     assert psnr(sr_float, hr) == psnr(sr, hr)
@@ -67,7 +64,7 @@ def test_float_sr_is_rounded_before_scoring() -> None:
 
 
 def test_crop_border_removes_every_edge() -> None:
-    hr = _rand((30, 26, 3))
+    hr = random_pixels((30, 26, 3))
     sr = hr.copy()
     sr[:3] = 0
     sr[-3:] = 0
@@ -79,7 +76,7 @@ def test_crop_border_removes_every_edge() -> None:
 
 
 def test_rgb_mode_scores_all_channels() -> None:
-    hr = _rand((20, 22, 3))
+    hr = random_pixels((20, 22, 3))
     sr = _noisy(hr)
     mse = np.mean((sr.astype(float) - hr.astype(float)) ** 2)
     assert psnr(sr, hr, y_channel=False) == pytest.approx(10 * math.log10(255**2 / mse))
@@ -94,7 +91,7 @@ def test_rgb_mode_scores_all_channels() -> None:
 
 @pytest.mark.parametrize("shape", [(11, 11), (37, 23), (64, 48, 3), (33, 41, 3)])
 def test_ssim_equals_skimage(shape: tuple[int, ...]) -> None:
-    hr = _rand(shape, seed=5)
+    hr = random_pixels(shape, seed=5)
     sr = _noisy(hr, amp=40)
     a = rgb_to_y(sr) if len(shape) == 3 else sr.astype(np.float64)
     b = rgb_to_y(hr) if len(shape) == 3 else hr.astype(np.float64)
@@ -104,7 +101,7 @@ def test_ssim_equals_skimage(shape: tuple[int, ...]) -> None:
 
 
 def test_gray_hr_with_rgb_sr_is_scored_on_gray_values() -> None:
-    gray = _rand((25, 25))
+    gray = random_pixels((25, 25))
     sr_gray = _noisy(gray)
     sr_rgb = np.repeat(sr_gray[..., None], 3, axis=2)
     assert psnr(sr_rgb, gray) == psnr(sr_gray, gray)
@@ -116,13 +113,13 @@ def test_gray_hr_with_rgb_sr_is_scored_on_gray_values() -> None:
 
 
 def test_psnr_ssim_matches_separate_calls() -> None:
-    hr = _rand((40, 31, 3), seed=9)
+    hr = random_pixels((40, 31, 3), seed=9)
     sr = _noisy(hr)
     assert psnr_ssim(sr, hr, crop_border=4) == (psnr(sr, hr, 4), ssim(sr, hr, 4))
 
 
 def test_errors() -> None:
-    a = _rand((20, 20, 3))
+    a = random_pixels((20, 20, 3))
     with pytest.raises(ValueError, match="differ in shape"):
         psnr(a, a[:19])
     with pytest.raises(ValueError, match="nothing left"):

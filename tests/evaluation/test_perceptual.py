@@ -91,10 +91,9 @@ def test_lpips_offline_without_backbone(served: list[str], monkeypatch: pytest.M
 
 @pytest.mark.slow
 def test_eval_metric_lpips_in_table_json_csv(
-    served: list[str], tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch,
+    served: list[str], tmp_path: Path, run_cli: RunCli, no_bundled_weights: None,
 ) -> None:
     data = tiny_set5(tmp_path / "data", [(40, 40)] * 2)
-    monkeypatch.setenv("SRGAN_WEIGHTS_DIR", str(tmp_path / "no-weights"))
     j, c = tmp_path / "r.json", tmp_path / "r.csv"
     code, out, err = run_cli(["eval", "--model", "bicubic", "--data-root", str(data),
                               "--scale", "2", "--metric", "psnr", "--metric", "lpips",

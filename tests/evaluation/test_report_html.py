@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import RunCli, tiny_set5
+from helpers import RunCli, TinyModelFile, tiny_set5
 from PIL import Image
 
 from srgan_cli.errors import OutputError
@@ -54,10 +54,8 @@ def test_disagreement_window_finds_the_differing_region() -> None:
 
 
 @pytest.fixture
-def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tiny_set5(tmp_path / "data", [(48, 56)] * 3)
-    monkeypatch.setenv("SRGAN_WEIGHTS_DIR", str(tmp_path / "no-weights"))
-    return root
+def data(tmp_path: Path, no_bundled_weights: None) -> Path:
+    return tiny_set5(tmp_path / "data", [(48, 56)] * 3)
 
 
 def _report(run_cli: RunCli, data: Path, model: Path, out: Path) -> None:
@@ -68,8 +66,8 @@ def _report(run_cli: RunCli, data: Path, model: Path, out: Path) -> None:
 
 @pytest.mark.slow
 def test_report_folder(data: Path, tmp_path: Path, run_cli: RunCli,
-                       tiny_model_file: object, one_thread: None) -> None:
-    model = tiny_model_file(scale=2)  # type: ignore[operator]
+                       tiny_model_file: TinyModelFile, one_thread: None) -> None:
+    model = tiny_model_file(scale=2)
     out = tmp_path / "report"
     _report(run_cli, data, model, out)
     page = (out / "index.html").read_text()
@@ -88,8 +86,8 @@ def test_report_folder(data: Path, tmp_path: Path, run_cli: RunCli,
 @pytest.mark.skipif(not Path(CHROMIUM).exists(),
                     reason="headless Chromium not installed (apt-get install chromium)")
 def test_report_in_headless_chromium(data: Path, tmp_path: Path, run_cli: RunCli,
-                                     tiny_model_file: object, one_thread: None) -> None:
-    model = tiny_model_file(scale=2)  # type: ignore[operator]
+                                     tiny_model_file: TinyModelFile, one_thread: None) -> None:
+    model = tiny_model_file(scale=2)
     out = tmp_path / "report"
     _report(run_cli, data, model, out)
     probe = out / "probe.html"

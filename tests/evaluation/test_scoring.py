@@ -8,10 +8,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-import torch
-from PIL import Image
+from helpers import noise_pngs, one_torch_thread
 
 from srgan_cli.evaluation import scoring
 from srgan_cli.evaluation.datasets import open_dataset
@@ -22,18 +20,10 @@ from srgan_cli.training.config import TrainConfig
 from srgan_cli.training.loop import Trainer
 
 
-def _images(folder: Path, n: int = 2, size: tuple[int, int] = (24, 28)) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        arr = np.random.default_rng(i).integers(0, 256, size=(*size, 3), dtype=np.uint8)
-        Image.fromarray(arr).save(folder / f"{i}.png")
-    return folder
-
-
 @pytest.fixture
 def val(tmp_path: Path) -> Path:
     folder = tmp_path / "Val"
-    _images(folder / "HR")
+    noise_pngs(folder / "HR", 2, (24, 28))
     return folder
 
 
@@ -86,9 +76,7 @@ def test_eval_validation_and_export_measure_share_score(
     assert json.loads(out.read_text())  # the report was written from the scored result
 
     # training validation
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         cfg = TrainConfig(num_blocks=1, channels=8, scale=4, patch_size=32, batch_size=2,
                           device="cpu", data=[str(tmp_path / "unused")], val_data=str(val),
                           run_dir=str(tmp_path / "run"), ema=0.5)
@@ -102,8 +90,6 @@ def test_eval_validation_and_export_measure_share_score(
         # export --measure
         _, card = export(tmp_path / "run", tmp_path / "m.safetensors", measure=[str(val)],
                          device="cpu")
-    finally:
-        torch.set_num_threads(threads)
     assert spy[-1] == ("m", "Val") and len(spy) == 3
     # validation and --measure scored the same (EMA) weights the same way
     assert card["metrics"]["Val"]["psnr"] == pytest.approx(scores["val_psnr"], abs=1e-4)

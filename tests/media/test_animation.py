@@ -12,7 +12,7 @@ from media_builders import AW as W
 from media_builders import make_animation as make
 from media_builders import nearest_x2
 from media_builders import read_animation as read
-from PIL import Image
+from PIL import GifImagePlugin, Image
 
 from srgan_cli.errors import InputImageError, OutputError
 from srgan_cli.media import animation, decode
@@ -62,7 +62,9 @@ def test_partial_gif_frames_are_composited(tmp_path: Path) -> None:
         ims.append(Image.fromarray(a))
     ims[0].save(src, save_all=True, append_images=ims[1:], duration=50, loop=0, optimize=True)
     with Image.open(src) as im:
+        assert isinstance(im, GifImagePlugin.GifImageFile)
         im.seek(1)
+        assert im.dispose_extent is not None
         x0, y0, x1, y1 = im.dispose_extent
         assert (x1 - x0, y1 - y0) != (W, H)  # frame 1 is stored as a patch
     animation.upscale_animation(src, tmp_path / "o.gif", nearest_x2)

@@ -8,9 +8,12 @@ import stat
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import tifffile
+from helpers import random_pixels
 from PIL import Image, ImageCms, ImageFile, ImageOps
 
 from srgan_cli.errors import InputImageError, OutputError, UsageError
@@ -28,11 +31,6 @@ from srgan_cli.media.formats import READ_EXTENSIONS, WRITE_EXTENSIONS
 
 H, W = 5, 7  # non-square, so a transposed read shows up as a wrong shape
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-
-
-def _rand(shape: tuple[int, ...], dtype: type = np.uint8, seed: int = 0) -> np.ndarray:
-    top = np.iinfo(dtype).max
-    return np.random.default_rng(seed).integers(0, top + 1, shape, dtype=dtype)
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -90,7 +88,7 @@ LOSSLESS = [".png", ".tif", ".bmp", ".webp"]
 
 @pytest.mark.parametrize("ext", LOSSLESS)
 def test_rgb_round_trip(tmp_path: Path, ext: str) -> None:
-    rgb = _rand((H, W, 3))
+    rgb = random_pixels((H, W, 3))
     src = _save(rgb, tmp_path / f"in{ext}", lossless=True) if ext == ".webp" else \
         _save(rgb, tmp_path / f"in{ext}")
     img = read_image(src)
@@ -106,9 +104,9 @@ def test_rgb_round_trip(tmp_path: Path, ext: str) -> None:
 
 @pytest.mark.parametrize("ext", [".png", ".tif", ".webp"])
 def test_rgba_round_trip(tmp_path: Path, ext: str) -> None:
-    rgba = _rand((H, W, 4))
+    rgba = random_pixels((H, W, 4))
     rgba[0, 0, 3] = 0
-    kw = {"lossless": True, "exact": True} if ext == ".webp" else {}
+    kw: dict[str, Any] = {"lossless": True, "exact": True} if ext == ".webp" else {}
     img = read_image(_save(rgba, tmp_path / f"in{ext}", **kw))
     assert img.source_mode == "RGBA" and img.alpha is not None
     np.testing.assert_array_equal(img.color, rgba[..., :3])
@@ -122,7 +120,7 @@ def test_rgba_round_trip(tmp_path: Path, ext: str) -> None:
 
 @pytest.mark.parametrize("ext", [".png", ".tif", ".bmp"])
 def test_gray_round_trip(tmp_path: Path, ext: str) -> None:
-    g = _rand((H, W))
+    g = random_pixels((H, W))
     img = read_image(_save(g, tmp_path / f"in{ext}"))
     assert img.gray and img.source_mode == "L" and img.alpha is None
     np.testing.assert_array_equal(img.color, np.repeat(g[..., None], 3, axis=2))
@@ -145,7 +143,7 @@ def test_gray_jpeg_stays_gray(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("ext", [".png", ".tif"])
 def test_gray_alpha_round_trip(tmp_path: Path, ext: str) -> None:
-    la = _rand((H, W, 2))
+    la = random_pixels((H, W, 2))
     img = read_image(_save(la, tmp_path / f"in{ext}"))
     assert img.gray and img.source_mode == "LA"
     np.testing.assert_array_equal(img.color[..., 1], la[..., 0])
@@ -158,7 +156,7 @@ def test_gray_alpha_round_trip(tmp_path: Path, ext: str) -> None:
 
 
 def test_gray_written_as_luma_of_model_colour(tmp_path: Path) -> None:
-    rgb = _rand((H, W, 3), seed=3)
+    rgb = random_pixels((H, W, 3), seed=3)
     img = ImageData(color=rgb, alpha=None, gray=True, bit_depth=8, icc_profile=None,
                     source_mode="L")
     write_image(tmp_path / "g.png", img)
@@ -170,7 +168,7 @@ def test_gray_written_as_luma_of_model_colour(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("ext", [".png", ".tif", ".bmp"])
 def test_one_bit(tmp_path: Path, ext: str) -> None:
-    bits = _rand((H, W)) > 127
+    bits = random_pixels((H, W)) > 127
     src = tmp_path / f"in{ext}"
     Image.fromarray(bits).save(src)
     with Image.open(src) as im:
@@ -186,7 +184,7 @@ def test_one_bit(tmp_path: Path, ext: str) -> None:
 
 @pytest.mark.parametrize("ext", [".png", ".bmp", ".tif"])
 def test_palette_without_transparency(tmp_path: Path, ext: str) -> None:
-    src = _save(_rand((H, W, 3)), tmp_path / f"in{ext}", mode="P")
+    src = _save(random_pixels((H, W, 3)), tmp_path / f"in{ext}", mode="P")
     with Image.open(src) as im:
         assert im.mode == "P"
         expected = np.asarray(im.convert("RGB"))
@@ -196,7 +194,7 @@ def test_palette_without_transparency(tmp_path: Path, ext: str) -> None:
 
 
 def test_palette_with_transparency(tmp_path: Path) -> None:
-    pal = Image.fromarray(_rand((H, W, 3))).convert("P")
+    pal = Image.fromarray(random_pixels((H, W, 3))).convert("P")
     idx = np.asarray(pal)
     src = tmp_path / "in.png"
     pal.save(src, transparency=int(idx[0, 0]))
@@ -210,7 +208,7 @@ def test_palette_with_transparency(tmp_path: Path) -> None:
 
 
 def test_single_colour_transparency_rgb_and_gray(tmp_path: Path) -> None:
-    rgb = _rand((H, W, 3))
+    rgb = random_pixels((H, W, 3))
     rgb[1, 2] = (1, 2, 3)
     _save(rgb, tmp_path / "rgb.png", transparency=(1, 2, 3))
     img = read_image(tmp_path / "rgb.png")
@@ -224,7 +222,7 @@ def test_single_colour_transparency_rgb_and_gray(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("ext", [".jpg", ".tif"])
 def test_cmyk_to_rgb(tmp_path: Path, ext: str) -> None:
-    cmyk = Image.fromarray(_rand((8, 8, 3))).convert("CMYK")
+    cmyk = Image.fromarray(random_pixels((8, 8, 3))).convert("CMYK")
     src = tmp_path / f"in{ext}"
     cmyk.save(src, quality=100) if ext == ".jpg" else cmyk.save(src)
     with Image.open(src) as im:
@@ -240,7 +238,7 @@ def test_cmyk_to_rgb(tmp_path: Path, ext: str) -> None:
 
 def test_cmyk_with_a_non_cmyk_profile_drops_it(tmp_path: Path) -> None:
     src = tmp_path / "in.tif"
-    Image.fromarray(_rand((4, 4, 3))).convert("CMYK").save(src, icc_profile=SRGB)
+    Image.fromarray(random_pixels((4, 4, 3))).convert("CMYK").save(src, icc_profile=SRGB)
     img = read_image(src)
     assert img.icc_profile is None and img.color.shape == (4, 4, 3)
 
@@ -249,7 +247,7 @@ def test_cmyk_with_a_non_cmyk_profile_drops_it(tmp_path: Path) -> None:
 
 
 def test_gray16_png_round_trip(tmp_path: Path) -> None:
-    g = _rand((H, W), np.uint16)
+    g = random_pixels((H, W), np.uint16)
     src = tmp_path / "in.png"
     Image.fromarray(g).save(src)
     img = read_image(src)
@@ -270,7 +268,7 @@ def test_gray16_png_round_trip(tmp_path: Path) -> None:
 @pytest.mark.parametrize("interlace", [False, True])
 @pytest.mark.parametrize("channels", [3, 4, 2])
 def test_png16_colour_read_bit_exact(tmp_path: Path, channels: int, interlace: bool) -> None:
-    a = _rand((11, 9, channels), np.uint16, seed=channels)
+    a = random_pixels((11, 9, channels), np.uint16, seed=channels)
     img = read_image(_png16(tmp_path / "in.png", a, interlace=interlace))
     assert img.bit_depth == 16 and img.color.dtype == np.uint16
     if channels == 2:
@@ -287,7 +285,7 @@ def test_png16_colour_read_bit_exact(tmp_path: Path, channels: int, interlace: b
 
 
 def test_png16_rgb_with_trns(tmp_path: Path) -> None:
-    a = _rand((H, W, 3), np.uint16)
+    a = random_pixels((H, W, 3), np.uint16)
     a[2, 3] = (1000, 2000, 3000)
     img = read_image(_png16(tmp_path / "in.png", a, trns=(1000, 2000, 3000)))
     assert img.alpha is not None and img.alpha.dtype == np.uint16
@@ -298,7 +296,7 @@ def test_png16_rgb_with_trns(tmp_path: Path) -> None:
 @pytest.mark.parametrize("ext", [".png", ".tif"])
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])
 def test_16bit_write_round_trip(tmp_path: Path, ext: str, channels: int) -> None:
-    a = _rand((H, W, channels), np.uint16, seed=10 + channels)
+    a = random_pixels((H, W, channels), np.uint16, seed=10 + channels)
     gray = channels <= 2
     color = np.repeat(a[..., :1], 3, axis=2) if gray else a[..., :3]
     alpha = a[..., -1] if channels in (2, 4) else None
@@ -317,7 +315,7 @@ def test_16bit_write_round_trip(tmp_path: Path, ext: str, channels: int) -> None
 
 
 def test_16bit_png_multi_block_rows(tmp_path: Path) -> None:
-    a = _rand((40, 6, 3), np.uint16, seed=5)
+    a = random_pixels((40, 6, 3), np.uint16, seed=5)
     img = ImageData(color=a, alpha=None, gray=False, bit_depth=16, icc_profile=None,
                     source_mode="RGB;16")
     out = tmp_path / "o.png"
@@ -339,8 +337,7 @@ def test_16bit_to_8bit_formats_round(tmp_path: Path) -> None:
 
 
 def test_16bit_tiff_written_elsewhere(tmp_path: Path) -> None:
-    tifffile = pytest.importorskip("tifffile")
-    a = _rand((H, W, 3), np.uint16)
+    a = random_pixels((H, W, 3), np.uint16)
     tifffile.imwrite(tmp_path / "sep.tif", np.moveaxis(a, 2, 0), photometric="rgb",
                      planarconfig="separate", metadata=None)
     np.testing.assert_array_equal(read_image(tmp_path / "sep.tif").color, a)
@@ -363,7 +360,7 @@ def test_alpha_composited_over_white(tmp_path: Path, ext: str) -> None:
 
 
 def test_webp_gray_written_as_rgb(tmp_path: Path) -> None:
-    g = _rand((H, W))
+    g = random_pixels((H, W))
     img = read_image(_save(g, tmp_path / "in.png"))
     write_image(tmp_path / "o.webp", img, quality=100)
     back = read_image(tmp_path / "o.webp")
@@ -390,7 +387,7 @@ def test_jpeg_exif_orientation_6(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_exif_orientation_matches_pillow(tmp_path: Path, orientation: int) -> None:
-    rgba = _rand((H, W, 4))
+    rgba = random_pixels((H, W, 4))
     exif = Image.Exif()
     exif[0x0112] = orientation
     src = tmp_path / "o.png"
@@ -404,7 +401,7 @@ def test_exif_orientation_matches_pillow(tmp_path: Path, orientation: int) -> No
 
 @pytest.mark.parametrize("ext", [".png", ".jpg", ".tif", ".webp"])
 def test_icc_profile_carried(tmp_path: Path, ext: str) -> None:
-    img = read_image(_save(_rand((H, W, 3)), tmp_path / f"in{ext}", icc_profile=SRGB))
+    img = read_image(_save(random_pixels((H, W, 3)), tmp_path / f"in{ext}", icc_profile=SRGB))
     assert img.icc_profile == SRGB
     write_image(tmp_path / f"out{ext}", img)
     with Image.open(tmp_path / f"out{ext}") as back:
@@ -414,7 +411,7 @@ def test_icc_profile_carried(tmp_path: Path, ext: str) -> None:
 
 @pytest.mark.parametrize("ext", [".png", ".tif"])
 def test_icc_profile_carried_16bit(tmp_path: Path, ext: str) -> None:
-    img = ImageData(color=_rand((H, W, 3), np.uint16), alpha=None, gray=False, bit_depth=16,
+    img = ImageData(color=random_pixels((H, W, 3), np.uint16), alpha=None, gray=False, bit_depth=16,
                     icc_profile=SRGB, source_mode="RGB;16")
     write_image(tmp_path / f"o{ext}", img)
     with Image.open(tmp_path / f"o{ext}") as back:
@@ -423,7 +420,7 @@ def test_icc_profile_carried_16bit(tmp_path: Path, ext: str) -> None:
 
 
 def test_icc_profile_dropped_where_it_does_not_fit(tmp_path: Path) -> None:
-    img = read_image(_save(_rand((H, W)), tmp_path / "g.png", icc_profile=SRGB))
+    img = read_image(_save(random_pixels((H, W)), tmp_path / "g.png", icc_profile=SRGB))
     assert img.gray and img.icc_profile == SRGB  # an RGB profile on a gray file: kept in memory
     write_image(tmp_path / "g_out.png", img)  # but not embedded in the gray output
     with Image.open(tmp_path / "g_out.png") as back:
@@ -437,12 +434,13 @@ def test_icc_profile_dropped_where_it_does_not_fit(tmp_path: Path) -> None:
 
 
 def _image(seed: int = 0) -> ImageData:
-    return ImageData(color=_rand((H, W, 3), seed=seed), alpha=None, gray=False, bit_depth=8,
-                     icc_profile=None, source_mode="RGB")
+    return ImageData(color=random_pixels((H, W, 3), seed=seed), alpha=None, gray=False,
+                     bit_depth=8, icc_profile=None, source_mode="RGB")
 
 
-def _failing_save(self: Image.Image, fp: object, format: str | None = None, **kw: object) -> None:
-    with open(fp, "wb") as f:  # type: ignore[arg-type]
+def _failing_save(self: Image.Image, fp: str | os.PathLike[str], format: str | None = None,
+                  **kw: object) -> None:
+    with open(fp, "wb") as f:
         f.write(b"\x89PNG partial bytes")
     raise OSError("No space left on device")
 
@@ -486,8 +484,8 @@ def test_failed_16bit_write_leaves_no_file(tmp_path: Path,
             return self.inner.flush()
 
     monkeypatch.setattr(encode.zlib, "compressobj", Exploding)
-    img = ImageData(color=_rand((600, 2, 3), np.uint16), alpha=None, gray=False, bit_depth=16,
-                    icc_profile=None, source_mode="RGB;16")
+    img = ImageData(color=random_pixels((600, 2, 3), np.uint16), alpha=None, gray=False,
+                    bit_depth=16, icc_profile=None, source_mode="RGB;16")
     with pytest.raises(OutputError, match="disk unplugged"):
         write_image(tmp_path / "o.png", img)
     assert os.listdir(tmp_path) == []
@@ -520,21 +518,21 @@ def test_atomic_write_uses_normal_permissions(tmp_path: Path) -> None:
 
 
 def _truncated_png(p: Path) -> Path:
-    _save(_rand((64, 64, 3)), p)
+    _save(random_pixels((64, 64, 3)), p)
     data = p.read_bytes()
     p.write_bytes(data[: len(data) // 2])
     return p
 
 
 def _truncated_jpeg(p: Path) -> Path:
-    _save(_rand((64, 64, 3)), p, format="JPEG", quality=95)
+    _save(random_pixels((64, 64, 3)), p, format="JPEG", quality=95)
     data = p.read_bytes()
     p.write_bytes(data[: len(data) * 2 // 3])
     return p
 
 
 def _corrupt_png(p: Path) -> Path:
-    _save(_rand((32, 32, 3)), p)
+    _save(random_pixels((32, 32, 3)), p)
     data = bytearray(p.read_bytes())
     i = data.find(b"IDAT") + 20
     data[i:i + 40] = bytes(40)
@@ -556,7 +554,7 @@ def _zero_bmp(p: Path) -> Path:
 
 
 def _zero_jpeg(p: Path) -> Path:
-    _save(_rand((4, 4, 3)), p, format="JPEG")
+    _save(random_pixels((4, 4, 3)), p, format="JPEG")
     data = bytearray(p.read_bytes())
     i = data.find(b"\xff\xc0")
     data[i + 5:i + 7] = b"\0\0"
@@ -569,7 +567,7 @@ REFUSALS = {
     "directory": (lambda p: (p.mkdir(), p)[1], "is a directory"),
     "text": (lambda p: (p.write_text("hello, not an image\n"), p)[1], "not a PNG, JPEG"),
     "empty": (lambda p: (p.write_bytes(b""), p)[1], "empty file"),
-    "gif": (lambda p: _save(_rand((4, 4, 3)), p, format="GIF"), "not a PNG, JPEG"),
+    "gif": (lambda p: _save(random_pixels((4, 4, 3)), p, format="GIF"), "not a PNG, JPEG"),
     "truncated_png": (_truncated_png, "cannot decode"),
     "truncated_jpeg": (_truncated_jpeg, "cannot decode"),
     "corrupt_png": (_corrupt_png, "cannot decode"),
@@ -601,12 +599,12 @@ def test_truncated_refused_even_if_pillow_allows_it(tmp_path: Path,
 
 
 def test_truncated_16bit_png_and_tiff(tmp_path: Path) -> None:
-    p = _png16(tmp_path / "t.png", _rand((40, 40, 3), np.uint16))
+    p = _png16(tmp_path / "t.png", random_pixels((40, 40, 3), np.uint16))
     p.write_bytes(p.read_bytes()[:2000])
     with pytest.raises(InputImageError, match="cannot decode"):
         read_image(p)
-    img = ImageData(color=_rand((40, 40, 3), np.uint16), alpha=None, gray=False, bit_depth=16,
-                    icc_profile=None, source_mode="RGB;16")
+    img = ImageData(color=random_pixels((40, 40, 3), np.uint16), alpha=None, gray=False,
+                    bit_depth=16, icc_profile=None, source_mode="RGB;16")
     write_image(tmp_path / "t.tif", img)
     data = (tmp_path / "t.tif").read_bytes()
     (tmp_path / "t.tif").write_bytes(data[: len(data) // 2])
@@ -615,7 +613,7 @@ def test_truncated_16bit_png_and_tiff(tmp_path: Path) -> None:
 
 
 def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = _save(_rand((4, 4, 3)), tmp_path / "locked.png")
+    path = _save(random_pixels((4, 4, 3)), tmp_path / "locked.png")
     path.chmod(0)
     try:
         if os.access(path, os.R_OK):  # root reads anything: simulate the refusal instead
@@ -627,11 +625,11 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_decompression_bomb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = _save(_rand((H, W, 3)), tmp_path / "big.png")
+    path = _save(random_pixels((H, W, 3)), tmp_path / "big.png")
     with pytest.raises(InputImageError, match=r"big.png: image is 7x5 = 35 pixels, over .* 34"):
         read_image(path, max_pixels=34)
     assert read_image(path, max_pixels=35).size == (W, H)
-    p16 = _png16(tmp_path / "big16.png", _rand((H, W, 3), np.uint16))
+    p16 = _png16(tmp_path / "big16.png", random_pixels((H, W, 3), np.uint16))
     with pytest.raises(InputImageError, match="over the limit"):
         read_image(p16, max_pixels=10)
     # A stricter global Pillow limit does not override ours, and is restored afterwards.
@@ -717,7 +715,7 @@ def test_image_data_replace_and_validation() -> None:
 
 def test_uint8_views_of_every_kind(tmp_path: Path) -> None:
     """RGB for training; gray kept HxW for eval; alpha dropped; 16-bit rounded v/257."""
-    rgba = np.dstack([_rand((8, 9, 3), seed=4), np.full((8, 9), 7, np.uint8)])
+    rgba = np.dstack([random_pixels((8, 9, 3), seed=4), np.full((8, 9), 7, np.uint8)])
     _save(rgba, tmp_path / "rgba.png")
     for keep_gray in (False, True):
         np.testing.assert_array_equal(read_uint8(tmp_path / "rgba.png", keep_gray=keep_gray),
@@ -730,7 +728,7 @@ def test_uint8_views_of_every_kind(tmp_path: Path) -> None:
     rgb = read_uint8(tmp_path / "g16.png")
     assert rgb.shape == (8, 9, 3) and rgb.flags.c_contiguous
     np.testing.assert_array_equal(rgb, np.repeat(out[..., None], 3, axis=2))
-    g8 = _rand((6, 5), seed=5)
+    g8 = random_pixels((6, 5), seed=5)
     _save(g8, tmp_path / "g8.png")
     np.testing.assert_array_equal(read_uint8(tmp_path / "g8.png", keep_gray=True), g8)
     la = np.dstack([g8, np.full_like(g8, 9)])
@@ -739,11 +737,11 @@ def test_uint8_views_of_every_kind(tmp_path: Path) -> None:
 
 
 def test_uint8_view_refuses_what_read_image_refuses(tmp_path: Path) -> None:
-    gif = _save(_rand((4, 4, 3)), tmp_path / "gif.png", format="GIF")
+    gif = _save(random_pixels((4, 4, 3)), tmp_path / "gif.png", format="GIF")
     for keep_gray in (False, True):
         with pytest.raises(InputImageError, match="not a PNG, JPEG"):
             read_uint8(gif, keep_gray=keep_gray)
-    big = _save(_rand((20, 30, 3)), tmp_path / "big.png")
+    big = _save(random_pixels((20, 30, 3)), tmp_path / "big.png")
     with pytest.raises(InputImageError, match="decompression bomb"):
         read_uint8(big, max_pixels=599)
     assert read_uint8(big, max_pixels=600).shape == (20, 30, 3)
@@ -752,10 +750,10 @@ def test_uint8_view_refuses_what_read_image_refuses(tmp_path: Path) -> None:
 def test_peek_size_reads_the_header_with_orientation(tmp_path: Path) -> None:
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90: the 20x10 file is a 10x20 (w x h) image
-    Image.fromarray(_rand((10, 20, 3))).save(tmp_path / "r.png", exif=exif)
+    Image.fromarray(random_pixels((10, 20, 3))).save(tmp_path / "r.png", exif=exif)
     assert peek_size(tmp_path / "r.png") == (20, 10)
-    assert peek_size(_save(_rand((10, 20, 3)), tmp_path / "p.jpg")) == (10, 20)
-    assert peek_size(_save(_rand((4, 4, 3)), tmp_path / "g.png", format="GIF")) is None
+    assert peek_size(_save(random_pixels((10, 20, 3)), tmp_path / "p.jpg")) == (10, 20)
+    assert peek_size(_save(random_pixels((4, 4, 3)), tmp_path / "g.png", format="GIF")) is None
     (tmp_path / "t.png").write_text("not an image")
     assert peek_size(tmp_path / "t.png") is None
     assert peek_size(tmp_path / "missing.png") is None
@@ -773,7 +771,7 @@ def _jpeg_bytes(arr: np.ndarray, **kw: object) -> bytes:
 def _short_scan_jpeg(path: Path, gray: bool = False, size: tuple[int, int] = (640, 480),
                      **kw: object) -> Path:
     """Scan data for 64x48 under a header that says `size` (the hostile-input sweep's file)."""
-    data = bytearray(_jpeg_bytes(_rand((48, 64) if gray else (48, 64, 3)), **kw))
+    data = bytearray(_jpeg_bytes(random_pixels((48, 64) if gray else (48, 64, 3)), **kw))
     i = 2
     while data[i + 1] not in (0xC0, 0xC1, 0xC2):
         i += 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
@@ -800,16 +798,17 @@ def test_jpeg_scan_ending_early_is_refused_unless_allowed(
     assert img.size == size and len(img.warnings) == 1
     assert img.warnings[0].startswith("damaged image data accepted (cannot decode image (JPEG")
     assert img.replace(color=img.color, alpha=None).warnings == img.warnings
-    assert read_image(_save(_rand((8, 8, 3)), tmp_path / "ok.png")).warnings == ()
+    assert read_image(_save(random_pixels((8, 8, 3)), tmp_path / "ok.png")).warnings == ()
 
 
 def test_complete_jpegs_with_a_gray_corner_pass(tmp_path: Path) -> None:
     flat = np.full((40, 56, 3), 128, np.uint8)
-    gray = _rand((33, 47))
+    gray = random_pixels((33, 47))
     gray[-8:, -8:] = 128
-    for i, (arr, kw) in enumerate([(flat, {}), (gray, {}), (flat, {"subsampling": 0}),
-                                   (flat, {"restart_marker_blocks": 2}),
-                                   (flat, {"progressive": True})]):
+    cases: list[tuple[np.ndarray, dict[str, Any]]] = [
+        (flat, {}), (gray, {}), (flat, {"subsampling": 0}), (flat, {"restart_marker_blocks": 2}),
+        (flat, {"progressive": True})]
+    for i, (arr, kw) in enumerate(cases):
         path = tmp_path / f"ok{i}.jpg"
         path.write_bytes(_jpeg_bytes(arr, **kw))
         img = read_image(path)
@@ -817,7 +816,7 @@ def test_complete_jpegs_with_a_gray_corner_pass(tmp_path: Path) -> None:
 
 
 def _cut(path: Path, fmt: str, **kw: object) -> Path:
-    Image.fromarray(_rand((120, 90, 3))).save(path, fmt, **kw)
+    Image.fromarray(random_pixels((120, 90, 3))).save(path, fmt, **kw)
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * 0.6)])
     return path
@@ -872,7 +871,7 @@ def test_allow_damaged_leaves_other_threads_strict(tmp_path: Path) -> None:
 
 
 def _frames(n: int, size: tuple[int, int] = (20, 16)) -> list[Image.Image]:
-    return [Image.fromarray(_rand((size[1], size[0], 3), seed=i)) for i in range(n)]
+    return [Image.fromarray(random_pixels((size[1], size[0], 3), seed=i)) for i in range(n)]
 
 
 @pytest.mark.parametrize("fmt,ext,n,words", [
@@ -896,12 +895,11 @@ def test_multi_frame_inputs_refused(tmp_path: Path, fmt: str, ext: str, n: int,
 
 
 def test_multi_page_16bit_tiff_refused(tmp_path: Path) -> None:
-    import tifffile
-
-    for name, arr, kw in [("rgb16.tif", _rand((8, 9, 3), np.uint16), {"photometric": "rgb"}),
-                          ("la16.tif", _rand((8, 9, 2), np.uint16),
-                           {"photometric": "minisblack", "extrasamples": ["unassalpha"],
-                            "planarconfig": "contig"})]:
+    cases: list[tuple[str, np.ndarray, dict[str, Any]]] = [
+        ("rgb16.tif", random_pixels((8, 9, 3), np.uint16), {"photometric": "rgb"}),
+        ("la16.tif", random_pixels((8, 9, 2), np.uint16),
+         {"photometric": "minisblack", "extrasamples": ["unassalpha"], "planarconfig": "contig"})]
+    for name, arr, kw in cases:
         path = tmp_path / name
         with tifffile.TiffWriter(path) as tw:
             for _ in range(2):
@@ -929,9 +927,9 @@ def test_newline_in_a_name_gives_one_line(tmp_path: Path) -> None:
     for out in (tmp_path / "c\nd.gif", tmp_path / "e\x1b[2J.png"):
         if out.suffix == ".png":
             out.write_bytes(b"x")
-        with pytest.raises(OutputError) as info:
+        with pytest.raises(OutputError) as refused:
             write_image(out, _image())
-        assert "\n" not in str(info.value) and "\x1b" not in str(info.value)
+        assert "\n" not in str(refused.value) and "\x1b" not in str(refused.value)
 
 
 def test_write_image_publish_is_no_clobber(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

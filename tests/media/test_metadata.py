@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import random_pixels
 from PIL import ExifTags, Image, ImageCms
 
 from srgan_cli.errors import UsageError
@@ -20,11 +21,6 @@ XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF>caf\xc3\xa9</rdf:RDF></x:xm
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 MAKE, DATETIME, ORIENTATION = 0x010F, 0x0132, 0x0112
 EXIF_IFD, DATETIME_ORIGINAL, PIXEL_X, PIXEL_Y = 0x8769, 0x9003, 0xA002, 0xA003
-
-
-def _rand(shape: tuple[int, ...], dtype: type = np.uint8, seed: int = 0) -> np.ndarray:
-    top = np.iinfo(dtype).max
-    return np.random.default_rng(seed).integers(0, top + 1, shape, dtype=dtype)
 
 
 def _camera_exif(orientation: int = 1, size: tuple[int, int] = (32, 16)) -> Image.Exif:
@@ -108,12 +104,13 @@ def test_exif_thumbnail_dropped(tmp_path: Path, ext: str) -> None:
     check.load(exif)
     assert check[MAKE] == "Nikon" and check.get_ifd(ExifTags.IFD.IFD1)  # the fixture is sound
     src = tmp_path / "in.jpg"
-    Image.fromarray(_rand((8, 8, 3))).save(src, exif=exif)
+    Image.fromarray(random_pixels((8, 8, 3))).save(src, exif=exif)
     img = read_image(src)
     out = tmp_path / f"out{ext}"
     write_image(out, _x4(img))
     assert _exif_of(out)[MAKE] == "Nikon"
-    assert b"THUMBNAIL" not in img.exif and b"THUMBNAIL" not in out.read_bytes()
+    assert img.exif is not None and b"THUMBNAIL" not in img.exif
+    assert b"THUMBNAIL" not in out.read_bytes()
 
 
 @pytest.mark.parametrize("ext", [".jpg", ".png", ".webp", ".tif", "16.png", "16.tif"])
@@ -122,21 +119,23 @@ def test_exif_text_bytes_kept_as_they_are(tmp_path: Path, ext: str) -> None:
     exif = Image.Exif()
     exif[MAKE] = "Café Ærø".encode()
     src = tmp_path / "in.jpg"
-    Image.fromarray(_rand((8, 8, 3))).save(src, exif=exif)
+    Image.fromarray(random_pixels((8, 8, 3))).save(src, exif=exif)
     img = read_image(src)
     if ext.startswith("16"):
         img = img.replace(color=img.color.astype(np.uint16) * 257, alpha=None)
     out = tmp_path / f"out{ext}"
     write_image(out, img)
+    exif_bytes = read_image(out).exif
+    assert exif_bytes is not None
     carried = Image.Exif()
-    carried.load(read_image(out).exif)
+    carried.load(exif_bytes)
     assert carried[MAKE].encode("latin-1") == "Café Ærø".encode()
     assert EXIF_IFD not in carried and 0x8825 not in carried  # no empty sub-directories
 
 
 def test_tiff_structure_tags_are_not_carried(tmp_path: Path) -> None:
     src = tmp_path / "in.tif"
-    Image.fromarray(_rand((16, 32, 3))).save(src, exif=_camera_exif(), dpi=(150, 150),
+    Image.fromarray(random_pixels((16, 32, 3))).save(src, exif=_camera_exif(), dpi=(150, 150),
                                              compression="tiff_adobe_deflate")
     img = read_image(src)
     assert img.dpi == (150, 150)
@@ -150,7 +149,7 @@ def test_tiff_structure_tags_are_not_carried(tmp_path: Path) -> None:
 
 def test_malformed_exif_is_dropped_with_a_note(tmp_path: Path) -> None:
     src = tmp_path / "in.jpg"
-    Image.fromarray(_rand((8, 8, 3))).save(src, exif=b"Exif\0\0II*\0\x08\0\0\0\xff\xff\x01")
+    Image.fromarray(random_pixels((8, 8, 3))).save(src, exif=b"Exif\0\0II*\0\x08\0\0\0\xff\xff\x01")
     img = read_image(src)
     assert img.exif is None and img.size == (8, 8)
     assert any("EXIF not carried" in w for w in img.warnings)
@@ -176,7 +175,7 @@ def test_xmp_read_from_png_itxt(tmp_path: Path) -> None:
     info = PngInfo()
     info.add_itxt("XML:com.adobe.xmp", XMP.decode())
     src = tmp_path / "in.png"
-    Image.fromarray(_rand((4, 4, 3))).save(src, pnginfo=info)
+    Image.fromarray(random_pixels((4, 4, 3))).save(src, pnginfo=info)
     assert read_image(src).xmp == XMP
 
 
@@ -184,7 +183,7 @@ def test_xmp_read_from_png_itxt(tmp_path: Path) -> None:
 @pytest.mark.parametrize("ext", [".jpg", ".png", ".tif", ".bmp"])
 def test_dpi_scaled_with_the_size(tmp_path: Path, src_ext: str, ext: str) -> None:
     src = tmp_path / f"in{src_ext}"
-    Image.fromarray(_rand((8, 12, 3))).save(src, dpi=(72, 72))
+    Image.fromarray(random_pixels((8, 12, 3))).save(src, dpi=(72, 72))
     img = read_image(src)
     assert img.dpi == pytest.approx((72, 72), abs=0.02)  # PNG/BMP store pixels per metre
     write_image(tmp_path / f"out{ext}", _x4(img))
@@ -197,10 +196,10 @@ def test_dpi_follows_each_axis_and_upscaler_output(tmp_path: Path) -> None:
     from srgan_cli import load_model
     from srgan_cli.upscaling.upscaler import Upscaler
 
-    img = ImageData(color=_rand((10, 20, 3)), alpha=None, gray=False, bit_depth=8,
+    img = ImageData(color=random_pixels((10, 20, 3)), alpha=None, gray=False, bit_depth=8,
                     icc_profile=None, source_mode="RGB", dpi=(100.0, 50.0))
-    assert img.replace(color=_rand((30, 40, 3)), alpha=None).dpi == (200.0, 150.0)
-    assert img.replace(color=_rand((10, 20, 3)), alpha=None).dpi == (100.0, 50.0)
+    assert img.replace(color=random_pixels((30, 40, 3)), alpha=None).dpi == (200.0, 150.0)
+    assert img.replace(color=random_pixels((10, 20, 3)), alpha=None).dpi == (100.0, 50.0)
     up = Upscaler(load_model("bicubic", scale=4), device="cpu")
     assert up.upscale_image(img).dpi == (400.0, 200.0)
     assert up.upscale_image(img, outscale=2).dpi == (200.0, 100.0)
@@ -234,8 +233,8 @@ def test_16bit_writers_carry_metadata(tmp_path: Path, ext: str) -> None:
 
 def test_16bit_gray_alpha_tiff_metadata_read(tmp_path: Path) -> None:
     """A TIFF Pillow cannot open (16-bit gray+alpha) still gives its XMP and DPI."""
-    img = ImageData(color=np.repeat(_rand((6, 5, 1), np.uint16), 3, axis=2),
-                    alpha=_rand((6, 5), np.uint16, seed=1), gray=True, bit_depth=16,
+    img = ImageData(color=np.repeat(random_pixels((6, 5, 1), np.uint16), 3, axis=2),
+                    alpha=random_pixels((6, 5), np.uint16, seed=1), gray=True, bit_depth=16,
                     icc_profile=None, source_mode="LA;16", xmp=XMP, dpi=(300.0, 300.0),
                     exif=_camera_exif().tobytes())
     write_image(tmp_path / "ga.tif", img)
@@ -253,8 +252,8 @@ def test_16bit_gray_alpha_tiff_metadata_read(tmp_path: Path) -> None:
 @pytest.mark.parametrize("ext", [".png", ".jpg", ".webp", ".tif"])
 def test_strip_metadata_drops_exif_xmp_dpi_keeps_icc(tmp_path: Path, ext: str) -> None:
     src = tmp_path / "in.jpg"
-    Image.fromarray(_rand((16, 32, 3))).save(src, exif=_camera_exif(6), dpi=(72, 72), xmp=XMP,
-                                             icc_profile=SRGB)
+    Image.fromarray(random_pixels((16, 32, 3))).save(src, exif=_camera_exif(6), dpi=(72, 72),
+                                                     xmp=XMP, icc_profile=SRGB)
     img = read_image(src)
     out = tmp_path / f"out{ext}"
     write_image(out, _x4(img), strip_metadata=True)
@@ -271,7 +270,7 @@ def test_strip_metadata_drops_exif_xmp_dpi_keeps_icc(tmp_path: Path, ext: str) -
 
 
 def test_jpeg_quality_orders_file_sizes(tmp_path: Path) -> None:
-    img = ImageData(color=_rand((48, 64, 3)), alpha=None, gray=False, bit_depth=8,
+    img = ImageData(color=random_pixels((48, 64, 3)), alpha=None, gray=False, bit_depth=8,
                     icc_profile=None, source_mode="RGB")
     sizes = []
     for q in (10, 50, 80, 95, 100):
@@ -283,7 +282,7 @@ def test_jpeg_quality_orders_file_sizes(tmp_path: Path) -> None:
 
 
 def test_webp_quality_100_is_lossless_and_lower_is_not(tmp_path: Path) -> None:
-    color, alpha = _rand((24, 20, 3), seed=3), _rand((24, 20), seed=4)
+    color, alpha = random_pixels((24, 20, 3), seed=3), random_pixels((24, 20), seed=4)
     img = ImageData(color=color, alpha=alpha, gray=False, bit_depth=8, icc_profile=None,
                     source_mode="RGBA")
     write_image(tmp_path / "l.webp", img, quality=100)
@@ -298,7 +297,7 @@ def test_webp_quality_100_is_lossless_and_lower_is_not(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("ext", [".png", ".tif", ".bmp"])
 def test_lossless_formats_ignore_quality(tmp_path: Path, ext: str) -> None:
-    img = ImageData(color=_rand((9, 7, 3)), alpha=None, gray=False, bit_depth=8,
+    img = ImageData(color=random_pixels((9, 7, 3)), alpha=None, gray=False, bit_depth=8,
                     icc_profile=None, source_mode="RGB")
     write_image(tmp_path / f"a{ext}", img, quality=1)
     np.testing.assert_array_equal(read_image(tmp_path / f"a{ext}").color, img.color)
@@ -306,7 +305,7 @@ def test_lossless_formats_ignore_quality(tmp_path: Path, ext: str) -> None:
 
 @pytest.mark.parametrize("bad", [0, 101, -5, 2.5, True, "90"])
 def test_invalid_quality_refused_in_one_line(tmp_path: Path, bad: object) -> None:
-    img = ImageData(color=_rand((4, 4, 3)), alpha=None, gray=False, bit_depth=8,
+    img = ImageData(color=random_pixels((4, 4, 3)), alpha=None, gray=False, bit_depth=8,
                     icc_profile=None, source_mode="RGB")
     with pytest.raises(UsageError) as e:
         write_image(tmp_path / "o.jpg", img, quality=bad)  # type: ignore[arg-type]
@@ -319,7 +318,7 @@ def test_invalid_quality_refused_in_one_line(tmp_path: Path, bad: object) -> Non
 
 def test_check_quality_and_help_texts() -> None:
     assert check_quality(None) is None and check_quality(1) == 1
-    assert check_quality(np.int64(100)) == 100
+    assert check_quality(np.int64(100)) == 100  # type: ignore[arg-type]  # numpy ints accepted
     for word in ("JPEG", "WebP", "lossless", "PNG", "TIFF", "BMP", "95"):
         assert word in QUALITY_HELP
     assert "288" in METADATA_HELP and "--strip-metadata" in METADATA_HELP

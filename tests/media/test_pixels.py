@@ -21,7 +21,7 @@ from srgan_cli.media.pixels import (
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_tensor_round_trip_exact(dtype: type) -> None:
     n = np.iinfo(dtype).max + 1
-    arr = np.arange(n, dtype=dtype).reshape(-1, 256, 1)
+    arr: np.ndarray = np.arange(n, dtype=dtype).reshape(-1, 256, 1)
     arr = np.concatenate([arr, arr[::-1], arr], axis=2)
     t = image_to_tensor(arr)
     assert t.dtype == torch.float32 and t.shape == (1, 3, arr.shape[0], 256)

@@ -48,7 +48,10 @@ def test_subtitles_and_chapters_kept(tmp_path: Path) -> None:
     def subs(p: Path) -> tuple[list, list, dict]:
         with av.open(str(p)) as c:
             s = c.streams.subtitles[0]
-            chapters = [(ch["start"] * ch["time_base"], ch["metadata"]) for ch in c.chapters()]
+            chapters = []
+            for ch in c.chapters():
+                assert ch["time_base"] is not None
+                chapters.append((ch["start"] * ch["time_base"], ch["metadata"]))
             return [(q.pts, bytes(q)) for q in c.demux(s) if q.size], chapters, dict(s.metadata)
 
     rec = video.upscale_video(src, dst, nearest_x2, 2)
@@ -274,6 +277,7 @@ def test_temporal_figure_catches_flicker(tmp_path: Path) -> None:
 
     steady = video_scores.evaluate_video(p, nearest_x2, 2)
     flick = video_scores.evaluate_video(p, flicker, 2)
+    assert flick.temporal_psnr is not None and steady.temporal_psnr is not None
     assert flick.temporal_psnr < steady.temporal_psnr - 3
 
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 import os
 import pathlib
 import pickle
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
+from helpers import random_bn_stats
 from safetensors.torch import save_file
 from torch import nn
 
@@ -32,10 +35,7 @@ from srgan_cli.models.srresnet import SRResNet
 def small_net(scale: int = 2, seed: int = 0, num_blocks: int = 2, channels: int = 8) -> SRResNet:
     torch.manual_seed(seed)
     net = SRResNet(scale=scale, num_blocks=num_blocks, channels=channels)
-    for m in net.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.3, 0.3)
-            m.running_var.uniform_(0.5, 2.0)
+    random_bn_stats(net)
     return net.eval()
 
 
@@ -105,7 +105,7 @@ def test_bf16_weights_load_as_fp32(tmp_path: Path) -> None:
      lambda b: b[:8] + b"{garbage" + b[16:]],
     ids=["truncated", "header-only", "empty", "garbage", "bad-header"],
 )
-def test_corrupt_safetensors(tmp_path: Path, damage) -> None:  # type: ignore[no-untyped-def]
+def test_corrupt_safetensors(tmp_path: Path, damage: Callable[[bytes], bytes]) -> None:
     good = tmp_path / "good.safetensors"
     save_model(small_net(), good, {})
     bad = tmp_path / "bad.safetensors"
@@ -168,7 +168,7 @@ class _TouchFile:
     def __init__(self, target: Path) -> None:
         self.target = target
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self) -> tuple[Any, tuple[Path]]:
         return (pathlib.Path.touch, (self.target,))
 
 
@@ -176,13 +176,15 @@ class _System:
     def __init__(self, target: Path) -> None:
         self.target = target
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
         return (os.system, (f"touch {self.target}",))
 
 
 @pytest.mark.parametrize("payload", [_TouchFile, _System])
 @pytest.mark.parametrize("how", ["pickle-2", "pickle-default", "torch.save"])
-def test_malicious_pickle_is_refused_and_never_runs(tmp_path: Path, payload, how: str) -> None:  # type: ignore[no-untyped-def]
+def test_malicious_pickle_is_refused_and_never_runs(
+    tmp_path: Path, payload: Callable[[Path], object], how: str
+) -> None:
     target = tmp_path / "pwned"
     evil = {"state_dict": payload(target)}
     path = tmp_path / "evil.pth"

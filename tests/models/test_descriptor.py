@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from helpers import random_bn_stats
 from torch import nn
 
 from srgan_cli.errors import DeviceError, ModelError
@@ -37,14 +39,14 @@ class Shifted(nn.Module):
         return nn.functional.interpolate(x + 1.0, scale_factor=2, mode="nearest")
 
 
-def descriptor(**changes: object) -> ModelDescriptor:
+def descriptor(**changes: Any) -> ModelDescriptor:
     d = ModelDescriptor(
         name="t", architecture="test", scale=2, in_channels=3, out_channels=3, parameters=0,
         precisions=frozenset({"fp32"}), size=SizeRequirements(multiple_of=4),
         tiling=Tiling(True, 1), card={"a": 1}, source="builtin",
         implementation=TorchImplementation(Shifted(), value_range=255.0),
     )
-    return dataclasses.replace(d, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(d, **changes)
 
 
 def test_call_handles_range_padding_and_cropping() -> None:
@@ -72,10 +74,7 @@ def test_frozen_card_and_precisions() -> None:
 def test_srresnet_prepare_folds_batchnorm_and_keeps_the_original() -> None:
     torch.manual_seed(0)
     net = SRResNet(scale=2, num_blocks=1, channels=4)
-    for m in net.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.3, 0.3)
-            m.running_var.uniform_(0.5, 2.0)
+    random_bn_stats(net)
     net.eval()
     d = descriptor(precisions=ALL_PRECISIONS, size=SizeRequirements(),
                    implementation=TorchImplementation(net, for_inference=fold_batchnorm))

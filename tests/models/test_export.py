@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from helpers import RunCli
+from helpers import RunCli, child_env, noise_pngs, one_torch_thread, umask
 from PIL import Image
 
 from srgan_cli.errors import CheckpointError, DatasetError, SrganError
@@ -28,13 +27,7 @@ from srgan_cli.training.loop import Trainer
 
 TINY = dict(num_blocks=1, channels=8, scale=4, patch_size=32, batch_size=2, device="cpu")
 
-
-def _images(folder: Path, n: int, size: tuple[int, int], seed: int = 0) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        arr = np.random.default_rng(seed + i).integers(0, 256, size=(*size, 3), dtype=np.uint8)
-        Image.fromarray(arr).save(folder / f"{i}.png")
-    return folder
+pytestmark = pytest.mark.usefixtures("no_bundled_weights")
 
 
 def _train(base: Path, name: str, **kw: Any) -> Path:
@@ -51,26 +44,16 @@ def _train(base: Path, name: str, **kw: Any) -> Path:
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     """"ema": a run with EMA (0.9) and best.pt from validation on Val/; "raw": no EMA, no val.
     Val/ (HR/ with two images) doubles as the --measure dataset."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: threads only add barriers on a shared machine
     base = tmp_path_factory.mktemp("export")
-    _images(base / "train", 3, (40, 44))
+    noise_pngs(base / "train", 3, (40, 44))
     val = base / "Val"
-    _images(val / "HR", 2, (24, 28), seed=10)
-    try:
+    noise_pngs(val / "HR", 2, (24, 28), seed=10)
+    with one_torch_thread():
         yield {
             "ema": _train(base, "run_ema", ema=0.9, val_every=2, val_data=str(val)),
             "raw": _train(base, "run_raw", ema=0.0, val_every=0),
             "val": val,
         }
-    finally:
-        torch.set_num_threads(threads)
-
-
-@pytest.fixture(autouse=True)
-def _no_bundled_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SRGAN_WEIGHTS_DIR", str(tmp_path / "no-weights"))
-    monkeypatch.delenv("SRGAN_DATA", raising=False)
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
@@ -205,13 +188,7 @@ def test_output_must_be_new_safetensors(runs: dict[str, Path], tmp_path: Path,
     assert code == 0, err
     assert load(str(out)).card["weights"] == "ema"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]  # no temp files
-    assert out.stat().st_mode & 0o777 == 0o666 & ~_umask()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask()
 
 
 @pytest.mark.slow
@@ -227,7 +204,7 @@ def test_subprocess_error_has_no_traceback(runs: dict[str, Path], tmp_path: Path
         [sys.executable, "-m", "srgan_cli", "export", str(runs["raw"]),
          str(tmp_path / "m.safetensors"), "--weights", "ema"],
         capture_output=True, text=True, timeout=120,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        env=child_env(),
     )
     assert proc.returncode == 8, proc.stderr
     assert "Traceback" not in proc.stderr and _one_line_error(proc.stderr)
@@ -307,7 +284,7 @@ def test_measure_failure_writes_nothing(runs: dict[str, Path], tmp_path: Path,
     assert list(folder.iterdir()) == []  # no model without its metrics, no temp file
 
     bad = tmp_path / "Bad" / "HR"
-    _images(bad, 2, (24, 28), seed=20)
+    noise_pngs(bad, 2, (24, 28), seed=20)
     data = (bad / "1.png").read_bytes()
     (bad / "1.png").write_bytes(data[: len(data) // 2])
     code, _, err = run_cli(["export", str(runs["ema"]), str(out), "--measure", str(bad.parent),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pickle
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -102,7 +103,7 @@ def test_scale_mismatch_and_bicubic(tmp_path: Path) -> None:
 class WritesAFile:
     target = ""
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
         return (open, (self.target, "w"))
 
 

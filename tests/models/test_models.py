@@ -36,7 +36,8 @@ def test_generator_layout_follows_the_paper() -> None:
     kinds = [type(m) for m in (block.conv1, block.bn1, block.act, block.conv2, block.bn2)]
     assert kinds == [nn.Conv2d, nn.BatchNorm2d, nn.PReLU, nn.Conv2d, nn.BatchNorm2d]
     stage = net.upsampler[0]
-    assert stage.conv.out_channels == 4 * 64 and stage.shuffle.upscale_factor == 2
+    assert stage.get_submodule("conv").out_channels == 4 * 64
+    assert stage.get_submodule("shuffle").upscale_factor == 2
     assert isinstance(stage.act, nn.PReLU)
 
 
@@ -54,8 +55,8 @@ def test_generator_is_configurable() -> None:
 def test_generator_residual_blocks_are_identity_skips() -> None:
     net = SRResNet(scale=2, num_blocks=1, channels=8).eval()
     block = net.body[0]
-    nn.init.zeros_(block.bn2.weight)
-    nn.init.zeros_(block.bn2.bias)
+    nn.init.zeros_(block.get_parameter("bn2.weight"))
+    nn.init.zeros_(block.get_parameter("bn2.bias"))
     x = torch.rand(1, 8, 5, 5)
     assert torch.equal(block(x), x)
 

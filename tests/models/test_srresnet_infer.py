@@ -35,6 +35,7 @@ def folded(scale: int, channels: int = 8, seed: int = 0) -> SRResNet:
     net = SRResNet(scale=scale, num_blocks=2, channels=channels)
     for m in net.modules():
         if isinstance(m, nn.BatchNorm2d):
+            assert m.running_mean is not None and m.running_var is not None
             m.running_mean.uniform_(-0.3, 0.3)
             m.running_var.uniform_(0.5, 2.0)
         elif isinstance(m, nn.PReLU):
@@ -82,7 +83,7 @@ def test_lean_forward_is_bit_identical_in_float32(scale: int, size: tuple[int, i
 
 @pytest.mark.usefixtures("many_bands")
 def test_lean_forward_bf16_within_one_grey_level() -> None:
-    net = folded(4, channels=16).to(torch.bfloat16, memory_format=torch.channels_last)
+    net = folded(4, channels=16).to(torch.bfloat16).to(memory_format=torch.channels_last)
     x = torch.rand(2, 3, 33, 29).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
         plain, lean = net(x), lean_forward(net, x)

@@ -42,6 +42,13 @@ def weights_file(net: nn.Module, tmp_path_factory: pytest.TempPathFactory) -> Pa
     return path
 
 
+def _features(net: nn.Module) -> nn.Sequential:
+    """torchvision's VGG types `features` as any Module: it is the conv/ReLU/pool Sequential."""
+    features = net.features
+    assert isinstance(features, nn.Sequential)
+    return features
+
+
 def _convs_and_last(m: VGGFeatures) -> tuple[int, nn.Module]:
     layers = list(m.features.children())
     return sum(isinstance(x, nn.Conv2d) for x in layers), layers[-1]
@@ -49,12 +56,12 @@ def _convs_and_last(m: VGGFeatures) -> tuple[int, nn.Module]:
 
 @pytest.mark.slow
 def test_layers_are_the_papers(net: nn.Module) -> None:
-    convs, last = _convs_and_last(VGGFeatures(net.features, "vgg54"))
+    convs, last = _convs_and_last(VGGFeatures(_features(net), "vgg54"))
     assert convs == 16 and isinstance(last, nn.ReLU)  # after the ReLU of conv5_4, before pool 5
-    convs, last = _convs_and_last(VGGFeatures(net.features, "vgg22"))
+    convs, last = _convs_and_last(VGGFeatures(_features(net), "vgg22"))
     assert convs == 4 and isinstance(last, nn.ReLU)  # after the ReLU of conv2_2
     with pytest.raises(ValueError):
-        VGGFeatures(net.features, "vgg99")
+        VGGFeatures(_features(net), "vgg99")
 
 
 def test_content_loss_matches_direct_vgg19_computation(net: nn.Module) -> None:
@@ -64,16 +71,17 @@ def test_content_loss_matches_direct_vgg19_computation(net: nn.Module) -> None:
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     with torch.no_grad():
-        f_sr = net.features[:36]((sr - mean) / std)
-        f_hr = net.features[:36]((hr - mean) / std)
+        f_sr = _features(net)[:36]((sr - mean) / std)
+        f_hr = _features(net)[:36]((hr - mean) / std)
     want = F.mse_loss(f_sr / 12.75, f_hr / 12.75)
 
-    loss_fn = ContentLoss("vgg54", VGGFeatures(net.features, "vgg54"))
+    loss_fn = ContentLoss("vgg54", VGGFeatures(_features(net), "vgg54"))
     got = loss_fn(sr, hr)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=0)
     assert got.item() > 0
     got.backward()  # the loss is differentiable in SR, the VGG stays frozen
     assert sr.grad is not None and sr.grad.abs().sum() > 0
+    assert loss_fn.vgg is not None
     assert all(not p.requires_grad and p.grad is None for p in loss_fn.vgg.parameters())
     loss_fn.train()
     assert not loss_fn.vgg.training  # always in eval mode
@@ -101,7 +109,7 @@ def test_weights_from_explicit_path_and_from_torch_cache(
     net: nn.Module, weights_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     x = torch.rand(1, 3, 32, 32)
-    ref = VGGFeatures(net.features, "vgg22")(x)
+    ref = VGGFeatures(_features(net), "vgg22")(x)
     m = load_vgg_features("vgg22", str(weights_file))
     assert m.features[0].weight.dtype == torch.float32 and not m.features[0].weight.is_meta
     torch.testing.assert_close(m(x), ref, rtol=0, atol=0)
@@ -112,7 +120,7 @@ def test_weights_from_explicit_path_and_from_torch_cache(
     os.symlink(weights_file, cache / VGG19_FILE)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
     m = load_vgg_features("vgg54")
-    torch.testing.assert_close(m(x), VGGFeatures(net.features, "vgg54")(x), rtol=0, atol=0)
+    torch.testing.assert_close(m(x), VGGFeatures(_features(net), "vgg54")(x), rtol=0, atol=0)
 
 
 class _Evil:

@@ -4,17 +4,15 @@ weights, ranks read disjoint samples, and only rank 0 writes checkpoints and log
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-from PIL import Image
+from helpers import child_env, noise_pngs
 
 from srgan_cli.training.checkpoint import load as load_checkpoint
 
@@ -64,21 +62,14 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def _images(folder: Path) -> None:
-    folder.mkdir(parents=True)
-    for i in range(3):
-        arr = np.random.default_rng(i).integers(0, 256, size=(40, 36, 3), dtype=np.uint8)
-        Image.fromarray(arr).save(folder / f"{i}.png")
-
-
 @pytest.mark.slow
 def test_two_gloo_processes_keep_identical_replicas(tmp_path: Path) -> None:
-    _images(tmp_path / "train")
+    noise_pngs(tmp_path / "train", 3, (40, 36))
     script = tmp_path / "ddp_train.py"
     script.write_text(SCRIPT)
     out = tmp_path / "out"
     out.mkdir()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
+    env = child_env(PYTHONPATH=str(Path(__file__).parents[2]))
     res = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
          str(script), str(out), str(tmp_path / "train"), str(tmp_path / "cache")],

@@ -4,6 +4,7 @@ bad-image handling, step-keyed batch sampling (resume, DDP) and multi-worker loa
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -314,9 +315,10 @@ def test_loader_with_workers_matches_single_process(tmp_path: Path) -> None:
 
     for i in range(2):
         save(tmp_path / "d" / f"{i}.png", noise(40, 44, i))
-    common = dict(data=[str(tmp_path / "d")], scale=2, num_blocks=1, channels=4, patch_size=16,
-                  batch_size=3, steps=5, device="cpu", cache_dir=str(tmp_path / "cache"),
-                  run_dir=str(tmp_path / "run"))
+    common: dict[str, Any] = dict(
+        data=[str(tmp_path / "d")], scale=2, num_blocks=1, channels=4, patch_size=16,
+        batch_size=3, steps=5, device="cpu", cache_dir=str(tmp_path / "cache"),
+        run_dir=str(tmp_path / "run"))
 
     def batches(workers: int) -> tuple[DataLoader, list]:
         t = Trainer(TrainConfig(**common, workers=workers), log=lambda m: None)

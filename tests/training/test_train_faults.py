@@ -13,9 +13,9 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
+from helpers import noise_pngs
 from PIL import Image
 from rich.console import Console
 
@@ -26,27 +26,13 @@ from srgan_cli.training.config import TrainConfig
 from srgan_cli.training.loop import Trainer
 from srgan_cli.training.runlog import format_record
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TINY = dict(num_blocks=1, channels=8, scale=4, patch_size=32, batch_size=2, device="cpu")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def _images(folder: Path, n: int = 2, size: tuple[int, int] = (40, 44)) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        arr = np.random.default_rng(i).integers(0, 256, size=(*size, 3), dtype=np.uint8)
-        Image.fromarray(arr).save(folder / f"{i}.png")
-    return folder
-
-
 def _cfg(tmp_path: Path, **kw: Any) -> TrainConfig:
-    _images(tmp_path / "train")
+    noise_pngs(tmp_path / "train", 2, (40, 44))
     values = {**TINY, "run_dir": str(tmp_path / "run"), "cache_dir": str(tmp_path / "cache"),
               "data": [str(tmp_path / "train")], "steps": 3, "log_every": 1, "save_every": 1,
               **kw}
@@ -259,7 +245,7 @@ def test_a_later_run_removes_the_temp_file_of_a_killed_save(tmp_path: Path) -> N
 
 def _val_cfg(tmp_path: Path, **kw: Any) -> TrainConfig:
     val = tmp_path / "Val"
-    _images(val / "HR", n=4, size=(24, 28))
+    noise_pngs(val / "HR", n=4, size=(24, 28))
     return _cfg(tmp_path, steps=4, log_every=2, val_every=2, val_data=str(val), save_every=100,
                 **kw)
 

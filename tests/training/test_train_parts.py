@@ -66,6 +66,7 @@ def test_stage_state_round_trip_continues_identically() -> None:
     b.load_state(copy.deepcopy(a.state()))  # as through a file: no tensor shared with `a`
     la, lb = a.step(hr, lr, 1), b.step(hr, lr, 1)
     assert la["loss"].item() == lb["loss"].item()
+    assert a.ema is not None and b.ema is not None
     for k, v in a.ema.module.state_dict().items():
         assert torch.equal(v, b.ema.module.state_dict()[k])
 
@@ -81,8 +82,9 @@ def test_checkpointer_resume_rules(tmp_path: Path) -> None:
     assert c.save_last({"step": 3, "x": 1}) == tmp_path / "run" / "last.pt"
     with pytest.raises(CheckpointError, match="already holds a training checkpoint"):
         c.resume_state(None)  # a new run never overwrites an old one
-    assert c.resume_state("auto")["step"] == 3
-    assert c.resume_state(str(tmp_path / "run" / "last.pt"))["x"] == 1
+    auto, explicit = c.resume_state("auto"), c.resume_state(str(tmp_path / "run" / "last.pt"))
+    assert auto is not None and auto["step"] == 3
+    assert explicit is not None and explicit["x"] == 1
     c.save_best({"step": 2})
     assert ckpt.load(tmp_path / "run" / "best.pt")["step"] == 2
 

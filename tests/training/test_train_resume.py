@@ -13,10 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
+from helpers import child_env, noise_pngs
 
 from srgan_cli.errors import CheckpointError
 from srgan_cli.models.vgg import random_vgg_features
@@ -28,14 +27,6 @@ TIMEOUT = 180
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def _images(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(2):
-        arr = np.random.default_rng(i).integers(0, 256, size=(48, 44, 3), dtype=np.uint8)
-        Image.fromarray(arr).save(folder / f"{i}.png")
-    return folder
 
 
 class _Evil:
@@ -54,7 +45,7 @@ def _cli_args(tmp_path: Path, run: str, steps: int, *extra: str) -> list[str]:
     ]
 
 
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # see _one_thread
+ENV = child_env()
 
 
 def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
@@ -105,7 +96,7 @@ def _assert_same_state(a: dict[str, Any], b: dict[str, Any]) -> None:
 
 @pytest.mark.slow
 def test_sigkill_then_resume_auto_is_bit_exact(tmp_path: Path) -> None:
-    _images(tmp_path / "train")
+    noise_pngs(tmp_path / "train", 2, (48, 44))
     killed = tmp_path / "killed"
     proc = subprocess.Popen(_cli_args(tmp_path, "killed", 100_000, "--save-every", "2"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
@@ -139,7 +130,7 @@ def test_sigkill_then_resume_auto_is_bit_exact(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path: Path) -> None:
-    _images(tmp_path / "train")
+    noise_pngs(tmp_path / "train", 2, (48, 44))
     run = tmp_path / "run"
     proc = subprocess.Popen(_cli_args(tmp_path, "run", 100_000, "--save-every", "1000"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
@@ -189,10 +180,10 @@ def _interrupted_fit(cfg: TrainConfig, at_step: int, **kw: Any) -> None:
     t = Trainer(cfg, log=lambda m: None, **kw)
     real = t.train_step
 
-    def step(hr: torch.Tensor, lr: torch.Tensor) -> dict[str, torch.Tensor]:
+    def step(hr: torch.Tensor, lr_img: torch.Tensor) -> dict[str, torch.Tensor]:
         if t.step + 1 == at_step:
             raise KeyboardInterrupt
-        return real(hr, lr)
+        return real(hr, lr_img)
 
     t.train_step = step  # type: ignore[method-assign]
     with pytest.raises(KeyboardInterrupt):
@@ -201,7 +192,7 @@ def _interrupted_fit(cfg: TrainConfig, at_step: int, **kw: Any) -> None:
 
 
 def test_second_ctrl_c_inside_an_update_keeps_the_last_checkpoint(tmp_path: Path) -> None:
-    _images(tmp_path / "train")
+    noise_pngs(tmp_path / "train", 2, (48, 44))
     cfg = _cfg(tmp_path, "r", steps=6, save_every=1, ema=0.5)
     logs: list[str] = []
     t = Trainer(cfg, log=logs.append)
@@ -213,7 +204,7 @@ def test_second_ctrl_c_inside_an_update_keeps_the_last_checkpoint(tmp_path: Path
             raise KeyboardInterrupt
         real(module, updates)
 
-    t.ema.update = ema_update  # type: ignore[method-assign]
+    t.ema.update = ema_update
     with pytest.raises(KeyboardInterrupt):
         t.fit()
     saved = load_checkpoint(Path(cfg.run_dir) / "last.pt")
@@ -228,7 +219,7 @@ def test_second_ctrl_c_inside_an_update_keeps_the_last_checkpoint(tmp_path: Path
 def test_unwritable_run_folder_is_a_one_line_output_error(tmp_path: Path) -> None:
     from srgan_cli.errors import OutputError
 
-    _images(tmp_path / "train")
+    noise_pngs(tmp_path / "train", 2, (48, 44))
     (tmp_path / "file").write_text("not a folder")
     cfg = _cfg(tmp_path, "file/run", steps=1)
     with pytest.raises(OutputError, match="cannot write"):
@@ -237,7 +228,7 @@ def test_unwritable_run_folder_is_a_one_line_output_error(tmp_path: Path) -> Non
 
 @pytest.mark.slow
 def test_resume_in_process_matches_for_both_stages(tmp_path: Path) -> None:
-    _images(tmp_path / "train")
+    noise_pngs(tmp_path / "train", 2, (48, 44))
     psnr = dict(steps=4, ema=0.5, schedule="cosine", warmup_steps=1, save_every=100)
     full = _fit(_cfg(tmp_path, "a", **psnr))
     _interrupted_fit(_cfg(tmp_path, "b", **psnr), at_step=3)
@@ -256,7 +247,7 @@ def test_resume_in_process_matches_for_both_stages(tmp_path: Path) -> None:
 
 
 def test_bad_checkpoints_are_checkpoint_errors(tmp_path: Path) -> None:
-    _images(tmp_path / "train")
+    noise_pngs(tmp_path / "train", 2, (48, 44))
     cfg = _cfg(tmp_path, "run", steps=2)
     t = _fit(cfg)
     last = tmp_path / "run" / "last.pt"
@@ -295,7 +286,7 @@ def test_bad_checkpoints_are_checkpoint_errors(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_cli_refuses_a_corrupt_checkpoint(tmp_path: Path) -> None:
-    _images(tmp_path / "train")
+    noise_pngs(tmp_path / "train", 2, (48, 44))
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "last.pt").write_bytes(b"PK\x03\x04 torn")
     res = _run(_cli_args(tmp_path, "run", 2, "--resume", "auto"))

@@ -8,11 +8,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from helpers import noise_pngs
 
 from srgan_cli.errors import DeviceError, ModelError, TrainingError
 from srgan_cli.models.bundled import save_model
@@ -49,14 +48,6 @@ def _batch(seed: int = 0, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
     return hr, F.avg_pool2d(hr, 4)
 
 
-def _images(folder: Path, n: int = 2, size: tuple[int, int] = (40, 44)) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        arr = np.random.default_rng(i).integers(0, 256, size=(*size, 3), dtype=np.uint8)
-        Image.fromarray(arr).save(folder / f"{i}.png")
-    return folder
-
-
 def _finite(module: torch.nn.Module) -> bool:
     return all(torch.isfinite(v).all() for v in module.state_dict().values()
                if v.is_floating_point())
@@ -68,7 +59,7 @@ def vgg() -> VGGFeatures:
     homogeneous, so every feature is x1000 and the content loss is O(1) as with real weights."""
     v = random_vgg_features("vgg54")
     with torch.no_grad():
-        v.features[0].weight.mul_(1000)
+        v.get_parameter("features.0.weight").mul_(1000)
     return v
 
 
@@ -126,7 +117,8 @@ def test_gan_starts_from_a_psnr_run_and_learns(tmp_path: Path, vgg: VGGFeatures)
     save_model(psnr.generator, tmp_path / "g.safetensors", {})
     st = Trainer(_cfg(tmp_path, stage="gan", init=str(tmp_path / "g.safetensors")), vgg=vgg,
                  log=_quiet)
-    assert torch.equal(st.generator.tail.weight, psnr.generator.tail.weight)
+    assert torch.equal(st.generator.get_parameter("tail.weight"),
+                       psnr.generator.get_parameter("tail.weight"))
 
 
 def test_gan_init_errors(tmp_path: Path, vgg: VGGFeatures) -> None:
@@ -150,7 +142,8 @@ def test_gan_with_pixel_content_loss_needs_no_vgg(tmp_path: Path) -> None:
     hr, lr = _batch()
     out = t.train_step(hr, lr)
     with torch.no_grad():
-        assert t.content.vgg is None and math.isfinite(out["d_loss"].item())
+        assert t.content is not None and t.content.vgg is None
+        assert math.isfinite(out["d_loss"].item())
 
 
 # ----------------------------------------------------------------------------- loop options
@@ -160,7 +153,7 @@ def test_bf16_on_cpu(tmp_path: Path) -> None:
     t = Trainer(_cfg(tmp_path, amp="bf16", lr=1e-3), log=_quiet)
     assert t.amp_dtype == torch.bfloat16 and not t.scaler.is_enabled()
     seen: list[torch.dtype] = []
-    t.generator.head.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    t.generator.get_submodule("head").register_forward_hook(lambda m, i, o: seen.append(o.dtype))
     hr, lr = _batch()
     losses = [t.train_step(hr, lr)["loss"].item() for _ in range(6)]
     assert seen and all(d == torch.bfloat16 for d in seen)  # convs ran in bf16
@@ -191,7 +184,8 @@ def test_ema_is_updated_saved_and_used(tmp_path: Path) -> None:
     new = dict(t.generator.named_parameters())
     for k, old in before.items():  # ema = 0.75 ema + 0.25 weights
         torch.testing.assert_close(t.ema.module.get_parameter(k), 0.75 * old + 0.25 * new[k])
-    assert not torch.equal(t.ema.module.tail.weight, t.generator.tail.weight)
+    assert not torch.equal(t.ema.module.get_parameter("tail.weight"),
+                           t.generator.get_parameter("tail.weight"))
     for k, b in t.generator.named_buffers():  # BN statistics averaged, counters copied
         if b.is_floating_point():
             torch.testing.assert_close(t.ema.module.get_buffer(k), 0.75 * buffers[k] + 0.25 * b)
@@ -199,6 +193,7 @@ def test_ema_is_updated_saved_and_used(tmp_path: Path) -> None:
             assert torch.equal(t.ema.module.get_buffer(k), b)
 
     path = t.save_checkpoint()
+    assert path is not None
     state = load_checkpoint(path)
     assert state["step"] == 100 and state["stage"] == "psnr" and state["format"]
     for k, v in t.ema.module.state_dict().items():
@@ -206,7 +201,8 @@ def test_ema_is_updated_saved_and_used(tmp_path: Path) -> None:
         assert torch.equal(state["generator"][k], t.generator.state_dict()[k])
     # what is exported / used for inference from the run is the EMA
     loaded = load_srresnet(str(path))
-    assert torch.equal(loaded.tail.weight, t.ema.module.tail.weight)
+    assert torch.equal(loaded.get_parameter("tail.weight"),
+                       t.ema.module.get_parameter("tail.weight"))
 
 
 def test_grad_clip_limits_the_gradient_norm(tmp_path: Path,
@@ -236,7 +232,7 @@ def test_grad_clip_limits_the_gradient_norm(tmp_path: Path,
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _images(tmp_path / "train")
+    noise_pngs(tmp_path / "train", 2, (40, 44))
     real = stages.pixel_loss
     calls = {"n": 0}
 
@@ -266,9 +262,9 @@ def test_validation_logs_and_run_folder(tmp_path: Path) -> None:
     from srgan_cli.evaluation.evaluate import evaluate
     from srgan_cli.upscaling.upscaler import Upscaler
 
-    _images(tmp_path / "train")
+    noise_pngs(tmp_path / "train", 2, (40, 44))
     val = tmp_path / "Val"
-    _images(val / "HR", n=3, size=(24, 28))
+    noise_pngs(val / "HR", n=3, size=(24, 28))
     cfg = _cfg(tmp_path, steps=4, val_every=2, val_data=str(val), ema=0.5, lr=1e-3,
                save_every=100)
     logs: list[str] = []
@@ -311,8 +307,8 @@ def test_validation_set_by_name_under_data_root_and_missing_one_fails_fast(
 
     monkeypatch.delenv("SRGAN_DATA", raising=False)  # only data_root may find Set5
     monkeypatch.chdir(tmp_path)
-    _images(tmp_path / "train")
-    _images(tmp_path / "root" / "Set5" / "HR", n=2, size=(20, 24))
+    noise_pngs(tmp_path / "train", 2, (40, 44))
+    noise_pngs(tmp_path / "root" / "Set5" / "HR", n=2, size=(20, 24))
     cfg = _cfg(tmp_path, steps=2, val_every=2, val_data="set5", data_root=str(tmp_path / "root"))
     record = Trainer(cfg, log=_quiet).fit()
     assert record["step"] == 2 and math.isfinite(record["val_psnr"])

@@ -3,8 +3,9 @@ fake upscaler, the reporter's calls, exit-code aggregation."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -103,9 +104,9 @@ class Recorder(Reporter):
         ({"max_pixels": -5}, "--max-pixels must be >= 0"),
     ],
 )
-def test_options_are_checked_when_built(kwargs: dict[str, object], message: str) -> None:
+def test_options_are_checked_when_built(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        UpscaleOptions(**kwargs)  # type: ignore[arg-type]
+        UpscaleOptions(**kwargs)
 
 
 def test_options_defaults_and_pixel_limit() -> None:
@@ -308,7 +309,7 @@ def test_output_size_error_names_the_limit_and_the_memory() -> None:
 class Gated(Nearest):
     """Nearest x2 whose images wait, before the model runs, for a condition (or give up)."""
 
-    def __init__(self, waits: dict[int, object]) -> None:
+    def __init__(self, waits: dict[int, Callable[[], bool]]) -> None:
         import threading
 
         self.waits, self.calls, self.lock = waits, 0, threading.Lock()
@@ -320,9 +321,9 @@ class Gated(Nearest):
         k, self.calls = self.calls, self.calls + 1
         cond = self.waits.get(k)
         deadline = time.monotonic() + 10
-        while cond is not None and not cond() and time.monotonic() < deadline:  # type: ignore[operator]
+        while cond is not None and not cond() and time.monotonic() < deadline:
             time.sleep(0.005)
-        assert cond is None or cond(), f"image {k}: the pipeline did not overlap"  # type: ignore[operator]
+        assert cond is None or cond(), f"image {k}: the pipeline did not overlap"
         return super().upscale_image(img, outscale, progress_cb)
 
 
@@ -338,14 +339,14 @@ def test_decode_and_encode_run_beside_the_model(tmp_path: Path,
     decoded: list[str] = []
     second_model_started = threading.Event()
 
-    def reading(path: Path, **kw: object) -> ImageData:
+    def reading(path: Path, **kw: Any) -> ImageData:
         decoded.append(Path(path).name)
-        return read(path, **kw)  # type: ignore[arg-type]
+        return read(path, **kw)
 
-    def writing(path: Path, image: ImageData, **kw: object) -> None:
+    def writing(path: Path, image: ImageData, **kw: Any) -> None:
         if Path(path).name == "i0_x2.png":  # encoding image 0 waits for the model on image 1
             assert second_model_started.wait(10), "the model waited for the encoder"
-        write(path, image, **kw)  # type: ignore[arg-type]
+        write(path, image, **kw)
 
     monkeypatch.setattr(decode, "read_image", reading)
     monkeypatch.setattr(encode, "write_image", writing)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -37,6 +38,7 @@ def random_srresnet(
     net = SRResNet(scale=scale, num_blocks=num_blocks, channels=channels)
     for m in net.modules():
         if isinstance(m, nn.BatchNorm2d):
+            assert m.running_mean is not None and m.running_var is not None
             m.running_mean.uniform_(-0.3, 0.3)
             m.running_var.uniform_(0.5, 2.0)
             nn.init.uniform_(m.weight, 0.5, 1.5)
@@ -44,12 +46,12 @@ def random_srresnet(
     return net.eval().requires_grad_(False)
 
 
-def loaded(net: nn.Module, scale: int = 4, fold_bn: bool = True) -> ModelDescriptor:
+def loaded(net: SRResNet | FakeOOM, scale: int = 4, fold_bn: bool = True) -> ModelDescriptor:
     """An SRResNet (or a wrapper of one) as a descriptor: exact tiling, BN folded if asked."""
     return ModelDescriptor(
         name="test", architecture="srresnet", scale=scale, in_channels=3, out_channels=3,
         parameters=parameter_count(net), precisions=ALL_PRECISIONS, size=SizeRequirements(),
-        tiling=Tiling(True, int(net.receptive_radius)), card={}, source="memory",
+        tiling=Tiling(True, net.receptive_radius), card={}, source="memory",
         implementation=TorchImplementation(net, for_inference=fold_batchnorm if fold_bn else None),
     )
 
@@ -75,6 +77,7 @@ def reference(net: nn.Module, arr: np.ndarray) -> np.ndarray:
 def test_fold_conv_bn_matches() -> None:
     torch.manual_seed(1)
     conv, bn = nn.Conv2d(4, 6, 3, padding=1), nn.BatchNorm2d(6)
+    assert bn.running_mean is not None and bn.running_var is not None
     bn.running_mean.uniform_(-1, 1)
     bn.running_var.uniform_(0.2, 3)
     nn.init.uniform_(bn.weight, -2, 2)
@@ -300,9 +303,10 @@ def test_resolve_device_and_precision() -> None:
 
 def test_bad_options() -> None:
     model = loaded(random_srresnet())
-    for kwargs in ({"tile": -1}, {"tile_pad": -2}, {"batch_size": 0}):
+    bad: list[dict[str, Any]] = [{"tile": -1}, {"tile_pad": -2}, {"batch_size": 0}]
+    for kwargs in bad:
         with pytest.raises(UsageError):
-            Upscaler(model, device="cpu", **kwargs)  # type: ignore[arg-type]
+            Upscaler(model, device="cpu", **kwargs)
 
 
 # ----------------------------------------------------------------------------- images
@@ -321,7 +325,7 @@ def test_upscale_image_alpha_and_outscale() -> None:
     out = up.upscale_image(_image(arr, alpha))
     assert out.size == (120, 80) and out.icc_profile == b"icc"
     assert np.array_equal(out.color, up.upscale_array(arr))
-    assert np.array_equal(out.alpha, imresize(alpha, 4))
+    assert out.alpha is not None and np.array_equal(out.alpha, imresize(alpha, 4))
     small = up.upscale_image(_image(arr, alpha), outscale=2.5)
     assert small.size == (75, 50) and small.alpha is not None and small.alpha.shape == (50, 75)
     assert np.array_equal(small.color, imresize(out.color, size=(50, 75)))
@@ -373,7 +377,7 @@ def test_nan_model_through_the_cli_exits_with_the_model_code(
 
     net = random_srresnet(scale=2)
     with torch.no_grad():
-        net.head.bias.fill_(float("inf"))
+        net.get_parameter("head.bias").fill_(float("inf"))
     save_model(net, tmp_path / "inf.safetensors", {})
     write_image(tmp_path / "a.png", _image(make_image(10, 12)))
     with pytest.raises(SystemExit) as exc:
