@@ -152,7 +152,8 @@ def test_old_lr_data_key_and_flag_map_to_lowres_data(tmp_path: Path,
     from srgan_cli.training import run
 
     seen: list[dict[str, object]] = []
-    monkeypatch.setattr(run, "run_training", lambda c, o, resume=None: seen.append(o) or {})
+    monkeypatch.setattr(run, "run_training",
+                        lambda c, o, resume=None, progress=None: seen.append(o) or {})
     for flag in ("--lowres-data", "--lr-data"):
         main(["train", "--data", "hr", flag, "lr"])
     assert [o["lowres_data"] for o in seen] == [["lr"], ["lr"]]
