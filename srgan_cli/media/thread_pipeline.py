@@ -112,7 +112,7 @@ class Reader(Generic[T]):
                 _put(self._queue, item, self._pipeline.stopping)
         except _Stopped:
             return
-        except BaseException as e:  # noqa: BLE001 - raised in the caller's thread, in order
+        except BaseException as e:  # raised in the caller's thread, in order
             last = _Failed(e)
         with contextlib.suppress(_Stopped):
             _put(self._queue, last, self._pipeline.stopping)
@@ -169,7 +169,7 @@ class Writer(Generic[T]):
             consume(self._items())
         except _Stopped:
             pass
-        except BaseException as e:  # noqa: BLE001 - raised in the caller's thread
+        except BaseException as e:  # raised in the caller's thread
             if self._pipeline.failure is None:
                 self._pipeline.failure = e
             self._pipeline.stopping.set()
