@@ -9,10 +9,9 @@ re-encoded), container metadata and chapters where the output format can hold th
 
 Decoding runs in one thread, encoding in another, the model in the caller's thread
 (`srgan_cli.media.thread_pipeline`); the queues between them are bounded, so memory stays
-bounded whatever the length of the video. The output
-is written under a temp name and published only when complete (`fileio.atomic_write`), so
-Ctrl-C, SIGTERM or an error leaves no partial file. A run cannot be resumed: an interrupted
-video starts again from its first frame.
+bounded whatever the length of the video. The output is written under a temp name and
+published only when complete (`fileio.atomic_write`), so Ctrl-C, SIGTERM or an error leaves no
+partial file. A run cannot be resumed: an interrupted video starts again from its first frame.
 
 `iter_frames` streams a video's frames (`video_eval` scores a model on them). Bad input (no video
 stream, an undecodable or truncated stream, no frames) raises one-line InputImageError.

@@ -3,8 +3,8 @@
 
 A reader thread prepares and decodes the next image and a writer thread encodes the last one
 while the model (in the calling thread) works, each through a queue of one image
-(`media.thread_pipeline`, which video frames go through too), so a folder of N images takes
-about N times the model time. Records and reporter calls stay in job order. On
+(`srgan_cli.media.thread_pipeline`, which video frames go through too), so a folder of N images
+takes about N times the model time. Records and reporter calls stay in job order. On
 KeyboardInterrupt (Ctrl-C, or SIGTERM/SIGHUP under `srgan_cli.signals`) the threads stop after
 their current image, whose output is either complete or not there at all.
 """
