@@ -52,7 +52,8 @@ def bench(clip: Path, out_dir: Path, model: str, tile: int | None) -> None:
     upscaler = load_upscaler(options)
     result = run_batch([str(clip)], options, upscaler=upscaler)
     result.check()
-    rec = result.records[0].media or {}
+    media = result.records[0].media
+    rec = media.as_record() if media is not None else {}
     n, pipeline = rec["frames_in"], rec["seconds"]
     frames = list(iter_frames(clip))
     fn = frame_function(upscaler, None)

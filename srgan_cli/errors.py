@@ -5,6 +5,10 @@ them."""
 
 from __future__ import annotations
 
+import errno
+import os
+import sys
+
 EXIT_MIXED = 1  # a batch whose failures have different error types
 EXIT_INTERNAL = 70  # an unexpected exception (a bug): EX_SOFTWARE
 EXIT_INTERRUPTED = 130  # Ctrl-C, SIGTERM, SIGHUP: 128 + SIGINT
@@ -21,6 +25,26 @@ def internal_error_line(e: BaseException) -> str:
 class StreamClosed(Exception):
     """stdout's reader went away (EPIPE): the run stops quietly with EXIT_BROKEN_PIPE. Not an
     SrganError: there is no one left to read a message."""
+
+
+def is_closed_stdout(e: BaseException) -> bool:
+    """Whether `e` is a write to a stdout whose reader went away, or that was closed: EPIPE,
+    or EBADF/EINVAL while stdout takes no more writes, naming no file (an EPIPE that names a
+    file, such as an output that is a FIFO, is that file's failure)."""
+    if not isinstance(e, OSError) or e.filename is not None:
+        return False
+    return e.errno == errno.EPIPE or (e.errno in (errno.EBADF, errno.EINVAL)
+                                      and _stdout_refuses_writes())
+
+
+def _stdout_refuses_writes() -> bool:
+    """True when writing to stdout fails (its reader went away, or it was closed)."""
+    try:
+        sys.stdout.flush()
+        os.write(sys.stdout.fileno(), b"")
+    except (OSError, ValueError):
+        return True
+    return False
 
 
 class SrganError(Exception):

@@ -8,7 +8,6 @@ shell reports a pipe writer killed by SIGPIPE), never counted as an image failur
 
 from __future__ import annotations
 
-import errno
 import os
 import sys
 from typing import Any
@@ -24,6 +23,7 @@ from srgan_cli.errors import (
     SrganError,
     StreamClosed,
     internal_error_line,
+    is_closed_stdout,
 )
 from srgan_cli.version import __version__
 
@@ -36,9 +36,6 @@ app = typer.Typer(
     rich_markup_mode="rich" if sys.stdout is not None and sys.stdout.isatty() else None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-_PIPE_ERRNOS = (errno.EPIPE, errno.EBADF, errno.EINVAL)
-
 
 def _version(value: bool) -> None:
     if value:
@@ -78,21 +75,6 @@ def open_closed_streams() -> None:
             setattr(sys, name, open(fd, mode, closefd=False))  # noqa: SIM115
 
 
-def _is_pipe_error(e: BaseException) -> bool:
-    return isinstance(e, BrokenPipeError) or (
-        isinstance(e, OSError) and e.errno in _PIPE_ERRNOS and _stdout_gone())
-
-
-def _stdout_gone() -> bool:
-    """True when writing to stdout fails (its reader went away, or it was closed)."""
-    try:
-        sys.stdout.flush()
-        os.write(sys.stdout.fileno(), b"")
-    except (OSError, ValueError):
-        return True
-    return False
-
-
 def _silence_stdout() -> None:
     """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
     try:
@@ -130,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
             _broken_pipe()
         raise e from None
     except OSError as e:
-        if not _is_pipe_error(e):
+        if not is_closed_stdout(e):
             raise
         _broken_pipe()
 
@@ -142,7 +124,7 @@ def _run(argv: list[str] | None) -> None:
         _register()
         rv = app(args=argv, standalone_mode=False)
         if isinstance(rv, int) and rv != 0:  # typer.Exit(n) is returned, not raised, here
-            if rv == EXIT_INTERRUPTED:  # typer turns Ctrl-C into a silent Exit(130)
+            if rv == EXIT_INTERRUPTED:  # typer turns Ctrl-C into a silent Exit(130): say it
                 _error("interrupted")
             sys.exit(rv)
     except SrganError as e:
@@ -155,13 +137,13 @@ def _run(argv: list[str] | None) -> None:
         sys.exit(e.exit_code)
     except StreamClosed:
         _broken_pipe()
-    except SystemExit:
-        raise
+    except SystemExit:  # passes through typer and here untouched: how a command that has said
+        raise  # why it stopped (train: where its checkpoint is) exits 130 without 'interrupted'
     except typer.Abort:
         _error("aborted")
         sys.exit(EXIT_INTERRUPTED)
     except Exception as e:  # click usage errors and anything unexpected: one line, no traceback
-        if _is_pipe_error(e):
+        if is_closed_stdout(e):
             raise
         if isinstance(e, _click_exception()):
             usage: Any = e  # a ClickException: it prints itself

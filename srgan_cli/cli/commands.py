@@ -2,11 +2,11 @@
 
 `register_all` also gives every subcommand that lacks it the shared `-q/--quiet` option
 (`console.QUIET_OPTION`, which sets the process-wide quiet flag), and turns a write to a closed
-pipe (EPIPE) into `StreamClosed`, which typer does not swallow (it would exit 1)."""
+stdout (`errors.is_closed_stdout`) into `StreamClosed`, which typer does not swallow (it would
+exit 1)."""
 
 from __future__ import annotations
 
-import errno
 import functools
 import importlib
 import inspect
@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from srgan_cli.errors import StreamClosed
+from srgan_cli.errors import StreamClosed, is_closed_stdout
 
 # Order is the order in `srgan --help`.
 COMMAND_MODULES = ("upscale", "eval", "train", "export", "models", "sample", "doctor")
@@ -43,7 +43,7 @@ def with_quiet(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def pipe_safe(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`fn`, raising StreamClosed where it would raise EPIPE (its stdout's reader is gone)."""
+    """`fn`, raising StreamClosed where a write to a closed stdout fails (`is_closed_stdout`)."""
     if getattr(fn, "pipe_safe", False):
         return fn
 
@@ -52,7 +52,7 @@ def pipe_safe(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except OSError as e:
-            if e.errno == errno.EPIPE:
+            if is_closed_stdout(e):
                 raise StreamClosed(str(e)) from e
             raise
 

@@ -10,6 +10,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 import typer
 
+from srgan_cli.errors import EXIT_INTERRUPTED
 from srgan_cli.training.config import ALIASES, TrainConfig, help_of
 
 
@@ -39,16 +40,19 @@ def train(**kwargs: Any) -> None:
 
     Every option can come from a TOML file (--config) and be overridden by flags. Runs on one
     device, or on many with `torchrun --nproc_per_node N -m srgan_cli train ...` (DDP)."""
+    from srgan_cli.cli.console import progress
     from srgan_cli.training.run import run_training
 
     config_path = kwargs.pop("config")
     resume = kwargs.pop("resume")
     try:
-        run_training(config_path, kwargs, resume=resume)
+        run_training(config_path, kwargs, resume=resume, progress=progress)
     except KeyboardInterrupt:
-        # Typer (standalone_mode=False) would turn this into a *returned* 130 that cli.main
-        # ignores (exit status 0); the checkpoint message has been printed by the trainer.
-        raise SystemExit(130) from None
+        # Typer would turn this into a returned Exit(130), which cli.app reports with its
+        # generic 'interrupted' line; the trainer has already said where it stopped and where
+        # the checkpoint is, so exit 130 (EXIT_INTERRUPTED) directly: a SystemExit passes
+        # through typer and cli.app untouched.
+        raise SystemExit(EXIT_INTERRUPTED) from None
 
 
 def _build_signature() -> inspect.Signature:

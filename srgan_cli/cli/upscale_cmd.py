@@ -23,6 +23,7 @@ from srgan_cli.cli.console import QUIET_OPTION
 from srgan_cli.cli.params import MODEL_PANEL, Device, Model, Precision, Tile, Tta
 from srgan_cli.errors import UsageError
 from srgan_cli.media.output_options import METADATA_HELP, QUALITY_HELP
+from srgan_cli.messages import show_path
 from srgan_cli.options import parse_bytes
 from srgan_cli.upscaling.batch import (
     BatchResult,
@@ -34,7 +35,7 @@ from srgan_cli.upscaling.batch import (
     summary_line,
 )
 from srgan_cli.upscaling.pipeline import run_batch
-from srgan_cli.upscaling.planning import DEFAULT_MAX_OUTPUT_PIXELS, Job, show_path
+from srgan_cli.upscaling.planning import DEFAULT_MAX_OUTPUT_PIXELS, Job
 
 _OUT = "Output"
 _LIMITS = "Limits"

@@ -7,11 +7,11 @@ changes: the number of frames, their timestamps (variable frame rate included), 
 the rotation (display matrix), the duration, audio and subtitle streams (packets copied, never
 re-encoded), container metadata and chapters where the output format can hold them.
 
-Decoding runs in one thread, encoding in another, the model in the caller's thread; the queues
-between them are bounded, so memory stays bounded whatever the length of the video. The output
-is written under a temp name and published only when complete (`fileio.atomic_write`), so
-Ctrl-C, SIGTERM or an error leaves no partial file. A run cannot be resumed: an interrupted
-video starts again from its first frame.
+Decoding runs in one thread, encoding in another, the model in the caller's thread
+(`srgan_cli.media.thread_pipeline`); the queues between them are bounded, so memory stays
+bounded whatever the length of the video. The output is written under a temp name and
+published only when complete (`fileio.atomic_write`), so Ctrl-C, SIGTERM or an error leaves no
+partial file. A run cannot be resumed: an interrupted video starts again from its first frame.
 
 `iter_frames` streams a video's frames (`video_eval` scores a model on them). Bad input (no video
 stream, an undecodable or truncated stream, no frames) raises one-line InputImageError.
@@ -19,8 +19,7 @@ stream, an undecodable or truncated stream, no frames) raises one-line InputImag
 
 from __future__ import annotations
 
-import queue
-import threading
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -33,6 +32,7 @@ import numpy as np
 from srgan_cli.errors import InputImageError, OutputError, UsageError
 from srgan_cli.fileio import atomic_write, check_target
 from srgan_cli.media.formats import VIDEO_FORMATS, VIDEO_SUFFIXES
+from srgan_cli.media.thread_pipeline import ThreadPipeline, Writer
 from srgan_cli.messages import one_line, show_path
 
 FrameFn = Callable[[list[np.ndarray]], list[np.ndarray]]
@@ -282,60 +282,15 @@ def _frame_step(stream: Any) -> int:
 # --------------------------------------------------------------------------- threads
 
 
-class _Stopped(Exception):
-    """The other side of a queue has failed or finished early."""
-
-
-class _Pipe:
-    """A bounded queue whose put/get give up (raise _Stopped) once `stop` is set."""
-
-    def __init__(self, stop: threading.Event, size: int = _QUEUE_ITEMS) -> None:
-        self._q: queue.Queue[Any] = queue.Queue(size)
-        self._stop = stop
-
-    def put(self, item: Any) -> None:
-        while not self._stop.is_set():
-            try:
-                self._q.put(item, timeout=0.05)
-                return
-            except queue.Full:
-                continue
-        raise _Stopped
-
-    def get(self) -> Any:
-        while True:
-            try:
-                return self._q.get(timeout=0.05)
-            except queue.Empty:
-                if self._stop.is_set():
-                    raise _Stopped from None
-
-
-class _Worker(threading.Thread):
-    """A thread running `body`; its exception is kept for the caller and stops the pipeline."""
-
-    def __init__(self, name: str, body: Callable[[], None], stop: threading.Event) -> None:
-        super().__init__(name=name, daemon=True)
-        self._body = body
-        self._stop_event = stop
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self._body()
-        except _Stopped:
-            pass
-        except BaseException as e:  # handed to the caller's thread, which re-raises it
-            self.error = e
-            self._stop_event.set()
-
-
 @dataclass
 class _Decoded:
-    """A decoded stream handed to the reader thread: first items already pulled."""
+    """A decoded stream for the reader thread: its first items already pulled."""
 
     head: list[Any]
     rest: Iterator[Any]
+
+    def items(self) -> Iterator[Any]:
+        return itertools.chain(self.head, self.rest)
 
 
 def _pull_first_frame(items: Iterator[Any]) -> _Decoded:
@@ -345,18 +300,6 @@ def _pull_first_frame(items: Iterator[Any]) -> _Decoded:
         if isinstance(item, _Frame | _DecodeEnd):
             break
     return _Decoded(head, items)
-
-
-def _start_reader(decoded: _Decoded, pipe: _Pipe, stop: threading.Event) -> _Worker:
-    def body() -> None:
-        for item in decoded.head:
-            pipe.put(item)
-        for item in decoded.rest:
-            pipe.put(item)
-
-    worker = _Worker("srgan-decode", body, stop)
-    worker.start()
-    return worker
 
 
 # --------------------------------------------------------------------------- upscale
@@ -448,7 +391,6 @@ def upscale_video(
     rate = vin.average_rate or vin.guessed_rate
     duration = (float(vin.duration * vin.time_base) if vin.duration is not None
                 else (inp.duration / 1_000_000 if inp.duration else None))
-    pipeline: _Pipeline | None = None
     try:
         decoded = _pull_first_frame(_demux(src, inp, copy, None))
         first = next((x for x in decoded.head if isinstance(x, _Frame)), None)
@@ -461,12 +403,9 @@ def upscale_video(
             try:
                 plan, vout, mapping = _setup_output(src, inp, out, first, size, codec, crf,
                                                     pix_fmt)
-                pipeline = _Pipeline(out, vout, mapping, upscale_frames, size, batch,
-                                     threading.Event())
-                pipeline.run(decoded, progress, total)
+                frames = _FrameRun(out, vout, mapping, upscale_frames, size, batch)
+                frames.run(decoded.items(), progress, total)
             finally:
-                if pipeline is not None:
-                    pipeline.close()
                 out.close()
     finally:
         inp.close()
@@ -474,11 +413,11 @@ def upscale_video(
     return VideoResult(
         input=str(src), output=str(dst), codec=plan.codec, pix_fmt=plan.pix_fmt, crf=plan.crf,
         width=in_w, height=in_h, out_width=size[1], out_height=size[0],
-        frames_in=pipeline.frames_in, frames_out=pipeline.packets_out,
+        frames_in=frames.frames_in, frames_out=frames.packets_out,
         fps=float(rate) if rate else None, duration=duration,
         rotation=first.rotation, copied_streams=plan.copied, seconds=seconds,
-        frames_per_second=pipeline.frames_in / seconds if seconds > 0 else 0.0,
-        wait_decode=pipeline.wait_decode, wait_encode=pipeline.wait_encode)
+        frames_per_second=frames.frames_in / seconds if seconds > 0 else 0.0,
+        wait_decode=frames.wait_decode, wait_encode=frames.wait_encode)
 
 
 def _check_batch(out: list[np.ndarray], n: int, size: tuple[int, int]) -> None:
@@ -490,16 +429,14 @@ def _check_batch(out: list[np.ndarray], n: int, size: tuple[int, int]) -> None:
                              f"{(*size, 3)}")
 
 
-class _Pipeline:
-    """Decode thread -> batches through `fn` in this thread -> encode thread."""
+class _FrameRun:
+    """Decode thread -> batches through `fn` in this thread -> encode thread
+    (`thread_pipeline`: bounded queues, in order, stopped and joined on any exit)."""
 
     def __init__(self, out: Any, vout: Any, mapping: dict[int, Any], fn: FrameFn,
-                 size: tuple[int, int], batch: int, stop: threading.Event) -> None:
+                 size: tuple[int, int], batch: int) -> None:
         self.out, self.vout, self.mapping, self.fn = out, vout, mapping, fn
-        self.size, self.batch, self.stop = size, batch, stop
-        self.read_q = _Pipe(stop)
-        self.write_q = _Pipe(stop, max(4, _QUEUE_ITEMS // max(batch, 1)))
-        self.workers: list[_Worker] = []
+        self.size, self.batch = size, batch
         self.frames_in = 0
         self.packets_out = 0
         self.wait_decode = 0.0  # seconds the model thread waited for decoded frames
@@ -514,11 +451,13 @@ class _Pipeline:
             self.out.mux(p)
             self.packets_out += 1
 
-    def _write(self) -> None:
+    def _encode_all(self, items: Iterator[Any]) -> None:
+        """Batches of (upscaled frame, its _Frame) are encoded, copied packets muxed as they
+        are; then the encoder is flushed."""
         import av
 
         tb = self.vout.codec_context.time_base
-        while (item := self.write_q.get()) is not None:
+        for item in items:
             if not isinstance(item, list):
                 item.stream = self.mapping[item.stream_index]
                 self.out.mux(item)
@@ -532,58 +471,40 @@ class _Pipeline:
         self._mux_video(self.vout.encode(None))
 
     # ---- model thread (the caller's)
-    def _flush(self, pending: list[_Frame], progress: ProgressFn | None,
+    def _flush(self, pending: list[_Frame], to_encode: Writer[Any], progress: ProgressFn | None,
                total: int | None) -> None:
         sr = self.fn([f.rgb for f in pending])
         _check_batch(sr, len(pending), self.size)
-        t0 = time.perf_counter()
-        self.write_q.put(list(zip(sr, pending, strict=True)))
-        self.wait_encode += time.perf_counter() - t0
+        to_encode.put(list(zip(sr, pending, strict=True)))
         for _ in pending:
             self.frames_in += 1
             if progress is not None:
                 progress(self.frames_in, total)
         pending.clear()
 
-    def run(self, decoded: _Decoded, progress: ProgressFn | None, total: int | None) -> None:
-        self.workers.append(_start_reader(decoded, self.read_q, self.stop))
-        writer = _Worker("srgan-encode", self._write, self.stop)
-        writer.start()
-        self.workers.append(writer)
-        pending: list[_Frame] = []
-        try:
-            while not isinstance(item := self._next(), _DecodeEnd):
-                if not isinstance(item, _Frame):
-                    self.write_q.put(item)
-                    continue
-                pending.append(item)
-                if len(pending) >= self.batch:
-                    self._flush(pending, progress, total)
-            if pending:
-                self._flush(pending, progress, total)
-            self.write_q.put(None)
-            writer.join()
-        except _Stopped:
-            self.raise_worker_error()
-            raise
-        self.raise_worker_error()
-
-    def _next(self) -> Any:
-        t0 = time.perf_counter()
-        item = self.read_q.get()
-        self.wait_decode += time.perf_counter() - t0
-        return item
-
-    def raise_worker_error(self) -> None:
-        for w in self.workers:
-            if w.error is not None:
-                raise w.error
-
-    def close(self) -> None:
-        """Stop and join the threads (after success, failure or Ctrl-C)."""
-        self.stop.set()
-        for w in self.workers:
-            w.join()
+    def run(self, items: Iterator[Any], progress: ProgressFn | None, total: int | None) -> None:
+        """Every frame of `items` (then the _DecodeEnd) upscaled and encoded, packets copied."""
+        with ThreadPipeline() as threads:
+            decoded = threads.read_ahead(items, size=_QUEUE_ITEMS, name="srgan-decode")
+            to_encode: Writer[Any] = threads.write_behind(
+                self._encode_all, size=max(4, _QUEUE_ITEMS // max(self.batch, 1)),
+                name="srgan-encode")
+            try:
+                pending: list[_Frame] = []
+                for item in decoded:
+                    if isinstance(item, _DecodeEnd):
+                        break
+                    if not isinstance(item, _Frame):
+                        to_encode.put(item)
+                        continue
+                    pending.append(item)
+                    if len(pending) >= self.batch:
+                        self._flush(pending, to_encode, progress, total)
+                if pending:
+                    self._flush(pending, to_encode, progress, total)
+                to_encode.finish()
+            finally:
+                self.wait_decode, self.wait_encode = decoded.waited, to_encode.waited
 
 
 # --------------------------------------------------------------------------- probing
@@ -595,21 +516,12 @@ def iter_frames(path: str | Path, max_frames: int | None = None) -> Iterator[np.
     InputImageError for no video stream, an undecodable or truncated stream, no frames."""
     p = Path(path)
     inp = _open_input(p)
-    stop = threading.Event()
-    pipe = _Pipe(stop)
-    reader = _start_reader(_Decoded([], _demux(p, inp, [], max_frames)), pipe, stop)
     try:
-        while True:
-            try:
-                item = pipe.get()
-            except _Stopped:
-                break
-            if isinstance(item, _DecodeEnd):
-                break
-            yield item.rgb
+        with ThreadPipeline() as threads:
+            for item in threads.read_ahead(_demux(p, inp, [], max_frames), size=_QUEUE_ITEMS,
+                                           name="srgan-decode"):
+                if isinstance(item, _DecodeEnd):
+                    break
+                yield item.rgb
     finally:
-        stop.set()
-        reader.join()
         inp.close()
-    if reader.error is not None:
-        raise reader.error

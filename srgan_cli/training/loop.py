@@ -3,19 +3,20 @@ signals. One process or many (torchrun / DDP).
 
 The data stream is a pure function of the step, and every piece of state (models, optimisers,
 schedules, EMA, grad scaler, RNG, step) is in the checkpoint, so a resumed run continues exactly
-where the interrupted one stopped."""
+where the interrupted one stopped. SIGINT, SIGTERM and SIGHUP (`srgan_cli.signals.stop_requests`)
+stop the run after the step under way, with a checkpoint; a second signal stops it at once. The
+engine draws no progress bar itself: whoever runs it (the CLI) may pass one in."""
 
 from __future__ import annotations
 
 import contextlib
 import math
 import os
-import signal
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from functools import partial
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import torch
@@ -25,6 +26,7 @@ from torch.utils.data import DataLoader
 from srgan_cli.devices import resolve_device
 from srgan_cli.errors import TrainingError
 from srgan_cli.models.vgg import VGGFeatures
+from srgan_cli.signals import StopRequest, stop_requests
 from srgan_cli.training import checkpoint as ckpt
 from srgan_cli.training import distributed as dist_utils
 from srgan_cli.training.config import TrainConfig, as_dict
@@ -33,21 +35,32 @@ from srgan_cli.training.runlock import run_folder_lock
 from srgan_cli.training.runlog import RunLog
 from srgan_cli.training.stages import Losses, Stage, make_stage, resolve_amp
 
+ProgressDisplay = Callable[[bool], AbstractContextManager[Any]]
+"""Opens a progress display, shown when its argument is True: what it yields has rich
+Progress's `add_task` and `update`, and a `console` to print above it while it is live
+(`srgan_cli.cli.console.progress` is one)."""
+
 
 class Trainer:
-    """Builds a stage from a TrainConfig (new, or from a checkpoint); trains it to `cfg.steps`."""
+    """Builds a stage from a TrainConfig (new, or from a checkpoint); trains it to `cfg.steps`.
+
+    `log` takes every line the run prints (default: stderr); `progress` draws the bar, shown
+    when `show_progress` (default: stderr is a terminal); without one, no bar."""
 
     def __init__(self, cfg: TrainConfig, *, resume: str | None = None,
                  vgg: VGGFeatures | None = None, log: Callable[[str], None] | None = None,
-                 show_progress: bool | None = None) -> None:
+                 show_progress: bool | None = None,
+                 progress: ProgressDisplay | None = None) -> None:
         self.cfg = cfg
         self.dist = dist_utils.from_env()
         self.device = _setup_device(cfg, self.dist)
         self.amp_dtype = resolve_amp(cfg.amp, self.device)
         self.run_dir = Path(cfg.run_dir)
-        self._log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.log: Callable[[str], None] = log or (
+            lambda msg: print(msg, file=sys.stderr, flush=True))
         self.show_progress = sys.stderr.isatty() if show_progress is None else show_progress
-        self.checkpoints = ckpt.Checkpointer(self.run_dir, is_main=self.dist.is_main, log=self._log)
+        self.progress = progress
+        self.checkpoints = ckpt.Checkpointer(self.run_dir, is_main=self.dist.is_main, log=self.log)
         state = self.checkpoints.resume_state(resume)
         if state is not None:
             ckpt.check_compatible(as_dict(cfg), state)
@@ -102,7 +115,7 @@ class Trainer:
 
     def _fit(self) -> dict[str, Any]:
         cfg = self.cfg
-        runlog = RunLog(self.run_dir, is_main=self.dist.is_main, echo=self._log,
+        runlog = RunLog(self.run_dir, is_main=self.dist.is_main, echo=self.log,
                         total_steps=cfg.steps, stage=cfg.stage,
                         samples_per_step=cfg.batch_size * self.dist.world_size)
         runlog.open(cfg, self.step)
@@ -111,9 +124,9 @@ class Trainer:
             self._val_dataset()  # a missing validation set fails now, not after val_every steps
         self.stage.updating = False
         try:
-            with _StopOnSignal(self._log) as stop_signal:
+            with stop_requests(self._stop_requested) as stop_request:
                 try:
-                    self._loop(loader, runlog, stop_signal)
+                    self._loop(loader, runlog, stop_request)
                 except KeyboardInterrupt:
                     self._save_on_interrupt()
                     raise
@@ -121,39 +134,44 @@ class Trainer:
             runlog.close()
         return runlog.last
 
+    def _stop_requested(self, signal_name: str) -> None:
+        self.log("stop requested: finishing this step and saving a checkpoint")
+
     def _remove_stale_temps(self) -> None:
         """Temp files of last.pt / best.pt whose writer was killed (fileio.clean_stale_temps)."""
-        from srgan_cli import fileio
+        from srgan_cli.fileio import clean_stale_temps
 
-        clean = getattr(fileio, "clean_stale_temps", None)
-        if clean is None or not self.dist.is_main or not self.run_dir.is_dir():
+        if not self.dist.is_main or not self.run_dir.is_dir():
             return
-        removed = clean(self.run_dir)
+        removed = clean_stale_temps(self.run_dir)
         if removed:
             names = ", ".join(p.name for p in removed)
-            self._log(f"removed {len(removed)} temp file(s) left in {self.run_dir} by a killed "
-                      f"run: {names}")
+            self.log(f"removed {len(removed)} temp file(s) left in {self.run_dir} by a killed "
+                     f"run: {names}")
 
-    def _loop(self, loader: DataLoader, runlog: RunLog, stop_signal: _StopOnSignal) -> None:
+    def _loop(self, loader: DataLoader, runlog: RunLog, stop_request: StopRequest) -> None:
         """for each step: batch -> stage.step -> log / validate / save -> signals."""
-        from srgan_cli.cli.console import progress
-
         cfg = self.cfg
-        with progress(self.show_progress and self.dist.is_main) as bar:
+        display: AbstractContextManager[Any] = (
+            contextlib.nullcontext() if self.progress is None
+            else self.progress(self.show_progress and self.dist.is_main))
+        with display as bar:  # None: no display
             label = f"{cfg.stage} stage"
-            task = bar.add_task(label, total=cfg.steps, completed=self.step)
+            task = None if bar is None else bar.add_task(label, total=cfg.steps,
+                                                         completed=self.step)
             if hasattr(bar, "console"):  # a live bar: record lines are printed above it
                 runlog.echo = partial(bar.console.print, markup=False, highlight=False)
             runlog.start(self.step)
             for hr_u8, lr_u8 in loader:
                 values = self._count_step(hr_u8, lr_u8)
                 runlog.add(values)
-                bar.update(task, completed=self.step,
-                           description=f"{label}  loss {values['loss']:.4g}")
+                if bar is not None:
+                    bar.update(task, completed=self.step,
+                               description=f"{label}  loss {values['loss']:.4g}")
                 record = self._record(runlog)
                 if record is not None:
                     runlog.write(record)
-                stop = dist_utils.any_across(stop_signal.requested, self.dist, self.device)
+                stop = dist_utils.any_across(stop_request.requested, self.dist, self.device)
                 if self.step % cfg.save_every == 0 or self.step == cfg.steps or stop:
                     self.stage.sync_buffers(self.dist)  # collective: every rank
                     self.save_checkpoint()
@@ -202,13 +220,13 @@ class Trainer:
         if not self.dist.is_main:
             return
         if self.stage.updating:
-            self._log(f"interrupted inside step {self.step + 1}; kept the last checkpoint "
-                      f"{self.checkpoints.last} (continue with --resume auto)")
+            self.log(f"interrupted inside step {self.step + 1}; kept the last checkpoint "
+                     f"{self.checkpoints.last} (continue with --resume auto)")
             return
         if self.saved_step != self.step:
             self.save_checkpoint()
-        self._log(f"interrupted at step {self.step}; checkpoint saved to {self.checkpoints.last} "
-                  "(continue with --resume auto)")
+        self.log(f"interrupted at step {self.step}; checkpoint saved to {self.checkpoints.last} "
+                 "(continue with --resume auto)")
 
     # ----- state, data, validation
     def state(self) -> dict[str, Any]:
@@ -222,7 +240,7 @@ class Trainer:
         return self.checkpoints.save_last(self.state()) if self.dist.is_main else None
 
     def make_loader(self) -> DataLoader:
-        return build_loader(self.cfg, self.step, self.dist, self.device, self._log)
+        return build_loader(self.cfg, self.step, self.dist, self.device, self.log)
 
     def validate(self) -> dict[str, float] | None:
         """Score the (EMA) generator on `val_data` as `srgan eval` would; keep the best weights."""
@@ -236,7 +254,7 @@ class Trainer:
                                      card={})
         result = scoring.score(loaded, self._val_dataset(), device=str(self.device))
         for bad in result.failed:
-            self._log(f"warning: validation image {bad.name} failed: {bad.error}")
+            self.log(f"warning: validation image {bad.name} failed: {bad.error}")
         scores = {"val_psnr": float(result.mean_psnr), "val_ssim": float(result.mean_ssim)}
         if scores["val_psnr"] > self.best_psnr:
             self.best_psnr = scores["val_psnr"]
@@ -287,31 +305,3 @@ def _setup_device(cfg: TrainConfig, dist: dist_utils.DistInfo) -> torch.device:
     elif device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     return device
-
-
-class _StopOnSignal:
-    """SIGINT / SIGTERM while training: the first asks the loop to stop after this step (and
-    save), a second one interrupts at once. Handlers are restored on exit."""
-
-    def __init__(self, log: Callable[[str], None]) -> None:
-        self._log = log
-        self.requested = False
-        self._old: dict[int, Any] = {}
-
-    def _handler(self, signum: int, frame: FrameType | None) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        self._log("stop requested: finishing this step and saving a checkpoint")
-
-    def __enter__(self) -> _StopOnSignal:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._old[sig] = signal.signal(sig, self._handler)
-            except ValueError:  # not the main thread
-                pass
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, h in self._old.items():
-            signal.signal(sig, h)

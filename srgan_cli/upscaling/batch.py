@@ -1,25 +1,24 @@
 """The batch engine's parts: options, one image's steps, its record, the exit code.
 
-`srgan_cli.upscaling.pipeline.run_batch` puts them together: options -> Upscaler -> planned jobs ->
-the
-steps, overlapped -> records -> exit code. No typer and no rich: whoever runs a batch (the CLI,
-a script) passes a `Reporter` that is told each step, and gets a `BatchResult` back. Each image
-is independent: a bad one becomes an error `Record` and the batch goes on;
+`srgan_cli.upscaling.pipeline.run_batch` puts them together: options -> Upscaler -> planned jobs
+-> the steps, overlapped -> records -> exit code. No typer and no rich: whoever runs a batch
+(the CLI, a script) passes a `Reporter` that is told each step, and gets a `BatchResult` back.
+Each image is independent: a bad one becomes an error `Record` and the batch goes on;
 `BatchResult.check` then raises one `BatchError` whose exit code is that of the failures' error
 type (EXIT_MIXED when they differ).
 
-One image is four steps (`prepare`, decode, `upscale`, encode), here; `pipeline.run_jobs`
-overlaps them over many images, in threads, keeping records in job order.
+One image is four steps (`ready_output`, then decode in `load_step`, `upscale_step`, encode in
+`save_step`), here; `pipeline.run_jobs` overlaps them over many images, in threads, keeping
+records in job order. A video or an animation is one `media_step` (its frames overlap inside).
 """
 
 from __future__ import annotations
 
-import errno
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from srgan_cli.errors import (
     EXIT_INTERNAL,
@@ -30,21 +29,19 @@ from srgan_cli.errors import (
     StreamClosed,
     UsageError,
     internal_error_line,
+    is_closed_stdout,
 )
+from srgan_cli.messages import show_path
 from srgan_cli.options import check_memory_budget, check_quality, check_tiling, debug
-from srgan_cli.upscaling.media_jobs import FrameProgress, MediaInput
-from srgan_cli.upscaling.planning import (
-    DEFAULT_MAX_OUTPUT_PIXELS,
-    Job,
-    show_path,
-)
+from srgan_cli.upscaling.media_jobs import FrameProgress, MediaInput, MediaResult
+from srgan_cli.upscaling.planning import DEFAULT_MAX_OUTPUT_PIXELS, Job
 
 if TYPE_CHECKING:
     import torch
 
     from srgan_cli.media.decode import ImageData
     from srgan_cli.models.descriptor import ModelDescriptor
-    from srgan_cli.upscaling.upscaler import ProgressCb, Upscaler
+    from srgan_cli.upscaling.upscaler import ImageUpscaler, ProgressCb, Upscaler
 
 
 ALPHA_UPSAMPLERS = ("bicubic", "model")
@@ -130,7 +127,7 @@ class Record:
     note: str | None = None  # why it was skipped, for the terminal
     tile: int | None = None  # the LR tile it ran with (0: whole image)
     tiling_exact: bool | None = None  # False: tiled approximately (a windowed model)
-    media: dict[str, Any] | None = None  # a video's or animation's own record (codec, frames)
+    media: MediaResult | None = None  # a video's or animation's own result (codec, frames)
     warnings: list[str] = field(default_factory=list)  # notes on the input (damaged data, ...)
 
     def as_json(self) -> dict[str, Any]:
@@ -140,7 +137,9 @@ class Record:
             "status": self.status, "error": self.error, "tile": self.tile,
             "tiling_exact": self.tiling_exact, "warnings": list(self.warnings)}
         if self.media is not None:  # image records stay as they were
-            out["video" if "codec" in self.media else "animation"] = self.media
+            from srgan_cli.upscaling.media_jobs import result_kind
+
+            out[result_kind(self.media)] = self.media.as_record()
         return out
 
 
@@ -174,16 +173,6 @@ class BatchResult:
         if len(self.records) == 1:
             raise BatchError(failed[0].error or "failed", failed[0].exit_code)
         raise BatchError(f"{len(failed)} of {len(self.records)} images failed", self.exit_code)
-
-
-class ImageUpscaler(Protocol):
-    """What the runner needs of an Upscaler (tests pass a fake)."""
-
-    scale: int
-
-    def upscale_image(
-        self, img: ImageData, outscale: float | None = None, progress_cb: ProgressCb | None = None
-    ) -> ImageData: ...
 
 
 class Reporter:
@@ -245,22 +234,22 @@ def summary_line(result: BatchResult) -> str:
 # ----------------------------------------------------------------------------- one image
 
 
-def prepare(job: Job, options: UpscaleOptions, *, check_output: bool = True) -> str | None:
-    """Before any pixel is read: raise the job's planned error, return why it is skipped (or
-    None to run it), create its output folder and check that the output may be written
-    (`check_output` False: the video or animation writer checks its own kind of target).
+def ready_output(job: Job, options: UpscaleOptions, *, check_output: bool = True) -> str | None:
+    """Before any pixel is read: raise the job's planned error, or return why it is skipped,
+    or create its output folder, check that the output may be written (`check_output` False:
+    the video or animation writer checks its own kind of target) and return None.
 
     An output that exists is skipped (not an error) with --skip-existing, and for jobs that a
-    batch planned (`job.skip_existing`, so re-running a batch redoes nothing) unless
+    batch planned (`job.keep_existing_output`, so re-running a batch redoes nothing) unless
     --overwrite; the one output named by IN OUT or --output FILE is refused instead."""
     from srgan_cli.media.encode import check_output_path
 
     if job.error is not None:
         raise job.error
-    if job.skip is not None:
-        return job.skip
+    if job.skip_reason is not None:
+        return job.skip_reason
     assert job.output is not None
-    skip = options.skip_existing or (job.skip_existing and not options.overwrite)
+    skip = options.skip_existing or (job.keep_existing_output and not options.overwrite)
     if skip and job.output.exists() and not job.output.is_dir():
         return f"{show_path(job.output)} exists"
     if job.make_folder:
@@ -274,15 +263,16 @@ def prepare(job: Job, options: UpscaleOptions, *, check_output: bool = True) -> 
     return None
 
 
-def capture(rec: Record, job: Job, step: Callable[[], Any]) -> Any:
-    """Run one step of `job`; turn what it raises into an error `rec` (returns None then)."""
+def run_or_record_error(rec: Record, job: Job, step: Callable[[], Any]) -> Any:
+    """Run one step of `job` and return its result; or turn what it raises into an error
+    `rec` and return None (one broken image does not stop the batch)."""
     try:
         return step()
     except SrganError as e:
         rec.status, rec.error, rec.exit_code = "error", str(e), e.exit_code
     except OSError as e:
-        if e.errno == errno.EPIPE and e.filename is None:  # stdout's reader went away while a
-            raise StreamClosed(str(e)) from e  # progress line was printed: not this image's fault
+        if is_closed_stdout(e):  # stdout's reader went away while a progress line was
+            raise StreamClosed(str(e)) from e  # printed: not this image's fault
         rec.status, rec.exit_code = "error", OutputError.exit_code
         rec.error = f"{show_path(job.output or job.input)}: {e.strerror or e}"
     except Exception as e:  # one broken image must not stop the batch
@@ -303,8 +293,8 @@ def load_step(job: Job, options: UpscaleOptions) -> tuple[Record, ImageData | Me
     rec = Record(str(job.input), None if job.output is None else str(job.output), "ok")
 
     def load() -> ImageData | MediaInput | None:
-        kind = media_kind(job.input) if job.error is None and job.skip is None else None
-        skip = prepare(job, options, check_output=kind is None)
+        kind = media_kind(job.input) if job.error is None and job.skip_reason is None else None
+        skip = ready_output(job, options, check_output=kind is None)
         if skip is not None:
             rec.status, rec.note = "skipped", skip
             return None
@@ -316,7 +306,7 @@ def load_step(job: Job, options: UpscaleOptions) -> tuple[Record, ImageData | Me
         rec.warnings.extend(img.warnings)
         return img
 
-    img = capture(rec, job, load)
+    img = run_or_record_error(rec, job, load)
     rec.seconds += time.perf_counter() - start
     return rec, img
 
@@ -340,8 +330,7 @@ def upscale_step(
         result = color.replace(color=color.color,
                                alpha=np.ascontiguousarray(alpha.color[..., 0]))
     if rec is not None:
-        rec.tile = getattr(upscaler, "tile", None)
-        rec.tiling_exact = getattr(upscaler, "tiling_exact", None)
+        rec.tile, rec.tiling_exact = upscaler.tile, upscaler.tiling_exact
     return result
 
 
@@ -356,14 +345,16 @@ def media_step(job: Job, rec: Record, media: MediaInput, upscaler: ImageUpscaler
     out = job.output
 
     def run() -> None:
-        record = run_media(media, out, upscaler, options, progress)
-        rec.media = record
-        rec.input_size = [record["width"], record["height"]]
-        rec.output_size = [record["out_width"], record["out_height"]]
+        result = run_media(media, out, upscaler, outscale=options.outscale,
+                           codec=options.codec, crf=options.crf, pix_fmt=options.pix_fmt,
+                           quality=options.quality, overwrite=options.overwrite,
+                           progress=progress)
+        rec.media = result
+        rec.input_size = [result.width, result.height]
+        rec.output_size = [result.out_width, result.out_height]
 
-    capture(rec, job, run)
-    rec.tile = getattr(upscaler, "tile", None)
-    rec.tiling_exact = getattr(upscaler, "tiling_exact", None)
+    run_or_record_error(rec, job, run)
+    rec.tile, rec.tiling_exact = upscaler.tile, upscaler.tiling_exact
     rec.seconds += time.perf_counter() - start
 
 
@@ -380,7 +371,7 @@ def save_step(job: Job, rec: Record, result: ImageData, options: UpscaleOptions)
                     strip_metadata=options.strip_metadata)
         rec.output_size = list(result.size)
 
-    capture(rec, job, save)
+    run_or_record_error(rec, job, save)
     rec.seconds += time.perf_counter() - start
 
 

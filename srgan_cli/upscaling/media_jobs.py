@@ -12,17 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from srgan_cli.errors import UsageError
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from srgan_cli.media.video import FrameFn
-    from srgan_cli.upscaling.batch import ImageUpscaler, UpscaleOptions
+    from srgan_cli.media.animation import AnimationResult
+    from srgan_cli.media.video import FrameFn, VideoResult
+    from srgan_cli.upscaling.upscaler import ImageUpscaler
 
 MediaKind = Literal["video", "animation"]
+MediaResult: TypeAlias = "VideoResult | AnimationResult"
+"""What upscaling a video or an animation did: the batch record's `media` part."""
 FrameProgress = Callable[[int, int | None], None]
 """(frames done, total frames or None when the file does not say)."""
 
@@ -69,36 +72,44 @@ def frame_function(upscaler: ImageUpscaler, outscale: float | None) -> FrameFn:
 
 
 def run_media(
-    media: MediaInput, output: Path, upscaler: ImageUpscaler, options: UpscaleOptions,
-    progress: FrameProgress | None = None,
-) -> dict[str, Any]:
-    """Upscale every frame of `media` into `output`; the VideoResult or AnimationResult record.
+    media: MediaInput, output: Path, upscaler: ImageUpscaler, *, outscale: float | None,
+    codec: str | None, crf: int | None, pix_fmt: str | None, quality: int | None,
+    overwrite: bool, progress: FrameProgress | None = None,
+) -> MediaResult:
+    """Upscale every frame of `media` into `output` (the batch's options: `codec`, `crf`,
+    `pix_fmt` for videos, `quality` for animations, None the default); what it did.
 
     Raises what `video.upscale_video` / `animation.upscale_animation` raise (one-line
     SrganErrors); an interrupt leaves no output."""
-    scale = frame_scale(upscaler, options.outscale)
-    fn = frame_function(upscaler, options.outscale)
+    scale = frame_scale(upscaler, outscale)
+    fn = frame_function(upscaler, outscale)
     if media.kind == "video":
         from srgan_cli.media.video import upscale_video
 
-        result: Any = upscale_video(media.path, output, fn, scale, codec=options.codec,
-                                    crf=options.crf, pix_fmt=options.pix_fmt,
-                                    overwrite=options.overwrite, progress=progress)
-    else:
-        from srgan_cli.media.animation import upscale_animation
+        return upscale_video(media.path, output, fn, scale, codec=codec, crf=crf,
+                             pix_fmt=pix_fmt, overwrite=overwrite, progress=progress)
+    from srgan_cli.media.animation import upscale_animation
 
-        quality = getattr(options, "quality", None)  # --quality, the still images' option
-        result = upscale_animation(media.path, output, fn, overwrite=options.overwrite,
-                                   quality=95 if quality is None else int(quality))
-        if progress is not None:
-            progress(result.frames, result.frames)
-    return dict(result.as_record())
+    result = upscale_animation(media.path, output, fn, overwrite=overwrite,
+                               quality=95 if quality is None else quality)
+    if progress is not None:
+        progress(result.frames, result.frames)
+    return result
 
 
-def media_note(record: dict[str, Any]) -> str:
+def result_kind(result: MediaResult) -> MediaKind:
+    """Which kind of input `result` is of (the key of its part of a JSON record)."""
+    from srgan_cli.media.video import VideoResult
+
+    return "video" if isinstance(result, VideoResult) else "animation"
+
+
+def media_note(result: MediaResult) -> str:
     """What the result line adds for a video or animation: frames, and the codec chosen."""
-    if "codec" in record:
-        crf = "" if record.get("crf") is None else f" crf {record['crf']}"
-        return (f"{record['frames_in']} frames, {record['codec']} {record['pix_fmt']}{crf}, "
-                f"{record['frames_per_second']:.1f} fps")
-    return f"{record['frames']} frames, {record['format']}"
+    from srgan_cli.media.video import VideoResult
+
+    if isinstance(result, VideoResult):
+        crf = "" if result.crf is None else f" crf {result.crf}"
+        return (f"{result.frames_in} frames, {result.codec} {result.pix_fmt}{crf}, "
+                f"{result.frames_per_second:.1f} fps")
+    return f"{result.frames} frames, {result.format}"

@@ -2,8 +2,9 @@
 `srgan_cli.upscaling.batch` over them.
 
 A reader thread prepares and decodes the next image and a writer thread encodes the last one
-while the model (in the calling thread) works, each through a queue of one image, so a folder of
-N images takes about N times the model time. Records and reporter calls stay in job order. On
+while the model (in the calling thread) works, each through a queue of one image
+(`srgan_cli.media.thread_pipeline`, which video frames go through too), so a folder of N images
+takes about N times the model time. Records and reporter calls stay in job order. On
 KeyboardInterrupt (Ctrl-C, or SIGTERM/SIGHUP under `srgan_cli.signals`) the threads stop after
 their current image, whose output is either complete or not there at all.
 """
@@ -11,34 +12,38 @@ their current image, whose output is either complete or not there at all.
 from __future__ import annotations
 
 import contextlib
-import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
+from srgan_cli.media.thread_pipeline import ThreadPipeline, Writer
+from srgan_cli.messages import show_path
 from srgan_cli.signals import deferred_interrupts
 from srgan_cli.upscaling.batch import (
     BatchResult,
-    ImageUpscaler,
     Record,
     Reporter,
     UpscaleOptions,
-    capture,
     load_step,
     load_upscaler,
     media_step,
+    run_or_record_error,
     save_step,
     upscale_step,
 )
 from srgan_cli.upscaling.media_jobs import MediaInput
-from srgan_cli.upscaling.planning import Job, check_output_sizes, plan_jobs, scale_label, show_path
+from srgan_cli.upscaling.planning import Job, check_output_sizes, plan_jobs, scale_label
 
 if TYPE_CHECKING:
     from srgan_cli.media.decode import ImageData
+    from srgan_cli.upscaling.upscaler import ImageUpscaler
+
+Loaded = tuple[int, Record, "ImageData | MediaInput | None"]  # job index, record, input
+Finished = tuple[int, Record, "ImageData"]  # job index, record, the model's result
 
 
-class _InOrder:
+class _ReporterInJobOrder:
     """Passes reporter calls on in job order while jobs overlap (called from one thread).
 
     Calls for a job wait until every earlier job's `image_finished` has been passed on; of its
@@ -85,101 +90,38 @@ class _InOrder:
             self.cursor += 1
 
 
-_STOP = object()
-
-
-class _Stage(threading.Thread):
-    """A daemon thread that maps `fn` over the items of `inbox` into `outbox` (bounded queues),
-    until it meets _STOP or `stop` is set; an unexpected exception is passed on as an item."""
-
-    def __init__(self, name: str, fn: Callable[[Any], Any], inbox: queue.Queue[Any],
-                 outbox: queue.Queue[Any], stop: threading.Event) -> None:
-        super().__init__(name=name, daemon=True)
-        self.fn, self.inbox, self.outbox, self.stop = fn, inbox, outbox, stop
-
-    def put(self, item: Any) -> bool:
-        """Put `item` in the outbox, unless it stays full until `stop` is set (False then)."""
-        with contextlib.suppress(queue.Full):
-            self.outbox.put_nowait(item)
-            return True
-        while not self.stop.is_set():
-            try:
-                self.outbox.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                item = self.inbox.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            if item is _STOP:
-                self.put(_STOP)
-                return
-            try:
-                out = self.fn(item)
-            except BaseException as e:  # noqa: BLE001 - handed to the batch's thread
-                out = e
-            if not self.put(out):
-                return
-
-
-def _feed(items: Sequence[Any], inbox: queue.Queue[Any]) -> None:
-    for item in items:
-        inbox.put(item)
-    inbox.put(_STOP)
-
-
-class _Pipeline:
+class _BatchRun:
     """One run of `run_jobs`: a reader and a writer thread around the model in this thread.
 
     Finished records go into `records` from whichever thread finished them (under `lock`), so
-    an interrupt in this thread loses none; `collect` passes them on in job order."""
+    an interrupt in this thread loses none; `report_finished` passes them on in job order."""
 
     def __init__(self, jobs: Sequence[Job], upscaler: ImageUpscaler, options: UpscaleOptions,
                  reporter: Reporter) -> None:
         self.jobs, self.upscaler, self.options = jobs, upscaler, options
-        self.order = _InOrder(reporter, jobs)
-        self.stop = threading.Event()
+        self.order = _ReporterInJobOrder(reporter, jobs)
         self.records: dict[int, Record] = {}
         self.reported: set[int] = set()
         self.lock = threading.Lock()
         self.model_seconds = self.wait_seconds = 0.0
-        todo: queue.Queue[Any] = queue.Queue()
-        self.loaded: queue.Queue[Any] = queue.Queue(maxsize=1)
-        self.to_save: queue.Queue[Any] = queue.Queue(maxsize=1)
-        self.saved: queue.Queue[Any] = queue.Queue()
-        threading.Thread(target=_feed, args=(list(enumerate(jobs)), todo), daemon=True).start()
-        self.reader = _Stage("srgan-decode", self._load, todo, self.loaded, self.stop)
-        self.writer = _Stage("srgan-encode", self._save, self.to_save, self.saved, self.stop)
 
-    def _load(self, item: tuple[int, Job]) -> tuple[int, Record, ImageData | MediaInput | None]:
-        k, job = item
-        return (k, *load_step(job, self.options))
+    def _load_all(self) -> Iterator[Loaded]:
+        """Reader thread: each job prepared and decoded, in order."""
+        for k, job in enumerate(self.jobs):
+            yield (k, *load_step(job, self.options))
 
-    def _save(self, item: tuple[int, Record, ImageData]) -> int:
-        k, rec, img = item
-        save_step(self.jobs[k], rec, img, self.options)
-        self._done(k, rec)
-        return k
+    def _save_all(self, results: Iterator[Finished]) -> None:
+        """Writer thread: each result encoded, and its record kept."""
+        for k, rec, img in results:
+            save_step(self.jobs[k], rec, img, self.options)
+            self._done(k, rec)
 
     def _done(self, k: int, rec: Record) -> None:
         with self.lock:
             self.records[k] = rec
 
-    def collect(self, block: bool) -> None:
-        """Pass on the records finished so far (waiting a moment for one if `block`)."""
-        while True:
-            try:
-                item = self.saved.get(timeout=0.1) if block else self.saved.get_nowait()
-            except queue.Empty:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            block = False
+    def report_finished(self) -> None:
+        """Pass on the records finished so far, in job order."""
         with self.lock:
             new = sorted(self.records.keys() - self.reported)
         with deferred_interrupts():
@@ -189,70 +131,64 @@ class _Pipeline:
 
     def _media(self, k: int, rec: Record, media: MediaInput) -> None:
         """A video or animation, whole, in this thread (it overlaps its own frames)."""
+        from srgan_cli.media.video import VideoResult
 
         def on_frames(done: int, total: int | None) -> None:
             self.order.on_progress(k, done, total, frames=True)
-            self.collect(block=False)
+            self.report_finished()
 
         t0 = time.perf_counter()
         media_step(self.jobs[k], rec, media, self.upscaler, self.options, on_frames)
-        waited = 0.0 if rec.media is None else (rec.media.get("wait_decode", 0.0)
-                                                + rec.media.get("wait_encode", 0.0))
+        waited = (rec.media.wait_decode + rec.media.wait_encode
+                  if isinstance(rec.media, VideoResult) else 0.0)
         self.model_seconds += time.perf_counter() - t0 - waited
         self.wait_seconds += waited
         self._done(k, rec)
 
-    def _model(self, k: int, rec: Record, img: ImageData) -> None:
+    def _model(self, k: int, rec: Record, img: ImageData, to_save: Writer[Finished]) -> None:
         """Run the model on job `k` in this thread and hand the result to the writer."""
 
         def on_progress(done: int, total: int) -> None:
             self.order.on_progress(k, done, total)
-            self.collect(block=False)
+            self.report_finished()
 
         t0 = time.perf_counter()
-        out = capture(rec, self.jobs[k],
-                       lambda: upscale_step(img, self.upscaler, self.options, on_progress,
-                                                            rec))
-        t1 = time.perf_counter()
-        rec.seconds += t1 - t0
-        self.model_seconds += t1 - t0
+        out = run_or_record_error(
+            rec, self.jobs[k],
+            lambda: upscale_step(img, self.upscaler, self.options, on_progress, rec))
+        seconds = time.perf_counter() - t0
+        rec.seconds += seconds
+        self.model_seconds += seconds
         if out is None:
             self._done(k, rec)
             return
-        self.to_save.put((k, rec, out))
-        self.wait_seconds += time.perf_counter() - t1
+        to_save.put((k, rec, out))
 
     def run(self) -> list[Record]:
         """Every job's record, in job order."""
-        self.reader.start()
-        self.writer.start()
-        try:
-            while True:
-                t0 = time.perf_counter()
-                item = self.loaded.get()
-                self.wait_seconds += time.perf_counter() - t0
-                if isinstance(item, BaseException):
-                    raise item
-                if item is _STOP:
-                    break
-                k, rec, img = item
-                self.collect(block=False)
-                self.order.start(k)
-                if img is None:
-                    self._done(k, rec)
-                elif isinstance(img, MediaInput):
-                    self._media(k, rec, img)
-                else:
-                    self._model(k, rec, img)
-            self.to_save.put(_STOP)
-            while len(self.reported) < len(self.jobs):
-                self.collect(block=True)
-        finally:
-            self.stop.set()  # on an interrupt, the threads end after their current image
-            self.reader.join()
-            self.writer.join()
-            with contextlib.suppress(BaseException):  # report what was written before
-                self.collect(block=False)
+        with ThreadPipeline() as threads:
+            loaded = threads.read_ahead(self._load_all(), size=1, name="srgan-decode")
+            to_save: Writer[Finished] = threads.write_behind(self._save_all, size=1,
+                                                             name="srgan-encode")
+            try:
+                for k, rec, img in loaded:
+                    self.report_finished()
+                    self.order.start(k)
+                    if img is None:
+                        self._done(k, rec)
+                    elif isinstance(img, MediaInput):
+                        self._media(k, rec, img)
+                    else:
+                        self._model(k, rec, img, to_save)
+                to_save.finish(while_waiting=self.report_finished)
+            except BaseException:
+                threads.close()  # on an interrupt, the threads end after their current image
+                with contextlib.suppress(BaseException):  # report what was written before
+                    self.report_finished()
+                raise
+            finally:
+                self.wait_seconds += loaded.waited + to_save.waited
+        self.report_finished()
         return [self.records[k] for k in range(len(self.jobs))]
 
 
@@ -267,10 +203,10 @@ def run_jobs(
     reporter = reporter or Reporter()
     start = time.perf_counter()
     reporter.batch_started(jobs)
-    pipeline = _Pipeline(jobs, upscaler, options, reporter)
-    result = BatchResult(pipeline.run())
+    batch = _BatchRun(jobs, upscaler, options, reporter)
+    result = BatchResult(batch.run())
     result.seconds = time.perf_counter() - start
-    result.model_seconds, result.wait_seconds = pipeline.model_seconds, pipeline.wait_seconds
+    result.model_seconds, result.wait_seconds = batch.model_seconds, batch.wait_seconds
     reporter.batch_finished(result)
     return result
 

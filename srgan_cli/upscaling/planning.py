@@ -17,21 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from srgan_cli.errors import InputImageError, OutputError, SrganError, UsageError
+from srgan_cli.messages import show_path
 
 GLOB_CHARS = "*?["
 DEFAULT_MAX_OUTPUT_PIXELS = 400_000_000  # --max-output-pixels: 400 MP (20000 x 20000)
 OUTPUT_BYTES_PER_PIXEL = 8  # the output array and the encoder's copy, RGBA 8 bit
-
-
-def show_path(path: str | os.PathLike[str]) -> str:
-    """`path` as every printed line shows it: control characters and newlines escaped (by
-    `messages.show_path` where the messages module provides it)."""
-    try:
-        from srgan_cli import messages
-    except ImportError:  # the messages module is not there yet
-        return str(path)
-    show = getattr(messages, "show_path", None)
-    return str(path) if show is None else str(show(path))
 
 
 @dataclass
@@ -42,8 +32,9 @@ class Job:
     output: Path | None = None
     error: SrganError | None = None
     make_folder: bool = False  # output under -o DIR: create its (mirrored) subfolder
-    skip: str | None = None  # why it is left alone (it is an output of this batch)
-    skip_existing: bool = False  # planned by a batch: an existing output is skipped, not refused
+    skip_reason: str | None = None  # why it is left alone (it is an output of this batch)
+    keep_existing_output: bool = False  # planned by a batch: an output that exists is kept and
+    # the job skipped, not refused (unless --overwrite), so re-running a batch redoes nothing
 
 
 @dataclass(frozen=True)
@@ -180,11 +171,12 @@ def assign_outputs(
             continue
         key = item.path.resolve()
         if key in skipped:
-            jobs.append(Job(item.path, skip=f"named as this batch's output for "
+            jobs.append(Job(item.path, skip_reason=f"named as this batch's output for "
                             f"{show_path(paths[skipped[key]])}"))
             continue
         out = planned[key]
-        job = Job(item.path, out, make_folder=output_dir is not None, skip_existing=True)
+        job = Job(item.path, out, make_folder=output_dir is not None,
+                  keep_existing_output=True)
         out_key = out.resolve()
         if out_key == key:
             job.error = OutputError(f"{show_path(item.path)}: the output would replace the "
@@ -338,7 +330,7 @@ def check_output_sizes(jobs: list[Job], scale: float, *, max_output_pixels: int)
 
     memory = available_memory()
     for job in jobs:
-        if job.error is not None or job.skip is not None or job.output is None:
+        if job.error is not None or job.skip_reason is not None or job.output is None:
             continue
         size = peek_size(job.input)
         if size is not None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
@@ -186,6 +186,23 @@ def output_size(height: int, width: int, outscale: float) -> tuple[int, int]:
 
 
 # ----------------------------------------------------------------------------- Upscaler
+
+
+class ImageUpscaler(Protocol):
+    """What a batch needs of an Upscaler (tests pass a fake): its scale, the call, and for the
+    record the tile the last image ran with and whether it tiled exactly (None: not tiled)."""
+
+    scale: int
+
+    @property
+    def tile(self) -> int | None: ...
+
+    @property
+    def tiling_exact(self) -> bool | None: ...
+
+    def upscale_image(
+        self, img: ImageData, outscale: float | None = None, progress_cb: ProgressCb | None = None
+    ) -> ImageData: ...
 
 
 class Upscaler:

@@ -63,3 +63,16 @@ def test_stale_temps_are_removed_and_reported(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     assert "removed 1 stale temp file(s) in out" in p.stderr
     assert not (out / name).exists() and (out / ".keep.part").exists()
+
+
+def test_stop_requests_asks_first_and_interrupts_on_the_second_signal() -> None:
+    from srgan_cli.signals import stop_requests
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    asked: list[str] = []
+    with stop_requests(asked.append) as request:
+        signal.raise_signal(signal.SIGHUP)
+        assert request.requested and request.signal == "SIGHUP" and asked == ["SIGHUP"]
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            signal.raise_signal(signal.SIGTERM)
+    assert {s: signal.getsignal(s) for s in before} == before

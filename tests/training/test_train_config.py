@@ -153,7 +153,8 @@ def test_old_lr_data_key_and_flag_map_to_lowres_data(tmp_path: Path,
 
     seen: list[dict[str, object]] = []
 
-    def run_training(c: object, o: dict[str, object], resume: object = None) -> dict[str, object]:
+    def run_training(c: object, o: dict[str, object], resume: object = None,
+                     progress: object = None) -> dict[str, object]:
         seen.append(o)
         return {}
 

@@ -265,7 +265,8 @@ def test_terminal_prints_lines_above_the_bar_and_saves_strips(
     monkeypatch.setattr(console, "stderr_console",
                         lambda: Console(file=out, force_terminal=True, width=160))
     logs: list[str] = []
-    Trainer(_val_cfg(tmp_path), log=logs.append, show_progress=True).fit()
+    Trainer(_val_cfg(tmp_path), log=logs.append, show_progress=True,
+            progress=console.progress).fit()
     text = out.getvalue()
     for step in (2, 4):
         line = next(x for x in text.splitlines() if f"step {step}/4  stage psnr" in x)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -252,6 +253,39 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
     assert all(torch.isfinite(v).all() for v in state["generator"].values()
                if v.is_floating_point())
     assert not _finite(t.generator)  # the bad update happened in memory only
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_signal_finishes_the_step_saves_a_checkpoint_and_interrupts(tmp_path: Path,
+                                                                       sig: str) -> None:
+    """One handler (`signals.stop_requests`) for SIGINT, SIGTERM and SIGHUP: the step under way
+    is finished and saved, then KeyboardInterrupt (the CLI exits 130); handlers come back."""
+    signum = getattr(signal, sig)
+    noise_pngs(tmp_path / "train", 2, (40, 44))
+    logs: list[str] = []
+    t = Trainer(_cfg(tmp_path, steps=50, save_every=100), log=logs.append)
+    real = t.train_step
+
+    def step(hr: torch.Tensor, lr_img: torch.Tensor) -> dict[str, torch.Tensor]:
+        if t.step + 1 == 3:
+            signal.raise_signal(signum)  # arrives inside step 3
+        return real(hr, lr_img)
+
+    def unhandled(signum: int, frame: object) -> None:
+        raise AssertionError(f"{sig} reached the handler outside the training loop")
+
+    t.train_step = step  # type: ignore[method-assign]
+    previous = signal.signal(signum, unhandled)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            t.fit()
+        assert signal.getsignal(signum) is unhandled
+    finally:
+        signal.signal(signum, previous)
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 3
+    assert "stop requested: finishing this step and saving a checkpoint" in logs
+    assert f"interrupted at step 3; checkpoint saved to {tmp_path / 'run' / 'last.pt'} " \
+           "(continue with --resume auto)" in logs
 
 
 # ----------------------------------------------------------------------------- validation, logs

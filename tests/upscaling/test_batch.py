@@ -49,9 +49,11 @@ def write_png(path: Path, h: int = 6, w: int = 8, seed: int = 0) -> Path:
 
 
 class Nearest:
-    """A fake upscaler: nearest-neighbour x2, reports progress; fails on images named 'boom'."""
+    """A fake upscaler: nearest-neighbour x2, reports progress; fails on images 5 px high."""
 
     scale = 2
+    tile: int | None = None  # not tiled
+    tiling_exact: bool | None = None
 
     def upscale_image(
         self, img: ImageData, outscale: float | None = None, progress_cb: ProgressCb | None = None
@@ -154,9 +156,9 @@ def test_collision_rules_are_pure(tmp_path: Path) -> None:
     assert [j.input.name for j in jobs] == [
         "a.png", "a_x4.png", "a_x4_x4.png", "b.png", "b_x4.png", "c.bmp", "c.png", "gone.png"]
     a, a4, a44, b, b4, cb, cp, gone = jobs
-    assert a.output == d / "a_x4.png" and a.error is None and a.skip is None
-    assert a4.skip == f"named as this batch's output for {d / 'a.png'}" and a4.output is None
-    assert a44.skip is not None and "a_x4.png" in a44.skip
+    assert a.output == d / "a_x4.png" and a.error is None and a.skip_reason is None
+    assert a4.skip_reason == f"named as this batch's output for {d / 'a.png'}" and a4.output is None
+    assert a44.skip_reason is not None and "a_x4.png" in a44.skip_reason
     assert isinstance(b.error, OutputError) and "is also an input of this batch" in str(b.error)
     assert b4.error is None and b4.output == d / "b_x4_x4.png"
     assert cb.error is None and cp.error is None  # different extensions: different outputs
