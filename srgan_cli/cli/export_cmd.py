@@ -9,7 +9,9 @@ from pathlib import Path
 import typer
 
 from srgan_cli.cli.params import DataRoot, Device
-from srgan_cli.errors import UsageError
+from srgan_cli.errors import OutputError, UsageError
+from srgan_cli.fileio import show_path
+from srgan_cli.media.formats import ONNX_SUFFIX, SAFETENSORS_SUFFIX
 from srgan_cli.options import parse_device
 
 
@@ -88,7 +90,10 @@ def export(
     if out is None:
         raise UsageError("missing the model file to write: srgan export SOURCE OUT")
     parse_device(device, "--device")
-    if out.suffix.lower() == ".onnx":
+    if out.suffix.lower() not in (ONNX_SUFFIX, SAFETENSORS_SUFFIX):  # what the two paths write
+        raise OutputError(f"{show_path(out)}: the model file must end in {SAFETENSORS_SUFFIX} "
+                          f"or {ONNX_SUFFIX}")
+    if out.suffix.lower() == ONNX_SUFFIX:
         if measure:
             raise UsageError("--measure applies to .safetensors exports; score the ONNX file "
                              "with srgan eval --model")

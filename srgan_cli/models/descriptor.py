@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from srgan_cli.errors import DeviceError
+from srgan_cli.errors import DeviceError, ModelError
 from srgan_cli.options import PRECISION_NAMES
 
 if TYPE_CHECKING:
@@ -31,6 +31,11 @@ FP32_ONLY = frozenset({"fp32"})
 # LR pixels of context per tile side for models whose output is not a local function of the
 # input (attention windows, global pooling): enough for windows of 8-16 px and their shifts.
 DEFAULT_APPROX_PAD = 32
+# What a model may declare (a loader's findings, an ONNX file's metadata), inclusive bounds far
+# beyond any published SR model: checked by `check_declared` before anything is allocated.
+LIMITS: Mapping[str, tuple[int, int]] = MappingProxyType({
+    "scale": (1, 16), "multiple_of": (1, 256), "min_size": (0, 1024), "tiling_pad": (0, 4096),
+})
 
 Forward = Callable[["torch.Tensor"], "torch.Tensor"]
 
@@ -64,6 +69,33 @@ class SizeRequirements:
             target = max(n, self.min_size)
             return -(-target // self.multiple_of) * self.multiple_of - n
         return need(height), need(width)
+
+
+def check_declared(values: Mapping[str, int], where: str, what: str = "") -> None:
+    """ModelError naming the first of `values` (keys of LIMITS) outside its bounds:
+    ``{where}: {what}{key}={value} is out of range``."""
+    for key, value in values.items():
+        low, high = LIMITS[key]
+        if not low <= value <= high:
+            raise ModelError(f"{where}: {what}{key}={value} is out of range ({low} to {high})")
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
+
+
+def check_output_shape(descriptor: ModelDescriptor, x_shape: tuple[int, ...],
+                       y_shape: tuple[int, ...]) -> None:
+    """ModelError unless a model call mapped an (N, C, H, W) input to (N, out_channels,
+    H*scale, W*scale): a graph whose scale or size differs from what it declares would
+    otherwise be cropped or stretched into a wrong image without a word."""
+    n, _, h, w = x_shape
+    s = descriptor.scale
+    want = (n, descriptor.out_channels, h * s, w * s)
+    if tuple(y_shape) != want:
+        raise ModelError(
+            f"model {descriptor.name} produced {_dims(y_shape)} from a {_dims(x_shape)} input, "
+            f"expected {_dims(want)} (x{s}): it does not do what it declares")
 
 
 class Implementation(Protocol):
@@ -130,6 +162,7 @@ class PreparedModel:
             mode = "reflect" if ph < h and pw < w else "replicate"
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
         y = self.forward(x)
+        check_output_shape(self.descriptor, tuple(x.shape), tuple(y.shape))
         s = self.descriptor.scale
         return y[..., : h * s, : w * s] if ph or pw else y
 
@@ -159,6 +192,9 @@ class ModelDescriptor:
         unknown = self.precisions - ALL_PRECISIONS
         if unknown or not self.precisions:
             raise ValueError(f"precisions must be a non-empty subset of {sorted(ALL_PRECISIONS)}")
+        check_declared({"scale": self.scale, "multiple_of": self.size.multiple_of,
+                        "min_size": self.size.min_size, "tiling_pad": self.tiling.pad},
+                       self.name)
 
     def prepare(self, device: str | torch.device = "cpu", precision: str = "fp32"
                 ) -> PreparedModel:
@@ -198,10 +234,6 @@ class ModelDescriptor:
 
 def bicubic(scale: int = 4) -> ModelDescriptor:
     """The MATLAB bicubic baseline as a descriptor (exact tiling: the kernel reaches 2 pixels)."""
-    if scale < 1:
-        from srgan_cli.errors import ModelError
-
-        raise ModelError(f"bicubic: scale must be a positive integer, got {scale}")
     return ModelDescriptor(
         name="bicubic", architecture="bicubic", scale=scale, in_channels=3, out_channels=3,
         parameters=0, precisions=FP32_ONLY, size=SizeRequirements(), tiling=Tiling(True, 3),

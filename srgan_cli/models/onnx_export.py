@@ -20,7 +20,7 @@ from srgan_cli.errors import ModelError, OutputError
 from srgan_cli.fileio import atomic_write
 from srgan_cli.messages import one_line
 from srgan_cli.models.descriptor import ModelDescriptor
-from srgan_cli.models.onnx_runtime import META_PREFIX, require_onnx, session
+from srgan_cli.models.onnx_runtime import FORMAT, META_PREFIX, require_onnx, session
 
 TOLERANCE = 1e-4
 OPSET = 17
@@ -58,7 +58,7 @@ def to_onnx_bytes(descriptor: ModelDescriptor) -> bytes:
         raise ModelError(f"{descriptor.name}: ONNX export failed ({text})") from None
     model = onnx.load_model_from_string(buf.getvalue())
     meta = {
-        "format": "srgan-cli/onnx-1", "architecture": descriptor.architecture,
+        "format": FORMAT, "architecture": descriptor.architecture,
         "scale": str(descriptor.scale), "tiling_exact": str(descriptor.tiling.exact).lower(),
         "tiling_pad": str(descriptor.tiling.pad),
         "multiple_of": str(descriptor.size.multiple_of),

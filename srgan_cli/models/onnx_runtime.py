@@ -9,6 +9,7 @@ when the device is a GPU and onnxruntime has it. fp32 only.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +27,13 @@ from srgan_cli.models.descriptor import (
     ModelDescriptor,
     SizeRequirements,
     Tiling,
+    check_declared,
 )
 
 EXTRA_HINT = "pip install srgan-cli[onnx]"
 META_PREFIX = "srgan-cli:"
+ARCHITECTURE_NAME = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
+FORMAT = "srgan-cli/onnx-1"  # the `format` metadata value `onnx_export` writes
 PROBE = 16  # LR side of the probe run that measures a foreign file's scale
 
 
@@ -93,6 +97,24 @@ def _int(meta: Mapping[str, str], key: str, default: int, where: str) -> int:
         raise ModelError(f"{where}: ONNX metadata {key}={meta[key]!r} is not an integer") from None
 
 
+def _described(meta: Mapping[str, str], where: str) -> tuple[int, Tiling, SizeRequirements]:
+    """(scale, tiling, size requirements) from `srgan-cli:*` metadata, every value checked
+    against the bounds every descriptor meets (`check_declared`) before anything uses it."""
+    fmt = meta.get("format", FORMAT)
+    if fmt != FORMAT:
+        raise ModelError(f"{where}: ONNX metadata format={fmt!r} is not {FORMAT!r}")
+    exact = meta.get("tiling_exact", "false")
+    if exact not in ("true", "false"):
+        raise ModelError(f"{where}: ONNX metadata tiling_exact={exact!r} is not true or false")
+    values = {"scale": _int(meta, "scale", 0, where),
+              "multiple_of": _int(meta, "multiple_of", 1, where),
+              "min_size": _int(meta, "min_size", 0, where),
+              "tiling_pad": _int(meta, "tiling_pad", DEFAULT_APPROX_PAD, where)}
+    check_declared(values, where, "ONNX metadata ")
+    return (values["scale"], Tiling(exact == "true", values["tiling_pad"]),
+            SizeRequirements(values["multiple_of"], values["min_size"]))
+
+
 def _probe_scale(impl: OnnxImplementation, where: str) -> int:
     x = torch.zeros(1, 3, PROBE, PROBE)
     try:
@@ -135,20 +157,17 @@ def load_onnx(path: Path, name: str, source: str) -> ModelDescriptor:
     if "card" in meta:
         try:
             card = dict(json.loads(meta["card"]))
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):
             raise ModelError(f"{where}: ONNX metadata card is not a JSON object") from None
     if "scale" in meta:
-        scale = _int(meta, "scale", 0, where)
-        exact = meta.get("tiling_exact") == "true"
-        tiling = Tiling(exact, _int(meta, "tiling_pad", DEFAULT_APPROX_PAD, where))
-        size = SizeRequirements(_int(meta, "multiple_of", 1, where),
-                                _int(meta, "min_size", 0, where))
+        scale, tiling, size = _described(meta, where)
         arch = meta.get("architecture", "onnx")
+        if not ARCHITECTURE_NAME.fullmatch(arch):
+            raise ModelError(f"{where}: ONNX metadata architecture={arch[:80]!r} is not a name "
+                             "(letters, digits, '._+-', at most 64)")
     else:
         scale = _probe_scale(impl, where)
         tiling, size, arch = Tiling(False, DEFAULT_APPROX_PAD), SizeRequirements(), "onnx"
-    if scale < 1:
-        raise ModelError(f"{where}: ONNX metadata scale={scale} is not a positive integer")
     return ModelDescriptor(
         name=name, architecture=arch, scale=scale, in_channels=3, out_channels=3,
         parameters=params, precisions=FP32_ONLY, size=size, tiling=tiling,

@@ -71,6 +71,28 @@ def test_frozen_card_and_precisions() -> None:
     assert d.summary()["multiple_of"] == 4 and d.summary()["card"] == {"a": 1}
 
 
+def test_a_module_off_its_declared_scale_is_refused_when_called() -> None:
+    d = descriptor(scale=4, size=SizeRequirements())  # Shifted is x2
+    with pytest.raises(ModelError, match=r"model t produced 2x3x10x12 from a 2x3x5x6 input, "
+                                         r"expected 2x3x20x24 \(x4\)"):
+        d(torch.rand(2, 3, 5, 6))
+    padded = descriptor(scale=3)  # the padded 8x8 input is the one checked
+    with pytest.raises(ModelError, match=r"produced 1x3x16x16 from a 1x3x8x8 input, expected "
+                                         r"1x3x24x24"):
+        padded(torch.rand(1, 3, 5, 6))
+
+
+@pytest.mark.parametrize(("change", "why"), [
+    ({"size": SizeRequirements(multiple_of=0)}, r"multiple_of=0 is out of range \(1 to 256\)"),
+    ({"size": SizeRequirements(min_size=-1)}, r"min_size=-1 is out of range \(0 to 1024\)"),
+    ({"tiling": Tiling(True, 5000)}, r"tiling_pad=5000 is out of range \(0 to 4096\)"),
+    ({"scale": 17}, r"scale=17 is out of range \(1 to 16\)"),
+])
+def test_every_descriptor_meets_the_limits(change: dict[str, Any], why: str) -> None:
+    with pytest.raises(ModelError, match=f"t: {why}"):
+        descriptor(**change)
+
+
 def test_srresnet_prepare_folds_batchnorm_and_keeps_the_original() -> None:
     torch.manual_seed(0)
     net = SRResNet(scale=2, num_blocks=1, channels=4)
@@ -95,5 +117,5 @@ def test_bicubic_is_matlab_imresize() -> None:
     np.testing.assert_allclose(y, imresize(img.astype(np.float64) / 255, 3), atol=1e-6)
     assert np.array_equal(d.implementation.resize_integer(img), imresize(img, 3))  # type: ignore[attr-defined]
     assert d.torch_module() is None and d.precisions == {"fp32"}
-    with pytest.raises(ModelError, match="scale must be a positive integer"):
+    with pytest.raises(ModelError, match=r"bicubic: scale=0 is out of range \(1 to 16\)"):
         bicubic(0)

@@ -6,11 +6,14 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from helpers import RunCli
 from model_families import families
 
 from srgan_cli.errors import DeviceError, ModelError
+from srgan_cli.media.encode import write_png
 from srgan_cli.models import loading, onnx_export
 from srgan_cli.models.descriptor import ModelDescriptor
 
@@ -77,3 +80,82 @@ def test_refusals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
                                          r"srgan-cli\[onnx\]"):
         loading.load(str(tmp_path / "bad.onnx"))
     assert not (tmp_path / "b.onnx").exists()
+
+
+# ----------------------------------------------------------------------------- hostile graphs
+
+
+def resize_graph(path: Path, *, scales: tuple[float, ...] | None = None,
+                 fixed: tuple[int, int] | None = None, meta: dict[str, str] | None = None
+                 ) -> Path:
+    """An ONNX file of one nearest Resize: by `scales` (NCHW), or to a `fixed` HxW whatever the
+    input size; `meta` as `srgan-cli:*` metadata."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    dims: list[str | int | None] = ["n", 3, "h", "w"]
+    if fixed is not None:
+        const = helper.make_tensor("sizes", TensorProto.INT64, [2], list(fixed))
+        node = helper.make_node("Resize", ["img", "", "", "sizes"], ["out"], mode="nearest",
+                                axes=[2, 3])
+    else:
+        assert scales is not None
+        const = helper.make_tensor("scales", TensorProto.FLOAT, [4], list(scales))
+        node = helper.make_node("Resize", ["img", "", "scales"], ["out"], mode="nearest")
+    graph = helper.make_graph(
+        [node], "hostile", [helper.make_tensor_value_info("img", TensorProto.FLOAT, dims)],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["n", 3, "H", "W"])],
+        initializer=[const])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    helper.set_model_props(model, {f"srgan-cli:{k}": v for k, v in (meta or {}).items()})
+    onnx.save(model, path)
+    return path
+
+
+def test_a_graph_larger_than_its_metadata_says_is_refused(tmp_path: Path,
+                                                        run_cli: RunCli) -> None:
+    from srgan_cli.upscaling.upscaler import Upscaler
+
+    path = resize_graph(tmp_path / "x4.onnx", scales=(1, 1, 4, 4), meta={"scale": "2"})
+    d = loading.load(str(path))
+    assert d.scale == 2  # what it declares; the lie shows when it runs
+    with pytest.raises(ModelError, match=r"model x4 produced 2x3x32x40 from a 2x3x8x10 input, "
+                                         r"expected 2x3x16x20 \(x2\)"):
+        d(torch.rand(2, 3, 8, 10))
+    image = np.zeros((8, 10, 3), np.uint8)
+    for up in (Upscaler(d, device="cpu", tile=4, tile_pad=2), Upscaler(d, device="cpu", tta=True)):
+        with pytest.raises(ModelError, match="model x4 produced"):
+            up.upscale_array(image)
+    write_png(tmp_path / "a.png", image)
+    code, _, err = run_cli(["upscale", str(tmp_path / "a.png"), "--output",
+                            str(tmp_path / "b.png"),
+                            "--model", str(path), "--device", "cpu"])
+    assert code == ModelError.exit_code and "expected 1x3x16x20 (x2)" in err
+    assert not (tmp_path / "b.png").exists()
+
+
+def test_a_fixed_size_graph_is_refused_at_other_sizes(tmp_path: Path) -> None:
+    d = loading.load(str(resize_graph(tmp_path / "fixed.onnx", fixed=(64, 64))))
+    assert d.scale == 4  # the 16x16 probe gave 64x64
+    with pytest.raises(ModelError, match=r"produced 1x3x64x64 from a 1x3x8x8 input, expected "
+                                         r"1x3x32x32 \(x4\)"):
+        d(torch.rand(1, 3, 8, 8))
+
+
+@pytest.mark.parametrize(("key", "value", "why"), [
+    ("multiple_of", "0", r"multiple_of=0 is out of range \(1 to 256\)"),
+    ("tiling_pad", "-50", r"tiling_pad=-50 is out of range \(0 to 4096\)"),
+    ("min_size", "1000000", r"min_size=1000000 is out of range \(0 to 1024\)"),
+    ("scale", "0", r"scale=0 is out of range \(1 to 16\)"),
+    ("scale", "100000", r"scale=100000 is out of range"),
+    ("multiple_of", "2.5", r"multiple_of='2.5' is not an integer"),
+    ("tiling_exact", "yes", r"tiling_exact='yes' is not true or false"),
+    ("format", "srgan-cli/onnx-9", r"format='srgan-cli/onnx-9' is not 'srgan-cli/onnx-1'"),
+    ("architecture", "x\x1b[2J", r"architecture='x\\x1b\[2J' is not a name"),
+    ("card", "[" * 100_000, "card is not a JSON object"),
+])
+def test_every_metadata_value_is_checked(tmp_path: Path, key: str, value: str, why: str) -> None:
+    path = resize_graph(tmp_path / "m.onnx", scales=(1, 1, 2, 2), meta={"scale": "2", key: value})
+    with pytest.raises(ModelError, match=rf"m\.onnx: ONNX metadata {why}"):
+        loading.load(str(path))
