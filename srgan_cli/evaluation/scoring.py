@@ -44,13 +44,22 @@ def open_datasets(
     specs: Iterable[str], scale: int, *, data_root: str | Path | None = None,
     split: str = "valid", regenerate_lr: bool = False,
 ) -> list[BenchmarkDataset]:
-    """Open every dataset (duplicates once) before any is scored: a missing one fails fast."""
+    """Open every dataset (duplicates once) before any is scored: a missing one fails fast.
+
+    Two datasets of one name (``a/HR`` and ``b/HR``) are told apart as ``HR`` and ``HR#2``, so
+    that their rows, records and saved images stay apart."""
     from srgan_cli.evaluation.datasets import open_dataset
 
-    return [
+    opened = [
         open_dataset(spec, scale, data_root=data_root, split=split, regenerate_lr=regenerate_lr)
         for spec in dict.fromkeys(specs)
     ]
+    seen: dict[str, int] = {}
+    for ds in opened:
+        seen[ds.name] = seen.get(ds.name, 0) + 1
+        if seen[ds.name] > 1:
+            ds.name = f"{ds.name}#{seen[ds.name]}"
+    return opened
 
 
 def score(

@@ -9,6 +9,7 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -97,20 +98,58 @@ def test_two_models_side_by_side_and_saved_images(root: Path, tmp_path: Path,
         assert im.size == (34, 30)
 
 
-def test_failed_image_gives_nonzero_exit_and_names_it(tmp_path: Path,
-                                                      run_cli: RunCli) -> None:
+@pytest.fixture
+def as_flags() -> Iterator[None]:
+    """Options in messages shown as the command line shows them (`--crop-border`)."""
+    from srgan_cli.messages import options_as_flags
+
+    old = options_as_flags(True)
+    yield
+    options_as_flags(old)
+
+
+def test_images_too_small_for_the_crop_are_refused_up_front(tmp_path: Path, run_cli: RunCli,
+                                                             as_flags: None) -> None:
     folder = tmp_path / "mixed"
     save(folder / "big.png", smooth(40, 40, 1))
-    save(folder / "small.png", smooth(16, 16, 2))  # 16 - 2*4 = 8 < 11: SSIM cannot be computed
+    for i in range(40):  # 16 - 2*4 = 8 < 11: SSIM cannot be computed
+        save(folder / f"small{i:02d}.png", smooth(16, 16, 2 + i))
     out_json = tmp_path / "r.json"
     code, out, err = run_cli(["eval", "-m", "bicubic", "-d", str(folder), "-s", "2",
                            "--crop-border", "4", "--json", str(out_json)])
-    assert code == 1
-    assert err.startswith("error: 1 image failed: bicubic/mixed/small: ValueError: SSIM needs")
-    assert len(err.strip().splitlines()) == 1
-    doc = json.loads(out_json.read_text())  # the report is still written
-    assert doc["summary"][0]["failed"] == 1 and doc["summary"][0]["mean_psnr"] is not None
-    assert doc["images"][1]["error"].startswith("ValueError")
+    assert code == 6 and out == ""
+    assert err.strip().splitlines() == [
+        "error: mixed: 40 of 41 images are too small to score (such as small00.png, 16x16): "
+        "at x2 with 4 px cropped from each edge, SSIM's 11x11 window needs at least 20x20; "
+        "remove them or lower --crop-border"]
+    assert not out_json.exists()
+    for name in (f"small{i:02d}.png" for i in range(40)):
+        (folder / name).unlink()
+    code, out, err = run_cli(["eval", "-m", "bicubic", "-d", str(folder), "-s", "2",
+                           "--crop-border", "4"])
+    assert code == 0, err
+
+
+def test_failed_images_exit_with_their_errors_code_and_no_class_name(
+        tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    from srgan_cli.evaluation import scoring
+
+    folder = tmp_path / "set"
+    for i in range(2):
+        save(folder / f"im{i}.png", smooth(28, 30, 10 + i))
+
+    def failing(model: object, protocol: object, device: str) -> object:
+        def predict(lr: object) -> object:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2 GiB\nmore text")
+        return predict
+
+    monkeypatch.setattr(scoring, "predictor", failing)
+    out_json = tmp_path / "r.json"
+    code, _, err = run_cli(["eval", "-m", "bicubic", "-d", str(folder), "-s", "2",
+                           "--json", str(out_json)])
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: 2 images failed: bicubic/set/im0: CUDA out of memory. Tried")
+    assert "RuntimeError" not in err + out_json.read_text()
 
 
 @pytest.mark.slow
@@ -125,7 +164,7 @@ def test_unreadable_image_is_a_failed_image_not_the_end(tmp_path: Path,
     out_json, out_csv = tmp_path / "r.json", tmp_path / "r.csv"
     code, out, err = run_cli(["eval", "-m", "bicubic", "-m", str(model), "-d", str(folder),
                            "--device", "cpu", "--json", str(out_json), "--csv", str(out_csv)])
-    assert code == 1
+    assert code == 3  # an image that does not decode: the input-image code
     assert err.startswith("error: 2 images failed: bicubic/mixed/im1: ")
     assert "tiny_x2/mixed/im1: " in err and "im1.png: cannot read image" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
