@@ -310,3 +310,95 @@ def test_report_table_side_by_side() -> None:
     assert text.splitlines()[0].startswith("dataset  image") and len(text.splitlines()) == 4
     assert report.failure_message(_results()) == "1 image failed: m2/Set5/y: Boom: no"
     assert report.failure_message(_results()[:1]) is None
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+def _eval(run_cli: RunCli, root: Path, *args: str) -> tuple[int, str, str]:
+    return run_cli(["eval", "-m", "bicubic", "-s", "2", "--data-root", str(root), *args])
+
+
+def test_existing_json_and_csv_need_overwrite(root: Path, tmp_path: Path,
+                                              run_cli: RunCli) -> None:
+    for option in ("--json", "--csv"):
+        target = tmp_path / f"old{option[2:]}"
+        target.write_text("mine\n")
+        code, out, err = _eval(run_cli, root, option, str(target))
+        assert code == 4 and err.strip() == f"error: {target}: exists; use --overwrite", err
+        assert out == "" and target.read_text() == "mine\n"
+        code, _, err = _eval(run_cli, root, option, str(target), "--overwrite")
+        assert code == 0, err
+        assert target.read_text() != "mine\n"
+    code, _, err = _eval(run_cli, root, "--json", str(tmp_path / "a"), "--csv",
+                         str(tmp_path / "." / "a"))
+    assert code == 2 and "--json and --csv name the same file" in err
+
+
+def test_a_dataset_file_is_never_an_output(root: Path, run_cli: RunCli) -> None:
+    image = root / "Set5" / "HR" / "im1.png"
+    lr = root / "Set5" / "LR_bicubic" / "X2" / "im1x2.png"
+    before = image.read_bytes(), lr.read_bytes()
+    for args in (["--csv", str(image), "--overwrite"], ["--json", str(lr), "--overwrite"],
+                 ["--csv", str(image)]):
+        code, out, err = _eval(run_cli, root, *args)
+        assert code == 4 and out == "" and len(err.strip().splitlines()) == 1, err
+        assert (image.read_bytes(), lr.read_bytes()) == before
+    assert "is a file of the dataset Set5; give another name" in _eval(
+        run_cli, root, "--csv", str(image), "--overwrite")[2]
+
+
+def test_existing_saved_image_needs_overwrite_before_any_model_runs(
+        root: Path, tmp_path: Path, run_cli: RunCli) -> None:
+    saved = tmp_path / "sr"
+    folder = saved / "bicubic" / "Set5_x2"
+    folder.mkdir(parents=True)
+    (folder / "im2.png").write_bytes(b"mine")
+    code, out, err = _eval(run_cli, root, "--save-images", str(saved))
+    assert code == 4 and out == ""
+    assert err.strip() == f"error: {folder / 'im2.png'}: exists; use --overwrite"
+    assert sorted(p.name for p in folder.iterdir()) == ["im2.png"]  # nothing scored
+    assert (folder / "im2.png").read_bytes() == b"mine"
+    code, _, err = _eval(run_cli, root, "--save-images", str(saved), "--overwrite")
+    assert code == 0, err
+    assert sorted(p.name for p in folder.iterdir()) == ["im0.png", "im1.png", "im2.png"]
+    with Image.open(folder / "im2.png") as im:
+        assert im.size == (32, 32)
+
+
+def test_existing_report_needs_overwrite_and_is_replaced_whole(
+        root: Path, tmp_path: Path, run_cli: RunCli, as_flags: None) -> None:
+    out = tmp_path / "report"
+    code, _, err = _eval(run_cli, root, "--report", str(out))
+    assert code == 0, err
+    (out / "images" / "stale").mkdir()
+    code, _, err = _eval(run_cli, root, "--report", str(out))
+    assert code == 4 and err.strip() == f"error: --report {out}: exists; use --overwrite", err
+    assert (out / "images" / "stale").is_dir()
+    code, _, err = _eval(run_cli, root, "--report", str(out), "--overwrite")
+    assert code == 0, err
+    assert (out / "index.html").is_file() and not (out / "images" / "stale").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "report"]  # no temp left
+    (out / "notes.txt").write_text("mine")  # not only a report any more: never replaced
+    code, _, err = _eval(run_cli, root, "--report", str(out), "--overwrite")
+    assert code == 4 and "exists and is not an empty folder" in err
+    assert (out / "notes.txt").read_text() == "mine"
+    code, _, err = _eval(run_cli, root, "--report", str(tmp_path / "r2"), "--save-images",
+                         str(tmp_path / "r2" / "sr"))
+    assert code == 2 and "separate folders" in err
+
+
+def test_ambiguous_names_and_same_named_datasets(tmp_path: Path, run_cli: RunCli) -> None:
+    for i, folder in enumerate((tmp_path / "x" / "HR", tmp_path / "y" / "HR")):
+        save(folder / "a.png", smooth(24, 24, i))
+    code, out, err = run_cli(["eval", "-m", "bicubic", "-s", "2", "-d", str(tmp_path / "x/HR"),
+                              "-d", str(tmp_path / "y/HR"), "--per-image", "--json", "-"])
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [s["dataset"] for s in doc["summary"]] == ["HR", "HR#2"]
+    assert doc["images"][0]["psnr"] != doc["images"][1]["psnr"]
+    save(tmp_path / "x" / "HR" / "a.jpg", smooth(24, 24, 5))
+    code, out, err = run_cli(["eval", "-m", "bicubic", "-s", "2", "-d", str(tmp_path / "x"),
+                              "--per-image"])
+    assert code == 6 and out == "" and len(err.strip().splitlines()) == 1
+    assert "names differ only in extension or case (a.jpg, a.png)" in err

@@ -79,7 +79,7 @@ def test_report_folder(data: Path, tmp_path: Path, run_cli: RunCli,
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
     code, _, err = run_cli(["eval", "--model", "bicubic", "--scale", "2", "--data-root",
                             str(data), "--report", str(out)])
-    assert code == OutputError.exit_code and "not an empty folder" in err
+    assert code == OutputError.exit_code and f"{out}: exists; use" in err
 
 
 @pytest.mark.slow
