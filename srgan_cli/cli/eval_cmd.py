@@ -290,8 +290,7 @@ def eval_command(
     protocol = scoring.EvalProtocol(crop_border=crop_border, y_channel=not rgb,
                                     precision=precision, tile=tile or WHOLE_IMAGE, metrics=metrics,
                                     lpips_net=lpips_net, tta=tta)
-    for ds in datasets:  # everything checked before any model runs
-        ds.check_scorable(protocol.crop_border)
+    scoring.check_scorable(datasets, protocol)  # everything checked before any model runs
     _check_not_inputs({"--json": json_out, "--csv": csv_out}, datasets, video_sets)
     if save_images is not None or report_dir is not None:
         _check_sr_targets(save_images or Path("."), models, datasets, scale,

@@ -68,10 +68,10 @@ def _read(path: Path) -> np.ndarray:
         raise InputImageError(f"{show_path(path)}: cannot read image ({reason})") from e
 
 
-def min_scorable_side(scale: int, crop_border: int) -> int:
+def min_scorable_side(scale: int, crop_border: int, window: int = SSIM_WINDOW) -> int:
     """The smallest HR side that can be scored: cropped to a multiple of `scale`, less
-    `crop_border` pixels at each edge, SSIM's window must still fit."""
-    need = SSIM_WINDOW + 2 * crop_border
+    `crop_border` pixels at each edge, `window` pixels (SSIM's window) must be left."""
+    need = window + 2 * crop_border
     return -(-need // scale) * scale
 
 
@@ -116,12 +116,14 @@ class BenchmarkDataset:
         """"file" when shipped LR images are used, "bicubic" when LR is made from HR."""
         return "file" if self.lr_dir is not None else "bicubic"
 
-    def check_scorable(self, crop_border: int | None = None) -> None:
+    def check_scorable(self, crop_border: int | None = None, *, window: int = SSIM_WINDOW,
+                       metric: str = "SSIM") -> None:
         """DatasetError, one line with their count and an example, when images are too small
-        to score with `crop_border` (None: the scale) cropped from each edge; from the headers,
-        so before anything runs. An image whose header does not read fails when loaded."""
+        to score with `crop_border` (None: the scale) cropped from each edge: `metric` needs
+        `window` pixels a side left. From the headers, so before anything runs; an image whose
+        header does not read fails when loaded."""
         crop = self.scale if crop_border is None else crop_border
-        side = min_scorable_side(self.scale, crop)
+        side = min_scorable_side(self.scale, crop, window)
         sizes = self._hr_sizes
         if sizes is None:
             sizes = self._hr_sizes = [peek_size(e.hr) for e in self._entries]
@@ -133,7 +135,7 @@ class BenchmarkDataset:
         raise DatasetError(
             f"{self.name}: {len(small)} of {len(self)} images are too small to score (such as "
             f"{show_path(entry.hr.name)}, {w}x{h}): at x{self.scale} with {crop} px cropped "
-            f"from each edge, SSIM's {SSIM_WINDOW}x{SSIM_WINDOW} window needs at least "
+            f"from each edge, {metric} needs {window}x{window} px left, so at least "
             f"{side}x{side}; remove them" + (f" or lower {option('crop_border')}" if crop else ""))
 
     def __iter__(self) -> Iterator[Sample]:

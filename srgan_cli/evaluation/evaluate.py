@@ -20,7 +20,7 @@ import numpy as np
 
 from srgan_cli.errors import EXIT_MIXED, OutputError, SrganError
 from srgan_cli.evaluation.datasets import BenchmarkDataset, LoadFailure, Sample
-from srgan_cli.evaluation.metrics import psnr_ssim, rgb_to_gray, to_uint8
+from srgan_cli.evaluation.metrics import SSIM_WINDOW, psnr_ssim, rgb_to_gray, to_uint8
 from srgan_cli.media.encode import write_png
 from srgan_cli.messages import one_line
 from srgan_cli.options import DEFAULT_METRICS
@@ -212,7 +212,11 @@ def evaluate(
     if not dataset_name:
         dataset_name = str(getattr(dataset, "name", ""))
     if isinstance(dataset, BenchmarkDataset):
-        dataset.check_scorable(crop)
+        lpips_side = getattr(lpips, "min_side", 0)
+        if lpips_side > SSIM_WINDOW:
+            dataset.check_scorable(crop, window=lpips_side, metric="LPIPS")
+        else:
+            dataset.check_scorable(crop)
     out_dir = None if save_dir is None else _prepare_save_dir(Path(save_dir))
     items = dataset.load_all() if isinstance(dataset, BenchmarkDataset) else dataset
     images = []

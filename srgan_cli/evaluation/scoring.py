@@ -62,6 +62,21 @@ def open_datasets(
     return opened
 
 
+def check_scorable(datasets: Iterable[BenchmarkDataset], protocol: EvalProtocol) -> None:
+    """DatasetError, before anything runs, when images of `datasets` are too small for the
+    protocol's border crop and metrics (SSIM's window, LPIPS's smallest input)."""
+    from srgan_cli.evaluation.metrics import SSIM_WINDOW
+
+    window, metric = SSIM_WINDOW, "SSIM"
+    if "lpips" in protocol.metrics:
+        from srgan_cli.evaluation.perceptual import MIN_SIDE
+
+        if MIN_SIDE[protocol.lpips_net] > window:
+            window, metric = MIN_SIDE[protocol.lpips_net], "LPIPS"
+    for ds in datasets:
+        ds.check_scorable(protocol.crop_border, window=window, metric=metric)
+
+
 def score(
     model: ModelDescriptor,
     dataset: BenchmarkDataset | str,

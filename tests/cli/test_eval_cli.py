@@ -120,7 +120,7 @@ def test_images_too_small_for_the_crop_are_refused_up_front(tmp_path: Path, run_
     assert code == 6 and out == ""
     assert err.strip().splitlines() == [
         "error: mixed: 40 of 41 images are too small to score (such as small00.png, 16x16): "
-        "at x2 with 4 px cropped from each edge, SSIM's 11x11 window needs at least 20x20; "
+        "at x2 with 4 px cropped from each edge, SSIM needs 11x11 px left, so at least 20x20; "
         "remove them or lower --crop-border"]
     assert not out_json.exists()
     for name in (f"small{i:02d}.png" for i in range(40)):
