@@ -29,10 +29,11 @@ if TYPE_CHECKING:
     from srgan_cli.models.descriptor import ModelDescriptor
 
 
-def _write_text_atomic(target: str, text: str) -> None:
+def _write_text_atomic(target: str, text: str, *, overwrite: bool = True) -> None:
     """Write `text` to a file via a temporary file and a rename, or to stdout for "-".
 
-    The temporary file is removed on any exception, Ctrl-C included."""
+    The temporary file is removed on any exception, Ctrl-C included; without `overwrite` a file
+    that appeared meanwhile is not replaced (OutputError "exists")."""
     from srgan_cli.fileio import atomic_write
 
     if target == "-":
@@ -41,7 +42,8 @@ def _write_text_atomic(target: str, text: str) -> None:
         return
     path = Path(target).expanduser()
     try:
-        with atomic_write(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as fh:
+        with (atomic_write(path, overwrite=overwrite) as tmp,
+              tmp.open("w", encoding="utf-8", newline="") as fh):
             fh.write(text)
     except OSError as e:
         raise OutputError(f"{path}: cannot write ({e.strerror or e})") from e
@@ -330,9 +332,9 @@ def eval_command(
     if json_out is not None or csv_out is not None:
         versions = report.versions()
         if json_out is not None:
-            _write_text_atomic(json_out, report.to_json(results, versions))
+            _write_text_atomic(json_out, report.to_json(results, versions), overwrite=overwrite)
         if csv_out is not None:
-            _write_text_atomic(csv_out, report.to_csv(results, versions))
+            _write_text_atomic(csv_out, report.to_csv(results, versions), overwrite=overwrite)
     failure = report.failure_message(results)
     if failure is not None:
         raise BatchError(failure, report.failure_exit_code(results))

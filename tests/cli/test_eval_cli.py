@@ -402,3 +402,15 @@ def test_ambiguous_names_and_same_named_datasets(tmp_path: Path, run_cli: RunCli
                               "--per-image"])
     assert code == 6 and out == "" and len(err.strip().splitlines()) == 1
     assert "names differ only in extension or case (a.jpg, a.png)" in err
+
+
+def test_a_report_file_made_during_the_run_is_not_replaced(tmp_path: Path) -> None:
+    from srgan_cli.cli import eval_cmd
+    from srgan_cli.errors import OutputError
+
+    target = tmp_path / "r.json"
+    target.write_text("written by another program meanwhile")
+    with pytest.raises(OutputError, match="exists"):
+        eval_cmd._write_text_atomic(str(target), "{}", overwrite=False)
+    assert target.read_text() == "written by another program meanwhile"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
