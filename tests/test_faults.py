@@ -239,7 +239,8 @@ def _eval_images(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
     out.parent.mkdir(parents=True)
     out.write_bytes(b"previous image")
     return out, lambda: cli(["eval", "-m", "bicubic", "-d", "set5", "-s", "2", "--data-root",
-                             str(_eval_root(tmp)), "--save-images", str(tmp / "sr")])
+                             str(_eval_root(tmp)), "--save-images", str(tmp / "sr"),
+                             "--overwrite"])
 
 
 def _eval_report(kind: str) -> Any:
@@ -247,7 +248,8 @@ def _eval_report(kind: str) -> Any:
         out = tmp / f"report.{kind}"
         out.write_text("previous report")
         return out, lambda: cli(["eval", "-m", "bicubic", "-d", "set5", "-s", "2",
-                                "--data-root", str(_eval_root(tmp)), f"--{kind}", str(out)])
+                                "--data-root", str(_eval_root(tmp)), f"--{kind}", str(out),
+                                "--overwrite"])
     return setup
 
 

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from srgan_cli.cli.params import DataRoot, Device, Models, Offline, Precision, Tile, Tta
-from srgan_cli.errors import OutputError, SrganError, UsageError
+from srgan_cli.errors import BatchError, OutputError, UsageError
+from srgan_cli.messages import show_path
 from srgan_cli.options import (
     DEFAULT_METRICS,
     WHOLE_IMAGE,
@@ -23,14 +24,16 @@ from srgan_cli.options import (
 )
 
 if TYPE_CHECKING:
+    from srgan_cli.evaluation.datasets import BenchmarkDataset
     from srgan_cli.evaluation.evaluate import EvalResult, ImageScore
     from srgan_cli.models.descriptor import ModelDescriptor
 
 
-def _write_text_atomic(target: str, text: str) -> None:
+def _write_text_atomic(target: str, text: str, *, overwrite: bool = True) -> None:
     """Write `text` to a file via a temporary file and a rename, or to stdout for "-".
 
-    The temporary file is removed on any exception, Ctrl-C included."""
+    The temporary file is removed on any exception, Ctrl-C included; without `overwrite` a file
+    that appeared meanwhile is not replaced (OutputError "exists")."""
     from srgan_cli.fileio import atomic_write
 
     if target == "-":
@@ -39,33 +42,96 @@ def _write_text_atomic(target: str, text: str) -> None:
         return
     path = Path(target).expanduser()
     try:
-        with atomic_write(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as fh:
+        with (atomic_write(path, overwrite=overwrite) as tmp,
+              tmp.open("w", encoding="utf-8", newline="") as fh):
             fh.write(text)
     except OSError as e:
         raise OutputError(f"{path}: cannot write ({e.strerror or e})") from e
 
 
-def _check_output_target(option: str, target: str | None) -> None:
-    """Fail before any work when an output file cannot be created."""
+def _check_output_target(option: str, target: str | None, overwrite: bool) -> None:
+    """Fail before any work when an output file cannot be created, or exists (without
+    --overwrite)."""
     if target is None or target == "-":
         return
     from srgan_cli.fileio import check_target
 
-    check_target(Path(target).expanduser(), overwrite=True, kind=f"{option} report")
+    check_target(Path(target).expanduser(), overwrite=overwrite, kind=f"{option} report")
+
+
+def _within(a: Path, b: Path) -> bool:
+    """`a` is `b` or inside it (paths resolved)."""
+    a, b = a.expanduser().resolve(), b.expanduser().resolve()
+    return a == b or b in a.parents
 
 
 def _check_outputs(json_out: str | None, csv_out: str | None, save_images: Path | None,
-                   report_dir: Path | None) -> None:
-    """Every output target checked before any work (UsageError, OutputError)."""
+                   report_dir: Path | None, overwrite: bool) -> None:
+    """The output targets that need no model or dataset, checked before any work (UsageError,
+    OutputError): an existing one needs --overwrite; no two outputs may overlap."""
     if json_out == "-" and csv_out == "-":
         raise UsageError("--json - and --csv - cannot both write to stdout")
-    _check_output_target("--json", json_out)
-    _check_output_target("--csv", csv_out)
+    if json_out not in (None, "-") and csv_out not in (None, "-") and (
+            Path(json_out).expanduser().resolve() == Path(csv_out).expanduser().resolve()):
+        raise UsageError(f"--json and --csv name the same file {show_path(json_out)}")
+    _check_output_target("--json", json_out, overwrite)
+    _check_output_target("--csv", csv_out, overwrite)
     if save_images is not None and save_images.exists() and not save_images.is_dir():
         raise OutputError(f"--save-images {save_images}: exists and is not a folder")
     if report_dir is not None:
         from srgan_cli.evaluation import report_html
-        report_html.check_target(report_dir)
+        report_html.check_target(report_dir, overwrite=overwrite)
+        if save_images is not None and (_within(save_images, report_dir)
+                                        or _within(report_dir, save_images)):
+            raise UsageError("--save-images and --report need separate folders")
+        for option, target in (("--json", json_out), ("--csv", csv_out)):
+            if target not in (None, "-") and _within(Path(target), report_dir):
+                raise UsageError(f"{option} {show_path(target)}: inside the --report folder, "
+                                 "which is written whole; give another name")
+
+
+def _check_not_inputs(outputs: dict[str, str | None], datasets: list[BenchmarkDataset],
+                      videos: dict[str, list[Path]]) -> None:
+    """OutputError when --json or --csv names a file the evaluation reads (a dataset image or
+    video): refused even with --overwrite, as upscale never replaces its input."""
+    targets = {Path(t).expanduser().resolve(): (o, t) for o, t in outputs.items()
+               if t not in (None, "-")}
+    if not targets:
+        return
+    read = [(ds.name, f) for ds in datasets for f in ds.files]
+    read += [(name, f) for name, files in videos.items() for f in files]
+    for name, f in read:
+        hit = targets.get(f.resolve())
+        if hit is not None:
+            raise OutputError(f"{hit[0]} {show_path(hit[1])}: is a file of the dataset "
+                              f"{show_path(name)}; give another name")
+
+
+def _sr_dir(root: Path, model_name: str, ds_name: str, scale: int) -> Path:
+    """Where the SR images of a model on a dataset go: ROOT/<model>/<dataset>_x<scale>."""
+    return root / _safe_name(model_name) / f"{_safe_name(ds_name)}_x{scale}"
+
+
+def _check_sr_targets(root: Path, models: list[ModelDescriptor],
+                      datasets: list[BenchmarkDataset], scale: int, *, existing: bool,
+                      overwrite: bool) -> None:
+    """Before any model runs: no two (model, dataset) pairs share an SR folder (UsageError),
+    and with `existing` (--save-images) no SR image to write exists already, without
+    --overwrite (OutputError)."""
+    from srgan_cli.fileio import check_target
+
+    owners: dict[Path, str] = {}
+    for m in models:
+        for ds in datasets:
+            folder = _sr_dir(root, m.name, ds.name, scale)
+            label = f"{m.name} on {ds.name}"
+            if folder in owners:
+                raise UsageError(f"{owners[folder]} and {label} would save SR images to one "
+                                 f"folder {show_path(folder)}; rename a model or dataset")
+            owners[folder] = label
+            if existing and folder.is_dir():
+                for name in ds.names:
+                    check_target(folder / f"{name}.png", overwrite=overwrite, kind="SR image")
 
 
 def _safe_name(name: str) -> str:
@@ -197,6 +263,9 @@ def eval_command(
     max_frames: int | None = typer.Option(
         None, "--max-frames", help="Videos: score at most the first N frames of each.",
         metavar="N", show_default=False),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace existing --json, --csv, --save-images and --report "
+        "outputs."),
 ) -> None:
     """Score models with PSNR/SSIM (and LPIPS) by the standard SR protocol (Y channel, border =
     scale; fp32 and whole images by default, so that scores compare with published ones)."""
@@ -212,7 +281,7 @@ def eval_command(
     if crop_border is not None and crop_border < 0:
         raise UsageError(f"--crop-border must be >= 0, got {crop_border}")
     check_tiling(tile, None, 1)
-    _check_outputs(json_out, csv_out, save_images, report_dir)
+    _check_outputs(json_out, csv_out, save_images, report_dir, overwrite)
     video_sets = _video_sets(dataset or ["set5"], save_images, report_dir, max_frames)
 
     specs = list(dict.fromkeys(model or [default_model_spec()]))
@@ -223,6 +292,11 @@ def eval_command(
     protocol = scoring.EvalProtocol(crop_border=crop_border, y_channel=not rgb,
                                     precision=precision, tile=tile or WHOLE_IMAGE, metrics=metrics,
                                     lpips_net=lpips_net, tta=tta)
+    scoring.check_scorable(datasets, protocol)  # everything checked before any model runs
+    _check_not_inputs({"--json": json_out, "--csv": csv_out}, datasets, video_sets)
+    if save_images is not None or report_dir is not None:
+        _check_sr_targets(save_images or Path("."), models, datasets, scale,
+                          existing=save_images is not None, overwrite=overwrite)
     lpips = None
     if "lpips" in metrics:
         from srgan_cli.evaluation.perceptual import load_lpips
@@ -235,7 +309,7 @@ def eval_command(
 
         def sr_dir(model_name: str, ds_name: str) -> Path:
             assert sr_root is not None
-            return sr_root / _safe_name(model_name) / f"{_safe_name(ds_name)}_x{scale}"
+            return _sr_dir(sr_root, model_name, ds_name, scale)
 
         with progress() as bar:
             for ds in datasets:
@@ -251,19 +325,19 @@ def eval_command(
         if report_dir is not None:
             from srgan_cli.evaluation import report_html
             report_html.write(report_dir, results, report_html.items_from_saved(
-                datasets, [m.name for m in models], sr_dir))
+                datasets, [m.name for m in models], sr_dir, results), overwrite=overwrite)
 
     stdout_taken = "-" in (json_out, csv_out)
     _print_results(results, per_image, to_stderr=stdout_taken)
     if json_out is not None or csv_out is not None:
         versions = report.versions()
         if json_out is not None:
-            _write_text_atomic(json_out, report.to_json(results, versions))
+            _write_text_atomic(json_out, report.to_json(results, versions), overwrite=overwrite)
         if csv_out is not None:
-            _write_text_atomic(csv_out, report.to_csv(results, versions))
+            _write_text_atomic(csv_out, report.to_csv(results, versions), overwrite=overwrite)
     failure = report.failure_message(results)
     if failure is not None:
-        raise SrganError(failure)
+        raise BatchError(failure, report.failure_exit_code(results))
 
 
 def register(app: typer.Typer) -> None:

@@ -6,9 +6,11 @@ the scale; shipped LR files are used (their size checked) unless missing or ``re
 then LR is MATLAB bicubic of HR. Images are decoded by `decode.read_image`, with every guard
 upscale has; gray images stay gray (HxW) so that they are scored on their own values.
 
-Structural problems (missing or empty folders, missing LR files, sizes wrong in the headers) are
-DatasetErrors when the dataset is opened; a file that fails to decode later is reported per image
-by ``BenchmarkDataset.load_all`` (a ``LoadFailure``) so that an evaluation can go on without it.
+Structural problems (missing or empty folders, missing LR files, ambiguous names, sizes wrong in
+the headers) are DatasetErrors when the dataset is opened, and images too small for a protocol's
+border crop are one DatasetError of ``check_scorable`` before anything is scored; a file that
+fails to decode later (an InputImageError) is reported per image by
+``BenchmarkDataset.load_all`` (a ``LoadFailure``) so that an evaluation can go on without it.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from typing import Literal
 
 import numpy as np
 
-from srgan_cli.errors import DatasetError, InputImageError, UsageError
+from srgan_cli.errors import DatasetError, InputImageError, SrganError, UsageError
+from srgan_cli.evaluation.metrics import SSIM_WINDOW
 from srgan_cli.media import discovery
 from srgan_cli.media.decode import peek_size, read_uint8
 from srgan_cli.media.discovery import DIV2K, ImagePair
 from srgan_cli.media.resize import imresize, modcrop
-from srgan_cli.messages import show_path
+from srgan_cli.messages import option, show_path
 
 SPLITS = ("valid", "train")
 _LR_HINT = "add it, remove the folder, or pass --regenerate-lr"
@@ -46,21 +49,30 @@ class Sample:
 
 @dataclass(frozen=True)
 class LoadFailure:
-    """An image of the dataset that could not be loaded; ``error`` is the one-line reason."""
+    """An image of the dataset that could not be loaded; ``error`` is the one-line reason and
+    ``exit_code`` that of its error (InputImageError's 3 for a file that does not decode)."""
 
     name: str
     error: str
+    exit_code: int = InputImageError.exit_code
 
 
 def _read(path: Path) -> np.ndarray:
     """Decode to uint8 for scoring: HxW for gray sources, HxWx3 RGB otherwise (alpha dropped).
 
-    A file the decoder refuses is a DatasetError "<path>: cannot read image (<reason>)"."""
+    A file the decoder refuses is an InputImageError "<path>: cannot read image (<reason>)"."""
     try:
         return read_uint8(path, keep_gray=True)
     except InputImageError as e:
         reason = str(e).removeprefix(f"{show_path(path)}: ")
-        raise DatasetError(f"{show_path(path)}: cannot read image ({reason})") from e
+        raise InputImageError(f"{show_path(path)}: cannot read image ({reason})") from e
+
+
+def min_scorable_side(scale: int, crop_border: int, window: int = SSIM_WINDOW) -> int:
+    """The smallest HR side that can be scored: cropped to a multiple of `scale`, less
+    `crop_border` pixels at each edge, `window` pixels (SSIM's window) must be left."""
+    need = window + 2 * crop_border
+    return -(-need // scale) * scale
 
 
 class BenchmarkDataset:
@@ -72,7 +84,7 @@ class BenchmarkDataset:
 
     def __init__(
         self, name: str, scale: int, root: Path, entries: list[ImagePair], lr_dir: Path | None,
-        expected: int | None = None,
+        expected: int | None = None, hr_sizes: list[tuple[int, int] | None] | None = None,
     ) -> None:
         self.name = name
         self.scale = scale
@@ -80,6 +92,7 @@ class BenchmarkDataset:
         self.lr_dir = lr_dir
         self.expected = expected
         self._entries = entries
+        self._hr_sizes = hr_sizes  # (h, w) from the headers, None where unreadable
 
     @property
     def partial(self) -> bool:
@@ -94,12 +107,40 @@ class BenchmarkDataset:
         return [e.name for e in self._entries]
 
     @property
+    def files(self) -> list[Path]:
+        """Every file the dataset reads: its HR images and their LR files."""
+        return [p for e in self._entries for p in (e.hr, e.lr) if p is not None]
+
+    @property
     def lr_source(self) -> LrSource:
         """"file" when shipped LR images are used, "bicubic" when LR is made from HR."""
         return "file" if self.lr_dir is not None else "bicubic"
 
+    def check_scorable(self, crop_border: int | None = None, *, window: int = SSIM_WINDOW,
+                       metric: str = "SSIM") -> None:
+        """DatasetError, one line with their count and an example, when images are too small
+        to score with `crop_border` (None: the scale) cropped from each edge: `metric` needs
+        `window` pixels a side left. From the headers, so before anything runs; an image whose
+        header does not read fails when loaded."""
+        crop = self.scale if crop_border is None else crop_border
+        side = min_scorable_side(self.scale, crop, window)
+        sizes = self._hr_sizes
+        if sizes is None:
+            sizes = self._hr_sizes = [peek_size(e.hr) for e in self._entries]
+        small = [(e, hw) for e, hw in zip(self._entries, sizes, strict=True)
+                 if hw is not None and min(hw) < side]
+        if not small:
+            return
+        entry, (h, w) = small[0]
+        raise DatasetError(
+            f"{self.name}: {len(small)} of {len(self)} images are too small to score (such as "
+            f"{show_path(entry.hr.name)}, {w}x{h}): at x{self.scale} with {crop} px cropped "
+            f"from each edge, {metric} needs {window}x{window} px left, so at least "
+            f"{side}x{side}; remove them" + (f" or lower {option('crop_border')}" if crop else ""))
+
     def __iter__(self) -> Iterator[Sample]:
-        """Every sample in order; a file that fails to decode raises DatasetError."""
+        """Every sample in order; a file that fails to decode raises InputImageError, an LR
+        file of the wrong size DatasetError."""
         for entry in self._entries:
             yield self._load(entry)
 
@@ -108,8 +149,8 @@ class BenchmarkDataset:
         for entry in self._entries:
             try:
                 yield self._load(entry)
-            except DatasetError as e:
-                yield LoadFailure(entry.name, str(e))
+            except SrganError as e:
+                yield LoadFailure(entry.name, str(e), e.exit_code)
 
     def __repr__(self) -> str:
         found = f"{len(self)} of {self.expected}" if self.partial else str(len(self))
@@ -136,12 +177,14 @@ def _check_lr_size(
         )
 
 
-def _checked(pairs: list[ImagePair], scale: int) -> list[ImagePair]:
-    """`pairs`, sizes checked from the headers so that errors come early.
+def _checked(pairs: list[ImagePair], scale: int) -> list[tuple[int, int] | None]:
+    """The HR sizes of `pairs` from the headers, checked so that errors come early.
 
-    A file whose header cannot be read is kept: it fails alone when it is loaded."""
+    A file whose header cannot be read is kept (size None): it fails alone when loaded."""
+    sizes = []
     for pair in pairs:
         hr_hw = peek_size(pair.hr)
+        sizes.append(hr_hw)
         if hr_hw is not None and min(hr_hw) < scale:
             h, w = hr_hw
             raise DatasetError(
@@ -150,7 +193,7 @@ def _checked(pairs: list[ImagePair], scale: int) -> list[ImagePair]:
         if pair.lr is not None and hr_hw is not None and lr_hw is not None:
             h, w = hr_hw
             _check_lr_size(pair.lr, lr_hw, (h - h % scale, w - w % scale), scale)
-    return pairs
+    return sizes
 
 
 def open_dataset(
@@ -181,5 +224,5 @@ def open_dataset(
     found = discovery.find_dataset(spec, scale, data_root=data_root, split=split,
                                    with_lr=not regenerate_lr)
     pairs = discovery.pair_images(found.hr_dir, found.lr_dir, scale, hint=_LR_HINT)
-    return BenchmarkDataset(found.name, scale, found.root, _checked(pairs, scale), found.lr_dir,
-                            found.expected)
+    return BenchmarkDataset(found.name, scale, found.root, pairs, found.lr_dir, found.expected,
+                            _checked(pairs, scale))

@@ -2,8 +2,9 @@
 
 The predictor always gets RGB (a gray LR is replicated to three channels); the SR of a gray image
 is made gray again with ``metrics.rgb_to_gray`` and scored on the gray values, as the literature
-does. One image failing (a file that does not decode, a model error, a wrong output size) is
-recorded and the rest go on.
+does. Images too small for the border crop are refused before anything runs
+(``BenchmarkDataset.check_scorable``); one image failing (a file that does not decode, a model
+error, a wrong output size) is recorded, with its message and exit code, and the rest go on.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from srgan_cli.errors import OutputError
+from srgan_cli.errors import EXIT_MIXED, OutputError, SrganError
 from srgan_cli.evaluation.datasets import BenchmarkDataset, LoadFailure, Sample
-from srgan_cli.evaluation.metrics import psnr_ssim, rgb_to_gray, to_uint8
+from srgan_cli.evaluation.metrics import SSIM_WINDOW, psnr_ssim, rgb_to_gray, to_uint8
 from srgan_cli.media.encode import write_png
 from srgan_cli.messages import one_line
 from srgan_cli.options import DEFAULT_METRICS
@@ -33,7 +34,8 @@ PerceptualMetric = Callable[[np.ndarray, np.ndarray, int], float]
 class ImageScore:
     """One image's scores; ``psnr`` is ``inf`` for a perfect SR, NaN (with ``error``) on failure.
 
-    ``seconds`` is the predictor's time on this image; ``lpips`` is NaN when not measured."""
+    ``seconds`` is the predictor's time on this image; ``lpips`` is NaN when not measured;
+    ``error_code`` is the exit code of the failure's error (1 when it is not a typed error)."""
 
     name: str
     psnr: float
@@ -43,6 +45,7 @@ class ImageScore:
     lpips: float = math.nan
     frames: int | None = None  # a video: the frames scored
     temporal_psnr: float | None = None  # a video: `video_eval.evaluate_video`'s flicker figure
+    error_code: int = EXIT_MIXED
 
     @property
     def ok(self) -> bool:
@@ -130,8 +133,12 @@ def _check_output(sr: object, lr_hw: tuple[int, int], scale: int) -> np.ndarray:
     return to_uint8(sr)
 
 
-def _error_text(e: BaseException) -> str:
-    return f"{type(e).__name__}: {one_line(e, first_line=True)}"
+def _failed(name: str, e: Exception, seconds: float = math.nan) -> ImageScore:
+    """The ImageScore of an image that failed with `e`: its one-line text (no exception class
+    name: the user reads it) and, for a typed error, its exit code."""
+    code = e.exit_code if isinstance(e, SrganError) else EXIT_MIXED
+    return ImageScore(name, math.nan, math.nan, seconds, one_line(e, first_line=True),
+                      error_code=code)
 
 
 def _prepare_save_dir(save_dir: Path) -> Path:
@@ -162,14 +169,15 @@ def score_sample(
         p, s = psnr_ssim(sr, sample.hr, crop_border=crop_border, y_channel=y_channel)
         d = math.nan if lpips is None else lpips(sr, sample.hr, crop_border)
     except Exception as e:  # recorded per image: the run goes on and the exit code says it failed
-        return ImageScore(sample.name, math.nan, math.nan, seconds, _error_text(e))
+        return _failed(sample.name, e, seconds)
     if save_dir is not None:
         write_png(save_dir / f"{sample.name}.png", sr)  # OutputError naming the file
     return ImageScore(sample.name, p, s, seconds, lpips=d)
 
 
 def _failed_load(failure: LoadFailure) -> ImageScore:
-    return ImageScore(failure.name, math.nan, math.nan, math.nan, failure.error)
+    return ImageScore(failure.name, math.nan, math.nan, math.nan, failure.error,
+                      error_code=failure.exit_code)
 
 
 def evaluate(
@@ -188,7 +196,8 @@ def evaluate(
     """Run `predictor` on every sample and score SR against HR (crop_border defaults to scale);
     LPIPS too when `lpips` is given.
 
-    A BenchmarkDataset is read with ``load_all``, so an image that fails to decode (like a
+    A BenchmarkDataset is first checked (``check_scorable``: DatasetError when images are too
+    small for the crop), then read with ``load_all``, so an image that fails to decode (like a
     LoadFailure item of a plain iterable) is recorded as failed and the others are still scored.
     ``save_dir`` receives ``<name>.png`` of each SR as scored (gray for gray images);
     ``on_image`` is called after each image (progress bars, logging)."""
@@ -202,6 +211,12 @@ def evaluate(
         raise ValueError(f"dataset is prepared for x{ds_scale}, but scale x{scale} was given")
     if not dataset_name:
         dataset_name = str(getattr(dataset, "name", ""))
+    if isinstance(dataset, BenchmarkDataset):
+        lpips_side = getattr(lpips, "min_side", 0)
+        if lpips_side > SSIM_WINDOW:
+            dataset.check_scorable(crop, window=lpips_side, metric="LPIPS")
+        else:
+            dataset.check_scorable(crop)
     out_dir = None if save_dir is None else _prepare_save_dir(Path(save_dir))
     items = dataset.load_all() if isinstance(dataset, BenchmarkDataset) else dataset
     images = []
@@ -249,7 +264,6 @@ def evaluate_videos(
     Y channel, `scale` px border, at most `max_frames` frames each); one ImageScore per video
     (its frame means, frame count and temporal_psnr) and their means. A bad video is recorded
     as failed, with its one-line error, and the others are still scored."""
-    from srgan_cli.errors import SrganError
     from srgan_cli.evaluation.video_scores import evaluate_video
 
     scores = []
@@ -257,10 +271,8 @@ def evaluate_videos(
         start = time.perf_counter()
         try:
             v = evaluate_video(path, upscale_frames, scale, max_frames)
-        except SrganError as e:
-            score = ImageScore(path.name, math.nan, math.nan, math.nan, str(e))
         except Exception as e:  # recorded per video, as per image
-            score = ImageScore(path.name, math.nan, math.nan, math.nan, _error_text(e))
+            score = _failed(path.name, e)
         else:
             score = ImageScore(v.name, v.psnr, v.ssim, time.perf_counter() - start,
                                frames=v.frames, temporal_psnr=v.temporal_psnr)

@@ -17,6 +17,7 @@ import numpy as np
 
 from srgan_cli.errors import ModelError
 from srgan_cli.fileio import torch_load_weights_only
+from srgan_cli.messages import one_line
 from srgan_cli.models import pretrained
 
 if TYPE_CHECKING:
@@ -79,6 +80,11 @@ class Lpips:
         t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))
         return (t / 127.5 - 1.0).permute(2, 0, 1).unsqueeze(0)
 
+    @property
+    def min_side(self) -> int:
+        """The smallest image side (after the border crop) LPIPS scores."""
+        return MIN_SIDE[self.net]
+
     def __call__(self, sr: np.ndarray, hr: np.ndarray, crop_border: int = 0) -> float:
         """LPIPS of `sr` against `hr` with `crop_border` pixels removed from each edge."""
         import torch
@@ -108,7 +114,8 @@ def load_lpips(net: str = "alex", *, offline: bool = False) -> Lpips:
     try:
         state = torch_load_weights_only(path)
     except Exception as e:  # truncated, garbage or an unsafe pickle
-        raise ModelError(f"{path}: not a readable weights file ({type(e).__name__})") from e
+        raise ModelError(f"{path}: not a readable weights file ({one_line(e, first_line=True)})"
+                         ) from e
     if not isinstance(state, dict):
         raise ModelError(f"{path}: not a state dict")
     try:

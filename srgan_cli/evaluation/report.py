@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.table import Table
 
+from srgan_cli.errors import EXIT_MIXED
 from srgan_cli.evaluation.evaluate import EvalResult, ImageScore
 from srgan_cli.evaluation.metrics import protocol
 from srgan_cli.version import __version__
@@ -288,6 +289,15 @@ def failure_message(results: Sequence[EvalResult], limit: int = 3) -> str | None
     more = f"; and {len(failed) - limit} more" if len(failed) > limit else ""
     noun = "image" if len(failed) == 1 else "images"
     return f"{len(failed)} {noun} failed: {shown}{more}"
+
+
+def failure_exit_code(results: Sequence[EvalResult]) -> int:
+    """The exit code of the failed images: their errors' common code (3 when every one is an
+    image that does not decode), else EXIT_MIXED; 0 when none failed."""
+    codes = {s.error_code for r in results for s in r.failed}
+    if not codes:
+        return 0
+    return codes.pop() if len(codes) == 1 else EXIT_MIXED
 
 
 def protocol_line(results: Sequence[EvalResult]) -> str:

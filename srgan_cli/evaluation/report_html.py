@@ -3,7 +3,9 @@
 The page makes no network request (inline CSS and JS, images as relative files) and holds: the
 summary table, a sortable per-image table, and for each image the crops of bicubic | each model |
 HR side by side at the window where the models disagree most, plus a before/after slider on the
-full image. The folder is built under a temporary name and renamed into place when complete."""
+full image. The folder is built under a temporary name and renamed into place when complete;
+with `overwrite` it replaces an earlier report (a folder of index.html and images/ only), never
+a folder holding anything else."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from srgan_cli.evaluation.evaluate import EvalResult, as_rgb
 from srgan_cli.media.decode import read_uint8
 from srgan_cli.media.encode import write_png
 from srgan_cli.media.resize import imresize
+from srgan_cli.messages import option
 
 CROP = 48  # HR pixels of the zoomed window (shown 4x, nearest neighbour)
 BICUBIC = "bicubic"
@@ -43,11 +46,24 @@ class ReportImage:
     sr: Mapping[str, np.ndarray | None]  # model name -> SR as scored
 
 
-def check_target(folder: Path) -> Path:
-    """OutputError before any work when `folder` exists (and is not empty) or cannot be made."""
+_REPORT_FILES = frozenset({"index.html", "images"})
+
+
+def _is_report(folder: Path) -> bool:
+    """`folder` holds an earlier report and nothing else: index.html and images/."""
+    names = {p.name for p in folder.iterdir()}
+    return "index.html" in names and names <= _REPORT_FILES
+
+
+def check_target(folder: Path, *, overwrite: bool = False) -> Path:
+    """OutputError before any work when `folder` cannot be made, or exists and is not empty
+    (with `overwrite`, unless it holds an earlier report and nothing else)."""
     folder = Path(folder).expanduser()
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise OutputError(f"--report {folder}: exists and is not an empty folder")
+        if not folder.is_dir() or not _is_report(folder):
+            raise OutputError(f"--report {folder}: exists and is not an empty folder")
+        if not overwrite:
+            raise OutputError(f"{option('report')} {folder}: exists; use {option('overwrite')}")
     if not folder.parent.is_dir():
         raise OutputError(f"--report {folder}: folder {folder.parent} does not exist")
     if not os.access(folder.parent, os.W_OK):
@@ -179,11 +195,13 @@ def _image_section(item: ReportImage, key: str, folder: Path) -> str:
     )
 
 
-def write(folder: Path, results: Sequence[EvalResult], items: Iterable[ReportImage]) -> Path:
-    """Write the report into `folder` (which must not exist, or be empty); return index.html.
+def write(folder: Path, results: Sequence[EvalResult], items: Iterable[ReportImage], *,
+          overwrite: bool = False) -> Path:
+    """Write the report into `folder` (which must not exist, or be empty, or with `overwrite`
+    hold an earlier report); return index.html.
 
-    The folder appears complete or not at all."""
-    folder = check_target(Path(folder))
+    The folder appears complete or not at all; an earlier report is replaced whole."""
+    folder = check_target(Path(folder), overwrite=overwrite)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
         header, rows = report.table_rows(results)
@@ -204,9 +222,7 @@ def write(folder: Path, results: Sequence[EvalResult], items: Iterable[ReportIma
         )
         (tmp / "index.html").write_text(page, encoding="utf-8")
         tmp.chmod(0o755)
-        if folder.exists():
-            folder.rmdir()  # empty (checked): replaced by the complete folder
-        os.rename(tmp, folder)
+        _publish(tmp, folder, overwrite)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
         raise OutputError(f"--report {folder}: cannot write ({e.strerror or e})") from e
@@ -216,12 +232,36 @@ def write(folder: Path, results: Sequence[EvalResult], items: Iterable[ReportIma
     return folder / "index.html"
 
 
+def _publish(tmp: Path, folder: Path, overwrite: bool) -> None:
+    """Rename the complete `tmp` to `folder`: an empty `folder` is removed first, an earlier
+    report (with `overwrite`) is moved aside, then deleted once the new one is in place."""
+    if not folder.exists():
+        os.rename(tmp, folder)
+        return
+    if not any(folder.iterdir()):
+        folder.rmdir()
+        os.rename(tmp, folder)
+        return
+    check_target(folder, overwrite=overwrite)  # filled meanwhile: an earlier report at most
+    old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder.parent))
+    os.rename(folder, old)  # onto the empty temp folder
+    try:
+        os.rename(tmp, folder)
+    except OSError:
+        os.rename(old, folder)  # the earlier report back in place
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def items_from_saved(
     datasets: Sequence[BenchmarkDataset], models: Sequence[str],
-    sr_dir: Callable[[str, str], Path],
+    sr_dir: Callable[[str, str], Path], results: Sequence[EvalResult] | None = None,
 ) -> Iterator[ReportImage]:
     """The report's images: each dataset sample's HR and LR, with the SR that each model wrote
-    to ``sr_dir(model, dataset)/<name>.png`` while scored (None where it failed)."""
+    to ``sr_dir(model, dataset)/<name>.png`` while scored (None where it failed: with
+    `results`, a failed image's file is never read, even one an earlier run left there)."""
+    scored = None if results is None else {
+        (r.model, r.dataset, s.name) for r in results for s in r.images if s.ok}
     for ds in datasets:
         for sample in ds.load_all():
             if not isinstance(sample, Sample):
@@ -229,5 +269,6 @@ def items_from_saved(
             sr: dict[str, np.ndarray | None] = {}
             for m in models:
                 path = sr_dir(m, ds.name) / f"{sample.name}.png"
-                sr[m] = read_uint8(path, keep_gray=True) if path.is_file() else None
+                ok = scored is None or (m, ds.name, sample.name) in scored
+                sr[m] = read_uint8(path, keep_gray=True) if ok and path.is_file() else None
             yield ReportImage(ds.name, ds.scale, sample.name, sample.hr, sample.lr, sr)

@@ -44,13 +44,37 @@ def open_datasets(
     specs: Iterable[str], scale: int, *, data_root: str | Path | None = None,
     split: str = "valid", regenerate_lr: bool = False,
 ) -> list[BenchmarkDataset]:
-    """Open every dataset (duplicates once) before any is scored: a missing one fails fast."""
+    """Open every dataset (duplicates once) before any is scored: a missing one fails fast.
+
+    Two datasets of one name (``a/HR`` and ``b/HR``) are told apart as ``HR`` and ``HR#2``, so
+    that their rows, records and saved images stay apart."""
     from srgan_cli.evaluation.datasets import open_dataset
 
-    return [
+    opened = [
         open_dataset(spec, scale, data_root=data_root, split=split, regenerate_lr=regenerate_lr)
         for spec in dict.fromkeys(specs)
     ]
+    seen: dict[str, int] = {}
+    for ds in opened:
+        seen[ds.name] = seen.get(ds.name, 0) + 1
+        if seen[ds.name] > 1:
+            ds.name = f"{ds.name}#{seen[ds.name]}"
+    return opened
+
+
+def check_scorable(datasets: Iterable[BenchmarkDataset], protocol: EvalProtocol) -> None:
+    """DatasetError, before anything runs, when images of `datasets` are too small for the
+    protocol's border crop and metrics (SSIM's window, LPIPS's smallest input)."""
+    from srgan_cli.evaluation.metrics import SSIM_WINDOW
+
+    window, metric = SSIM_WINDOW, "SSIM"
+    if "lpips" in protocol.metrics:
+        from srgan_cli.evaluation.perceptual import MIN_SIDE
+
+        if MIN_SIDE[protocol.lpips_net] > window:
+            window, metric = MIN_SIDE[protocol.lpips_net], "LPIPS"
+    for ds in datasets:
+        ds.check_scorable(protocol.crop_border, window=window, metric=metric)
 
 
 def score(

@@ -9,7 +9,10 @@ Rules shared by upscale, eval and training:
   ``DIV2K_train_HR`` ...; so do LR file names;
 - the data root is ``--data-root``, else ``$SRGAN_DATA``, else ``./data``, ``~`` expanded;
 - the LR image of ``<stem>.<ext>`` at scale s is ``<stem>x<s>.<any ext>`` (EDSR and DIV2K
-  naming), else ``<stem>.<any ext>``; when an LR folder exists every HR image must have one.
+  naming), else ``<stem>.<any ext>``; when an LR folder exists every HR image must have one;
+- an image's stem is its name (LR pairing, scores, saved SR images), so two images of one folder
+  whose stems differ only in extension or case (``a.png`` + ``a.jpg``) are refused, in HR and
+  LR folders alike.
 
 Datasets (`find_dataset`, for eval and training alike): "div2k", a benchmark name or a folder.
 Layouts: a benchmark folder holds ``HR/`` and optionally ``LR_bicubic/X<s>/`` (or is itself a
@@ -197,9 +200,12 @@ def pair_images(hr_dir: Path, lr_dir: Path | None, scale: int, *, hint: str) -> 
     if not hr_files:
         raise DatasetError(
             f"no images in {show_path(hr_dir)} ({', '.join(_SORTED_EXTENSIONS)}; {HELP})")
+    check_unique_stems(hr_dir, hr_files)
     if lr_dir is None:
         return [ImagePair(hr) for hr in hr_files]
-    index = {p.name.lower(): p for p in images_in(lr_dir)}
+    lr_files = images_in(lr_dir)
+    check_unique_stems(lr_dir, lr_files)  # else two files could pair with one HR image
+    index = {p.name.lower(): p for p in lr_files}
     pairs = []
     for hr in hr_files:
         lr = _lr_file(index, hr.stem, scale)
@@ -210,6 +216,24 @@ def pair_images(hr_dir: Path, lr_dir: Path | None, scale: int, *, hint: str) -> 
             )
         pairs.append(ImagePair(hr, lr))
     return pairs
+
+
+def check_unique_stems(folder: Path, files: Sequence[Path], *, limit: int = 3) -> None:
+    """DatasetError (one line naming them) when two of `files` share a stem, any case: the stem
+    is an image's name (its LR file, its scores, its saved SR), so ``a.png`` and ``a.jpg``
+    would be mixed up."""
+    groups: dict[str, list[Path]] = {}
+    for f in files:
+        groups.setdefault(f.stem.casefold(), []).append(f)
+    shared = [g for g in groups.values() if len(g) > 1]
+    if not shared:
+        return
+    shown = "; ".join(", ".join(show_path(p.name) for p in g) for g in shared[:limit])
+    more = f"; and {len(shared) - limit} more" if len(shared) > limit else ""
+    raise DatasetError(
+        f"{show_path(folder)}: images whose names differ only in extension or case ({shown}"
+        f"{more}): the name keys an image's LR file, scores and outputs; rename or remove all "
+        "but one of each")
 
 
 def _lr_file(index: dict[str, Path], stem: str, scale: int) -> Path | None:

@@ -9,6 +9,7 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -97,20 +98,58 @@ def test_two_models_side_by_side_and_saved_images(root: Path, tmp_path: Path,
         assert im.size == (34, 30)
 
 
-def test_failed_image_gives_nonzero_exit_and_names_it(tmp_path: Path,
-                                                      run_cli: RunCli) -> None:
+@pytest.fixture
+def as_flags() -> Iterator[None]:
+    """Options in messages shown as the command line shows them (`--crop-border`)."""
+    from srgan_cli.messages import options_as_flags
+
+    old = options_as_flags(True)
+    yield
+    options_as_flags(old)
+
+
+def test_images_too_small_for_the_crop_are_refused_up_front(tmp_path: Path, run_cli: RunCli,
+                                                             as_flags: None) -> None:
     folder = tmp_path / "mixed"
     save(folder / "big.png", smooth(40, 40, 1))
-    save(folder / "small.png", smooth(16, 16, 2))  # 16 - 2*4 = 8 < 11: SSIM cannot be computed
+    for i in range(40):  # 16 - 2*4 = 8 < 11: SSIM cannot be computed
+        save(folder / f"small{i:02d}.png", smooth(16, 16, 2 + i))
     out_json = tmp_path / "r.json"
     code, out, err = run_cli(["eval", "-m", "bicubic", "-d", str(folder), "-s", "2",
                            "--crop-border", "4", "--json", str(out_json)])
-    assert code == 1
-    assert err.startswith("error: 1 image failed: bicubic/mixed/small: ValueError: SSIM needs")
-    assert len(err.strip().splitlines()) == 1
-    doc = json.loads(out_json.read_text())  # the report is still written
-    assert doc["summary"][0]["failed"] == 1 and doc["summary"][0]["mean_psnr"] is not None
-    assert doc["images"][1]["error"].startswith("ValueError")
+    assert code == 6 and out == ""
+    assert err.strip().splitlines() == [
+        "error: mixed: 40 of 41 images are too small to score (such as small00.png, 16x16): "
+        "at x2 with 4 px cropped from each edge, SSIM needs 11x11 px left, so at least 20x20; "
+        "remove them or lower --crop-border"]
+    assert not out_json.exists()
+    for name in (f"small{i:02d}.png" for i in range(40)):
+        (folder / name).unlink()
+    code, out, err = run_cli(["eval", "-m", "bicubic", "-d", str(folder), "-s", "2",
+                           "--crop-border", "4"])
+    assert code == 0, err
+
+
+def test_failed_images_exit_with_their_errors_code_and_no_class_name(
+        tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    from srgan_cli.evaluation import scoring
+
+    folder = tmp_path / "set"
+    for i in range(2):
+        save(folder / f"im{i}.png", smooth(28, 30, 10 + i))
+
+    def failing(model: object, protocol: object, device: str) -> object:
+        def predict(lr: object) -> object:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2 GiB\nmore text")
+        return predict
+
+    monkeypatch.setattr(scoring, "predictor", failing)
+    out_json = tmp_path / "r.json"
+    code, _, err = run_cli(["eval", "-m", "bicubic", "-d", str(folder), "-s", "2",
+                           "--json", str(out_json)])
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: 2 images failed: bicubic/set/im0: CUDA out of memory. Tried")
+    assert "RuntimeError" not in err + out_json.read_text()
 
 
 @pytest.mark.slow
@@ -125,7 +164,7 @@ def test_unreadable_image_is_a_failed_image_not_the_end(tmp_path: Path,
     out_json, out_csv = tmp_path / "r.json", tmp_path / "r.csv"
     code, out, err = run_cli(["eval", "-m", "bicubic", "-m", str(model), "-d", str(folder),
                            "--device", "cpu", "--json", str(out_json), "--csv", str(out_csv)])
-    assert code == 1
+    assert code == 3  # an image that does not decode: the input-image code
     assert err.startswith("error: 2 images failed: bicubic/mixed/im1: ")
     assert "tiny_x2/mixed/im1: " in err and "im1.png: cannot read image" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -271,3 +310,107 @@ def test_report_table_side_by_side() -> None:
     assert text.splitlines()[0].startswith("dataset  image") and len(text.splitlines()) == 4
     assert report.failure_message(_results()) == "1 image failed: m2/Set5/y: Boom: no"
     assert report.failure_message(_results()[:1]) is None
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+def _eval(run_cli: RunCli, root: Path, *args: str) -> tuple[int, str, str]:
+    return run_cli(["eval", "-m", "bicubic", "-s", "2", "--data-root", str(root), *args])
+
+
+def test_existing_json_and_csv_need_overwrite(root: Path, tmp_path: Path,
+                                              run_cli: RunCli) -> None:
+    for option in ("--json", "--csv"):
+        target = tmp_path / f"old{option[2:]}"
+        target.write_text("mine\n")
+        code, out, err = _eval(run_cli, root, option, str(target))
+        assert code == 4 and err.strip() == f"error: {target}: exists; use --overwrite", err
+        assert out == "" and target.read_text() == "mine\n"
+        code, _, err = _eval(run_cli, root, option, str(target), "--overwrite")
+        assert code == 0, err
+        assert target.read_text() != "mine\n"
+    code, _, err = _eval(run_cli, root, "--json", str(tmp_path / "a"), "--csv",
+                         str(tmp_path / "." / "a"))
+    assert code == 2 and "--json and --csv name the same file" in err
+
+
+def test_a_dataset_file_is_never_an_output(root: Path, run_cli: RunCli) -> None:
+    image = root / "Set5" / "HR" / "im1.png"
+    lr = root / "Set5" / "LR_bicubic" / "X2" / "im1x2.png"
+    before = image.read_bytes(), lr.read_bytes()
+    for args in (["--csv", str(image), "--overwrite"], ["--json", str(lr), "--overwrite"],
+                 ["--csv", str(image)]):
+        code, out, err = _eval(run_cli, root, *args)
+        assert code == 4 and out == "" and len(err.strip().splitlines()) == 1, err
+        assert (image.read_bytes(), lr.read_bytes()) == before
+    assert "is a file of the dataset Set5; give another name" in _eval(
+        run_cli, root, "--csv", str(image), "--overwrite")[2]
+
+
+def test_existing_saved_image_needs_overwrite_before_any_model_runs(
+        root: Path, tmp_path: Path, run_cli: RunCli) -> None:
+    saved = tmp_path / "sr"
+    folder = saved / "bicubic" / "Set5_x2"
+    folder.mkdir(parents=True)
+    (folder / "im2.png").write_bytes(b"mine")
+    code, out, err = _eval(run_cli, root, "--save-images", str(saved))
+    assert code == 4 and out == ""
+    assert err.strip() == f"error: {folder / 'im2.png'}: exists; use --overwrite"
+    assert sorted(p.name for p in folder.iterdir()) == ["im2.png"]  # nothing scored
+    assert (folder / "im2.png").read_bytes() == b"mine"
+    code, _, err = _eval(run_cli, root, "--save-images", str(saved), "--overwrite")
+    assert code == 0, err
+    assert sorted(p.name for p in folder.iterdir()) == ["im0.png", "im1.png", "im2.png"]
+    with Image.open(folder / "im2.png") as im:
+        assert im.size == (32, 32)
+
+
+def test_existing_report_needs_overwrite_and_is_replaced_whole(
+        root: Path, tmp_path: Path, run_cli: RunCli, as_flags: None) -> None:
+    out = tmp_path / "report"
+    code, _, err = _eval(run_cli, root, "--report", str(out))
+    assert code == 0, err
+    (out / "images" / "stale").mkdir()
+    code, _, err = _eval(run_cli, root, "--report", str(out))
+    assert code == 4 and err.strip() == f"error: --report {out}: exists; use --overwrite", err
+    assert (out / "images" / "stale").is_dir()
+    code, _, err = _eval(run_cli, root, "--report", str(out), "--overwrite")
+    assert code == 0, err
+    assert (out / "index.html").is_file() and not (out / "images" / "stale").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "report"]  # no temp left
+    (out / "notes.txt").write_text("mine")  # not only a report any more: never replaced
+    code, _, err = _eval(run_cli, root, "--report", str(out), "--overwrite")
+    assert code == 4 and "exists and is not an empty folder" in err
+    assert (out / "notes.txt").read_text() == "mine"
+    code, _, err = _eval(run_cli, root, "--report", str(tmp_path / "r2"), "--save-images",
+                         str(tmp_path / "r2" / "sr"))
+    assert code == 2 and "separate folders" in err
+
+
+def test_ambiguous_names_and_same_named_datasets(tmp_path: Path, run_cli: RunCli) -> None:
+    for i, folder in enumerate((tmp_path / "x" / "HR", tmp_path / "y" / "HR")):
+        save(folder / "a.png", smooth(24, 24, i))
+    code, out, err = run_cli(["eval", "-m", "bicubic", "-s", "2", "-d", str(tmp_path / "x/HR"),
+                              "-d", str(tmp_path / "y/HR"), "--per-image", "--json", "-"])
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [s["dataset"] for s in doc["summary"]] == ["HR", "HR#2"]
+    assert doc["images"][0]["psnr"] != doc["images"][1]["psnr"]
+    save(tmp_path / "x" / "HR" / "a.jpg", smooth(24, 24, 5))
+    code, out, err = run_cli(["eval", "-m", "bicubic", "-s", "2", "-d", str(tmp_path / "x"),
+                              "--per-image"])
+    assert code == 6 and out == "" and len(err.strip().splitlines()) == 1
+    assert "names differ only in extension or case (a.jpg, a.png)" in err
+
+
+def test_a_report_file_made_during_the_run_is_not_replaced(tmp_path: Path) -> None:
+    from srgan_cli.cli import eval_cmd
+    from srgan_cli.errors import OutputError
+
+    target = tmp_path / "r.json"
+    target.write_text("written by another program meanwhile")
+    with pytest.raises(OutputError, match="exists"):
+        eval_cmd._write_text_atomic(str(target), "{}", overwrite=False)
+    assert target.read_text() == "written by another program meanwhile"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]

@@ -9,8 +9,14 @@ import pytest
 from helpers import noise, save
 from PIL import Image
 
-from srgan_cli.errors import DatasetError, UsageError
-from srgan_cli.evaluation.datasets import LoadFailure, Sample, open_dataset
+from srgan_cli.errors import DatasetError, InputImageError, UsageError
+from srgan_cli.evaluation.datasets import (
+    LoadFailure,
+    Sample,
+    min_scorable_side,
+    open_dataset,
+)
+from srgan_cli.evaluation.metrics import psnr_ssim
 from srgan_cli.media.resize import imresize, modcrop
 
 
@@ -200,7 +206,8 @@ def test_image_that_fails_to_decode_is_a_load_failure_not_the_end(tmp_path: Path
     assert "b.png: cannot read image" in b.error and "truncated" in b.error
     assert isinstance(c, LoadFailure) and "cx2.png: cannot read image" in c.error
     assert "\n" not in b.error + c.error
-    with pytest.raises(DatasetError, match="b.png: cannot read image"):
+    assert b.exit_code == c.exit_code == InputImageError.exit_code  # a bad image: exit 3
+    with pytest.raises(InputImageError, match="b.png: cannot read image"):
         list(ds)  # plain iteration stays strict
 
 
@@ -265,3 +272,24 @@ def test_odd_file_names_give_one_line_errors(tmp_path: Path) -> None:
     assert len(failures) == 1 and "c\\x1b.png: cannot read image (" in failures[0].error
     assert "\x1b" not in failures[0].error and "\n" not in failures[0].error
     assert failures[0].error.count("c\\x1b.png") == 1  # the reason is not prefixed again
+
+
+@pytest.mark.parametrize(("scale", "crop"), [(2, 4), (2, 0), (3, 3), (4, 1)])
+def test_images_too_small_to_score_are_refused_from_the_headers(
+        tmp_path: Path, scale: int, crop: int) -> None:
+    side = min_scorable_side(scale, crop)
+    folder = tmp_path / f"x{scale}c{crop}"
+    save(folder / "fits.png", noise(side, side + 1, 1))
+    save(folder / "short.png", noise(side - 1, 40, 2))
+    save(folder / "narrow.png", noise(40, side - 1, 3))
+    ds = open_dataset(str(folder), scale)
+    with pytest.raises(DatasetError) as info:
+        ds.check_scorable(crop)
+    msg = str(info.value)
+    assert msg.startswith(f"{folder.name}: 2 of 3 images are too small to score (such as "
+                          f"narrow.png, {side - 1}x40)") and f"at least {side}x{side}" in msg
+    assert ("lower crop_border" in msg) == (crop > 0) and "\n" not in msg
+    fits, narrow = (modcrop(noise(n, n, 4), scale) for n in (side, side - 1))
+    psnr_ssim(fits, fits, crop_border=crop)  # the bound is exact: the smallest size scores
+    with pytest.raises(ValueError, match="SSIM needs|nothing left"):
+        psnr_ssim(narrow, narrow, crop_border=crop)

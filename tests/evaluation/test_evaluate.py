@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srgan_cli.evaluation import scoring
+from srgan_cli.errors import DatasetError, InputImageError, ModelError
+from srgan_cli.evaluation import report, scoring
 from srgan_cli.evaluation.datasets import LoadFailure, Sample, open_dataset
 from srgan_cli.evaluation.evaluate import (
     EvalResult,
@@ -104,10 +105,29 @@ def test_failures_are_recorded_and_excluded_from_means() -> None:
 
     result = evaluate(predictor, samples, scale=2)
     a, b, g = result.images
-    assert a.error == "RuntimeError: CUDA out of memory" and math.isnan(a.psnr)
-    assert "expected (24, 36, 3)" in (b.error or "")
+    assert a.error == "CUDA out of memory" and math.isnan(a.psnr)  # no exception class name
+    assert (b.error or "").startswith("predictor output has shape (10, 10, 3), expected (24, 36")
     assert g.ok and result.failed == [a, b]
     assert result.mean_psnr == g.psnr and result.mean_ssim == g.ssim
+    assert [a.error_code, b.error_code] == [1, 1]  # untyped errors: the mixed-batch code
+    assert report.failure_exit_code([result]) == 1
+
+
+def test_typed_failures_keep_their_exit_code() -> None:
+    samples = _samples()
+
+    def predictor(lr: np.ndarray) -> np.ndarray:
+        raise ModelError("m.onnx: produced 10x10, expected 36x24")
+
+    result = evaluate(predictor, samples, scale=2)
+    assert [s.error for s in result.images] == ["m.onnx: produced 10x10, expected 36x24"] * 3
+    assert report.failure_exit_code([result]) == ModelError.exit_code
+    loads = evaluate(predictor, [LoadFailure("x", "x.png: cannot read image (truncated)")],
+                     scale=2)
+    assert report.failure_exit_code([loads]) == InputImageError.exit_code
+    assert report.failure_exit_code([result, loads]) == 1  # mixed
+    assert report.failure_exit_code([evaluate(lambda lr: imresize(lr, 2), samples,
+                                              scale=2)]) == 0
 
 
 def test_float_output_is_clamped_and_rounded() -> None:
@@ -184,3 +204,24 @@ def test_works_with_a_dataset_object(tmp_path: Path) -> None:
         evaluate(scoring.predictor(bicubic(4)), ds, scale=4)
     with pytest.raises(ValueError, match="crop_border"):
         evaluate(scoring.predictor(bicubic(2)), ds, scale=2, crop_border=-1)
+
+
+def test_images_too_small_for_the_crop_are_refused_before_any_prediction(
+        tmp_path: Path) -> None:
+    for i in range(30):  # 16 px with 4 px cropped at x2: 8x8 left, SSIM needs 11x11
+        Image.fromarray(_sample("x", 16, 16, 2, i).hr).save(tmp_path / f"{i:02d}.png")
+    Image.fromarray(_sample("x", 40, 40, 2, 99).hr).save(tmp_path / "big.png")
+    calls: list[int] = []
+
+    def predictor(lr: np.ndarray) -> np.ndarray:
+        calls.append(1)
+        return imresize(lr, 2)
+
+    with pytest.raises(DatasetError) as info:
+        evaluate(predictor, open_dataset(str(tmp_path), 2), scale=2, crop_border=4)
+    msg = str(info.value)
+    assert msg.startswith(f"{tmp_path.name}: 30 of 31 images are too small to score (such as "
+                          "00.png, 16x16)") and "\n" not in msg and "Error" not in msg
+    assert calls == []
+    result = evaluate(predictor, open_dataset(str(tmp_path), 2), scale=2, crop_border=2)
+    assert result.failed == [] and len(calls) == 31  # 16 - 2*2 = 12: scores

@@ -89,6 +89,18 @@ def test_lpips_offline_without_backbone(served: list[str], monkeypatch: pytest.M
         perceptual.load_lpips("squeeze")
 
 
+def test_unreadable_backbone_is_one_line_without_class_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    garbage = tmp_path / "alexnet-owt.pth"
+    garbage.write_bytes(b"not a pickle at all")
+    monkeypatch.setattr(pretrained, "fetch", lambda *a, **k: garbage)
+    with pytest.raises(ModelError) as info:
+        perceptual.load_lpips("alex")
+    msg = str(info.value)
+    assert msg.startswith(f"{garbage}: not a readable weights file (") and "\n" not in msg
+    assert "Error" not in msg.removeprefix(str(garbage)), msg
+
+
 @pytest.mark.slow
 def test_eval_metric_lpips_in_table_json_csv(
     served: list[str], tmp_path: Path, run_cli: RunCli, no_bundled_weights: None,

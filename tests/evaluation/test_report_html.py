@@ -79,7 +79,7 @@ def test_report_folder(data: Path, tmp_path: Path, run_cli: RunCli,
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
     code, _, err = run_cli(["eval", "--model", "bicubic", "--scale", "2", "--data-root",
                             str(data), "--report", str(out)])
-    assert code == OutputError.exit_code and "not an empty folder" in err
+    assert code == OutputError.exit_code and f"{out}: exists; use" in err
 
 
 @pytest.mark.slow
@@ -108,3 +108,21 @@ def test_report_in_headless_chromium(data: Path, tmp_path: Path, run_cli: RunCli
                    capture_output=True, timeout=120, cwd=tmp_path)
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
     assert pixels.std() > 10 and (pixels < 128).mean() > 0.01  # text and images, not blank
+
+
+def test_report_never_shows_an_sr_file_of_a_failed_image(data: Path, tmp_path: Path) -> None:
+    from srgan_cli.evaluation.datasets import open_dataset
+    from srgan_cli.evaluation.evaluate import EvalResult, ImageScore
+    from srgan_cli.evaluation.report_html import items_from_saved
+
+    ds = open_dataset("set5", 2, data_root=data)
+    sr = tmp_path / "sr"
+    sr.mkdir()
+    for name in ds.names:  # an earlier run's images, im1 among them
+        Image.new("RGB", (56, 48)).save(sr / f"{name}.png")
+    scores = [ImageScore("im0", 30.0, 0.9, 0.1), ImageScore("im1", np.nan, np.nan, 0.1, "boom"),
+              ImageScore("im2", 31.0, 0.9, 0.1)]
+    results = [EvalResult("m", ds.name, 2, 2, True, scores)]
+    items = list(items_from_saved([ds], ["m"], lambda m, d: sr, results))
+    assert [(it.name, it.sr["m"] is None) for it in items] == [
+        ("im0", False), ("im1", True), ("im2", False)]

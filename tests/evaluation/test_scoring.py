@@ -93,3 +93,20 @@ def test_eval_validation_and_export_measure_share_score(
     assert spy[-1] == ("m", "Val") and len(spy) == 3
     # validation and --measure scored the same (EMA) weights the same way
     assert card["metrics"]["Val"]["psnr"] == pytest.approx(scores["val_psnr"], abs=1e-4)
+
+
+def test_images_too_small_for_lpips_are_refused_before_any_work(tmp_path: Path) -> None:
+    from srgan_cli.errors import DatasetError
+
+    folder = noise_pngs(tmp_path / "Small", 2, (32, 32))  # SSIM fits; LPIPS (alex) needs 31+4
+    ds = open_dataset(str(folder), 2)
+    scoring.check_scorable([ds], scoring.EvalProtocol(metrics=("psnr", "ssim")))
+    for net, side in (("alex", 36), ("vgg", None)):
+        protocol = scoring.EvalProtocol(metrics=("psnr", "lpips"), lpips_net=net)
+        if side is None:  # vgg takes 16 px: SSIM's window is the bound, and it fits
+            scoring.check_scorable([ds], protocol)
+            continue
+        with pytest.raises(DatasetError, match=r"^Small: 2 of 2 images are too small to score "
+                           r"\(such as 0.png, 32x32\): at x2 with 2 px cropped from each edge, "
+                           rf"LPIPS needs 31x31 px left, so at least {side}x{side}; "):
+            scoring.check_scorable([ds], protocol)

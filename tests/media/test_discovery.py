@@ -169,3 +169,32 @@ def test_training_and_eval_share_the_data_root(tmp_path: Path,
     # a folder entry is expanded too
     (folder,) = gather_sources(["~/sr/DIV2K/DIV2K_train_HR"], [], 4)
     assert folder.hr == hr
+
+
+def test_ambiguous_stems_are_refused_by_eval_and_training(tmp_path: Path) -> None:
+    folder = tmp_path / "imgs"
+    for name in ("a.png", "a.jpg", "b.png", "B.bmp", "c.png"):
+        _save(folder / name, 32, 32)
+    for refuse in (lambda: open_dataset(str(folder), 2),
+                   lambda: gather_sources([str(folder)], [], 2)):
+        with pytest.raises(DatasetError) as info:
+            refuse()
+        msg = str(info.value)
+        assert "\n" not in msg and "(B.bmp, b.png; a.jpg, a.png)" in msg, msg
+        assert "c.png" not in msg
+    for i in range(5):  # many: the first three named, the rest counted
+        _save(folder / f"m{i}.png", 16, 16)
+        _save(folder / f"m{i}.jpg", 16, 16)
+    with pytest.raises(DatasetError, match=r"; and 4 more\): "):
+        pair_images(folder, None, 2, hint="")
+
+
+def test_ambiguous_lr_names_are_refused(tmp_path: Path) -> None:
+    _save(tmp_path / "Set5" / "HR" / "a.png", 32, 32)
+    lr = tmp_path / "Set5" / "LR_bicubic" / "X2"
+    _save(lr / "ax2.png", 16, 16)
+    assert open_dataset("set5", 2, data_root=tmp_path).names == ["a"]
+    _save(lr / "ax2.bmp", 16, 16, fmt="BMP")  # which one is a's LR?
+    with pytest.raises(DatasetError, match=r"X2: images whose names .*\(ax2.bmp, ax2.png\)"):
+        open_dataset("set5", 2, data_root=tmp_path)
+    assert open_dataset("set5", 2, data_root=tmp_path, regenerate_lr=True).names == ["a"]
