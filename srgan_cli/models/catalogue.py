@@ -33,6 +33,7 @@ FORMAT = "srgan-cli-catalogue/1"
 PURPOSES = ("photo", "anime", "general", "denoise")
 DATASETS = ("set5", "set14", "b100", "urban100", "manga109")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_SCHEMES = ("https://", "http://", "file:")  # the hash makes any transport safe; ours use https
 _SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors", ".onnx")
 
 
@@ -168,8 +169,9 @@ def parse_entry(raw: Any, where: str) -> Entry:
     if not _SHA256.fullmatch(sha256):
         raise ConfigError(f"{where}: 'sha256' must be 64 hexadecimal digits")
     urls = _strings(raw, "urls", where)
-    if not urls or not all(u.startswith("https://") for u in urls):
-        raise ConfigError(f"{where}: 'urls' must be one or more https:// URLs")
+    if not urls or not all(u.startswith(_SCHEMES) for u in urls):
+        raise ConfigError(f"{where}: 'urls' must be one or more https:// (or http://, file:) "
+                          "URLs")
     file = _text(raw, "file", where)
     if Path(file).name != file or not file.lower().endswith(_SUFFIXES):
         raise ConfigError(f"{where}: 'file' must be a bare file name ending in "

@@ -84,7 +84,7 @@ def test_published_scores_carry_protocol_and_source() -> None:
 
 @pytest.mark.parametrize(("over", "what"), [
     ({"sha256": "abc"}, "64 hexadecimal"),
-    ({"urls": ["http://example.invalid/x.pth"]}, "https"),
+    ({"urls": ["ftp://example.invalid/x.pth"]}, "https"),
     ({"bytes": 0}, "bytes"),
     ({"license": ""}, "license"),
     ({"file": "../x.pth"}, "bare file name"),
