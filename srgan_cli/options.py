@@ -159,8 +159,8 @@ MODEL_MIRROR_ENV = "SRGAN_MODEL_MIRROR"  # base URL (or folder) serving the cata
 MODEL_CATALOGUE_ENV = "SRGAN_MODEL_CATALOGUE"  # a user catalogue file adding/overriding entries
 
 
-OFFLINE_HELP = (f"Never download weights (VGG19 of stage gan, LPIPS backbones); also "
-                f"{OFFLINE_ENV}=1.")
+OFFLINE_HELP = ("Never download weights (catalogue models, VGG19 of stage gan, LPIPS "
+                f"backbones); also {OFFLINE_ENV}=1.")
 DATA_ROOT_HELP = (f"Folder holding the benchmark folders and DIV2K/ (default: ${DATA_ENV}, else "
                   "./data).")
 

@@ -1,7 +1,7 @@
 """A fake transport for on-demand downloads: the real download code (`models.download`: lock,
 partial file, SHA-256 check, atomic publish) runs; only its `urlopen` answers from memory.
 Shared by the tests of on-demand weights (VGG19, LPIPS backbones); the catalogue's tests use a
-real loopback HTTP server instead (tests/models/loopback.py)."""
+real loopback HTTP server instead (tests/loopback.py)."""
 
 from __future__ import annotations
 

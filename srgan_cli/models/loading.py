@@ -50,17 +50,18 @@ PURPOSES = {"FaceSR": "a face-restoration model", "Restoration": "a restoration 
             "Inpainting": "an inpainting model"}
 
 
-def load(spec: str, *, scale: int | None = None) -> ModelDescriptor:
+def load(spec: str, *, scale: int | None = None, no_download: bool = False) -> ModelDescriptor:
     """The descriptor of a bundled name, "bicubic", a model file, or a catalogue name
     (`catalogue`: fetched into the cache on first use, size and hash checked).
 
     Files: ``.safetensors``, ``.pth``, ``.pt``, ``.ckpt`` (our SRResNet, MSRResNet, EDSR, or any
     spandrel SR architecture, with the usual nestings and prefixes) and ``.onnx``. Raises
     ModelError with one line for a missing, corrupt, unsafe, absurd or unsupported file, and when
-    `scale` is given and differs from the model's."""
+    `scale` is given and differs from the model's. `no_download` (or SRGAN_OFFLINE) refuses to
+    download a catalogue model that is not cached."""
     if spec.lower() == bundled.BICUBIC:
         return bicubic(4 if scale is None else scale)
-    path, name, source, card = _resolve(spec)
+    path, name, source, card = _resolve(spec, no_download)
     suffix = path.suffix.lower()
     kind = MODEL_FORMATS.get(suffix)
     if kind == "onnx":
@@ -85,7 +86,7 @@ def load(spec: str, *, scale: int | None = None) -> ModelDescriptor:
     return descriptor
 
 
-def _resolve(spec: str) -> tuple[Path, str, str, dict[str, Any]]:
+def _resolve(spec: str, no_download: bool) -> tuple[Path, str, str, dict[str, Any]]:
     """(path, name, source, card fields) of a spec: a file or bundled name (`bundled`), else a
     catalogue name, fetched into the cache first when needed (`catalogue.fetch`)."""
     from srgan_cli.models import catalogue
@@ -93,7 +94,8 @@ def _resolve(spec: str) -> tuple[Path, str, str, dict[str, Any]]:
     entry = catalogue.lookup(spec)
     if entry is None:
         return (*bundled.resolve_spec(spec), {})
-    return catalogue.fetch(entry), entry.name, f"catalogue:{entry.name}", entry.card()
+    path = catalogue.fetch(entry, no_download=no_download)
+    return path, entry.name, f"catalogue:{entry.name}", entry.card()
 
 
 def load_srresnet(spec: str, *, scale: int | None = None) -> SRResNet:
