@@ -108,7 +108,9 @@ class Catalogue:
 
     def __init__(self, entries: Iterable[Entry]) -> None:
         self.entries = tuple(entries)
-        self._by_name = {n.lower(): e for e in self.entries for n in e.names}
+        # file names too ("RealESRGAN_x4plus.pth" when no such file is here); names win
+        self._by_name = {e.file.lower(): e for e in self.entries}
+        self._by_name.update({n.lower(): e for e in self.entries for n in e.names})
 
     def get(self, name: str) -> Entry | None:
         return self._by_name.get(name.strip().lower())
@@ -244,6 +246,19 @@ def catalogue() -> Catalogue:
 
 
 # ----------------------------------------------------------------------------- files
+
+
+def suggestion(spec: str) -> str | None:
+    """"did you mean ...?" with the catalogue names closest to `spec`, if any are close."""
+    import difflib
+
+    names = [n for e in catalogue() for n in e.names]
+    close = difflib.get_close_matches(spec, names, n=3, cutoff=0.75)
+    if not close:
+        lowered = {n.lower(): n for n in names}
+        close = [lowered[c] for c in difflib.get_close_matches(spec.lower(), list(lowered),
+                                                               n=3, cutoff=0.75)]
+    return f"catalogue models with a close name: {', '.join(close)}" if close else None
 
 
 def lookup(spec: str) -> Entry | None:

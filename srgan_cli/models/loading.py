@@ -93,7 +93,13 @@ def _resolve(spec: str, no_download: bool) -> tuple[Path, str, str, dict[str, An
 
     entry = catalogue.lookup(spec)
     if entry is None:
-        return (*bundled.resolve_spec(spec), {})
+        try:
+            return (*bundled.resolve_spec(spec), {})
+        except ModelError as e:
+            hint = catalogue.suggestion(spec) if "/" not in spec else None
+            if hint is None:
+                raise
+            raise ModelError(f"{e}; {hint}") from None
     path = catalogue.fetch(entry, no_download=no_download)
     return path, entry.name, f"catalogue:{entry.name}", entry.card()
 

@@ -145,3 +145,17 @@ def test_cache_dir_and_mirror_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert catalogue.urls(entry) == ("http://mirror.lan/models/tiny_x4.pth",)
     monkeypatch.setenv("SRGAN_MODEL_MIRROR", str(tmp_path / "share"))
     assert catalogue.urls(entry) == ((tmp_path / "share" / "tiny_x4.pth").as_uri(),)
+
+
+def test_a_file_name_finds_its_entry_and_a_typo_gets_a_suggestion(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from srgan_cli.errors import ModelError
+    from srgan_cli.models.loading import load
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SRGAN_WEIGHTS_DIR", str(tmp_path / "weights"))
+    entry = catalogue.lookup("RealESRGAN_x4plus.pth")  # no such file here: the catalogue's
+    assert entry is not None and entry.name == "realesrgan-x4plus"
+    with pytest.raises(ModelError, match="close name: realesrgan-x4plus") as info:
+        load("realesrgan-x4pluss")
+    assert "\n" not in str(info.value)
