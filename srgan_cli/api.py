@@ -37,17 +37,25 @@ else:
 __all__ = ["evaluate", "load_model", "upscale"]
 
 
-def load_model(model: str | Path = DEFAULT_MODEL, *, scale: int | None = None
+def load_model(model: str | Path = DEFAULT_MODEL, *, scale: int | None = None,
+               denoise_strength: float | None = None, offline: bool = False,
                ) -> ModelDescriptor:
-    """The frozen `ModelDescriptor` of a bundled name ("srresnet_x4"), "bicubic" or a model
-    file (.safetensors, .pth, .pt, .ckpt, .onnx), as `--model` reads it.
+    """The frozen `ModelDescriptor` of a bundled name ("srresnet_x4"), "bicubic", a catalogue
+    name ("realesrgan-x4plus", fetched into the cache on first use, size and SHA-256 checked)
+    or a model file (.safetensors, .pth, .pt, .ckpt, .onnx), as `--model` reads it.
 
-    ModelError (one line) for an unknown name, a missing bundled model (never a silent
-    fallback to bicubic), an unsafe or unsupported file, or a `scale` the model does not have
-    (for "bicubic", `scale` picks its factor)."""
+    `denoise_strength` (0..1, Real-ESRGAN's -dn) blends a catalogue model with its denoise twin
+    (realesr-general-x4v3); `offline` (or SRGAN_OFFLINE=1) never downloads. ModelError (one
+    line) for an unknown name, a missing bundled model (never a silent fallback to bicubic), a
+    catalogue model that cannot be fetched, an unsafe or unsupported file, or a `scale` the
+    model does not have (for "bicubic", `scale` picks its factor)."""
     from srgan_cli.models.loading import load
 
-    return load(str(model), scale=scale)
+    if denoise_strength is not None:
+        from srgan_cli.models.denoise import load_denoised
+
+        return load_denoised(str(model), denoise_strength, scale=scale, no_download=offline)
+    return load(str(model), scale=scale, no_download=offline)
 
 
 def upscale(image: ImageT, model: str | Path | ModelDescriptor = DEFAULT_MODEL,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from srgan_cli.errors import DeviceError, UnknownDeviceError, UsageError
+from srgan_cli.messages import option
 
 # ----------------------------------------------------------------------------- device
 
@@ -153,10 +154,13 @@ DEBUG_ENV = "SRGAN_DEBUG"  # "1": internal errors raise with their traceback
 DATA_ENV = "SRGAN_DATA"  # folder of the benchmark and training datasets
 NO_COLOR_ENV = "NO_COLOR"  # set (any value): no colour on the terminal (no-color.org)
 CACHE_HOME_ENV = "XDG_CACHE_HOME"  # base of the decoded-image cache (else ~/.cache)
+MODEL_CACHE_ENV = "SRGAN_MODEL_CACHE"  # folder of the catalogue models fetched by name
+MODEL_MIRROR_ENV = "SRGAN_MODEL_MIRROR"  # base URL (or folder) serving the catalogue's files
+MODEL_CATALOGUE_ENV = "SRGAN_MODEL_CATALOGUE"  # a user catalogue file adding/overriding entries
 
 
-OFFLINE_HELP = (f"Never download weights (VGG19 of stage gan, LPIPS backbones); also "
-                f"{OFFLINE_ENV}=1.")
+OFFLINE_HELP = ("Never download weights (catalogue models, VGG19 of stage gan, LPIPS "
+                f"backbones); also {OFFLINE_ENV}=1.")
 DATA_ROOT_HELP = (f"Folder holding the benchmark folders and DIV2K/ (default: ${DATA_ENV}, else "
                   "./data).")
 
@@ -199,3 +203,31 @@ def no_color() -> bool:
 def cache_home() -> Path:
     """$XDG_CACHE_HOME, else ~/.cache."""
     return Path(os.environ.get(CACHE_HOME_ENV) or Path.home() / ".cache")
+
+
+def model_cache_dir() -> Path:
+    """Where catalogue models are kept once fetched: $SRGAN_MODEL_CACHE, else
+    <cache home>/srgan-cli/models."""
+    value = os.environ.get(MODEL_CACHE_ENV)
+    return Path(value).expanduser() if value else cache_home() / "srgan-cli" / "models"
+
+
+def model_mirror() -> str | None:
+    """$SRGAN_MODEL_MIRROR (a base URL, or a folder, holding the catalogue's files under their
+    own names) when set and not empty."""
+    value = os.environ.get(MODEL_MIRROR_ENV, "").strip()
+    return value or None
+
+
+def user_catalogue() -> Path | None:
+    """$SRGAN_MODEL_CATALOGUE (user-expanded): a catalogue file whose entries add to or
+    replace the built-in ones."""
+    value = os.environ.get(MODEL_CATALOGUE_ENV)
+    return Path(value).expanduser() if value else None
+
+
+def check_denoise_strength(strength: float | None) -> float | None:
+    """`strength` if None or within [0, 1] (Real-ESRGAN's -dn); UsageError otherwise."""
+    if strength is not None and not 0.0 <= strength <= 1.0:
+        raise UsageError(f"{option('denoise_strength')} must be from 0 to 1, got {strength:g}")
+    return strength

@@ -1,6 +1,7 @@
-"""A fake transport for torch.hub downloads: the real download code runs (temp file, progress,
-SHA-256 check, rename); only `torch.hub.urlopen` answers from memory. Shared by the tests of
-on-demand weights (VGG19, LPIPS backbones)."""
+"""A fake transport for on-demand downloads: the real download code (`models.download`: lock,
+partial file, SHA-256 check, atomic publish) runs; only its `urlopen` answers from memory.
+Shared by the tests of on-demand weights (VGG19, LPIPS backbones); the catalogue's tests use a
+real loopback HTTP server instead (tests/loopback.py)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,19 @@ import io
 import pytest
 import torch
 
+from srgan_cli.models import download
 from srgan_cli.models.pretrained import WeightsFile
 
 
 class _Response:
     """What urlopen returns: a readable body with a Content-Length header."""
 
+    status = 200
+
     def __init__(self, body: bytes) -> None:
         self._body = io.BytesIO(body)
         self._size = len(body)
+        self.headers = self.info()
 
     def __enter__(self) -> _Response:
         return self
@@ -37,7 +42,7 @@ class _Response:
 
 
 def serve(monkeypatch: pytest.MonkeyPatch, answer: bytes | BaseException) -> list[str]:
-    """torch.hub's urlopen answers every request with `answer` (a body, or an exception it
+    """The download's urlopen answers every request with `answer` (a body, or an exception it
     raises); returns the list of URLs asked, filled as requests come."""
     asked: list[str] = []
 
@@ -47,7 +52,7 @@ def serve(monkeypatch: pytest.MonkeyPatch, answer: bytes | BaseException) -> lis
             raise answer
         return _Response(answer)
 
-    monkeypatch.setattr(torch.hub, "urlopen", urlopen)
+    monkeypatch.setattr(download, "urlopen", urlopen)
     return asked
 
 

@@ -138,7 +138,8 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "model"
 
 
-def _load_models(specs: list[str], scale: int | None) -> tuple[list[ModelDescriptor], int]:
+def _load_models(specs: list[str], scale: int | None, offline: bool = False
+                 ) -> tuple[list[ModelDescriptor], int]:
     """Load every model; the scale is --scale, else the networks' common scale, else 4."""
     import dataclasses
 
@@ -147,7 +148,8 @@ def _load_models(specs: list[str], scale: int | None) -> tuple[list[ModelDescrip
 
     if scale is not None and scale < 1:
         raise UsageError(f"--scale must be a positive integer, got {scale}")
-    networks = {s: load(s, scale=scale) for s in specs if s.lower() != BICUBIC}
+    networks = {s: load(s, scale=scale, no_download=offline) for s in specs
+                if s.lower() != BICUBIC}
     if scale is None:
         scales = sorted({m.scale for m in networks.values()})
         if len(scales) > 1:
@@ -216,6 +218,22 @@ def _print_results(results: list[EvalResult], per_image: bool, to_stderr: bool) 
         console.print(report.protocol_line(results), markup=False)
 
 
+def _print_published(results: list[EvalResult], models: list[ModelDescriptor],
+                     to_stderr: bool) -> None:
+    """--compare-published: measured vs published, per catalogue model and dataset."""
+    from srgan_cli.models import catalogue
+
+    cat = catalogue.catalogue()
+    entries = {m.name: cat.get(str(m.card.get("catalogue", ""))) for m in models}
+    lines = []
+    for r in results:
+        entry = entries.get(r.model)
+        line = None if entry is None else catalogue.compare_line(
+            entry, r.dataset, r.scale, r.mean_psnr, r.mean_ssim)
+        lines.append(line or f"{r.model} {r.dataset} x{r.scale}: no published score")
+    print("\n".join(lines), file=sys.stderr if to_stderr else sys.stdout, flush=True)
+
+
 def eval_command(
     model: Models = None,
     dataset: list[str] | None = typer.Option(
@@ -266,6 +284,9 @@ def eval_command(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace existing --json, --csv, --save-images and --report "
         "outputs."),
+    compare_published: bool = typer.Option(
+        False, "--compare-published", help="For catalogue models: print beside each measured "
+        "score the one the authors publish and the difference (see 'srgan models NAME')."),
 ) -> None:
     """Score models with PSNR/SSIM (and LPIPS) by the standard SR protocol (Y channel, border =
     scale; fp32 and whole images by default, so that scores compare with published ones)."""
@@ -285,7 +306,7 @@ def eval_command(
     video_sets = _video_sets(dataset or ["set5"], save_images, report_dir, max_frames)
 
     specs = list(dict.fromkeys(model or [default_model_spec()]))
-    models, scale = _load_models(specs, scale)
+    models, scale = _load_models(specs, scale, offline)
     datasets = scoring.open_datasets([d for d in dataset or ["set5"] if d not in video_sets],
                                      scale, data_root=data_root, split=split,
                                      regenerate_lr=regenerate_lr)
@@ -329,6 +350,8 @@ def eval_command(
 
     stdout_taken = "-" in (json_out, csv_out)
     _print_results(results, per_image, to_stderr=stdout_taken)
+    if compare_published:
+        _print_published(results, models, to_stderr=stdout_taken)
     if json_out is not None or csv_out is not None:
         versions = report.versions()
         if json_out is not None:

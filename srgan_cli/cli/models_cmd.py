@@ -1,4 +1,5 @@
-"""`srgan models [MODEL]`: the bundled models and their cards, or what one model file is."""
+"""`srgan models [MODEL]`: the bundled models and the catalogue, or what one model is; the
+catalogue's actions (pull, rm, verify) are in `catalogue_cmd`."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import json
 from typing import Any
 
 import typer
+
+from srgan_cli.cli.params import Offline
+from srgan_cli.errors import UsageError
 
 CARD_SHOWN = 3  # free card fields shown per model in the table (all of them with --json)
 
@@ -82,47 +86,91 @@ def describe_lines(summary: dict[str, Any]) -> list[str]:
 
 
 def models_command(
-    model: str | None = typer.Argument(
-        None, help="A model file (.safetensors, .pth, .pt, .ckpt, .onnx) or bundled name: "
-        "print what it is instead of listing the bundled models."),
+    args: list[str] | None = typer.Argument(
+        None, metavar="[MODEL] | pull NAME... | rm NAME... | verify [NAME...]",
+        help="A catalogue name, a bundled name or a model file (.safetensors, .pth, .pt, .ckpt, "
+        ".onnx): print what it is. 'pull NAME...' fetches catalogue models into the cache "
+        "ahead of use, 'rm NAME...' removes them from it, 'verify NAME...' (or --all) "
+        "downloads each from its URLs and checks its size and SHA-256.", show_default=False),
+    scale: int | None = typer.Option(
+        None, "--scale", "-s", help="List only the catalogue models of this scale.",
+        show_default=False),
+    purpose: str | None = typer.Option(
+        None, "--purpose", metavar="PURPOSE", show_default=False,
+        help="List only the catalogue models for photo, anime, general or denoise."),
+    all_models: bool = typer.Option(False, "--all", help="With verify: every catalogue model."),
+    offline: Offline = False,
     json_out: bool = typer.Option(
-        False, "--json", help="Print the list as JSON (every card field) on stdout."),
+        False, "--json", help="Print the list (or the card) as JSON on stdout."),
 ) -> None:
-    """List the bundled models (weights/*.safetensors, or $SRGAN_WEIGHTS_DIR) and their cards,
-    or describe one MODEL: architecture, scale, parameters, tiling, precisions, card.
+    """List the bundled models (weights/*.safetensors, or $SRGAN_WEIGHTS_DIR) and the catalogue
+    of well-known models fetched by name on first use, or describe one MODEL.
 
-    Any listed name or file can be given to 'srgan upscale --model' and 'srgan eval --model'."""
-    if model is not None:
-        from srgan_cli.models.loading import load
+    Any listed name or file can be given to 'srgan upscale --model' and 'srgan eval --model'.
+    Catalogue models are kept in $SRGAN_MODEL_CACHE (default: the user cache folder);
+    $SRGAN_MODEL_MIRROR serves them from a mirror, $SRGAN_MODEL_CATALOGUE adds a catalogue."""
+    from srgan_cli.cli import catalogue_cmd
 
-        summary = load(model).summary()
-        if json_out:
-            print(json.dumps(summary, indent=2, sort_keys=True, default=str))
-        else:
-            for line in describe_lines(summary):
-                print(line)
+    words = list(args or [])
+    if words and words[0] in catalogue_cmd.ACTIONS:
+        catalogue_cmd.ACTIONS[words[0]](words[1:], all_models=all_models, offline=offline,
+                                        json_out=json_out)
         return
+    if len(words) > 1:
+        raise UsageError(f"srgan models takes one MODEL, got {len(words)} ({' '.join(words)}); "
+                         "to fetch several use 'srgan models pull NAME...'")
+    if words:
+        _describe(words[0], json_out=json_out, offline=offline)
+        return
+    _list(scale, purpose, json_out)
+
+
+def _describe(model: str, *, json_out: bool, offline: bool) -> None:
+    from srgan_cli.cli import catalogue_cmd
+    from srgan_cli.models.catalogue import lookup
+
+    entry = lookup(model)
+    if entry is not None:
+        catalogue_cmd.print_card(entry, json_out=json_out)
+        return
+    from srgan_cli.models.loading import load
+
+    summary = load(model, no_download=offline).summary()
+    if json_out:
+        print(json.dumps(summary, indent=2, sort_keys=True, default=str))
+    else:
+        for line in describe_lines(summary):
+            print(line)
+
+
+def _list(scale: int | None, purpose: str | None, json_out: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from srgan_cli.cli import catalogue_cmd
     from srgan_cli.cli.console import stdout_console
     from srgan_cli.models.bundled import weights_dir
 
-    rows = model_rows()
+    entries = catalogue_cmd.filtered(scale, purpose)
+    filtered = scale is not None or purpose is not None
+    rows = [] if filtered else model_rows()
     if json_out:
-        print(json.dumps({"weights_dir": str(weights_dir()), "models": rows}, indent=2))
+        doc: dict[str, Any] = {"weights_dir": str(weights_dir()), "models": rows}
+        doc.update(catalogue_cmd.catalogue_json(entries))
+        print(json.dumps(doc, indent=2))
         return
     console = stdout_console()
     header = ["model", "scale", "network", "size", "card"]
-    if console.is_terminal:
+    if rows and console.is_terminal:
         table = Table(*header, title=f"models in {weights_dir()}")
         for row in rows:
             table.add_row(*(Text(c) for c in _cells(row)))  # no markup in card text
         console.print(table)
-        return
-    console.print(f"models in {weights_dir()}:", markup=False)
-    for row in rows:
-        console.print("  " + "  ".join(c for c in _cells(row) if c), markup=False)
+    elif rows:
+        console.print(f"models in {weights_dir()}:", markup=False)
+        for row in rows:
+            console.print("  " + "  ".join(c for c in _cells(row) if c), markup=False)
+    catalogue_cmd.print_list(entries, console)
 
 
 def register(app: typer.Typer) -> None:

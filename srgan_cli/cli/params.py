@@ -16,8 +16,9 @@ from srgan_cli.options import DATA_ROOT_HELP, DEVICE_HELP, OFFLINE_HELP, PRECISI
 MODEL_PANEL = "Model and speed"
 
 MODEL_HELP = (
-    "A bundled model name (see 'srgan models'), a model file (.safetensors, .pth, .pt, .ckpt: "
-    "SRResNet, MSRResNet, EDSR or any spandrel SR architecture; or .onnx), or 'bicubic' "
+    "A bundled model name, a catalogue name (realesrgan-x4plus, RealESRGAN_x4plus, ...: fetched "
+    "into the cache on first use; see 'srgan models'), a model file (.safetensors, .pth, .pt, "
+    ".ckpt: SRResNet, MSRResNet, EDSR or any spandrel SR architecture; or .onnx), or 'bicubic' "
     "(MATLAB bicubic). Default: srresnet_x4 when it is installed, else bicubic.")
 TILE_HELP = (
     "Process images in N x N low-resolution tiles to bound memory; the result is the same as "
@@ -43,3 +44,9 @@ Tta = Annotated[bool, typer.Option("--tta", help=TTA_HELP, rich_help_panel=MODEL
 DataRoot = Annotated[Path | None, typer.Option(
     "--data-root", metavar="DIR", help=DATA_ROOT_HELP, show_default=False)]
 Offline = Annotated[bool, typer.Option("--offline", help=OFFLINE_HELP)]
+DenoiseStrength = Annotated[float | None, typer.Option(
+    "--denoise-strength", "-dn", metavar="X", show_default=False, rich_help_panel=MODEL_PANEL,
+    help="Real-ESRGAN's denoise knob, for a catalogue model with a denoise twin "
+    "(realesr-general-x4v3): X x the model + (1 - X) x its weak-denoise twin, blended weight "
+    "by weight. 1: the model (strong denoise), 0: the twin (keeps noise and grain). Real-ESRGAN's "
+    "script defaults to 0.5; without -dn the model is used as named.")]

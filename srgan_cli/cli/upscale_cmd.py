@@ -15,12 +15,21 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from srgan_cli.cli.console import QUIET_OPTION
-from srgan_cli.cli.params import MODEL_PANEL, Device, Model, Precision, Tile, Tta
+from srgan_cli.cli.params import (
+    MODEL_PANEL,
+    DenoiseStrength,
+    Device,
+    Model,
+    Offline,
+    Precision,
+    Tile,
+    Tta,
+)
 from srgan_cli.errors import UsageError
 from srgan_cli.media.output_options import METADATA_HELP, QUALITY_HELP
 from srgan_cli.messages import show_path
@@ -36,6 +45,9 @@ from srgan_cli.upscaling.batch import (
 )
 from srgan_cli.upscaling.pipeline import run_batch
 from srgan_cli.upscaling.planning import DEFAULT_MAX_OUTPUT_PIXELS, Job
+
+if TYPE_CHECKING:
+    from srgan_cli.models.descriptor import ModelDescriptor
 
 _OUT = "Output"
 _LIMITS = "Limits"
@@ -230,6 +242,8 @@ def upscale_command(
     overwrite: Overwrite = False,
     skip_existing: SkipExisting = False,
     model: Model = None,
+    denoise_strength: DenoiseStrength = None,
+    offline: Offline = False,
     outscale: Outscale = None,
     alpha_upsampler: AlphaUpsampler = "bicubic",
     device: Device = "auto",
@@ -285,7 +299,8 @@ def upscale_command(
                 alpha_upsampler=alpha_upsampler.strip().lower(), tta=tta, codec=codec,
                 crf=crf, pix_fmt=pix_fmt, quality=quality, strip_metadata=strip_metadata,
                 allow_damaged=allow_damaged, memory_budget=budget)
-            _upscale(inputs, options, json_out=json_out, quiet=quiet or is_quiet())
+            loaded = _catalogue_model(model, denoise_strength, offline)
+            _upscale(inputs, options, json_out=json_out, quiet=quiet or is_quiet(), model=loaded)
     except KeyboardInterrupt:
         # cli.main says "interrupted" and exits 130. The image being written is a temporary
         # file that atomic_write has already removed; flush the --json records written so far.
@@ -293,7 +308,29 @@ def upscale_command(
         raise
 
 
-def _upscale(inputs: list[str], options: UpscaleOptions, *, json_out: bool, quiet: bool) -> None:
+def _catalogue_model(model: str | None, denoise_strength: float | None, offline: bool
+                     ) -> ModelDescriptor | None:
+    """The model blended with its denoise twin for -dn; with --offline a catalogue model is
+    checked to be cached (never downloaded); None: `load_upscaler` loads --model itself."""
+    if denoise_strength is not None:
+        from srgan_cli.models.denoise import load_denoised
+        from srgan_cli.options import check_denoise_strength
+
+        check_denoise_strength(denoise_strength)
+        if model is None:
+            raise UsageError("--denoise-strength needs --model (e.g. realesr-general-x4v3)")
+        return load_denoised(model, denoise_strength, no_download=offline)
+    if offline and model is not None:
+        from srgan_cli.models import catalogue
+
+        entry = catalogue.lookup(model)
+        if entry is not None:
+            catalogue.fetch(entry, no_download=True)
+    return None
+
+
+def _upscale(inputs: list[str], options: UpscaleOptions, *, json_out: bool, quiet: bool,
+             model: ModelDescriptor | None = None) -> None:
     """Load the model, run the batch under one live display, print the summary, then raise
     BatchError (one line, the failures' exit code) if any image failed."""
     from contextlib import nullcontext
@@ -302,7 +339,7 @@ def _upscale(inputs: list[str], options: UpscaleOptions, *, json_out: bool, quie
 
     live = live_progress() if sys.stderr.isatty() and not quiet else None
     reporter = _TerminalReporter(json_out=json_out, quiet=quiet, live=live)
-    upscaler = load_upscaler(options, reporter)
+    upscaler = load_upscaler(options, reporter, model=model)
     with live if live is not None else nullcontext():
         result = run_batch(inputs, options, reporter, upscaler=upscaler)
     reporter.summary()

@@ -7,6 +7,8 @@
 - Everything else goes to spandrel as a state dict (``ModelLoader().load_from_state_dict``):
   accepted when spandrel describes it as an RGB super-resolution model (purpose "SR", scale >= 1).
 - ``.onnx`` runs through onnxruntime (`onnx_runtime`).
+- A catalogue name (`catalogue`, e.g. ``realesrgan-x4plus``) is the cached file of that model,
+  downloaded first when needed; files and bundled names come first.
 The suffixes are `media.formats.MODEL_FORMATS`. Pickles (``.pth``, ``.pt``, ``.ckpt``) are read
 only by ``fileio.torch_load_weights_only``; declared shapes are checked
 (`state_dicts.check_sane`) before any module is built.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from srgan_cli.errors import ModelError
@@ -47,16 +50,18 @@ PURPOSES = {"FaceSR": "a face-restoration model", "Restoration": "a restoration 
             "Inpainting": "an inpainting model"}
 
 
-def load(spec: str, *, scale: int | None = None) -> ModelDescriptor:
-    """The descriptor of a bundled name, "bicubic", or a model file.
+def load(spec: str, *, scale: int | None = None, no_download: bool = False) -> ModelDescriptor:
+    """The descriptor of a bundled name, "bicubic", a model file, or a catalogue name
+    (`catalogue`: fetched into the cache on first use, size and hash checked).
 
     Files: ``.safetensors``, ``.pth``, ``.pt``, ``.ckpt`` (our SRResNet, MSRResNet, EDSR, or any
     spandrel SR architecture, with the usual nestings and prefixes) and ``.onnx``. Raises
     ModelError with one line for a missing, corrupt, unsafe, absurd or unsupported file, and when
-    `scale` is given and differs from the model's."""
+    `scale` is given and differs from the model's. `no_download` (or SRGAN_OFFLINE) refuses to
+    download a catalogue model that is not cached."""
     if spec.lower() == bundled.BICUBIC:
         return bicubic(4 if scale is None else scale)
-    path, name, source = bundled.resolve_spec(spec)
+    path, name, source, card = _resolve(spec, no_download)
     suffix = path.suffix.lower()
     kind = MODEL_FORMATS.get(suffix)
     if kind == "onnx":
@@ -66,12 +71,12 @@ def load(spec: str, *, scale: int | None = None) -> ModelDescriptor:
     elif kind == "safetensors":
         _, shapes = bundled.read_safetensors_header(path)
         check_sane(shapes, str(path))  # before reading a single tensor
-        state, card = bundled.load_safetensors(path)
+        state, file_card = bundled.load_safetensors(path)
         descriptor = from_state_dict(bundled.strip_wrapper_prefixes(state), name=name,
-                                     source=source, card=card, where=str(path))
+                                     source=source, card={**file_card, **card}, where=str(path))
     elif kind == "pickle":
-        descriptor = from_state_dict(bundled.load_pickle(path), name=name, source=source, card={},
-                                     where=str(path))
+        descriptor = from_state_dict(bundled.load_pickle(path), name=name, source=source,
+                                     card=card, where=str(path))
     else:
         raise ModelError(
             f"{path}: unknown model file type {suffix or '(none)'!r}, expected "
@@ -79,6 +84,24 @@ def load(spec: str, *, scale: int | None = None) -> ModelDescriptor:
     if scale is not None and scale != descriptor.scale:
         raise ModelError(f"{name}: model is x{descriptor.scale}, but x{scale} was asked")
     return descriptor
+
+
+def _resolve(spec: str, no_download: bool) -> tuple[Path, str, str, dict[str, Any]]:
+    """(path, name, source, card fields) of a spec: a file or bundled name (`bundled`), else a
+    catalogue name, fetched into the cache first when needed (`catalogue.fetch`)."""
+    from srgan_cli.models import catalogue
+
+    entry = catalogue.lookup(spec)
+    if entry is None:
+        try:
+            return (*bundled.resolve_spec(spec), {})
+        except ModelError as e:
+            hint = catalogue.suggestion(spec) if "/" not in spec else None
+            if hint is None:
+                raise
+            raise ModelError(f"{e}; {hint}") from None
+    path = catalogue.fetch(entry, no_download=no_download)
+    return path, entry.name, f"catalogue:{entry.name}", entry.card()
 
 
 def load_srresnet(spec: str, *, scale: int | None = None) -> SRResNet:

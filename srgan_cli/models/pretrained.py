@@ -2,21 +2,20 @@
 
 SRGAN's content loss (VGG19) and the LPIPS backbones (AlexNet, VGG16) use the very files that
 torchvision itself downloads, in the same place (``$TORCH_HOME/hub/checkpoints``), so one download
-serves both tools. The download is torch.hub's own (progress bar on stderr, temp file + rename,
-SHA-256 prefix in the file name checked); ``offline=True`` or ``SRGAN_OFFLINE=1`` forbids it.
+serves both tools. The download is `download.fetch`, the one the catalogue models use (progress
+bar on stderr, lock, resume, the SHA-256 prefix in the file name checked before publishing);
+``offline=True`` or ``SRGAN_OFFLINE=1`` forbids it.
 When the file cannot be had the error is one line: the URL, the target path, and the option that
 gives a local copy instead."""
 
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from srgan_cli.errors import SrganError
-from srgan_cli.messages import one_line
-from srgan_cli.options import OFFLINE_ENV, offline
+from srgan_cli.options import OFFLINE_ENV, offline  # noqa: F401  (OFFLINE_ENV: tests)
 
 _HASH = re.compile(r"-([a-f0-9]+)\.")  # torch.hub.HASH_REGEX: the sha256 prefix in a file name
 BASE_URL = "https://download.pytorch.org/models/"
@@ -54,25 +53,14 @@ def fetch(
 
     `error` is the error type raised when the file cannot be had (its message names the URL,
     the target path and `option`, a way to give a local file instead, if any); `purpose` says
-    what the weights are for."""
-    import torch
+    what the weights are for. The download is `download.fetch`'s, as for catalogue models."""
+    from srgan_cli.models.download import Download
+    from srgan_cli.models.download import fetch as fetch_file
 
     target = cache_dir() / weights.file
-    if target.is_file():
-        return target
     head = (f"{weights.what} are needed {purpose} and were not found: download {weights.url} "
             f"to {target}" + (f" (or pass {option})" if option else ""))
-    if offline(no_download):
-        raise error(f"{head}; downloads are off (--offline or {OFFLINE_ENV}=1)")
     match = _HASH.search(weights.file)
-    print(f"downloading {weights.what}: {weights.url} -> {target}", file=sys.stderr, flush=True)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(
-            weights.url, str(target), hash_prefix=match.group(1) if match else None,
-            progress=True)
-    except RuntimeError as e:  # torch.hub's hash check; the partial file is removed by torch
-        raise error(f"{head}; the download is corrupt ({one_line(e, limit=160)})") from e
-    except (OSError, ValueError) as e:  # URLError is an OSError: no network, HTTP error, disk
-        raise error(f"{head}; the download failed ({one_line(e, limit=160)})") from e
-    return target
+    return fetch_file(Download(weights.what, (weights.url,), target,
+                               sha256=match.group(1) if match else ""),
+                      error=error, head=head, offline=offline(no_download))

@@ -1,4 +1,5 @@
-"""State-dict checks shared by the native loaders: sane declared shapes, strict key matching."""
+"""State-dict checks shared by the native loaders (sane declared shapes, strict key matching),
+and `blend_states`, the weight-by-weight blend of two networks (`export --interpolate`, `-dn`)."""
 
 from __future__ import annotations
 
@@ -70,3 +71,34 @@ def load_strict(net: nn.Module, state_dict: Mapping[str, torch.Tensor], arch: st
             raise ModelError(f"{arch}: tensor {k} has dtype {v.dtype}, expected floating point")
     net.load_state_dict(dict(state_dict))
     return net.eval().requires_grad_(False)
+
+
+def blend_states(
+    a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], alpha: float,
+) -> dict[str, torch.Tensor]:
+    """(1 - alpha) * a + alpha * b, tensor by tensor (ESRGAN's network interpolation).
+
+    alpha 0 gives `a` and alpha 1 gives `b` exactly (copies); integer buffers (BatchNorm's
+    step counter) come from `a` in between. The key sets and shapes must match (ValueError)."""
+    import torch
+
+    if not 0.0 <= alpha <= 1.0 or alpha != alpha:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    if a.keys() != b.keys():
+        diff = sorted(set(a) ^ set(b))
+        raise ValueError(f"different layers ({', '.join(diff[:3])})")
+    out: dict[str, torch.Tensor] = {}
+    for k, ta in a.items():
+        tb = b[k]
+        if ta.shape != tb.shape:
+            raise ValueError(f"{k} has shape {tuple(ta.shape)} in one and {tuple(tb.shape)} in "
+                             "the other")
+        if alpha == 0.0:
+            out[k] = ta.clone()
+        elif alpha == 1.0:
+            out[k] = tb.clone()
+        elif ta.is_floating_point():
+            out[k] = torch.lerp(ta.float(), tb.float(), alpha).to(ta.dtype)
+        else:
+            out[k] = ta.clone()
+    return out

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import datetime as _dt
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from srgan_cli import fileio
 from srgan_cli.errors import CheckpointError, UsageError
 from srgan_cli.models.srresnet import SRResNet
+from srgan_cli.models.state_dicts import blend_states
 from srgan_cli.training import checkpoint as ckpt
-
-if TYPE_CHECKING:
-    import torch
 
 WEIGHT_CHOICES = ("auto", "ema", "raw", "best")
 
@@ -127,37 +125,6 @@ def export(
         check_target(out, overwrite=overwrite)  # measuring takes a while: check again
     save_model(net, out, card)
     return net, card
-
-
-def blend_states(
-    a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], alpha: float,
-) -> dict[str, torch.Tensor]:
-    """(1 - alpha) * a + alpha * b, tensor by tensor (ESRGAN's network interpolation).
-
-    alpha 0 gives `a` and alpha 1 gives `b` exactly (copies); integer buffers (BatchNorm's
-    step counter) come from `a` in between. The key sets and shapes must match (ValueError)."""
-    import torch
-
-    if not 0.0 <= alpha <= 1.0 or alpha != alpha:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    if a.keys() != b.keys():
-        diff = sorted(set(a) ^ set(b))
-        raise ValueError(f"different layers ({', '.join(diff[:3])})")
-    out: dict[str, torch.Tensor] = {}
-    for k, ta in a.items():
-        tb = b[k]
-        if ta.shape != tb.shape:
-            raise ValueError(f"{k} has shape {tuple(ta.shape)} in one and {tuple(tb.shape)} in "
-                             "the other")
-        if alpha == 0.0:
-            out[k] = ta.clone()
-        elif alpha == 1.0:
-            out[k] = tb.clone()
-        elif ta.is_floating_point():
-            out[k] = torch.lerp(ta.float(), tb.float(), alpha).to(ta.dtype)
-        else:
-            out[k] = ta.clone()
-    return out
 
 
 def interpolate(

@@ -44,6 +44,7 @@ def test_wheel_holds_the_bundled_weights_and_every_package(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     bundled = sorted(p.name for p in (ROOT / "weights").glob("*.safetensors"))
     assert bundled and all(f"srgan_cli/weights/{b}" in names for b in bundled)
+    assert "srgan_cli/models/catalogue.json" in names  # `--model NAME` needs it
     packaged = {n.rsplit("/", 1)[0].replace("/", ".") for n in names
                 if n.endswith("/__init__.py")}
     assert _source_packages() <= packaged, "add new subpackages to pyproject's packages"

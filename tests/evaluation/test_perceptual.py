@@ -54,7 +54,7 @@ def _image() -> np.ndarray:
 @pytest.mark.slow
 def test_lpips_published_properties(served: list[str], one_thread: None) -> None:
     metric = perceptual.load_lpips("alex")
-    assert len(served) == 1  # the backbone was downloaded through torch.hub
+    assert len(served) == 1  # the backbone was downloaded once
     img = _image()
     blurred = np.asarray(Image.fromarray(img).filter(ImageFilter.GaussianBlur(2)))
     noisy = (img + np.random.default_rng(1).normal(0, 3, img.shape)).clip(0, 255)

@@ -12,7 +12,7 @@ from srgan_cli.errors import ModelError, OutputError, UsageError
 from srgan_cli.models.bundled import save_model
 from srgan_cli.models.loading import load, load_srresnet
 from srgan_cli.models.srresnet import SRResNet
-from srgan_cli.training.export import blend_states
+from srgan_cli.models.state_dicts import blend_states
 
 
 def _model(path: Path, seed: int, channels: int = 4) -> Path:

@@ -1,5 +1,6 @@
-"""On-demand torchvision weights (`srgan_cli.models.pretrained`, VGG19 of `models.vgg`): the real
-torch.hub download with its hash check; only the transport (`torch.hub.urlopen`) is replaced."""
+"""On-demand torchvision weights (`srgan_cli.models.pretrained`, VGG19 of `models.vgg`): the one
+download path (`models.download`) with its hash check; only its transport (`urlopen`) is
+replaced."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def serve(monkeypatch: pytest.MonkeyPatch) -> Callable[[bytes | BaseException], list[str]]:
-    """serve(body or exception): torch.hub's urlopen answers with it; returns the URLs asked."""
+    """serve(body or exception): the download's urlopen answers with it; returns the URLs asked."""
     return partial(fake_download.serve, monkeypatch)
 
 
@@ -77,7 +78,8 @@ def test_a_download_with_the_wrong_hash_is_refused_and_not_kept(
         vgg.load_vgg_features("vgg22")
     assert weights.url in str(info.value) and str(home / weights.file) in str(info.value)
     assert "\n" not in str(info.value)
-    assert not home.exists() or list(home.iterdir()) == []  # no file, no .partial left
+    assert not (home / weights.file).exists()  # nothing that loads
+    assert not (home / f".{weights.file}.partial").exists()  # no partial left
 
 
 def test_unreachable_network_gives_the_one_line_error(
