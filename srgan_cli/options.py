@@ -11,6 +11,7 @@ Imports neither torch, numpy nor Pillow: `srgan --help` and `srgan models` stay 
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 import re
@@ -153,6 +154,8 @@ DEBUG_ENV = "SRGAN_DEBUG"  # "1": internal errors raise with their traceback
 DATA_ENV = "SRGAN_DATA"  # folder of the benchmark and training datasets
 NO_COLOR_ENV = "NO_COLOR"  # set (any value): no colour on the terminal (no-color.org)
 CACHE_HOME_ENV = "XDG_CACHE_HOME"  # base of the decoded-image cache (else ~/.cache)
+DIST_TIMEOUT_ENV = "SRGAN_DIST_TIMEOUT"  # seconds DDP processes wait for each other to join
+DEFAULT_DIST_TIMEOUT = 300.0
 
 
 OFFLINE_HELP = (f"Never download weights (VGG19 of stage gan, LPIPS backbones); also "
@@ -199,3 +202,18 @@ def no_color() -> bool:
 def cache_home() -> Path:
     """$XDG_CACHE_HOME, else ~/.cache."""
     return Path(os.environ.get(CACHE_HOME_ENV) or Path.home() / ".cache")
+
+
+def dist_timeout() -> float:
+    """Seconds the processes of a DDP run wait for each other at start: $SRGAN_DIST_TIMEOUT
+    (a positive number), else DEFAULT_DIST_TIMEOUT; UsageError for anything else."""
+    value = os.environ.get(DIST_TIMEOUT_ENV, "").strip()
+    if not value:
+        return DEFAULT_DIST_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise UsageError(f"{DIST_TIMEOUT_ENV}={value!r}: expected a positive number of seconds")
+    return seconds
