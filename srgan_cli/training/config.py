@@ -168,7 +168,8 @@ class TrainConfig:
         "", "Validation set: a benchmark folder (e.g. Set5 with HR/) or a name like set5.")
     log_every: int = _opt(50, "Log averaged losses to metrics.jsonl every N steps.",
                           Range(1, MAX_STEPS))
-    run_dir: str = _opt("runs/train", "Run folder: config.toml, metrics.jsonl, last.pt, best.pt.")
+    run_dir: str = _opt("runs/train", "Run folder: config.toml, metrics.jsonl, last.pt, best.pt "
+                        "(a new or empty folder, or an earlier run's).")
     cache_dir: str = _opt("", "Decoded-image cache (default: ~/.cache/srgan-cli/decoded).")
     skip_bad: bool = _opt(
         False, "Skip unreadable, too small or LR/HR-mismatched images with a warning instead of "
