@@ -80,7 +80,7 @@ class Text:
 
 Bounds = Range | OneOf | Text
 TEXT = Text()
-STEPS = Range(0, MAX_STEPS)
+STEP_NUMBER = Range(0, MAX_STEPS)  # a step, or a step count where 0 means off
 
 
 def _number(x: float) -> str:
@@ -125,11 +125,12 @@ class TrainConfig:
         "--min-lr), step (x--gamma at each --milestones step), halve (x0.1 for the second "
         "half: SRGAN's 1e-4 then 1e-5).", OneOf(SCHEDULES))
     milestones: list[int] = _opt(
-        [], "Steps at which schedule 'step' multiplies the lr by --gamma (repeatable).", STEPS)
+        [], "Steps at which schedule 'step' multiplies the lr by --gamma (repeatable).",
+        STEP_NUMBER)
     gamma: float = _opt(0.5, "LR factor at each milestone of schedule 'step'.",
                         Range(0, 1, low_open=True))
     min_lr: float = _opt(0.0, "Final learning rate of schedule 'cosine'.", Range(0, 1))
-    warmup_steps: int = _opt(0, "Linear LR warm-up steps.", STEPS)
+    warmup_steps: int = _opt(0, "Linear LR warm-up steps.", STEP_NUMBER)
     beta1: float = _opt(0.9, "Adam beta1.", Range(0, 1, high_open=True))
     beta2: float = _opt(0.999, "Adam beta2.", Range(0, 1, high_open=True))
     weight_decay: float = _opt(0.0, "Adam weight decay of the generator.", Range(0, 1))
@@ -163,7 +164,7 @@ class TrainConfig:
     save_every: int = _opt(1000, "Write a checkpoint every N steps (and at the end).",
                            Range(1, MAX_STEPS))
     val_every: int = _opt(1000, "Score the generator on --val-data every N steps (0 = off).",
-                          STEPS)
+                          STEP_NUMBER)
     val_data: str = _opt(
         "", "Validation set: a benchmark folder (e.g. Set5 with HR/) or a name like set5.")
     log_every: int = _opt(50, "Log averaged losses to metrics.jsonl every N steps.",
