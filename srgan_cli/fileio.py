@@ -127,6 +127,13 @@ def temp_name(name: str, name_max: int = DEFAULT_NAME_MAX) -> str:
     return f".{name}{tag}"
 
 
+def temp_target(name: str) -> str | None:
+    """The final name whose `atomic_write` temp file is called `name` (as `temp_name` cut it),
+    None when `name` is no such temp."""
+    m = _TEMP_RE.fullmatch(name)
+    return None if m is None else m["name"]
+
+
 def _utf8_len(text: str) -> int:
     return len(text.encode("utf-8", "surrogateescape"))
 

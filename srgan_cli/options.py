@@ -11,6 +11,7 @@ Imports neither torch, numpy nor Pillow: `srgan --help` and `srgan models` stay 
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 import re
@@ -157,6 +158,8 @@ CACHE_HOME_ENV = "XDG_CACHE_HOME"  # base of the decoded-image cache (else ~/.ca
 MODEL_CACHE_ENV = "SRGAN_MODEL_CACHE"  # folder of the catalogue models fetched by name
 MODEL_MIRROR_ENV = "SRGAN_MODEL_MIRROR"  # base URL (or folder) serving the catalogue's files
 MODEL_CATALOGUE_ENV = "SRGAN_MODEL_CATALOGUE"  # a user catalogue file adding/overriding entries
+DIST_TIMEOUT_ENV = "SRGAN_DIST_TIMEOUT"  # seconds DDP processes wait for each other to join
+DEFAULT_DIST_TIMEOUT = 300.0
 
 
 OFFLINE_HELP = ("Never download weights (catalogue models, VGG19 of stage gan, LPIPS "
@@ -231,3 +234,18 @@ def check_denoise_strength(strength: float | None) -> float | None:
     if strength is not None and not 0.0 <= strength <= 1.0:
         raise UsageError(f"{option('denoise_strength')} must be from 0 to 1, got {strength:g}")
     return strength
+
+
+def dist_timeout() -> float:
+    """Seconds the processes of a DDP run wait for each other at start: $SRGAN_DIST_TIMEOUT
+    (a positive number), else DEFAULT_DIST_TIMEOUT; UsageError for anything else."""
+    value = os.environ.get(DIST_TIMEOUT_ENV, "").strip()
+    if not value:
+        return DEFAULT_DIST_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise UsageError(f"{DIST_TIMEOUT_ENV}={value!r}: expected a positive number of seconds")
+    return seconds

@@ -158,3 +158,16 @@ def test_options_import_no_torch_numpy_or_pillow() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_dist_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SRGAN_DIST_TIMEOUT", raising=False)
+    assert options.dist_timeout() == options.DEFAULT_DIST_TIMEOUT == 300
+    monkeypatch.setenv("SRGAN_DIST_TIMEOUT", " 1800 ")
+    assert options.dist_timeout() == 1800
+    for bad in ("soon", "0", "-5", "inf", "nan"):
+        monkeypatch.setenv("SRGAN_DIST_TIMEOUT", bad)
+        with pytest.raises(UsageError) as info:
+            options.dist_timeout()
+        assert str(info.value) == (f"SRGAN_DIST_TIMEOUT={bad!r}: expected a positive number "
+                                   "of seconds")

@@ -1,13 +1,18 @@
 """Training configuration: one flat, strict schema shared by TOML files and CLI flags.
 
 A TOML file (``--config``) sets any field; CLI flags override it. An unknown key, a wrong type or
-an invalid value is a ``ConfigError`` that names the key. The resolved config is saved in the run
-folder as ``config.toml``."""
+a value out of its key's bounds is a ``ConfigError`` that names the key. Every key has its bounds
+in its field metadata (a numeric `Range`, the `OneOf` choices, or a `Text` length), shown in
+`srgan train --help` and checked by one `TrainConfig.validate` pass before any work. A config
+file is read only when it is a regular file of at most `MAX_CONFIG_BYTES`. The resolved config
+is saved in the run folder as ``config.toml``."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import stat
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -16,19 +21,79 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 from srgan_cli.errors import ConfigError
 from srgan_cli.media.formats import IMAGE_FORMATS
+from srgan_cli.messages import show_path
 from srgan_cli.options import AMP_HELP, AMP_MODES, DATA_ROOT_HELP, DEVICE_HELP, OFFLINE_HELP
 
 STAGES = ("psnr", "gan")
 PIXEL_LOSSES = ("mse", "l1")
 CONTENT_LOSSES = ("vgg54", "vgg22", "mse", "l1")
 SCHEDULES = ("auto", "constant", "cosine", "step", "halve")
+SCALES = (2, 3, 4, 8)
+MAX_STEPS = 10**9  # any step count: far beyond a real run, small enough for every counter
+MAX_ITEMS = 256  # values of a list key (data folders, milestones)
+MAX_TEXT = 4096  # characters of a text key (paths: PATH_MAX on Linux)
+MAX_CONFIG_BYTES = 1 << 20  # a config file larger than this is not a config file
 
 
-def _opt(default: Any, help: str) -> Any:
-    """A config field with its help text (lists get a fresh copy per config)."""
+@dataclass(frozen=True)
+class Range:
+    """The numbers a key accepts: from `low` to `high`, each end included unless open."""
+
+    low: float
+    high: float
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def __str__(self) -> str:
+        return (f"{'(' if self.low_open else '['}{_number(self.low)}, {_number(self.high)}"
+                f"{')' if self.high_open else ']'}")
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """The values a key accepts: one of `choices`."""
+
+    choices: tuple[Any, ...]
+
+    def __contains__(self, value: Any) -> bool:
+        return value in self.choices
+
+    def __str__(self) -> str:
+        return "one of " + ", ".join(map(str, self.choices))
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text key (a path, a name): at most `MAX_TEXT` characters, no NUL (no path holds one)."""
+
+    def __contains__(self, value: str) -> bool:
+        return len(value) <= MAX_TEXT and "\x00" not in value
+
+    def __str__(self) -> str:
+        return f"a text of at most {MAX_TEXT} characters without NUL"
+
+
+Bounds = Range | OneOf | Text
+TEXT = Text()
+STEP_NUMBER = Range(0, MAX_STEPS)  # a step, or a step count where 0 means off
+
+
+def _number(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+def _opt(default: Any, help: str, bounds: Bounds = TEXT) -> Any:
+    """A config field with its help text and the bounds of its values (of each value, for a
+    list; a bool needs none); lists get a fresh copy per config."""
+    meta = {"help": help, "bounds": None if isinstance(default, bool) else bounds}
     if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
@@ -37,7 +102,8 @@ class TrainConfig:
     one description of each option (`help_of`)."""
 
     stage: str = _opt(
-        "psnr", "Stage: psnr (SRResNet, pixel loss) or gan (SRGAN: VGG content + adversarial).")
+        "psnr", "Stage: psnr (SRResNet, pixel loss) or gan (SRGAN: VGG content + adversarial).",
+        OneOf(STAGES))
     data: list[str] = _opt(
         ["div2k"], "Training data: 'div2k' (official layout under --data-root) or a folder of HR "
         f"images ({'/'.join(dict.fromkeys(IMAGE_FORMATS.values()))}). Repeat for several sources.")
@@ -46,30 +112,35 @@ class TrainConfig:
         [], "Low-resolution (LR) image folder paired with each --data folder, files named like "
         "the HR ones (optionally with an x<scale> suffix). Default: LR made with MATLAB "
         "bicubic. Formerly --lr-data.")
-    scale: int = _opt(4, "Upscaling factor: 2, 3, 4 or 8.")
-    num_blocks: int = _opt(16, "Residual blocks of the generator.")
-    channels: int = _opt(64, "Feature channels of the generator.")
-    patch_size: int = _opt(96, "HR crop size in pixels (a multiple of the scale; >= 32 for gan).")
-    batch_size: int = _opt(16, "Crops per step and per process.")
-    steps: int = _opt(100_000, "Total optimisation steps of this stage.")
-    lr: float = _opt(1e-4, "Base learning rate (Adam).")
+    scale: int = _opt(4, "Upscaling factor: 2, 3, 4 or 8.", OneOf(SCALES))
+    num_blocks: int = _opt(16, "Residual blocks of the generator.", Range(1, 256))
+    channels: int = _opt(64, "Feature channels of the generator.", Range(1, 1024))
+    patch_size: int = _opt(96, "HR crop size in pixels (a multiple of the scale; >= 32 for gan).",
+                           Range(4, 2048))
+    batch_size: int = _opt(16, "Crops per step and per process.", Range(1, 4096))
+    steps: int = _opt(100_000, "Total optimisation steps of this stage.", Range(1, MAX_STEPS))
+    lr: float = _opt(1e-4, "Base learning rate (Adam).", Range(0, 1, low_open=True))
     schedule: str = _opt(
         "auto", "LR schedule: auto (constant for psnr, halve for gan), constant, cosine (to "
         "--min-lr), step (x--gamma at each --milestones step), halve (x0.1 for the second "
-        "half: SRGAN's 1e-4 then 1e-5).")
+        "half: SRGAN's 1e-4 then 1e-5).", OneOf(SCHEDULES))
     milestones: list[int] = _opt(
-        [], "Steps at which schedule 'step' multiplies the lr by --gamma (repeatable).")
-    gamma: float = _opt(0.5, "LR factor at each milestone of schedule 'step'.")
-    min_lr: float = _opt(0.0, "Final learning rate of schedule 'cosine'.")
-    warmup_steps: int = _opt(0, "Linear LR warm-up steps.")
-    beta1: float = _opt(0.9, "Adam beta1.")
-    beta2: float = _opt(0.999, "Adam beta2.")
-    weight_decay: float = _opt(0.0, "Adam weight decay of the generator.")
-    pixel_loss: str = _opt("mse", "Loss of stage psnr: mse (the paper) or l1.")
+        [], "Steps at which schedule 'step' multiplies the lr by --gamma (repeatable).",
+        STEP_NUMBER)
+    gamma: float = _opt(0.5, "LR factor at each milestone of schedule 'step'.",
+                        Range(0, 1, low_open=True))
+    min_lr: float = _opt(0.0, "Final learning rate of schedule 'cosine'.", Range(0, 1))
+    warmup_steps: int = _opt(0, "Linear LR warm-up steps.", STEP_NUMBER)
+    beta1: float = _opt(0.9, "Adam beta1.", Range(0, 1, high_open=True))
+    beta2: float = _opt(0.999, "Adam beta2.", Range(0, 1, high_open=True))
+    weight_decay: float = _opt(0.0, "Adam weight decay of the generator.", Range(0, 1))
+    pixel_loss: str = _opt("mse", "Loss of stage psnr: mse (the paper) or l1.",
+                           OneOf(PIXEL_LOSSES))
     content_loss: str = _opt(
         "vgg54", "Content loss of stage gan: vgg54 (the paper's, VGG19 conv5_4 features / 12.75), "
-        "vgg22, mse (SRGAN-MSE) or l1.")
-    adv_weight: float = _opt(1e-3, "Weight of the adversarial loss in the generator loss.")
+        "vgg22, mse (SRGAN-MSE) or l1.", OneOf(CONTENT_LOSSES))
+    adv_weight: float = _opt(1e-3, "Weight of the adversarial loss in the generator loss.",
+                             Range(0, 100))
     vgg_weights: str = _opt(
         "", "Path of torchvision's VGG19 ImageNet weights (vgg19-dcbb9e9d.pth); default: "
         "torchvision's cache, downloaded there when absent (unless --offline).")
@@ -79,79 +150,75 @@ class TrainConfig:
         ".safetensors).")
     ema: float = _opt(
         0.0, "EMA decay of the generator weights (0 = off; e.g. 0.999). EMA weights are used "
-        "for validation and export.")
-    grad_clip: float = _opt(0.0, "Clip the gradient norm to this value (0 = off).")
-    amp: str = _opt("auto", AMP_HELP)
+        "for validation and export.", Range(0, 1, high_open=True))
+    grad_clip: float = _opt(0.0, "Clip the gradient norm to this value (0 = off).",
+                            Range(0, 1e6))
+    amp: str = _opt("auto", AMP_HELP, OneOf(AMP_MODES))
     channels_last: bool = _opt(True, "Use the channels_last memory format (faster convolutions).")
     device: str = _opt("auto", DEVICE_HELP)
-    workers: int = _opt(-1, "DataLoader worker processes (-1: 0 on CPU, min(8, cores) on CUDA).")
-    seed: int = _opt(0, "Random seed: the crops of sample k depend only on (seed, k).")
+    workers: int = _opt(-1, "DataLoader worker processes (-1: 0 on CPU, min(8, cores) on CUDA).",
+                        Range(-1, 256))
+    seed: int = _opt(0, "Random seed: the crops of sample k depend only on (seed, k).",
+                     Range(0, 2**32 - 1))
     deterministic: bool = _opt(False, "Use deterministic algorithms (bit-exact resume on CPU).")
-    save_every: int = _opt(1000, "Write a checkpoint every N steps (and at the end).")
-    val_every: int = _opt(1000, "Score the generator on --val-data every N steps (0 = off).")
+    save_every: int = _opt(1000, "Write a checkpoint every N steps (and at the end).",
+                           Range(1, MAX_STEPS))
+    val_every: int = _opt(1000, "Score the generator on --val-data every N steps (0 = off).",
+                          STEP_NUMBER)
     val_data: str = _opt(
         "", "Validation set: a benchmark folder (e.g. Set5 with HR/) or a name like set5.")
-    log_every: int = _opt(50, "Log averaged losses to metrics.jsonl every N steps.")
-    run_dir: str = _opt("runs/train", "Run folder: config.toml, metrics.jsonl, last.pt, best.pt.")
+    log_every: int = _opt(50, "Log averaged losses to metrics.jsonl every N steps.",
+                          Range(1, MAX_STEPS))
+    run_dir: str = _opt("runs/train", "Run folder: config.toml, metrics.jsonl, last.pt, best.pt "
+                        "(a new or empty folder, or an earlier run's).")
     cache_dir: str = _opt("", "Decoded-image cache (default: ~/.cache/srgan-cli/decoded).")
     skip_bad: bool = _opt(
         False, "Skip unreadable, too small or LR/HR-mismatched images with a warning instead of "
         "stopping.")
 
     def validate(self) -> None:
-        """Check values that types alone cannot; raise ConfigError naming the key.
+        """Check every key against its bounds, then the rules between keys; raise ConfigError
+        naming the first key that fails (one pass, before any work).
 
-        Every float option must be finite (nan/inf would train NaN weights or silently turn an
-        option off, e.g. grad_clip = nan); then each rule of RULES in order."""
+        Every float option must be finite first (nan/inf would train NaN weights or silently
+        turn an option off, e.g. grad_clip = nan)."""
         for key in FLOAT_FIELDS:
             value = getattr(self, key)
             if not math.isfinite(value):
                 raise ConfigError(f"config key '{key}': must be a finite number, got {value}")
+        for f in fields(self):
+            _check_bounds(f.name, getattr(self, f.name), f.metadata["bounds"])
         for key, ok, why in RULES:
             if not ok(self):
                 raise ConfigError(f"config key '{key}': {why.format(c=self)}")
 
 
-def _choice(key: str, options: tuple[str, ...]) -> Rule:
-    return (key, lambda c: getattr(c, key) in options,
-            f"must be one of {', '.join(options)}, got {{c.{key}!r}}")
+def _check_bounds(key: str, value: Any, bounds: Bounds | None) -> None:
+    """ConfigError naming `key` when `value` (each value of a list) is out of `bounds`."""
+    if bounds is None:
+        return
+    values = value if isinstance(value, list) else [value]
+    if isinstance(value, list) and len(value) > MAX_ITEMS:
+        raise ConfigError(f"config key '{key}': at most {MAX_ITEMS} values, got {len(value)}")
+    for v in values:
+        if v in bounds:
+            continue
+        shown = repr(v) if not isinstance(bounds, Text) else (
+            "a NUL character" if "\x00" in v else f"{len(v)} characters")
+        each = "each value " if isinstance(value, list) else ""
+        raise ConfigError(f"config key '{key}': {each}must be "
+                          f"{'in ' if isinstance(bounds, Range) else ''}{bounds}, got {shown}")
 
 
-def _at_least(key: str, low: float, why: str) -> Rule:
-    return (key, lambda c: getattr(c, key) >= low, why)
-
-
-def _unit(key: str) -> Rule:
-    """A value in [0, 1) (Adam betas, EMA decay)."""
-    return (key, lambda c: 0.0 <= getattr(c, key) < 1.0, "must be in [0, 1)")
-
-
-# (key, check, message): a message is formatted with the config as `c`.
+# (key, check, message): a message is formatted with the config as `c`. Rules between keys; the
+# bounds of each key alone are in its field metadata.
 Rule = tuple[str, Callable[[TrainConfig], bool], str]
 RULES: tuple[Rule, ...] = (
-    _choice("stage", STAGES),
-    ("scale", lambda c: c.scale in (2, 3, 4, 8), "must be 2, 3, 4 or 8, got {c.scale}"),
-    _choice("pixel_loss", PIXEL_LOSSES),
-    _choice("content_loss", CONTENT_LOSSES),
-    _choice("schedule", SCHEDULES),
-    _choice("amp", AMP_MODES),
     ("patch_size", lambda c: c.patch_size % c.scale == 0 and c.patch_size >= 2 * c.scale,
      "must be a multiple of scale {c.scale}, got {c.patch_size}"),
     ("patch_size", lambda c: c.stage != "gan" or c.patch_size >= 32,
      "the discriminator needs patches of at least 32 px"),
-    *(_at_least(k, 1, "must be at least 1") for k in
-      ("num_blocks", "channels", "batch_size", "steps", "save_every", "log_every")),
-    _at_least("val_every", 0, "must be >= 0 (0 = off)"),
-    ("lr", lambda c: c.lr > 0, "must be positive"),
-    _unit("beta1"),
-    _unit("beta2"),
-    *(_at_least(k, 0, "must be >= 0") for k in
-      ("min_lr", "warmup_steps", "grad_clip", "adv_weight", "weight_decay")),
     ("min_lr", lambda c: c.min_lr <= c.lr, "must not exceed lr ({c.lr})"),
-    ("gamma", lambda c: c.gamma > 0, "must be positive"),
-    _at_least("workers", -1, "must be >= 0, or -1 for automatic"),
-    ("milestones", lambda c: all(m >= 0 for m in c.milestones), "steps must be >= 0"),
-    _unit("ema"),
     ("data", lambda c: bool(c.data), "give at least one source ('div2k' or a folder)"),
     ("lowres_data", lambda c: not c.lowres_data or len(c.lowres_data) == len(c.data),
      "needs one LR folder per `data` folder (formerly 'lr_data')"),
@@ -212,18 +279,61 @@ def from_mapping(values: dict[str, Any], base: TrainConfig | None = None) -> Tra
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
-    """Read a TOML config file; sections are flattened only if they are [train]."""
+    """Read a TOML config file; sections are flattened only if they are [train].
+
+    ConfigError for anything but a regular file of at most MAX_CONFIG_BYTES (a FIFO would wait
+    for a writer forever, /dev/zero never ends), for text that is not UTF-8 TOML, and for
+    nesting too deep for the parser."""
     p = Path(path)
+    text = _read_config(p)
     try:
-        with p.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError as e:
-        raise ConfigError(f"{p}: config file not found") from e
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{p}: not a valid TOML file ({e})") from e
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{show_path(p)}: not a valid TOML file ({e})") from e
+    except RecursionError:
+        raise ConfigError(f"{show_path(p)}: not a valid TOML file (arrays or tables nested "
+                          "too deeply)") from None
     if "train" in data and isinstance(data["train"], dict):
         data = {**{k: v for k, v in data.items() if k != "train"}, **data["train"]}
     return data
+
+
+def _read_config(p: Path) -> str:
+    """The text of config file `p`, checked to be a regular file before it is opened (and again
+    on the open file, opened without blocking) and read to at most MAX_CONFIG_BYTES."""
+    try:
+        mode = p.stat().st_mode
+        if not stat.S_ISREG(mode):
+            raise ConfigError(f"{show_path(p)}: not a regular file ({_kind(mode)})")
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            mode = os.fstat(fh.fileno()).st_mode
+            if not stat.S_ISREG(mode):  # swapped since the check above
+                raise ConfigError(f"{show_path(p)}: not a regular file ({_kind(mode)})")
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError as e:
+        raise ConfigError(f"{show_path(p)}: config file not found") from e
+    except OSError as e:
+        raise ConfigError(f"{show_path(p)}: cannot read the config file "
+                          f"({e.strerror or e})") from e
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{show_path(p)}: larger than {MAX_CONFIG_BYTES // 2**20} MiB, too "
+                          "large for a config file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{show_path(p)}: not a valid TOML file (not UTF-8 text at byte "
+                          f"{e.start})") from None
+
+
+def _kind(mode: int) -> str:
+    """What a file that is not a regular file is, for a message."""
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "a special file"
 
 
 def resolve(config_path: str | Path | None, overrides: dict[str, Any]) -> TrainConfig:
@@ -261,8 +371,11 @@ def as_dict(cfg: TrainConfig) -> dict[str, Any]:
 
 
 def help_of(name: str) -> str:
-    """The help text of config field `name` (what `srgan train --help` shows for its flag)."""
-    return str(_FIELDS[name].metadata["help"])
+    """The help text of config field `name` (what `srgan train --help` shows for its flag),
+    ending with its range when the key is a number."""
+    meta = _FIELDS[name].metadata
+    bounds = meta["bounds"]
+    return str(meta["help"]) + (f" Range: {bounds}." if isinstance(bounds, Range) else "")
 
 
 _FIELDS = {f.name: f for f in fields(TrainConfig)}

@@ -24,14 +24,15 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from srgan_cli.devices import resolve_device
-from srgan_cli.errors import TrainingError
+from srgan_cli.errors import DatasetError, TrainingError
 from srgan_cli.models.vgg import VGGFeatures
 from srgan_cli.signals import StopRequest, stop_requests
 from srgan_cli.training import checkpoint as ckpt
 from srgan_cli.training import distributed as dist_utils
 from srgan_cli.training.config import TrainConfig, as_dict
+from srgan_cli.training.footprint import check_fits
 from srgan_cli.training.loader import build_loader, to_device
-from srgan_cli.training.runlock import run_folder_lock
+from srgan_cli.training.runlock import check_run_folder, run_folder_lock
 from srgan_cli.training.runlog import RunLog
 from srgan_cli.training.stages import Losses, Stage, make_stage, resolve_amp
 
@@ -51,11 +52,14 @@ class Trainer:
                  vgg: VGGFeatures | None = None, log: Callable[[str], None] | None = None,
                  show_progress: bool | None = None,
                  progress: ProgressDisplay | None = None) -> None:
+        cfg.validate()  # every key in its bounds before any work (callers of the API too)
         self.cfg = cfg
         self.dist = dist_utils.from_env()
+        self.run_dir = Path(cfg.run_dir)
+        if self.dist.is_main:
+            check_run_folder(self.run_dir)  # never a folder of the user's own files
         self.device = _setup_device(cfg, self.dist)
         self.amp_dtype = resolve_amp(cfg.amp, self.device)
-        self.run_dir = Path(cfg.run_dir)
         self.log: Callable[[str], None] = log or (
             lambda msg: print(msg, file=sys.stderr, flush=True))
         self.show_progress = sys.stderr.isatty() if show_progress is None else show_progress
@@ -118,10 +122,10 @@ class Trainer:
         runlog = RunLog(self.run_dir, is_main=self.dist.is_main, echo=self.log,
                         total_steps=cfg.steps, stage=cfg.stage,
                         samples_per_step=cfg.batch_size * self.dist.world_size)
+        if cfg.val_every and cfg.val_data and self.dist.is_main:
+            self._val_dataset()  # a missing or unreadable validation set fails now
         runlog.open(cfg, self.step)
         loader = self.make_loader()
-        if cfg.val_every and cfg.val_data and self.dist.is_main:
-            self._val_dataset()  # a missing validation set fails now, not after val_every steps
         self.stage.updating = False
         try:
             with stop_requests(self._stop_requested) as stop_request:
@@ -282,9 +286,26 @@ class Trainer:
         if self._val_set is None:
             from srgan_cli.evaluation.scoring import open_datasets
 
-            (self._val_set,) = open_datasets([self.cfg.val_data], self.cfg.scale,
-                                             data_root=self.cfg.data_root or None)
+            (val_set,) = open_datasets([self.cfg.val_data], self.cfg.scale,
+                                       data_root=self.cfg.data_root or None)
+            _check_readable(val_set)
+            self._val_set = val_set
         return self._val_set
+
+
+def _check_readable(dataset: Any) -> None:
+    """DatasetError (exit 6) when no image of the validation set can be loaded: validating on
+    it would score nothing at every val_every (loads until the first image that works)."""
+    from srgan_cli.evaluation.datasets import LoadFailure
+
+    failures = []
+    for item in dataset.load_all():
+        if not isinstance(item, LoadFailure):
+            return
+        failures.append(item)
+    first = f": {failures[0].error}" if failures else ""
+    raise DatasetError(f"validation set {dataset.name}: none of its {len(failures)} image(s) "
+                       f"can be read{first}")
 
 
 def _setup_device(cfg: TrainConfig, dist: dist_utils.DistInfo) -> torch.device:
@@ -293,6 +314,7 @@ def _setup_device(cfg: TrainConfig, dist: dist_utils.DistInfo) -> torch.device:
     if dist.enabled and device.type == "cuda":
         device = torch.device("cuda", dist.local_rank)
         torch.cuda.set_device(device)
+    check_fits(cfg, device)  # before any network is allocated or any rank waits for another
     dist_utils.init(dist, device)
     if cfg.deterministic:
         # CPU: every kernel used here is deterministic (bit-exact resume). CUDA: cuBLAS needs a

@@ -1,6 +1,9 @@
 """A run's log: config.toml, metrics.jsonl and TensorBoard scalars in the run folder, and one
 terminal line per record. Losses are averaged over the steps since the previous record. Only the
-main process writes; the other ranks keep the same records in memory."""
+main process writes; the other ranks keep the same records in memory.
+
+metrics.jsonl is strict JSON, one object a line: a value that is not a finite number (a PSNR of
+a validation that scored nothing) is written as null and its key listed under "non_finite"."""
 
 from __future__ import annotations
 
@@ -16,6 +19,10 @@ from srgan_cli.fileio import atomic_write
 from srgan_cli.training.config import TrainConfig, to_toml
 
 METRICS = "metrics.jsonl"
+CONFIG = "config.toml"
+CONFIG_HEADER = ("# The resolved config of this run, written by srgan train at each start of the "
+                 "run: copy it to change it.\n")
+NON_FINITE = "non_finite"  # the keys of a record whose values were nan or +-inf (written null)
 
 
 class RunLog:
@@ -43,7 +50,7 @@ class RunLog:
             return
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            _write_text(self.run_dir / "config.toml", to_toml(cfg))
+            _write_text(self.run_dir / CONFIG, CONFIG_HEADER + to_toml(cfg))
             metrics = self.run_dir / METRICS
             if metrics.is_file():
                 keep = [line for line in metrics.read_text().splitlines()
@@ -85,7 +92,7 @@ class RunLog:
         if not self.is_main:
             return
         with (self.run_dir / METRICS).open("a") as fh:
-            fh.write(json.dumps(record) + "\n")
+            fh.write(json_line(record) + "\n")
         if self._tb is not None:
             for k, v in record.items():
                 if k != "step" and isinstance(v, (int, float)) and math.isfinite(v):
@@ -108,6 +115,15 @@ def format_record(record: dict[str, Any], total: int, stage: str = "") -> str:
             continue
         parts.append(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}")
     return "  ".join(parts)
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """`record` as one line of strict JSON: non-finite floats become null, their keys listed
+    under NON_FINITE."""
+    bad = [k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)]
+    if bad:
+        record = {**{k: None if k in bad else v for k, v in record.items()}, NON_FINITE: bad}
+    return json.dumps(record, allow_nan=False)
 
 
 def _write_text(path: Path, text: str) -> None:

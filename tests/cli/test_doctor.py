@@ -49,3 +49,30 @@ def test_cli_lines_say_not_found(capsys: pytest.CaptureFixture[str], tmp_path: P
     out = capsys.readouterr().out
     assert "datasets: Set5=not found" in out
     assert all(":" in line for line in out.splitlines())
+
+
+@pytest.mark.parametrize("value", ["1", "true", "yes", "0", "", "false"])
+def test_doctor_says_offline_exactly_when_downloads_are_off(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SRGAN_OFFLINE=true once made doctor say 'offline: False' while downloads were off."""
+    import torch.hub
+
+    from srgan_cli.errors import TrainingError
+    from srgan_cli.models import pretrained
+
+    asked: list[str] = []
+
+    def download(url: str, *_a: object, **_k: object) -> None:
+        asked.append(url)
+        raise OSError("no network in tests")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", download)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setenv("SRGAN_OFFLINE", value)
+    with pytest.raises(TrainingError) as info:
+        pretrained.fetch(pretrained.VGG19, error=TrainingError, purpose="for a test")
+    downloads_off = "downloads are off" in str(info.value)
+    assert downloads_off == (asked == [])
+    assert doctor.gather()["offline"] is downloads_off
+    assert f"offline: {downloads_off}" in doctor.lines(doctor.gather())

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from helpers import child_env, noise_pngs
 
-from srgan_cli.errors import ConfigError, DatasetError, DeviceError, TrainingError
+from srgan_cli.errors import ConfigError, DatasetError, DeviceError, OutputError, TrainingError
 from srgan_cli.models.bundled import save_model
 from srgan_cli.models.srresnet import SRResNet
 from srgan_cli.models.vgg import VGG19_FILE, VGG19_URL
@@ -172,3 +172,34 @@ def test_non_finite_flags_exit_7(capsys: pytest.CaptureFixture[str], flag: str,
                                  value: str) -> None:
     line = _main_error(capsys, ConfigError.exit_code, flag, value)
     assert f"'{flag[2:].replace('-', '_')}'" in line and "finite" in line
+
+
+def test_every_key_is_checked_before_any_data_is_read(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    line = _main_error(capsys, ConfigError.exit_code, "--seed", "-1", "--device", "cpu",
+                       "--data", str(tmp_path / "missing"), "--run-dir", str(tmp_path / "r"))
+    assert line == "error: config key 'seed': must be in [0, 4294967295], got -1"
+    conf = tmp_path / "deep.toml"
+    conf.write_text("milestones = " + "[" * 3000 + "]" * 3000 + "\n")
+    line = _main_error(capsys, ConfigError.exit_code, "--config", str(conf))
+    assert "nested too deeply" in line
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_folder_of_the_users_files_is_no_run_folder(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    conf = mine / "config.toml"
+    text = '# my run, commented\nsteps = 5\ndevice = "cpu"\nnum_blocks = 1\nchannels = 8\n'
+    conf.write_text(text)
+    (mine / "metrics.jsonl").write_text('{"step": 1, "mine": true}\n')
+    for resume in ((), ("--resume", "auto")):
+        line = _main_error(capsys, OutputError.exit_code, "--config", str(conf),
+                           "--run-dir", str(mine), *resume)
+        assert f"run folder {mine} holds files that no training run wrote (config.toml, " \
+               "metrics.jsonl)" in line, line
+        # the option by its flag once the CLI renders messages.option() as flags
+        assert line.endswith(("with --run-dir", "with run_dir")), line
+    assert conf.read_text() == text
+    assert (mine / "metrics.jsonl").read_text() == '{"step": 1, "mine": true}\n'

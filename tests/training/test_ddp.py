@@ -4,6 +4,7 @@ weights, ranks read disjoint samples, and only rank 0 writes checkpoints and log
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import textwrap
@@ -105,3 +106,76 @@ def test_two_gloo_processes_keep_identical_replicas(tmp_path: Path) -> None:
     # the gan stage started from the psnr result and trained on
     psnr, gan = torch.load(out / "psnr_rank0.pt"), torch.load(out / "gan_rank0.pt")
     assert not torch.equal(psnr["params_ema"]["tail.weight"], gan["generator"]["tail.weight"])
+
+
+# ----------------------------------------------------------------------------- the launch
+
+TORCHRUN = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+PEER = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}
+
+
+@pytest.mark.parametrize(
+    ("env", "why"),
+    [
+        ({"WORLD_SIZE": "abc"}, "WORLD_SIZE must be a whole number"),
+        ({"WORLD_SIZE": "0"}, "WORLD_SIZE must be at least 1"),
+        ({"WORLD_SIZE": "2"}, "RANK is needed when WORLD_SIZE is above 1"),
+        ({"WORLD_SIZE": "2", "RANK": "2", **PEER}, "RANK must be from 0 to 1"),
+        ({"WORLD_SIZE": "1", "RANK": "3"}, "RANK must be from 0 to 0"),
+        ({"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "x", **PEER},
+         "LOCAL_RANK must be a whole number"),
+        ({"WORLD_SIZE": "2", "RANK": "0"}, "MASTER_ADDR is needed when WORLD_SIZE is above 1"),
+        ({"WORLD_SIZE": "2", "RANK": "0", "MASTER_ADDR": "h", "MASTER_PORT": "99999"},
+         "MASTER_PORT must be a port number from 1 to 65535"),
+    ],
+)
+def test_leftover_torchrun_variables_are_one_usage_line(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], why: str,
+) -> None:
+    from srgan_cli.errors import UsageError
+    from srgan_cli.training.distributed import from_env
+
+    for name in TORCHRUN:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(UsageError) as info:
+        from_env()
+    msg = str(info.value)
+    shown = ", ".join(f"{k}={v!r}" for k, v in sorted(env.items(), key=lambda kv:
+                                                       TORCHRUN.index(kv[0])))
+    assert msg == (f"torchrun variables {shown}: {why}; launch with torchrun, or unset them to "
+                   "train in one process")
+
+
+def test_torchrun_variables_that_fit_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    from srgan_cli.training.distributed import DistInfo, from_env
+
+    for name in TORCHRUN:
+        monkeypatch.delenv(name, raising=False)
+    assert from_env() == DistInfo()
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("RANK", "0")
+    assert from_env() == DistInfo()
+    for name, value in {"WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "1", **PEER}.items():
+        monkeypatch.setenv(name, value)
+    assert from_env() == DistInfo(3, 4, 1)
+
+
+@pytest.mark.slow
+def test_a_peer_that_never_comes_is_a_timeout_with_a_message(tmp_path: Path) -> None:
+    with socket.socket() as s:  # a free port: nobody else will ever join there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = child_env(WORLD_SIZE="2", RANK="0", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
+                    MASTER_PORT=str(port), SRGAN_DIST_TIMEOUT="2")
+    res = subprocess.run(
+        [sys.executable, "-m", "srgan_cli", "train", "--device", "cpu", "--num-blocks", "1",
+         "--channels", "8", "--run-dir", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=120, env=env)
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: process 0 of 2 (torchrun variables "
+                                                   "WORLD_SIZE, RANK): "), res.stderr
+    assert f"did not all meet at 127.0.0.1:{port} within 2 s" in lines[0]
+    assert lines[0].endswith("or raise SRGAN_DIST_TIMEOUT")

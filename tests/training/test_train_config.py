@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from dataclasses import fields
 from pathlib import Path
 
@@ -10,6 +13,9 @@ import pytest
 from srgan_cli.errors import ConfigError
 from srgan_cli.training.config import (
     FIELD_NAMES,
+    OneOf,
+    Range,
+    Text,
     TrainConfig,
     from_mapping,
     help_of,
@@ -33,10 +39,10 @@ def test_defaults_are_valid_and_documented() -> None:
 
 
 def test_toml_then_overrides(tmp_path: Path) -> None:
-    p = _write(tmp_path / "c.toml", 'stage = "psnr"\nlr = 2\nsteps = 10\ndata = "a"\n'
+    p = _write(tmp_path / "c.toml", 'stage = "psnr"\nlr = 1\nsteps = 10\ndata = "a"\n'
                "milestones = [3, 6]\nchannels_last = false\n")
     cfg = resolve(p, {"steps": 20, "batch_size": None, "data": ["x", "y"]})
-    assert cfg.lr == 2.0 and isinstance(cfg.lr, float)  # int accepted for a float
+    assert cfg.lr == 1.0 and isinstance(cfg.lr, float)  # int accepted for a float
     assert cfg.steps == 20  # the flag wins over the file
     assert cfg.batch_size == TrainConfig().batch_size  # None = not given
     assert cfg.data == ["x", "y"] and cfg.milestones == [3, 6] and cfg.channels_last is False
@@ -187,3 +193,100 @@ def test_non_finite_float_flag_names_the_key(key: str) -> None:
     for value in (float("nan"), float("inf")):
         with pytest.raises(ConfigError, match=f"'{key}': must be a finite number"):
             resolve(None, {key: value})
+
+
+# ----------------------------------------------------------------------------- bounds of every key
+
+
+def test_every_key_has_documented_bounds() -> None:
+    """Each key but a bool has bounds in its field metadata; a number's are a Range (or the
+    choices) and show in its help."""
+    for f in fields(TrainConfig):
+        bounds = f.metadata["bounds"]
+        if f.type in (bool, "bool"):
+            assert bounds is None, f.name
+            continue
+        assert isinstance(bounds, (Range, OneOf, Text)), f.name
+        if f.type in (int, float, "int", "float", list[int], "list[int]"):
+            assert isinstance(bounds, (Range, OneOf)), f.name
+        if isinstance(bounds, Range):
+            assert help_of(f.name).endswith(f" Range: {bounds}."), f.name
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("seed", -1), ("seed", 2**40), ("channels", 200_000), ("num_blocks", 100_000_000),
+        ("batch_size", 10**6), ("patch_size", 10**6), ("steps", 10**12), ("workers", 10**6),
+        ("save_every", 10**12), ("log_every", 0), ("val_every", -1), ("warmup_steps", 10**12),
+        ("lr", 5.0), ("gamma", 3.0), ("min_lr", 2.0), ("weight_decay", 2.0),
+        ("adv_weight", 1e9), ("grad_clip", 1e12), ("milestones", [10**12]),
+    ],
+)
+def test_a_number_out_of_its_range_names_the_key_and_range(key: str, value: object) -> None:
+    bounds = next(f.metadata["bounds"] for f in fields(TrainConfig) if f.name == key)
+    with pytest.raises(ConfigError) as info:
+        resolve(None, {key: value})
+    msg = str(info.value)
+    assert msg.startswith(f"config key '{key}': ") and f"in {bounds}, got " in msg, msg
+    assert "\n" not in msg
+
+
+def test_lists_and_texts_are_bounded() -> None:
+    with pytest.raises(ConfigError, match=r"'milestones': at most 256 values, got 300"):
+        resolve(None, {"milestones": list(range(300))})
+    with pytest.raises(ConfigError, match=r"'data': at most 256 values"):
+        resolve(None, {"data": ["x"] * 257})
+    with pytest.raises(ConfigError, match=r"'run_dir': must be a text of at most 4096 "
+                                          r"characters without NUL, got a NUL character"):
+        resolve(None, {"run_dir": "runs/a\x00b"})
+    with pytest.raises(ConfigError, match=r"'val_data': .*got 5000 characters"):
+        resolve(None, {"val_data": "v" * 5000})
+
+
+# ----------------------------------------------------------------------------- the config file
+
+
+def test_a_config_file_is_a_small_regular_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r": not a regular file \(a folder\)$"):
+        load_toml(tmp_path)
+    with pytest.raises(ConfigError, match=r"/dev/zero: not a regular file \(a character device"):
+        load_toml("/dev/zero")  # read until MemoryError, once
+    big = _write(tmp_path / "big.toml", "# padding\n" * 110_000)  # > 1 MiB of valid TOML
+    with pytest.raises(ConfigError, match=r"big\.toml: larger than 1 MiB"):
+        load_toml(big)
+    assert load_toml(_write(tmp_path / "ok.toml", "# padding\n" * 100_000)) == {}
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes(b'run_dir = "caf\xe9"\n')
+    with pytest.raises(ConfigError, match=r"latin1\.toml: not a valid TOML file \(not UTF-8"):
+        load_toml(latin1)
+
+
+def test_a_fifo_config_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    fifo = tmp_path / "config.toml"
+    os.mkfifo(fifo)
+    done = threading.Event()
+
+    def unblock() -> None:
+        """Stand-in writer: should the reader block in open(), give it an empty file."""
+        while not done.is_set():
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # ENXIO while no reader
+            except OSError:
+                time.sleep(0.05)
+
+    writer = threading.Thread(target=unblock, daemon=True)
+    writer.start()
+    try:
+        with pytest.raises(ConfigError, match=r"config\.toml: not a regular file \(a FIFO\)"):
+            load_toml(fifo)
+    finally:
+        done.set()
+        writer.join()
+
+
+def test_deeply_nested_toml_is_a_config_error(tmp_path: Path) -> None:
+    deep = _write(tmp_path / "deep.toml", "milestones = " + "[" * 3000 + "]" * 3000 + "\n")
+    with pytest.raises(ConfigError, match=r"deep\.toml: not a valid TOML file \(arrays or "
+                                          "tables nested too deeply\\)"):
+        load_toml(deep)

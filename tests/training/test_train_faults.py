@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import io
+import json
 import os
 import signal
 import subprocess
@@ -20,8 +21,9 @@ from PIL import Image
 from rich.console import Console
 
 from srgan_cli import fileio
-from srgan_cli.errors import CheckpointError, TrainingError
+from srgan_cli.errors import CheckpointError, OutputError, TrainingError
 from srgan_cli.training import checkpoint as ckpt
+from srgan_cli.training import runlock
 from srgan_cli.training.config import TrainConfig
 from srgan_cli.training.loop import Trainer
 from srgan_cli.training.runlog import format_record
@@ -194,6 +196,47 @@ def test_the_lock_is_released_when_the_run_fails(tmp_path: Path,
     holder = _lock_holder(tmp_path / "run" / ".lock")  # would block if the lock were still held
     holder.send_signal(signal.SIGKILL)
     holder.wait()
+
+
+def test_a_folder_of_the_users_own_files_is_refused(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    files = {"config.toml": "# my settings, with comments\nlr = 2e-4\n",
+             "metrics.jsonl": '{"step": 1, "mine": true}\n', ".lock": "held by my editor\n"}
+    for name, text in files.items():
+        (mine / name).write_text(text)
+    for resume in (None, "auto"):
+        with pytest.raises(OutputError) as info:
+            Trainer(_cfg(tmp_path, run_dir=str(mine)), resume=resume, log=_quiet)
+        assert str(info.value) == (
+            f"run folder {mine} holds files that no training run wrote (.lock, config.toml, "
+            "metrics.jsonl); a run writes config.toml and metrics.jsonl there: choose a new or "
+            "empty folder with run_dir")
+    assert {p.name: p.read_text() for p in mine.iterdir()} == files  # nothing touched
+
+
+def test_a_run_folder_is_marked_by_its_lock_and_takes_its_resume(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    Trainer(_cfg(tmp_path, steps=1), log=_quiet, show_progress=False).fit()
+    assert runlock.is_run_folder(run)
+    assert (run / "config.toml").read_text().startswith(
+        "# The resolved config of this run, written by srgan train")
+    (run / "notes.txt").write_text("a note beside a run does not make the folder foreign")
+    with pytest.raises(CheckpointError, match="--resume auto"):  # a new run: as before
+        Trainer(_cfg(tmp_path, steps=2), log=_quiet)
+    Trainer(_cfg(tmp_path, steps=2), resume="auto", log=_quiet, show_progress=False).fit()
+    assert ckpt.load(run / "last.pt")["step"] == 2
+    assert [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [
+        1, 2]
+
+
+def test_the_lock_file_is_written_where_there_is_no_flock(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runlock, "fcntl", None)  # Windows: the mark without the lock
+    run = tmp_path / "run"
+    with runlock.run_folder_lock(run):
+        assert (run / ".lock").read_text() == f"{os.getpid()}\n"
+    assert runlock.is_run_folder(run)
 
 
 # ----------------------------------------------------------------------------- killed writers

@@ -164,3 +164,56 @@ def test_runlog_unwritable_folder_is_an_output_error(tmp_path: Path) -> None:
                  samples_per_step=1)
     with pytest.raises(OutputError, match="cannot write"):
         log.open(_cfg(), step=0)
+
+
+def test_the_log_is_strict_json_with_non_finite_values_flagged(tmp_path: Path) -> None:
+    lines: list[str] = []
+    log = RunLog(tmp_path / "run", is_main=True, echo=lines.append, total_steps=2,
+                 samples_per_step=1)
+    log.open(_cfg(), step=0)
+    record = {"step": 1, "loss": 0.5, "val_psnr": math.nan, "best_psnr": -math.inf,
+              "val_ssim": math.inf}
+    log.write(record)
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    written = json.loads((tmp_path / "run" / "metrics.jsonl").read_text(), parse_constant=refuse)
+    assert written == {"step": 1, "loss": 0.5, "val_psnr": None, "best_psnr": None,
+                       "val_ssim": None, "non_finite": ["val_psnr", "best_psnr", "val_ssim"]}
+    assert log.last is record and "val_psnr nan" in lines[0]  # the terminal says what it was
+
+
+# ----------------------------------------------------------------------------- memory
+
+
+def test_the_parameter_estimate_is_the_generators_count() -> None:
+    from srgan_cli.models.srresnet import SRResNet
+    from srgan_cli.training.footprint import generator_parameters
+
+    for scale, blocks, channels in ((2, 1, 8), (3, 2, 5), (4, 16, 64), (8, 3, 16)):
+        real = sum(p.numel() for p in SRResNet(scale, blocks, channels).parameters())
+        assert generator_parameters(scale, blocks, channels) == real
+
+
+def test_a_generator_too_large_for_memory_stops_before_it_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from srgan_cli.errors import ConfigError
+    from srgan_cli.training import footprint, stages
+    from srgan_cli.training.loop import Trainer
+
+    def never(*_a: object, **_k: object) -> None:
+        raise AssertionError("the generator was allocated")
+
+    monkeypatch.setattr(footprint, "available_bytes", lambda device: 2**30)  # 1 GiB free
+    monkeypatch.setattr(stages, "SRResNet", never)
+    cfg = _cfg(num_blocks=64, channels=1024, run_dir=str(tmp_path / "run"))
+    with pytest.raises(ConfigError) as info:
+        Trainer(cfg, log=lambda _m: None)
+    msg = str(info.value)
+    need = footprint.generator_parameters(4, 64, 1024) * 16 / 2**30  # fp32 x weights, grad, Adam
+    assert msg.startswith("config: the generator (num_blocks = 64, channels = 1024) needs about "
+                          f"{need:.1f} GiB") and "1.0 GiB free on cpu" in msg, msg
+    assert not (tmp_path / "run").exists()
+    footprint.check_fits(_cfg(), torch.device("cpu"))  # the default generator fits in 1 GiB

@@ -352,3 +352,20 @@ def test_validation_set_by_name_under_data_root_and_missing_one_fails_fast(
     with pytest.raises(DatasetError, match="nope"):
         Trainer(cfg, log=_quiet).fit()
     assert not (tmp_path / "run2" / "last.pt").exists()  # no training step was taken
+
+
+def test_a_validation_set_with_no_readable_image_stops_at_start(tmp_path: Path) -> None:
+    from srgan_cli.errors import DatasetError
+
+    noise_pngs(tmp_path / "train", 2, (40, 44))
+    hr = tmp_path / "val" / "HR"
+    hr.mkdir(parents=True)
+    for name in ("a.png", "b.png"):
+        (hr / name).write_bytes(b"\x89PNG\r\n\x1a\n" + b"not an image" * 8)
+    cfg = _cfg(tmp_path, steps=2, val_every=1, val_data=str(tmp_path / "val"))
+    with pytest.raises(DatasetError) as info:
+        Trainer(cfg, log=_quiet).fit()
+    msg = str(info.value)
+    assert msg.startswith("validation set val: none of its 2 image(s) can be read: ") and \
+        str(hr / "a.png") in msg and "\n" not in msg, msg
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()  # refused before the first step
