@@ -168,10 +168,25 @@ DATA_ROOT_HELP = (f"Folder holding the benchmark folders and DIV2K/ (default: ${
                   "./data).")
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+
+def env_flag(name: str) -> bool | None:
+    """The one reading of a yes/no environment variable: 1/true/yes/on or 0/false/no/off (any
+    case, '' is no), None when unset; anything else is a UsageError naming the variable."""
+    value = os.environ.get(name)
+    if value is None:
+        return None
+    word = value.strip().lower()
+    if word in _TRUE or word in _FALSE:
+        return word in _TRUE
+    raise UsageError(f"{name}={value!r}: expected 1/0, true/false, yes/no or on/off")
+
+
 def offline(flag: bool = False) -> bool:
-    """True when downloads are forbidden: by the flag (--offline) or by SRGAN_OFFLINE (anything
-    but '' or '0')."""
-    return flag or os.environ.get(OFFLINE_ENV, "").strip() not in ("", "0")
+    """True when downloads are forbidden: by the flag (--offline) or by SRGAN_OFFLINE."""
+    return flag or bool(env_flag(OFFLINE_ENV))
 
 
 def weights_dir_env() -> Path | None:
@@ -182,14 +197,16 @@ def weights_dir_env() -> Path | None:
 
 def cpu_bf16_forced() -> bool | None:
     """SRGAN_CPU_BF16=1 / 0 says the CPU does / does not compute bf16 natively (for tests and
-    machines that hide their flags); None (any other value, or unset): detect it."""
-    value = os.environ.get(CPU_BF16_ENV)
-    return value == "1" if value in ("0", "1") else None
+    machines that hide their flags); None (unset or empty): detect it."""
+    if not os.environ.get(CPU_BF16_ENV, "").strip():
+        return None
+    return env_flag(CPU_BF16_ENV)
 
 
 def debug() -> bool:
-    """SRGAN_DEBUG=1: an internal error raises with its traceback instead of one line."""
-    return os.environ.get(DEBUG_ENV) == "1"
+    """SRGAN_DEBUG=1 (or true/yes/on): an internal error raises with its traceback instead of
+    one line. Never an error itself (the error handler reads it): other values mean no."""
+    return os.environ.get(DEBUG_ENV, "").strip().lower() in _TRUE
 
 
 def data_root_env() -> Path | None:

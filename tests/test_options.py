@@ -116,13 +116,22 @@ def test_quality() -> None:
 def test_offline_one_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     from srgan_cli.cli.doctor_report import gather
 
-    for value, off in (("1", True), ("yes", True), ("0", False), ("", False), (" ", False)):
+    for value, off in (("1", True), ("yes", True), ("TRUE", True), ("on", True), ("0", False),
+                       ("", False), (" ", False), ("false", False), ("No", False), ("off", False)):
         monkeypatch.setenv("SRGAN_OFFLINE", value)
         assert options.offline() is off and options.offline(True) is True
     monkeypatch.setenv("SRGAN_OFFLINE", "yes")
     assert gather()["offline"] is True  # doctor reports the rule that downloads obey
     monkeypatch.delenv("SRGAN_OFFLINE")
     assert options.offline() is False
+    monkeypatch.setenv("SRGAN_OFFLINE", "maybe")
+    with pytest.raises(UsageError, match="SRGAN_OFFLINE='maybe': expected 1/0, true/false"):
+        options.offline()
+    monkeypatch.setenv("SRGAN_DEBUG", "maybe")
+    assert options.debug() is False  # the error handler's own switch never fails
+    monkeypatch.setenv("SRGAN_CPU_BF16", "2")
+    with pytest.raises(UsageError, match="SRGAN_CPU_BF16"):
+        options.cpu_bf16_forced()
 
 
 def test_environment_flags(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -140,7 +149,7 @@ def test_environment_flags(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     assert options.weights_dir_env() == tmp_path
     assert options.data_root_env() == Path.home() / "sets"
     assert options.debug() and options.no_color() and options.cache_home() == tmp_path
-    for value, forced in (("1", True), ("0", False), ("yes", None)):
+    for value, forced in (("1", True), ("0", False), ("yes", True), ("", None)):
         monkeypatch.setenv("SRGAN_CPU_BF16", value)
         assert options.cpu_bf16_forced() is forced
 

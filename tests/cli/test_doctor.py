@@ -56,18 +56,16 @@ def test_doctor_says_offline_exactly_when_downloads_are_off(
     value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """SRGAN_OFFLINE=true once made doctor say 'offline: False' while downloads were off."""
-    import torch.hub
-
     from srgan_cli.errors import TrainingError
-    from srgan_cli.models import pretrained
+    from srgan_cli.models import download, pretrained
 
     asked: list[str] = []
 
-    def download(url: str, *_a: object, **_k: object) -> None:
-        asked.append(url)
+    def urlopen(request: object, *_a: object, **_k: object) -> None:
+        asked.append(str(getattr(request, "full_url", request)))
         raise OSError("no network in tests")
 
-    monkeypatch.setattr(torch.hub, "download_url_to_file", download)
+    monkeypatch.setattr(download, "urlopen", urlopen)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setenv("SRGAN_OFFLINE", value)
     with pytest.raises(TrainingError) as info:
