@@ -93,7 +93,7 @@ def evaluate(model: str | Path | ModelDescriptor = DEFAULT_MODEL, dataset: str |
     `data_root` ($SRGAN_DATA, else ./data) or a folder; `scale` defaults to the model's."""
     from srgan_cli.evaluation import scoring
 
-    parse_device(device, "--device")
+    parse_device(device, "device")
     parse_precision(precision)
     check_tiling(tile, None, 1)
     if isinstance(model, (str, Path)):

@@ -25,6 +25,7 @@ from srgan_cli.errors import (
     internal_error_line,
     is_closed_stdout,
 )
+from srgan_cli.messages import options_as_flags
 from srgan_cli.version import __version__
 
 app = typer.Typer(
@@ -99,7 +100,17 @@ def _error(text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the `srgan` console script; exits with a stable code."""
+    """Entry point of the `srgan` console script; exits with a stable code. Messages name
+    options by their flags while it runs (`messages.options_as_flags`); the setting is put back
+    after it (tests run the command line in-process, then call engines directly)."""
+    as_flags = options_as_flags(True)
+    try:
+        _main(argv)
+    finally:
+        options_as_flags(as_flags)
+
+
+def _main(argv: list[str] | None) -> None:
     open_closed_streams()
     reset_quiet()
     try:

@@ -87,7 +87,7 @@ def export(
         raise UsageError("--alpha goes with --interpolate A B")
     if out is None:
         raise UsageError("missing the model file to write: srgan export SOURCE OUT")
-    parse_device(device, "--device")
+    parse_device(device, "device")
     if out.suffix.lower() == ".onnx":
         if measure:
             raise UsageError("--measure applies to .safetensors exports; score the ONNX file "

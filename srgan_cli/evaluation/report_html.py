@@ -25,6 +25,7 @@ from srgan_cli.evaluation.evaluate import EvalResult, as_rgb
 from srgan_cli.media.decode import read_uint8
 from srgan_cli.media.encode import write_png
 from srgan_cli.media.resize import imresize
+from srgan_cli.messages import option
 
 CROP = 48  # HR pixels of the zoomed window (shown 4x, nearest neighbour)
 BICUBIC = "bicubic"
@@ -47,11 +48,13 @@ def check_target(folder: Path) -> Path:
     """OutputError before any work when `folder` exists (and is not empty) or cannot be made."""
     folder = Path(folder).expanduser()
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise OutputError(f"--report {folder}: exists and is not an empty folder")
+        raise OutputError(f"{option('report_dir')} {folder}: exists and is not an empty folder")
     if not folder.parent.is_dir():
-        raise OutputError(f"--report {folder}: folder {folder.parent} does not exist")
+        raise OutputError(f"{option('report_dir')} {folder}: folder {folder.parent} does not "
+                          "exist")
     if not os.access(folder.parent, os.W_OK):
-        raise OutputError(f"--report {folder}: folder {folder.parent} is not writable")
+        raise OutputError(f"{option('report_dir')} {folder}: folder {folder.parent} is not "
+                          "writable")
     return folder
 
 
@@ -209,7 +212,8 @@ def write(folder: Path, results: Sequence[EvalResult], items: Iterable[ReportIma
         os.rename(tmp, folder)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise OutputError(f"--report {folder}: cannot write ({e.strerror or e})") from e
+        raise OutputError(f"{option('report_dir')} {folder}: cannot write "
+                          f"({e.strerror or e})") from e
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

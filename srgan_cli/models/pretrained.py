@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from srgan_cli import messages
 from srgan_cli.errors import SrganError
 from srgan_cli.messages import one_line
 from srgan_cli.options import OFFLINE_ENV, offline
@@ -53,7 +54,8 @@ def fetch(
     """The cached file of `weights`, downloaded first when absent and downloads are allowed.
 
     `error` is the error type raised when the file cannot be had (its message names the URL,
-    the target path and `option`, a way to give a local file instead, if any); `purpose` says
+    the target path and the option `option`, by its Python name, that gives a local file
+    instead, if any); `purpose` says
     what the weights are for."""
     import torch
 
@@ -61,9 +63,9 @@ def fetch(
     if target.is_file():
         return target
     head = (f"{weights.what} are needed {purpose} and were not found: download {weights.url} "
-            f"to {target}" + (f" (or pass {option})" if option else ""))
+            f"to {target}" + (f" (or pass {messages.option(option, 'PATH')})" if option else ""))
     if offline(no_download):
-        raise error(f"{head}; downloads are off (--offline or {OFFLINE_ENV}=1)")
+        raise error(f"{head}; downloads are off ({messages.option('offline')} or {OFFLINE_ENV}=1)")
     match = _HASH.search(weights.file)
     print(f"downloading {weights.what}: {weights.url} -> {target}", file=sys.stderr, flush=True)
     try:

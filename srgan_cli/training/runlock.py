@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from srgan_cli.errors import CheckpointError, OutputError
+from srgan_cli.messages import option
 
 LOCK = ".lock"
 
@@ -37,7 +38,7 @@ def run_folder_lock(run_dir: Path) -> Iterator[None]:
         except BlockingIOError:
             raise CheckpointError(
                 f"run folder {run_dir} is in use by process {_owner(fd)}: wait for it to end, "
-                "or choose another --run-dir"
+                f"or choose another {option('run_dir')}"
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
