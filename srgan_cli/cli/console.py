@@ -69,7 +69,8 @@ class _Console(Console):
     (`messages.render`: no NUL marker of an engine's text reaches the terminal)."""
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
-        super().print(*(render(o) if isinstance(o, str) else o for o in objects), **kwargs)
+        super().print(*(render(o, as_flags=True) if isinstance(o, str) else o for o in objects),
+                      **kwargs)
 
     def on_broken_pipe(self) -> None:
         if self.quiet:

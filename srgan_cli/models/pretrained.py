@@ -55,8 +55,7 @@ def fetch(
 
     `error` is the error type raised when the file cannot be had (its message names the URL,
     the target path and the option `option`, by its Python name, that gives a local file
-    instead, if any); `purpose` says
-    what the weights are for."""
+    instead, if any); `purpose` says what the weights are for."""
     import torch
 
     target = cache_dir() / weights.file
