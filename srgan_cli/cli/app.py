@@ -71,9 +71,9 @@ def open_closed_streams() -> None:
             if null != fd:
                 os.dup2(null, fd)
                 os.close(null)
-            setattr(sys, name, open(fd, mode, closefd=False))  # noqa: SIM115
+            setattr(sys, name, open(fd, mode, closefd=False))
         if getattr(sys, name) is None:
-            setattr(sys, name, open(fd, mode, closefd=False))  # noqa: SIM115
+            setattr(sys, name, open(fd, mode, closefd=False))
 
 
 def _silence_stdout() -> None:
@@ -83,7 +83,7 @@ def _silence_stdout() -> None:
         os.dup2(null, sys.stdout.fileno())
         os.close(null)
     except (OSError, ValueError):
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        sys.stdout = open(os.devnull, "w")
 
 
 def _broken_pipe() -> None:
