@@ -34,7 +34,7 @@ def skimage_scores(sr: np.ndarray, hr: np.ndarray, crop: int) -> tuple[float, fl
     return p, s
 
 
-def best_time(fn, repeats: int) -> float:  # noqa: ANN001
+def best_time(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()

@@ -76,7 +76,7 @@ def _realesrganer(net: nn.Module, img: torch.Tensor, scale: int, tile: int = 256
     return out
 
 
-def _runner(variant: str):  # noqa: ANN202 - a closure over the prepared variant
+def _runner(variant: str):  # a closure over the prepared variant
     """A function uint8 HxWx3 -> uint8 output for `variant` (its model loaded)."""
     if variant in ("plain", "realesrganer"):
         net = _plain_net()

@@ -3,7 +3,8 @@
 The same engine as the CLI: `load_model` is what `--model` reads, `upscale` runs one image
 through `batch.upscale_step` with the Upscaler that `srgan upscale` builds from the same
 `UpscaleOptions`, and `evaluate` is `scoring.score`, the numbers `srgan eval` prints. Errors are
-the CLI's typed `SrganError`s (ModelError, UsageError, DeviceError, ...), one line each.
+the CLI's typed `SrganError`s (ModelError, UsageError, DeviceError, ...), one line each, naming
+an option by its keyword ("tile_pad must be >= 0") where the command line names its flag.
 
     >>> import srgan_cli
     >>> from PIL import Image
@@ -101,7 +102,7 @@ def evaluate(model: str | Path | ModelDescriptor = DEFAULT_MODEL, dataset: str |
     `data_root` ($SRGAN_DATA, else ./data) or a folder; `scale` defaults to the model's."""
     from srgan_cli.evaluation import scoring
 
-    parse_device(device, "--device")
+    parse_device(device, "device")
     parse_precision(precision)
     check_tiling(tile, None, 1)
     if isinstance(model, (str, Path)):

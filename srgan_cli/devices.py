@@ -9,6 +9,7 @@ from types import MappingProxyType
 import torch
 
 from srgan_cli.errors import DeviceError
+from srgan_cli.messages import option
 from srgan_cli.options import PRECISION_NAMES, DeviceSpec, parse_device, parse_precision
 
 DTYPES = MappingProxyType(
@@ -31,17 +32,18 @@ def resolve_device(spec: str | DeviceSpec) -> torch.device:
         return torch.device("cpu")
     if parsed.kind == "mps":
         if not mps_ok:
-            raise DeviceError("--device mps: Apple MPS is not available on this machine")
+            raise DeviceError(f"{option('device')} mps: Apple MPS is not available on this machine")
         return torch.device("mps")
     if not torch.cuda.is_available():
         raise DeviceError(
-            f"--device {text}: CUDA is not available (no NVIDIA GPU visible, or torch "
+            f"{option('device')} {text}: CUDA is not available (no NVIDIA GPU visible, or torch "
             f"{torch.__version__} was built without CUDA)"
         )
     index = parsed.index or 0
     count = torch.cuda.device_count()
     if index >= count:
-        raise DeviceError(f"--device {text}: there are {count} CUDA device(s), cuda:0..{count - 1}")
+        raise DeviceError(f"{option('device')} {text}: there are {count} CUDA device(s), "
+                          f"cuda:0..{count - 1}")
     return torch.device("cuda", index)
 
 
@@ -62,12 +64,14 @@ def choose_precision(spec: str, device: torch.device,
         return next((p for p in _auto_order(device, training) if p in allowed), "fp32")
     if training:
         if s == "fp16" and device.type != "cuda":
-            raise DeviceError("--amp fp16 needs a CUDA device (use bf16 on CPU)")
+            raise DeviceError(f"{option('amp')} fp16 needs a CUDA device (use bf16 on CPU)")
         return s
     if s == "fp16" and device.type == "cpu":
-        raise DeviceError("--precision fp16 is not supported on the CPU: use fp32 or bf16")
+        raise DeviceError(f"{option('precision')} fp16 is not supported on the CPU: use fp32 "
+                          "or bf16")
     if s == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise DeviceError(f"--precision bf16 is not supported by {device}: use fp16 or fp32")
+        raise DeviceError(f"{option('precision')} bf16 is not supported by {device}: use fp16 "
+                          "or fp32")
     return s
 
 

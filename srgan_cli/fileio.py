@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from srgan_cli.errors import OutputError, SrganError
-from srgan_cli.messages import show_path
+from srgan_cli.messages import option, show_path
 
 DEFAULT_NAME_MAX = 255  # bytes; used where the file system does not say
 TEMP_SUFFIX = ".part"
@@ -191,7 +191,7 @@ def _publish(tmp: Path, final: Path, *, overwrite: bool) -> None:
             os.replace(tmp, final)
             return
     except FileExistsError:
-        raise OutputError(f"{show_path(final)}: exists; use --overwrite") from None
+        raise OutputError(f"{show_path(final)}: exists; use {option('overwrite')}") from None
     with contextlib.suppress(OSError):
         os.unlink(tmp)
 
@@ -286,7 +286,7 @@ def check_target(
     if p.is_dir():
         raise OutputError(f"{shown}: is a directory, expected a {kind} file name")
     if not overwrite and os.path.lexists(p):
-        raise OutputError(f"{shown}: exists; use --overwrite")
+        raise OutputError(f"{shown}: exists; use {option('overwrite')}")
     return p
 
 

@@ -7,6 +7,8 @@ span many lines. `show_path` and `one_line` are the one place that makes them pr
 Engines name an option in a message with `option("memory_budget")`, never as a flag: the
 Python API shows it as `memory_budget`, the command line (which calls `options_as_flags`) as
 `--memory-budget`. The marker is NUL-delimited, and NUL cannot occur in a file name or argument.
+An exception's text is rendered when it is shown (`errors.SrganError`); any other text an engine
+hands out (a log line, a note) is rendered where it is made.
 """
 
 from __future__ import annotations
@@ -22,20 +24,26 @@ _HIDDEN_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
 _BIDI = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _SPACES = re.compile(r"\s+")
-_OPTION = re.compile("\x00([a-z][a-z0-9_]*)\x00")
+_OPTION = re.compile("\x00([a-z][a-z0-9_]*)(?:\x01([^\x00]*))?\x00")
 _as_flags = False
+# Options whose flag is not `--` and the Python name with dashes: the short flag messages use
+# for -o/--output-dir, and flags named from the command line's side of the option.
+_FLAGS = {"output_dir": "-o", "report_dir": "--report", "metrics": "--metric",
+          "y_channel": "--rgb"}
 
 
-def option(name: str) -> str:
-    """An option named inside a message, by its Python name (see the module docstring)."""
-    if not re.fullmatch("[a-z][a-z0-9_]*", name):
+def option(name: str, metavar: str = "") -> str:
+    """An option named inside a message, by its Python name (see the module docstring);
+    `metavar` ("DIR", "N") follows the flag on the command line, never the Python name."""
+    if not re.fullmatch("[a-z][a-z0-9_]*", name) or "\x00" in metavar:
         raise ValueError(f"not an option name: {name!r}")
-    return f"\x00{name}\x00"
+    return f"\x00{name}\x01{metavar}\x00" if metavar else f"\x00{name}\x00"
 
 
 def flag(name: str) -> str:
-    """The command-line flag of the option `name`: `--memory-budget` for `memory_budget`."""
-    return "--" + name.replace("_", "-")
+    """The command-line flag of the option `name`: `--memory-budget` for `memory_budget`
+    (`-o` for `output_dir`, `--rgb` for `y_channel`, ...: the table above)."""
+    return _FLAGS.get(name) or "--" + name.replace("_", "-")
 
 
 def options_as_flags(on: bool = True) -> bool:
@@ -46,11 +54,19 @@ def options_as_flags(on: bool = True) -> bool:
     return old
 
 
-def render(text: str) -> str:
-    """`text` with every `option()` marker shown as a flag or a Python name."""
+def render(text: str, *, as_flags: bool | None = None) -> str:
+    """`text` with every `option()` marker shown as a flag (and its metavar) or a Python name:
+    as `options_as_flags` says, unless `as_flags` does (help texts of the command line)."""
     if "\x00" not in text:
         return text
-    return _OPTION.sub(lambda m: flag(m.group(1)) if _as_flags else m.group(1), text)
+    flags = _as_flags if as_flags is None else as_flags
+
+    def shown(m: re.Match[str]) -> str:
+        if not flags:
+            return m.group(1)
+        return flag(m.group(1)) + (f" {m.group(2)}" if m.group(2) else "")
+
+    return _OPTION.sub(shown, text)
 
 
 def _escape_char(ch: str) -> str:

@@ -41,17 +41,18 @@ class DeviceSpec:
     text: str = ""
 
 
-def parse_device(spec: str | DeviceSpec, option: str | None = None) -> DeviceSpec:
+def parse_device(spec: str | DeviceSpec, name: str | None = None) -> DeviceSpec:
     """"auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "cuda:N" or "mps", any case and
     surrounding spaces. UnknownDeviceError (a UsageError, exit 2) for anything else, naming
-    `option` when one is given; whether the device is present is not checked here."""
+    the option `name` (its Python name) when one is given; whether the device is present is
+    not checked here."""
     if isinstance(spec, DeviceSpec):
         return spec
     m = _DEVICE.fullmatch(spec.strip().lower())
     if m is None:
-        if option is not None:
+        if name is not None:
             raise UnknownDeviceError(
-                f"{option} {spec!r}: unknown device, expected {DEVICE_CHOICES}")
+                f"{option(name)} {spec!r}: unknown device, expected {DEVICE_CHOICES}")
         raise UnknownDeviceError(f"unknown device {spec!r}: expected {DEVICE_CHOICES}")
     index = None if m.group(2) is None else int(m.group(2))
     return DeviceSpec(m.group(1) or "cuda", index, spec)
@@ -91,11 +92,11 @@ def parse_bytes(text: str) -> int:
     """"2G", "1.5GiB", "512M", "800000" -> bytes (K/M/G/T are powers of 1024); UsageError."""
     m = _BYTES.fullmatch(text.lower())
     if m is None:
-        raise UsageError(f"--memory-budget: expected a size such as 2G, 512M or 1.5GiB, "
-                         f"got {text!r}")
+        raise UsageError(f"{option('memory_budget')}: expected a size such as 2G, 512M or "
+                         f"1.5GiB, got {text!r}")
     value = float(m.group(1)) * 1024 ** " kmgt".index(m.group(2) or " ")
     if not value >= 1:
-        raise UsageError(f"--memory-budget must be at least 1 byte, got {text!r}")
+        raise UsageError(f"{option('memory_budget')} must be at least 1 byte, got {text!r}")
     return int(value)
 
 
@@ -103,18 +104,19 @@ def check_memory_budget(budget: int | None) -> int | None:
     """`budget` (bytes of activations for the automatic tile; None: the device's default) if
     it is positive; UsageError otherwise."""
     if budget is not None and budget < 1:
-        raise UsageError(f"--memory-budget must be positive, got {budget}")
+        raise UsageError(f"{option('memory_budget')} must be positive, got {budget}")
     return budget
 
 
 def check_tiling(tile: int | None, pad: int | None, batch_size: int) -> None:
     """The one check of the tiling options (None: the default chosen later); UsageError."""
     if tile is not None and tile < 0:
-        raise UsageError(f"--tile must be >= 0 ({WHOLE_IMAGE} = whole image), got {tile}")
+        raise UsageError(f"{option('tile')} must be >= 0 ({WHOLE_IMAGE} = whole image), "
+                         f"got {tile}")
     if pad is not None and pad < 0:
-        raise UsageError(f"--tile-pad must be >= 0, got {pad}")
+        raise UsageError(f"{option('tile_pad')} must be >= 0, got {pad}")
     if batch_size < 1:
-        raise UsageError(f"--batch-size must be >= 1, got {batch_size}")
+        raise UsageError(f"{option('batch_size')} must be >= 1, got {batch_size}")
 
 
 # ----------------------------------------------------------------------------- metrics, quality
@@ -129,19 +131,20 @@ def check_metrics(metrics: Iterable[str]) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(m.strip().lower() for m in metrics))
     unknown = [m for m in names if m not in METRICS]
     if unknown or not names:
-        raise UsageError(f"--metric {unknown[0] if unknown else ''!r}: unknown metric, expected "
-                         f"{', '.join(METRICS)}")
+        raise UsageError(f"{option('metrics')} {unknown[0] if unknown else ''!r}: unknown "
+                         f"metric, expected {', '.join(METRICS)}")
     return names
 
 
 def check_quality(quality: int | None) -> int | None:
     """`quality` if it is None (the format's default) or a whole number from 1 to 100; else a
-    UsageError naming ``--quality`` (call it before heavy work, as `write_image` does)."""
+    UsageError naming the option (call it before heavy work, as `write_image` does)."""
     if quality is None:
         return None
     if isinstance(quality, bool) or not isinstance(quality, numbers.Integral) \
             or not 1 <= quality <= 100:
-        raise UsageError(f"--quality must be a whole number from 1 to 100, got {quality!r}")
+        raise UsageError(f"{option('quality')} must be a whole number from 1 to 100, got "
+                         f"{quality!r}")
     return int(quality)
 
 

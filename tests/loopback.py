@@ -51,7 +51,7 @@ class Server:
             def log_message(self, *_: Any) -> None:
                 return None
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 b = server.behaviour
                 path = self.path.split("?")[0]
                 with server._lock:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import noise_pngs, random_pixels
+from helpers import noise_pngs, random_pixels, run_srgan
 from PIL import Image
 
 import srgan_cli
@@ -89,8 +89,22 @@ def test_errors_are_typed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         srgan_cli.upscale([[1, 2]], model="bicubic")  # type: ignore[type-var]
     with pytest.raises(UsageError, match="output_dir"):
         srgan_cli.upscale(random_pixels((4, 4, 3)), model="bicubic", output_dir="x")
-    with pytest.raises(UsageError, match="--outscale"):
+    with pytest.raises(UsageError, match="^outscale must be positive, got -1$"):
         srgan_cli.upscale(random_pixels((4, 4, 3)), model="bicubic", outscale=-1)
+
+
+def test_an_engine_error_names_the_keyword_in_the_api_and_the_flag_on_the_command_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The same check (`options.check_tiling`) says `tile_pad` to a Python caller and
+    `--tile-pad` on the command line; after a command, the API names keywords again."""
+    with pytest.raises(UsageError) as api:
+        srgan_cli.upscale(random_pixels((4, 4, 3)), model="bicubic", tile_pad=-1)
+    assert str(api.value) == "tile_pad must be >= 0, got -1"
+    code, out, err = run_srgan(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path),
+                                "--model", "bicubic", "--tile-pad=-1"], capsys)
+    assert (code, out, err) == (2, "", "error: --tile-pad must be >= 0, got -1\n")
+    with pytest.raises(UsageError, match="^tile_pad must be >= 0, got -1$"):
+        srgan_cli.upscale(random_pixels((4, 4, 3)), model="bicubic", tile_pad=-1)
 
 
 def test_load_model_bicubic_scale() -> None:

@@ -1,4 +1,5 @@
-"""The house rules, read from the source: wings, a small package root and no import circle.
+"""The house rules, read from the source: wings, a small package root, no import circle, and
+engines that never name a command-line flag (they name options with `messages.option`).
 
 Every import counts, at module level, inside a function (lazy) or under `TYPE_CHECKING`: a
 circle that only a lazy import keeps from crashing is still a circle in the design.
@@ -7,6 +8,7 @@ circle that only a lazy import keeps from crashing is still a circle in the desi
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import srgan_cli
@@ -115,3 +117,42 @@ def test_the_descriptor_does_not_import_its_torch_side() -> None:
     graph = import_graph()
     assert "srgan_cli.models.descriptor" in graph["srgan_cli.models.torch_impl"]
     assert "srgan_cli.models.torch_impl" not in graph["srgan_cli.models.descriptor"]
+
+
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]+")
+# The command line names its own flags; `messages` holds the table of flags that differ from
+# their option's Python name (`messages.flag`).
+FLAG_OWNERS = (PACKAGE / "cli", PACKAGE / "messages.py")
+
+
+def flags_named_in(source: str) -> list[str]:
+    """Every `--flag` written in a string of `source`, docstrings left out ("line: --flag")."""
+    tree = ast.parse(source)
+    docstrings = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            doc = node.body[0] if node.body else None
+            if isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant):
+                docstrings.add(id(doc.value))
+    return [f"{node.lineno}: {m.group()}" for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and id(node) not in docstrings for m in FLAG.finditer(node.value)]
+
+
+def test_the_flag_finder_skips_docstrings_only() -> None:
+    source = '''"""Module: --doc."""
+def f(x):
+    """Takes --doc too."""
+    raise ValueError(f"--tile must be >= 0, got {x}; see --tile-pad; not x--y or a--b")
+'''
+    assert flags_named_in(source) == ["4: --tile", "4: --tile-pad"]
+
+
+def test_engines_never_name_a_flag() -> None:
+    """Outside the command line, messages name options by `messages.option("tile_pad")`: the
+    Python API shows `tile_pad`, the command line `--tile-pad`."""
+    found = [f"{path.relative_to(PACKAGE.parent)}:{where}"
+             for path in sorted(PACKAGE.rglob("*.py"))
+             if not any(path.is_relative_to(owner) for owner in FLAG_OWNERS)
+             for where in flags_named_in(path.read_text(encoding="utf-8"))]
+    assert found == []

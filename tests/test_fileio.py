@@ -87,7 +87,7 @@ def test_no_clobber_refuses_existing(tmp_path: Path, monkeypatch: pytest.MonkeyP
     with atomic_write(out, overwrite=False) as tmp:
         tmp.write_bytes(b"first")
     assert out.read_bytes() == b"first" and _files(tmp_path) == ["o.bin"]
-    with pytest.raises(OutputError, match="o.bin: exists; use --overwrite"):
+    with pytest.raises(OutputError, match="o.bin: exists; use overwrite"):
         with atomic_write(out, overwrite=False) as tmp:
             tmp.write_bytes(b"second")
     assert out.read_bytes() == b"first" and _files(tmp_path) == ["o.bin"]
@@ -120,7 +120,7 @@ def test_two_threads_racing_one_wins(tmp_path: Path, monkeypatch: pytest.MonkeyP
     winners = [i for i, r in results.items() if r == "won"]
     assert len(winners) == 1, results
     loser = 1 - winners[0]
-    assert "race.png: exists; use --overwrite" in results[loser]
+    assert "race.png: exists; use overwrite" in results[loser]
     assert out.read_bytes() == f"writer {winners[0]}".encode()
     assert _files(tmp_path) == ["race.png"]
 
@@ -159,7 +159,7 @@ def test_two_processes_racing_one_wins(tmp_path: Path) -> None:
     outs = [p.communicate(timeout=60)[0].strip() for p in procs]
     assert sorted(o == "won" for o in outs) == [False, True], outs
     winner = outs.index("won")
-    assert "race.png: exists; use --overwrite" in outs[1 - winner]
+    assert "race.png: exists; use overwrite" in outs[1 - winner]
     assert (tmp_path / "out" / "race.png").read_bytes() == str(winner).encode()
     assert _files(tmp_path / "out") == ["race.png"]
 
@@ -304,7 +304,7 @@ def test_check_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(OutputError, match="is a directory"):
         check_target(tmp_path / "d.png", overwrite=True)
     (tmp_path / "e.png").write_bytes(b"")
-    with pytest.raises(OutputError, match="e.png: exists; use --overwrite"):
+    with pytest.raises(OutputError, match="e.png: exists; use overwrite"):
         check_target(tmp_path / "e.png", overwrite=False)
     (tmp_path / "dangling.png").symlink_to(tmp_path / "nowhere")
     with pytest.raises(OutputError, match="exists"):

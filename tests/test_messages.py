@@ -62,3 +62,14 @@ def test_options_are_python_names_for_the_api_and_flags_for_the_cli() -> None:
     assert render("no option here") == "no option here"
     with pytest.raises(ValueError, match="not an option name"):
         option("--tile")
+
+
+def test_a_flag_that_differs_from_its_name_and_a_metavar_show_only_on_the_command_line() -> None:
+    from srgan_cli.messages import flag, option, render
+
+    text = f"use {option('output_dir', 'DIR')} or {option('suffix', 'TEXT')}; {option('y_channel')}"
+    assert render(text) == "use output_dir or suffix; y_channel"
+    assert render(text, as_flags=True) == "use -o DIR or --suffix TEXT; --rgb"
+    assert render(text, as_flags=False) == render(text)
+    assert (flag("metrics"), flag("report_dir"), flag("tile_pad")) == (
+        "--metric", "--report", "--tile-pad")

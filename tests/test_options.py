@@ -42,8 +42,8 @@ def test_unknown_device_is_a_usage_error(text: str) -> None:
     assert str(e.value) == f"unknown device {text!r}: {CHOICES}"
     assert isinstance(e.value, UsageError) and e.value.exit_code == 2
     with pytest.raises(UsageError) as usage:
-        parse_device(text, "--device")
-    assert str(usage.value) == f"--device {text!r}: unknown device, {CHOICES}"
+        parse_device(text, "device")
+    assert str(usage.value) == f"device {text!r}: unknown device, {CHOICES}"
 
 
 def test_precision_names() -> None:
@@ -67,12 +67,12 @@ def test_parse_bytes() -> None:
     for bad in ("", "G", "-1G", "2X", "1.2.3M"):
         with pytest.raises(UsageError) as e:
             parse_bytes(bad)
-        assert str(e.value) == ("--memory-budget: expected a size such as 2G, 512M or 1.5GiB, "
+        assert str(e.value) == ("memory_budget: expected a size such as 2G, 512M or 1.5GiB, "
                                 f"got {bad!r}")
     for tiny in ("0", "0.5"):
         with pytest.raises(UsageError) as e:
             parse_bytes(tiny)
-        assert str(e.value) == f"--memory-budget must be at least 1 byte, got {tiny!r}"
+        assert str(e.value) == f"memory_budget must be at least 1 byte, got {tiny!r}"
 
 
 def test_memory_budget() -> None:
@@ -80,15 +80,15 @@ def test_memory_budget() -> None:
     for bad in (0, -5):
         with pytest.raises(UsageError) as e:
             check_memory_budget(bad)
-        assert str(e.value) == f"--memory-budget must be positive, got {bad}"
+        assert str(e.value) == f"memory_budget must be positive, got {bad}"
 
 
 def test_tiling_options_checked_in_one_place() -> None:
     check_tiling(None, None, 1)
     check_tiling(options.WHOLE_IMAGE, 0, 4)
-    for args, message in (((-1, None, 1), "--tile must be >= 0 (0 = whole image), got -1"),
-                          ((8, -1, 1), "--tile-pad must be >= 0, got -1"),
-                          ((8, 2, 0), "--batch-size must be >= 1, got 0")):
+    for args, message in (((-1, None, 1), "tile must be >= 0 (0 = whole image), got -1"),
+                          ((8, -1, 1), "tile_pad must be >= 0, got -1"),
+                          ((8, 2, 0), "batch_size must be >= 1, got 0")):
         with pytest.raises(UsageError) as e:
             check_tiling(*args)
         assert str(e.value) == message
@@ -99,10 +99,10 @@ def test_metrics() -> None:
     assert check_metrics(options.DEFAULT_METRICS) == ("psnr", "ssim")
     with pytest.raises(UsageError) as e:
         check_metrics(["psnr", "fid"])
-    assert str(e.value) == "--metric 'fid': unknown metric, expected psnr, ssim, lpips"
+    assert str(e.value) == "metrics 'fid': unknown metric, expected psnr, ssim, lpips"
     with pytest.raises(UsageError) as e:
         check_metrics([])
-    assert str(e.value) == "--metric '': unknown metric, expected psnr, ssim, lpips"
+    assert str(e.value) == "metrics '': unknown metric, expected psnr, ssim, lpips"
 
 
 def test_quality() -> None:
@@ -110,7 +110,7 @@ def test_quality() -> None:
     for bad in (0, 101, True, 9.5, "90"):
         with pytest.raises(UsageError) as e:
             check_quality(bad)  # type: ignore[arg-type]
-        assert str(e.value) == f"--quality must be a whole number from 1 to 100, got {bad!r}"
+        assert str(e.value) == f"quality must be a whole number from 1 to 100, got {bad!r}"
 
 
 def test_offline_one_rule(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,6 +25,7 @@ from srgan_cli.errors import (
     internal_error_line,
     is_closed_stdout,
 )
+from srgan_cli.messages import options_as_flags
 from srgan_cli.version import __version__
 
 app = typer.Typer(
@@ -70,9 +71,9 @@ def open_closed_streams() -> None:
             if null != fd:
                 os.dup2(null, fd)
                 os.close(null)
-            setattr(sys, name, open(fd, mode, closefd=False))  # noqa: SIM115
+            setattr(sys, name, open(fd, mode, closefd=False))
         if getattr(sys, name) is None:
-            setattr(sys, name, open(fd, mode, closefd=False))  # noqa: SIM115
+            setattr(sys, name, open(fd, mode, closefd=False))
 
 
 def _silence_stdout() -> None:
@@ -82,7 +83,7 @@ def _silence_stdout() -> None:
         os.dup2(null, sys.stdout.fileno())
         os.close(null)
     except (OSError, ValueError):
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        sys.stdout = open(os.devnull, "w")
 
 
 def _broken_pipe() -> None:
@@ -99,7 +100,17 @@ def _error(text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the `srgan` console script; exits with a stable code."""
+    """Entry point of the `srgan` console script; exits with a stable code. Messages name
+    options by their flags while it runs (`messages.options_as_flags`); the setting is put back
+    after it (tests run the command line in-process, then call engines directly)."""
+    as_flags = options_as_flags(True)
+    try:
+        _main(argv)
+    finally:
+        options_as_flags(as_flags)
+
+
+def _main(argv: list[str] | None) -> None:
     open_closed_streams()
     reset_quiet()
     try:

@@ -24,6 +24,7 @@ from rich.progress import (
 )
 
 from srgan_cli.errors import StreamClosed
+from srgan_cli.messages import render
 from srgan_cli.options import no_color
 
 _quiet = False
@@ -64,7 +65,12 @@ def _no_color() -> bool:
 
 class _Console(Console):
     """rich's Console, except that a broken pipe raises StreamClosed (cli exits 141) instead of
-    rich's SystemExit(1)."""
+    rich's SystemExit(1), and that text it prints has its option names shown as flags
+    (`messages.render`: no NUL marker of an engine's text reaches the terminal)."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        super().print(*(render(o, as_flags=True) if isinstance(o, str) else o for o in objects),
+                      **kwargs)
 
     def on_broken_pipe(self) -> None:
         if self.quiet:

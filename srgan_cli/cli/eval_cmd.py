@@ -294,7 +294,7 @@ def eval_command(
     from srgan_cli.evaluation import report, scoring
     from srgan_cli.models.bundled import default_model_spec
 
-    parse_device(device, "--device")
+    parse_device(device, "device")
     precision = parse_precision(precision)
     metrics = check_metrics(metric or DEFAULT_METRICS)
     if lpips_net not in ("alex", "vgg"):

@@ -89,7 +89,7 @@ def export(
         raise UsageError("--alpha goes with --interpolate A B")
     if out is None:
         raise UsageError("missing the model file to write: srgan export SOURCE OUT")
-    parse_device(device, "--device")
+    parse_device(device, "device")
     if out.suffix.lower() not in (ONNX_SUFFIX, SAFETENSORS_SUFFIX):  # what the two paths write
         raise OutputError(f"{show_path(out)}: the model file must end in {SAFETENSORS_SUFFIX} "
                           f"or {ONNX_SUFFIX}")

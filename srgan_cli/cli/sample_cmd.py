@@ -27,7 +27,7 @@ def sample(
 
     hr, lr = sample_pair(name, shrink)
 
-    def data(arr):  # noqa: ANN001, ANN202
+    def data(arr):
         return ImageData(color=arr, alpha=None, gray=False, bit_depth=8, icc_profile=None,
                          source_mode="RGB")
 

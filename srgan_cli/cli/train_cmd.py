@@ -11,17 +11,14 @@ from typing import Any, get_args, get_origin, get_type_hints
 import typer
 
 from srgan_cli.errors import EXIT_INTERRUPTED
+from srgan_cli.messages import flag as flag_of
 from srgan_cli.training.config import ALIASES, TrainConfig, help_of
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
 def _option_for(name: str, hint: Any, default: Any) -> tuple[Any, Any]:
-    flag = _flag(name)
-    old = [_flag(a) for a, field in ALIASES.items() if field == name]  # old names still work
-    help_text = help_of(name)
+    flag = flag_of(name)
+    old = [flag_of(a) for a, field in ALIASES.items() if field == name]  # old names still work
+    help_text = help_of(name, as_flags=True)
     shown = default if not isinstance(default, list) else (", ".join(map(str, default)) or "none")
     help_text += f" (default: {shown})"
     if hint is bool:

@@ -32,7 +32,7 @@ from srgan_cli.cli.params import (
 )
 from srgan_cli.errors import UsageError
 from srgan_cli.media.output_options import METADATA_HELP, QUALITY_HELP
-from srgan_cli.messages import show_path
+from srgan_cli.messages import render, show_path
 from srgan_cli.options import parse_bytes
 from srgan_cli.upscaling.batch import (
     BatchResult,
@@ -164,7 +164,7 @@ Ext = Annotated[str | None, typer.Option(
 Quality = Annotated[int | None, typer.Option(
     "--quality", metavar="N", help=QUALITY_HELP, show_default=False, rich_help_panel=_OUT)]
 StripMetadata = Annotated[bool, typer.Option(
-    "--strip-metadata", help=METADATA_HELP, rich_help_panel=_OUT)]
+    "--strip-metadata", help=render(METADATA_HELP, as_flags=True), rich_help_panel=_OUT)]
 Recursive = Annotated[bool, typer.Option(
     "--recursive", "-r", help="Also take images in subfolders of folder inputs, and let '**' "
     "in patterns match subfolders.")]

@@ -32,7 +32,7 @@ from srgan_cli.media.resize import imresize, modcrop
 from srgan_cli.messages import option, show_path
 
 SPLITS = ("valid", "train")
-_LR_HINT = "add it, remove the folder, or pass --regenerate-lr"
+_LR_HINT = f"add it, remove the folder, or pass {option('regenerate_lr')}"
 
 LrSource = Literal["file", "bicubic"]
 
@@ -218,9 +218,9 @@ def open_dataset(
     if scale < 1:
         raise UsageError(f"scale must be a positive integer, got {scale}")
     if split not in SPLITS:
-        raise UsageError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+        raise UsageError(f"{option('split')} must be one of {', '.join(SPLITS)}, got {split!r}")
     if split != "valid" and spec.lower() != DIV2K:
-        raise UsageError(f"--split {split} applies to div2k only, not to {spec!r}")
+        raise UsageError(f"{option('split')} {split} applies to div2k only, not to {spec!r}")
     found = discovery.find_dataset(spec, scale, data_root=data_root, split=split,
                                    with_lr=not regenerate_lr)
     pairs = discovery.pair_images(found.hr_dir, found.lr_dir, scale, hint=_LR_HINT)

@@ -19,6 +19,7 @@ from rich.table import Table
 from srgan_cli.errors import EXIT_MIXED
 from srgan_cli.evaluation.evaluate import EvalResult, ImageScore
 from srgan_cli.evaluation.metrics import protocol
+from srgan_cli.messages import option, render
 from srgan_cli.version import __version__
 
 REPORT_FORMAT = "srgan-cli-eval/1"
@@ -308,6 +309,6 @@ def protocol_line(results: Sequence[EvalResult]) -> str:
     channel = "Y (BT.601)" if r.y_channel else "RGB"
     lpips = (f"; LPIPS v0.1 ({r.lpips_net}) on RGB in [-1, 1], same border, lower is better"
              if r.lpips_net else "")
-    tta = "; models run as x8 self-ensembles (--tta)" if r.tta else ""
+    tta = render(f"; models run as x8 self-ensembles ({option('tta')})") if r.tta else ""
     return (f"PSNR/SSIM on {channel}, {r.crop_border} px border cropped, SSIM Gaussian 11x11 "
             f"sigma 1.5{lpips}{tta}; seconds = model time per image")

@@ -61,13 +61,16 @@ def check_target(folder: Path, *, overwrite: bool = False) -> Path:
     folder = Path(folder).expanduser()
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         if not folder.is_dir() or not _is_report(folder):
-            raise OutputError(f"--report {folder}: exists and is not an empty folder")
+            raise OutputError(f"{option('report_dir')} {folder}: exists and is not an empty "
+                              "folder")
         if not overwrite:
-            raise OutputError(f"{option('report')} {folder}: exists; use {option('overwrite')}")
+            raise OutputError(f"{option('report_dir')} {folder}: exists; use {option('overwrite')}")
     if not folder.parent.is_dir():
-        raise OutputError(f"--report {folder}: folder {folder.parent} does not exist")
+        raise OutputError(f"{option('report_dir')} {folder}: folder {folder.parent} does not "
+                          "exist")
     if not os.access(folder.parent, os.W_OK):
-        raise OutputError(f"--report {folder}: folder {folder.parent} is not writable")
+        raise OutputError(f"{option('report_dir')} {folder}: folder {folder.parent} is not "
+                          "writable")
     return folder
 
 
@@ -225,7 +228,8 @@ def write(folder: Path, results: Sequence[EvalResult], items: Iterable[ReportIma
         _publish(tmp, folder, overwrite)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise OutputError(f"--report {folder}: cannot write ({e.strerror or e})") from e
+        raise OutputError(f"{option('report_dir')} {folder}: cannot write "
+                          f"({e.strerror or e})") from e
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

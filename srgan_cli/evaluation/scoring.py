@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from srgan_cli.errors import DatasetError, SrganError, UsageError
+from srgan_cli.messages import option
 from srgan_cli.options import check_metrics
 
 if TYPE_CHECKING:
@@ -133,8 +134,9 @@ def score_videos(
 
     if (protocol.crop_border not in (None, model.scale) or not protocol.y_channel
             or "lpips" in protocol.metrics):
-        raise UsageError("videos are scored by the standard protocol only: --rgb, "
-                         "--crop-border and --metric lpips apply to image datasets")
+        raise UsageError(f"videos are scored by the standard protocol only: "
+                         f"{option('y_channel')}, {option('crop_border')} and "
+                         f"{option('metrics')} lpips apply to image datasets")
     up = Upscaler(model, device=device, precision=protocol.precision, tile=protocol.tile,
                   tta=protocol.tta)
 

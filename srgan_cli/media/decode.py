@@ -306,7 +306,7 @@ def _carried_exif(exif: Image.Exif) -> dict[str, Any]:
     """``exif`` (and, when it is malformed, a note in ``warnings`` instead)."""
     try:
         return {"exif": metadata.source_exif(exif)}
-    except Exception as e:  # noqa: BLE001 - Pillow's EXIF parser raises anything on bad data
+    except Exception as e:  # Pillow's EXIF parser raises anything on bad data
         return {"exif": None, "warnings": (f"EXIF not carried: cannot parse it ({one_line(e)})",)}
 
 
@@ -342,7 +342,7 @@ def _check_gif(p: Path, head: bytes) -> None:
     try:
         with Image.open(p, formats=["GIF"]) as im:
             frames = getattr(im, "n_frames", 1)
-    except Exception:  # noqa: BLE001 - only a better message is at stake
+    except Exception:  # only a better message is at stake
         return
     _check_single_frame(p, "GIF", frames)
 
@@ -515,7 +515,7 @@ def _tiff_metadata(p: Path) -> dict[str, Any]:
             exif.load_from_fp(f)
             xmp = metadata.xmp_bytes(exif.get(formats.TIFF_XMP_TAG))
             dpi = metadata.dpi_from_tags(exif)
-        except Exception as e:  # noqa: BLE001 - the pixels decoded; only metadata is lost
+        except Exception as e:  # the pixels decoded; only metadata is lost
             return {"warnings": (f"TIFF metadata not carried: cannot parse it ({one_line(e)})",)}
         return {"xmp": xmp, "dpi": dpi, **_carried_exif(exif)}
 

@@ -31,7 +31,7 @@ from typing import Literal
 from srgan_cli.errors import DatasetError
 from srgan_cli.fileio import find_subdir
 from srgan_cli.media.formats import ANIMATION_SUFFIXES, READ_EXTENSIONS, VIDEO_SUFFIXES
-from srgan_cli.messages import show_path
+from srgan_cli.messages import option, show_path
 from srgan_cli.options import DATA_ENV, data_root_env
 
 InputKind = Literal["image", "animation", "video"]
@@ -166,7 +166,7 @@ def find_benchmark(key: str, root: Path) -> Path:
     if folder is None:
         raise DatasetError(
             f"{key}: no {' or '.join(names)} folder under {show_path(root)} (looked for "
-            f"<Name>/HR; set --data-root or ${DATA_ENV}; {HELP})"
+            f"<Name>/HR; set {option('data_root')} or ${DATA_ENV}; {HELP})"
         )
     return folder
 
@@ -182,8 +182,8 @@ def div2k_dirs(
     if base is None or hr_dir is None:
         where = root / "DIV2K" if base is None else base
         raise DatasetError(
-            f"div2k: no DIV2K_{split}_HR folder in {show_path(where)} (set --data-root or "
-            f"${DATA_ENV}; {HELP})"
+            f"div2k: no DIV2K_{split}_HR folder in {show_path(where)} (set "
+            f"{option('data_root')} or ${DATA_ENV}; {HELP})"
         )
     lr_dir = None
     if with_lr:

@@ -6,6 +6,7 @@ is `options.check_quality` (re-exported here for the encoder)."""
 
 from __future__ import annotations
 
+from srgan_cli.messages import option
 from srgan_cli.options import check_quality
 
 __all__ = ["DEFAULT_QUALITY", "METADATA_HELP", "PNG_COMPRESS_LEVEL", "QUALITY_HELP",
@@ -22,4 +23,5 @@ QUALITY_HELP: str = (
 METADATA_HELP: str = (
     "EXIF (orientation reset once applied to the pixels), XMP and DPI are kept by default, the "
     "DPI multiplied by the scale so the printed size stays the same (72 dpi at x4 -> 288 dpi); "
-    "--strip-metadata drops them. ICC colour profiles are colour, not metadata: always kept.")
+    f"{option('strip_metadata')} drops them. ICC colour profiles are colour, not metadata: "
+    "always kept.")

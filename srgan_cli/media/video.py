@@ -33,7 +33,7 @@ from srgan_cli.errors import InputImageError, OutputError, UsageError
 from srgan_cli.fileio import atomic_write, check_target
 from srgan_cli.media.formats import VIDEO_FORMATS, VIDEO_SUFFIXES
 from srgan_cli.media.thread_pipeline import ThreadPipeline, Writer
-from srgan_cli.messages import one_line, show_path
+from srgan_cli.messages import one_line, option, show_path
 
 FrameFn = Callable[[list[np.ndarray]], list[np.ndarray]]
 """Upscale a batch of HxWx3 uint8 RGB frames; returns as many frames, each scale x larger."""
@@ -99,9 +99,11 @@ def choose_codec(output: Any, requested: str | None = None) -> str:
     supported = set(output.supported_codecs)
     if requested is not None:
         if not _has_encoder(requested):
-            raise UsageError(f"--codec {requested}: this FFmpeg has no such video encoder")
+            raise UsageError(f"{option('codec')} {requested}: this FFmpeg has no such video "
+                             "encoder")
         if supported and requested not in supported and _codec_id(requested) not in supported:
-            raise UsageError(f"--codec {requested}: a .{output.format.name} file cannot hold it")
+            raise UsageError(f"{option('codec')} {requested}: a .{output.format.name} file "
+                             "cannot hold it")
         return requested
     for name in CODEC_PREFERENCE:
         if _has_encoder(name) and (not supported or name in supported
@@ -126,10 +128,10 @@ def _pick_pix_fmt(codec: str, requested: str | None, source: str | None,
     odd = size[0] % 2 == 1 or size[1] % 2 == 1
     if requested is not None:
         if formats and requested not in formats:
-            raise UsageError(f"--pix-fmt {requested}: {codec} takes {', '.join(formats)}")
+            raise UsageError(f"{option('pix_fmt')} {requested}: {codec} takes {', '.join(formats)}")
         if odd and requested.startswith(_SUBSAMPLED):
-            raise UsageError(f"--pix-fmt {requested}: output size {size[1]}x{size[0]} is odd; "
-                             "use a 4:4:4 format such as yuv444p")
+            raise UsageError(f"{option('pix_fmt')} {requested}: output size "
+                             f"{size[1]}x{size[0]} is odd; use a 4:4:4 format such as yuv444p")
         return requested
     for cand in (source, "yuv420p", "yuv444p"):
         if cand and (not formats or cand in formats) and not (odd and cand.startswith(_SUBSAMPLED)):
@@ -142,7 +144,7 @@ def _pick_pix_fmt(codec: str, requested: str | None, source: str | None,
 def _codec_options(codec: str, crf: int | None) -> tuple[dict[str, str], int | None]:
     if codec not in DEFAULT_CRF:
         if crf is not None:
-            raise UsageError(f"--crf: the {codec} encoder takes no CRF")
+            raise UsageError(f"{option('crf')}: the {codec} encoder takes no CRF")
         return {}, None
     value = DEFAULT_CRF[codec] if crf is None else crf
     opts = {"crf": str(value)}

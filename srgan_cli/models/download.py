@@ -33,7 +33,7 @@ from typing import Any, BinaryIO
 
 from srgan_cli.errors import SrganError
 from srgan_cli.fileio import atomic_write
-from srgan_cli.messages import one_line
+from srgan_cli.messages import one_line, option
 from srgan_cli.options import OFFLINE_ENV
 
 CHUNK = 1 << 16
@@ -98,7 +98,7 @@ def fetch(d: Download, *, error: type[SrganError], head: str, offline: bool,
     if _usable(d, target, verify_cached, offline, error, head):
         return target
     if offline:
-        raise error(f"{head}; downloads are off (--offline or {OFFLINE_ENV}=1)")
+        raise error(f"{head}; downloads are off ({option('offline')} or {OFFLINE_ENV}=1)")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with _locked(target, d.what, quiet):

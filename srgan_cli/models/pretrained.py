@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from srgan_cli import messages
 from srgan_cli.errors import SrganError
 from srgan_cli.options import OFFLINE_ENV, offline  # noqa: F401  (OFFLINE_ENV: tests)
 
@@ -59,7 +60,7 @@ def fetch(
 
     target = cache_dir() / weights.file
     head = (f"{weights.what} are needed {purpose} and were not found: download {weights.url} "
-            f"to {target}" + (f" (or pass {option})" if option else ""))
+            f"to {target}" + (f" (or pass {messages.option(option, 'PATH')})" if option else ""))
     match = _HASH.search(weights.file)
     return fetch_file(Download(weights.what, (weights.url,), target,
                                sha256=match.group(1) if match else ""),

@@ -19,7 +19,7 @@ from torch import nn
 
 from srgan_cli.errors import CheckpointError, OutputError, TrainingError
 from srgan_cli.fileio import atomic_write, torch_load_weights_only
-from srgan_cli.messages import show_path
+from srgan_cli.messages import option, show_path
 from srgan_cli.training.config import ALIASES
 
 FORMAT = "srgan-cli-checkpoint/1"
@@ -165,7 +165,8 @@ class Checkpointer:
             if existing is not None:
                 raise CheckpointError(
                     f"{self.run_dir} already holds a training checkpoint ({existing.name}): "
-                    "continue it with --resume auto, or choose another --run-dir"
+                    f"continue it with {option('resume')} auto, or choose another "
+                    f"{option('run_dir')}"
                 )
             return None
         if resume == "auto":

@@ -21,7 +21,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 from srgan_cli.errors import ConfigError
 from srgan_cli.media.formats import IMAGE_FORMATS
-from srgan_cli.messages import show_path
+from srgan_cli.messages import option, render, show_path
 from srgan_cli.options import AMP_HELP, AMP_MODES, DATA_ROOT_HELP, DEVICE_HELP, OFFLINE_HELP
 
 STAGES = ("psnr", "gan")
@@ -105,13 +105,14 @@ class TrainConfig:
         "psnr", "Stage: psnr (SRResNet, pixel loss) or gan (SRGAN: VGG content + adversarial).",
         OneOf(STAGES))
     data: list[str] = _opt(
-        ["div2k"], "Training data: 'div2k' (official layout under --data-root) or a folder of HR "
-        f"images ({'/'.join(dict.fromkeys(IMAGE_FORMATS.values()))}). Repeat for several sources.")
+        ["div2k"], f"Training data: 'div2k' (official layout under {option('data_root')}) or a "
+        f"folder of HR images ({'/'.join(dict.fromkeys(IMAGE_FORMATS.values()))}). Repeat for "
+        "several sources.")
     data_root: str = _opt("", DATA_ROOT_HELP)
     lowres_data: list[str] = _opt(
-        [], "Low-resolution (LR) image folder paired with each --data folder, files named like "
-        "the HR ones (optionally with an x<scale> suffix). Default: LR made with MATLAB "
-        "bicubic. Formerly --lr-data.")
+        [], f"Low-resolution (LR) image folder paired with each {option('data')} folder, files "
+        "named like the HR ones (optionally with an x<scale> suffix). Default: LR made with "
+        f"MATLAB bicubic. Formerly {option('lr_data')}.")
     scale: int = _opt(4, "Upscaling factor: 2, 3, 4 or 8.", OneOf(SCALES))
     num_blocks: int = _opt(16, "Residual blocks of the generator.", Range(1, 256))
     channels: int = _opt(64, "Feature channels of the generator.", Range(1, 1024))
@@ -122,11 +123,11 @@ class TrainConfig:
     lr: float = _opt(1e-4, "Base learning rate (Adam).", Range(0, 1, low_open=True))
     schedule: str = _opt(
         "auto", "LR schedule: auto (constant for psnr, halve for gan), constant, cosine (to "
-        "--min-lr), step (x--gamma at each --milestones step), halve (x0.1 for the second "
-        "half: SRGAN's 1e-4 then 1e-5).", OneOf(SCHEDULES))
+        f"{option('min_lr')}), step (x{option('gamma')} at each {option('milestones')} step), "
+        "halve (x0.1 for the second half: SRGAN's 1e-4 then 1e-5).", OneOf(SCHEDULES))
     milestones: list[int] = _opt(
-        [], "Steps at which schedule 'step' multiplies the lr by --gamma (repeatable).",
-        STEP_NUMBER)
+        [], f"Steps at which schedule 'step' multiplies the lr by {option('gamma')} "
+        "(repeatable).", STEP_NUMBER)
     gamma: float = _opt(0.5, "LR factor at each milestone of schedule 'step'.",
                         Range(0, 1, low_open=True))
     min_lr: float = _opt(0.0, "Final learning rate of schedule 'cosine'.", Range(0, 1))
@@ -143,7 +144,7 @@ class TrainConfig:
                              Range(0, 100))
     vgg_weights: str = _opt(
         "", "Path of torchvision's VGG19 ImageNet weights (vgg19-dcbb9e9d.pth); default: "
-        "torchvision's cache, downloaded there when absent (unless --offline).")
+        f"torchvision's cache, downloaded there when absent (unless {option('offline')}).")
     offline: bool = _opt(False, OFFLINE_HELP)
     init: str = _opt(
         "", "Stage gan: generator to start from (a psnr run folder, checkpoint, .pth or "
@@ -163,8 +164,9 @@ class TrainConfig:
     deterministic: bool = _opt(False, "Use deterministic algorithms (bit-exact resume on CPU).")
     save_every: int = _opt(1000, "Write a checkpoint every N steps (and at the end).",
                            Range(1, MAX_STEPS))
-    val_every: int = _opt(1000, "Score the generator on --val-data every N steps (0 = off).",
-                          STEP_NUMBER)
+    val_every: int = _opt(
+        1000, f"Score the generator on {option('val_data')} every N steps (0 = off).",
+        STEP_NUMBER)
     val_data: str = _opt(
         "", "Validation set: a benchmark folder (e.g. Set5 with HR/) or a name like set5.")
     log_every: int = _opt(50, "Log averaged losses to metrics.jsonl every N steps.",
@@ -370,12 +372,14 @@ def as_dict(cfg: TrainConfig) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-def help_of(name: str) -> str:
+def help_of(name: str, *, as_flags: bool | None = None) -> str:
     """The help text of config field `name` (what `srgan train --help` shows for its flag),
-    ending with its range when the key is a number."""
+    ending with its range when the key is a number; other options are named as
+    `messages.render` does (`as_flags`: the command line's words)."""
     meta = _FIELDS[name].metadata
     bounds = meta["bounds"]
-    return str(meta["help"]) + (f" Range: {bounds}." if isinstance(bounds, Range) else "")
+    text = str(meta["help"]) + (f" Range: {bounds}." if isinstance(bounds, Range) else "")
+    return render(text, as_flags=as_flags)
 
 
 _FIELDS = {f.name: f for f in fields(TrainConfig)}

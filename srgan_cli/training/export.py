@@ -8,6 +8,7 @@ from typing import Any
 
 from srgan_cli import fileio
 from srgan_cli.errors import CheckpointError, UsageError
+from srgan_cli.messages import option
 from srgan_cli.models.srresnet import SRResNet
 from srgan_cli.models.state_dicts import blend_states
 from srgan_cli.training import checkpoint as ckpt
@@ -23,7 +24,7 @@ def _pick_checkpoint(source: Path, weights: str) -> Path:
             raise CheckpointError(f"{source}: run folder has no {name}")
         return path
     if weights == "best":
-        raise UsageError("--weights best needs a run folder (it reads <run>/best.pt)")
+        raise UsageError(f"{option('weights')} best needs a run folder (it reads <run>/best.pt)")
     return source
 
 
@@ -82,7 +83,8 @@ def build(
 ) -> tuple[SRResNet, dict[str, Any]]:
     """The generator (eval mode, CPU) of a run folder or checkpoint and its card; writes nothing."""
     if weights not in WEIGHT_CHOICES:
-        raise UsageError(f"--weights must be one of {', '.join(WEIGHT_CHOICES)}, got {weights!r}")
+        raise UsageError(f"{option('weights')} must be one of {', '.join(WEIGHT_CHOICES)}, "
+                         f"got {weights!r}")
     path = _pick_checkpoint(Path(source).expanduser(), weights)
     state = ckpt.load(path)
     net = generator_from_checkpoint(state, weights, path)
@@ -141,28 +143,29 @@ def interpolate(
     from srgan_cli.models.loading import load
 
     if not 0.0 <= alpha <= 1.0:
-        raise UsageError(f"--alpha must be in [0, 1] (0: the first model, 1: the second), got "
-                         f"{alpha}")
+        raise UsageError(f"{option('alpha')} must be in [0, 1] (0: the first model, 1: the "
+                         f"second), got {alpha}")
     out = check_target(out, overwrite=overwrite)
     models = [load(str(spec)) for spec in (a, b)]
     nets = [getattr(m.implementation, "net", None) for m in models]
     for spec, m, net in zip((a, b), models, nets, strict=True):
         if not isinstance(net, SRResNet):
-            raise ModelError(f"--interpolate {spec}: {m.name} is {m.architecture}, not an "
-                             "srgan-cli SRResNet (the architecture blended)")
+            raise ModelError(f"{option('interpolate')} {spec}: {m.name} is {m.architecture}, "
+                             "not an srgan-cli SRResNet (the architecture blended)")
     ma, mb = nets
     assert isinstance(ma, SRResNet) and isinstance(mb, SRResNet)
     shape_a = (ma.scale, ma.num_blocks, ma.channels)
     shape_b = (mb.scale, mb.num_blocks, mb.channels)
     if shape_a != shape_b:
         raise ModelError(
-            f"--interpolate: {models[0].name} (x{shape_a[0]}, {shape_a[1]} blocks, {shape_a[2]} "
-            f"channels) and {models[1].name} (x{shape_b[0]}, {shape_b[1]} blocks, {shape_b[2]} "
-            "channels) are not the same architecture")
+            f"{option('interpolate')}: {models[0].name} (x{shape_a[0]}, {shape_a[1]} blocks, "
+            f"{shape_a[2]} channels) and {models[1].name} (x{shape_b[0]}, {shape_b[1]} "
+            f"blocks, {shape_b[2]} channels) are not the same architecture")
     try:
         state = blend_states(ma.state_dict(), mb.state_dict(), alpha)
     except ValueError as e:
-        raise ModelError(f"--interpolate: {models[0].name} and {models[1].name}: {e}") from e
+        raise ModelError(f"{option('interpolate')}: {models[0].name} and {models[1].name}: "
+                         f"{e}") from e
     net = SRResNet(*shape_a)
     net.load_state_dict(state)
     card: dict[str, Any] = {

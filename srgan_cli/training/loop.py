@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 
 from srgan_cli.devices import resolve_device
 from srgan_cli.errors import DatasetError, TrainingError
+from srgan_cli.messages import option, render
 from srgan_cli.models.vgg import VGGFeatures
 from srgan_cli.signals import StopRequest, stop_requests
 from srgan_cli.training import checkpoint as ckpt
@@ -224,13 +225,13 @@ class Trainer:
         if not self.dist.is_main:
             return
         if self.stage.updating:
-            self.log(f"interrupted inside step {self.step + 1}; kept the last checkpoint "
-                     f"{self.checkpoints.last} (continue with --resume auto)")
+            self.log(render(f"interrupted inside step {self.step + 1}; kept the last checkpoint "
+                            f"{self.checkpoints.last} (continue with {option('resume')} auto)"))
             return
         if self.saved_step != self.step:
             self.save_checkpoint()
-        self.log(f"interrupted at step {self.step}; checkpoint saved to {self.checkpoints.last} "
-                 "(continue with --resume auto)")
+        self.log(render(f"interrupted at step {self.step}; checkpoint saved to "
+                        f"{self.checkpoints.last} (continue with {option('resume')} auto)"))
 
     # ----- state, data, validation
     def state(self) -> dict[str, Any]:

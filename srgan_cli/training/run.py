@@ -21,7 +21,7 @@ def run_training(config_path: Path | None, overrides: dict[str, Any], *,
     from srgan_cli.training.loop import Trainer
 
     cfg = resolve(config_path, overrides)
-    parse_device(cfg.device, "--device")  # "foo": usage error (exit 2); absent "cuda": exit 10
+    parse_device(cfg.device, "device")  # "foo": usage error (exit 2); absent "cuda": exit 10
     try:
         trainer = Trainer(cfg, resume=resume, progress=progress)
         record = trainer.fit()

@@ -50,7 +50,7 @@ def run_folder_lock(run_dir: Path) -> Iterator[None]:
             except BlockingIOError:
                 raise CheckpointError(
                     f"run folder {run_dir} is in use by process {_owner(fd)}: wait for it to "
-                    "end, or choose another --run-dir"
+                    f"end, or choose another {option('run_dir')}"
                 ) from None
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)

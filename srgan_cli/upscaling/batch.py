@@ -31,7 +31,7 @@ from srgan_cli.errors import (
     internal_error_line,
     is_closed_stdout,
 )
-from srgan_cli.messages import show_path
+from srgan_cli.messages import option, show_path
 from srgan_cli.options import check_memory_budget, check_quality, check_tiling, debug
 from srgan_cli.upscaling.media_jobs import FrameProgress, MediaInput, MediaResult
 from srgan_cli.upscaling.planning import DEFAULT_MAX_OUTPUT_PIXELS, Job
@@ -87,20 +87,22 @@ class UpscaleOptions:
 
     def __post_init__(self) -> None:
         if self.overwrite and self.skip_existing:
-            raise UsageError("--overwrite and --skip-existing exclude each other")
+            raise UsageError(f"{option('overwrite')} and {option('skip_existing')} exclude each "
+                             "other")
         if self.outscale is not None and not self.outscale > 0:
-            raise UsageError(f"--outscale must be positive, got {self.outscale}")
+            raise UsageError(f"{option('outscale')} must be positive, got {self.outscale}")
         if self.max_pixels is not None and self.max_pixels < 0:
-            raise UsageError(f"--max-pixels must be >= 0 (0 = no limit), got {self.max_pixels}")
+            raise UsageError(f"{option('max_pixels')} must be >= 0 (0 = no limit), got "
+                             f"{self.max_pixels}")
         if self.max_output_pixels < 0:
-            raise UsageError("--max-output-pixels must be >= 0 (0 = no limit), got "
+            raise UsageError(f"{option('max_output_pixels')} must be >= 0 (0 = no limit), got "
                              f"{self.max_output_pixels}")
         if self.alpha_upsampler not in ALPHA_UPSAMPLERS:
-            raise UsageError(f"--alpha-upsampler {self.alpha_upsampler}: expected "
+            raise UsageError(f"{option('alpha_upsampler')} {self.alpha_upsampler}: expected "
                              f"{' or '.join(ALPHA_UPSAMPLERS)}")
         check_tiling(self.tile, self.tile_pad, self.batch_size)
         if self.crf is not None and not 0 <= self.crf <= 63:
-            raise UsageError(f"--crf must be 0..63, got {self.crf}")
+            raise UsageError(f"{option('crf')} must be 0..63, got {self.crf}")
         check_quality(self.quality)
         check_memory_budget(self.memory_budget)
 

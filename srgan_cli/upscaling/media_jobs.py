@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from srgan_cli.errors import UsageError
+from srgan_cli.messages import option
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,8 +54,8 @@ def frame_scale(upscaler: ImageUpscaler, outscale: float | None) -> int:
     if outscale is None:
         return upscaler.scale
     if not float(outscale).is_integer():
-        raise UsageError(f"--outscale {outscale}: videos and animations take a whole-number "
-                         "factor")
+        raise UsageError(f"{option('outscale')} {outscale}: videos and animations take a "
+                         "whole-number factor")
     return int(outscale)
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from srgan_cli.errors import InputImageError, OutputError, SrganError, UsageError
-from srgan_cli.messages import show_path
+from srgan_cli.messages import option, show_path
 
 GLOB_CHARS = "*?["
 DEFAULT_MAX_OUTPUT_PIXELS = 400_000_000  # --max-output-pixels: 400 MP (20000 x 20000)
@@ -77,7 +77,7 @@ def expand_inputs(specs: list[str], recursive: bool) -> list[Source | Job]:
                 exts = ", ".join(sorted(READ_EXTENSIONS))
                 exts += f"; or videos: {', '.join(sorted(VIDEO_SUFFIXES))}, animated .gif"
                 where = "or its subfolders " if recursive else ""
-                hint = "" if recursive else "; use --recursive for subfolders"
+                hint = "" if recursive else f"; use {option('recursive')} for subfolders"
                 out.append(Job(p, error=InputImageError(
                     f"{show_path(p)}: folder {where}has no images ({exts}){hint}")))
             for f in files:
@@ -118,7 +118,7 @@ def normalise_ext(ext: str | None) -> str | None:
 
     e = "." + ext.lower().lstrip(".")
     if e not in WRITE_EXTENSIONS:
-        raise OutputError(f"--ext {ext}: unknown output extension (expected one of "
+        raise OutputError(f"{option('ext')} {ext}: unknown output extension (expected one of "
                           f"{', '.join(sorted(x.lstrip('.') for x in WRITE_EXTENSIONS))})")
     return e
 
@@ -180,14 +180,16 @@ def assign_outputs(
         out_key = out.resolve()
         if out_key == key:
             job.error = OutputError(f"{show_path(item.path)}: the output would replace the "
-                                    "input; give --suffix or -o DIR")
+                                    f"input; give {option('suffix')} or "
+                                    f"{option('output_dir', 'DIR')}")
         elif out_key in batch_inputs:
             job.error = OutputError(f"{show_path(item.path)}: output {show_path(out)} is also "
-                                    "an input of this batch; give --suffix or -o DIR")
+                                    f"an input of this batch; give {option('suffix')} or "
+                                    f"{option('output_dir', 'DIR')}")
         elif out_key in claimed:
             job.error = OutputError(f"{show_path(item.path)}: output {show_path(out)} is also "
-                                    f"the output of {show_path(claimed[out_key])}; give --ext or "
-                                    "separate folders")
+                                    f"the output of {show_path(claimed[out_key])}; give "
+                                    f"{option('ext')} or separate folders")
         else:
             claimed[out_key] = item.path
         jobs.append(job)
@@ -204,22 +206,23 @@ def _single_job(src: str, dst: str, form: str) -> Job:
     """The one job of `IN OUT` or `IN --output FILE` (`form` names which, for messages)."""
     out = Path(dst).expanduser()
     if form == "IN OUT" and any(c in dst for c in GLOB_CHARS) and not out.exists():
-        raise UsageError(f"{show_path(dst)}: the output of IN OUT cannot be a pattern; use -o "
-                         "DIR for several images")
+        raise UsageError(f"{show_path(dst)}: the output of IN OUT cannot be a pattern; use "
+                         f"{option('output_dir', 'DIR')} for several images")
     if Path(src).expanduser().is_dir():
-        raise UsageError(f"{show_path(src)} is a folder: {form} takes one image; use -o DIR to "
-                         "upscale a folder")
+        raise UsageError(f"{show_path(src)} is a folder: {form} takes one image; use "
+                         f"{option('output_dir', 'DIR')} to upscale a folder")
     found = expand_inputs([src], recursive=False)
     if len(found) != 1:
         raise UsageError(f"{show_path(src)} matches {len(found)} images: {form} takes one "
-                         "image; use -o DIR to upscale several")
+                         f"image; use {option('output_dir', 'DIR')} to upscale several")
     first = found[0]
     if isinstance(first, Job):
         return Job(first.input, out, first.error)
     job = Job(first.path, out, make_folder=True)
     if out.resolve() == first.path.resolve():
         job.error = OutputError(f"{show_path(first.path)}: the output would replace the input; "
-                                "give another OUT, --suffix or -o DIR")
+                                f"give another OUT, {option('suffix')} or "
+                                f"{option('output_dir', 'DIR')}")
     return job
 
 
@@ -244,25 +247,27 @@ def plan_jobs(
     ext = normalise_ext(ext)
     if output is not None and is_folder_arg(output):
         if output_dir is not None:
-            raise UsageError(f"--output {show_path(output)} is a folder: it excludes -o DIR")
+            raise UsageError(f"{option('output')} {show_path(output)} is a folder: it excludes "
+                             f"{option('output_dir', 'DIR')}")
         output_dir = Path(output)
         output = None
     if output is not None:
         if output_dir is not None or suffix is not None or ext is not None:
-            raise UsageError("--output FILE names the one output: it excludes -o, --suffix "
-                             "and --ext")
+            raise UsageError(f"{option('output', 'FILE')} names the one output: it excludes "
+                             f"{option('output_dir')}, {option('suffix')} and {option('ext')}")
         if len(inputs) != 1:
-            raise UsageError(f"--output FILE takes one INPUT, got {len(inputs)}; use -o DIR "
-                             "for several images")
-        return [_single_job(inputs[0], str(output), "--output")]
+            raise UsageError(f"{option('output', 'FILE')} takes one INPUT, got {len(inputs)}; "
+                             f"use {option('output_dir', 'DIR')} for several images")
+        return [_single_job(inputs[0], str(output), option("output"))]
     if len(inputs) == 2 and output_dir is None and suffix is None and ext is None:
         src, dst = inputs
         second = Path(dst).expanduser()
         if _is_image_file(second):
             d = show_path(dst)
-            raise UsageError(f"{d} exists: to upscale both images use -o DIR or --suffix TEXT; "
-                             f"to replace {d} with the result of {show_path(src)}, use --output "
-                             f"{d} --overwrite")
+            raise UsageError(f"{d} exists: to upscale both images use "
+                             f"{option('output_dir', 'DIR')} or {option('suffix', 'TEXT')}; to "
+                             f"replace {d} with the result of {show_path(src)}, use "
+                             f"{option('output')} {d} {option('overwrite')}")
         if not second.is_dir():
             return [_single_job(src, dst, "IN OUT")]
     if suffix is None:
@@ -272,8 +277,8 @@ def plan_jobs(
         try:
             output_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise OutputError(f"-o {show_path(output_dir)}: cannot create the output folder "
-                              f"({e.strerror or e})") from None
+            raise OutputError(f"{option('output_dir')} {show_path(output_dir)}: cannot create "
+                              f"the output folder ({e.strerror or e})") from None
     return assign_outputs(expand_inputs(inputs, recursive), output_dir, suffix, ext)
 
 
@@ -314,13 +319,13 @@ def output_size_error(
         return OutputError(
             f"{show_path(path)}: the output would be {ow}x{oh} ({_amount(pixels)}), above "
             f"the limit of {_amount(max_output_pixels)}; raise it with "
-            "--max-output-pixels N (0 = no limit)")
+            f"{option('max_output_pixels', 'N')} (0 = no limit)")
     need = pixels * OUTPUT_BYTES_PER_PIXEL
     if memory is not None and need > memory:
         return OutputError(
             f"{show_path(path)}: the output would be {ow}x{oh} and needs about "
             f"{need / 2**30:.1f} GiB of memory; {memory / 2**30:.1f} GiB is available "
-            "(use a smaller --outscale)")
+            f"(use a smaller {option('outscale')})")
     return None
 
 

@@ -25,6 +25,7 @@ from srgan_cli.devices import DTYPES, choose_precision, resolve_device
 from srgan_cli.errors import DeviceError, ModelError, UsageError
 from srgan_cli.media import pixels
 from srgan_cli.media.resize import imresize
+from srgan_cli.messages import option
 from srgan_cli.models.descriptor import ModelDescriptor
 from srgan_cli.options import WHOLE_IMAGE, check_memory_budget, check_tiling
 from srgan_cli.upscaling.tiling import (
@@ -153,8 +154,9 @@ def tiled_forward(
             current = failed // 2 // multiple_of * multiple_of
             if current < min_tile:
                 raise DeviceError(
-                    f"out of memory even with tiles of {failed} px: use a smaller --batch-size, "
-                    "--precision bf16/fp16, or --device cpu"
+                    f"out of memory even with tiles of {failed} px: use a smaller "
+                    f"{option('batch_size')}, {option('precision')} bf16/fp16, or "
+                    f"{option('device')} cpu"
                 ) from None
             if on_oom is not None:
                 on_oom(current)
@@ -176,10 +178,10 @@ def tiled_forward(
 def output_size(height: int, width: int, outscale: float) -> tuple[int, int]:
     """(round(H * outscale), round(W * outscale)), halves rounded up; UsageError if empty."""
     if not (outscale > 0 and math.isfinite(outscale)):
-        raise UsageError(f"--outscale must be a positive number, got {outscale}")
+        raise UsageError(f"{option('outscale')} must be a positive number, got {outscale}")
     size = (math.floor(height * outscale + 0.5), math.floor(width * outscale + 0.5))
     if min(size) < 1:
-        raise UsageError(f"--outscale {outscale} makes a {width}x{height} image empty")
+        raise UsageError(f"{option('outscale')} {outscale} makes a {width}x{height} image empty")
     return size
 
 
@@ -279,7 +281,7 @@ class Upscaler:
         y = self._prepared(x.to(self.dtype))
         if not bool(torch.isfinite(y).all()):
             hint = "" if self.precision == "fp32" else (
-                f" in {self.precision} (try --precision fp32)")
+                f" in {self.precision} (try {option('precision')} fp32)")
             raise ModelError(f"model {self.model.name} produced NaN/inf values{hint}; its "
                              "weights may be corrupt")
         y = y.permute(0, 2, 3, 1)

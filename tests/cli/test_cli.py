@@ -122,3 +122,14 @@ def test_broken_pipe_stops_quietly_with_141(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
     assert "failed" not in r.stderr  # a broken pipe is not an image failure
     assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []
+
+
+def test_the_console_shows_an_engines_option_as_its_flag(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Text an engine made (`messages.option` markers) prints with flags, never a NUL."""
+    from srgan_cli.cli.console import stderr_console, stdout_console
+    from srgan_cli.messages import option
+
+    stdout_console().print(f"use {option('tile_pad')} or {option('output_dir', 'DIR')}")
+    stderr_console().print(f"see {option('memory_budget')}", markup=False)
+    assert capsys.readouterr() == ("use --tile-pad or -o DIR\n", "see --memory-budget\n")

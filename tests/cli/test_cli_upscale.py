@@ -226,6 +226,20 @@ def test_json_records_globs_and_skip(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "no such file" in rec["error"] and rec["output_size"] is None
 
 
+def test_json_records_name_the_flags_of_engine_errors(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]):
+    """The planner names `suffix` and `output_dir`; its record on the command line says
+    `--suffix` and `-o`, and no option marker (NUL) reaches the output."""
+    write_png(tmp_path / "a.png")
+    write_png(tmp_path / "b.png")
+    code, out, err = run(["upscale", "a.png", "b.png", "-o", ".", "--suffix", "", "--json",
+                          "-m", "bicubic", "--overwrite"], capsys)
+    records = [json.loads(line) for line in out.splitlines()]
+    assert code == OutputError.exit_code and [r["status"] for r in records] == ["error"] * 2
+    assert records[0]["error"].endswith("give --suffix or -o DIR")
+    assert "\x00" not in out + err and "\\u0000" not in out
+
+
 @pytest.mark.slow
 def test_folders_recursive_and_ext(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     (tmp_path / "photos").mkdir()

@@ -152,7 +152,7 @@ def test_lr_size_mismatch_names_the_file(tmp_path: Path) -> None:
 def test_missing_lr_file_is_reported(tmp_path: Path) -> None:
     _benchmark(tmp_path / "Set5")
     (tmp_path / "Set5" / "LR_bicubic" / "X2" / "cx2.png").unlink()
-    with pytest.raises(DatasetError, match="cx2.png.*--regenerate-lr"):
+    with pytest.raises(DatasetError, match="cx2.png.*pass regenerate_lr"):
         open_dataset("set5", 2, data_root=tmp_path)
     assert len(open_dataset("set5", 2, data_root=tmp_path, regenerate_lr=True)) == 3
 

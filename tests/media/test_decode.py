@@ -654,7 +654,7 @@ def test_check_output_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     ]
     (tmp_path / "exists.png").write_bytes(b"x")
     (tmp_path / "dir.png").mkdir()
-    cases += [(tmp_path / "exists.png", "exists; use --overwrite"),
+    cases += [(tmp_path / "exists.png", "exists; use overwrite"),
               (tmp_path / "dir.png", "is a directory")]
     for path, words in cases:
         with pytest.raises(OutputError) as info:
@@ -942,7 +942,7 @@ def test_write_image_publish_is_no_clobber(tmp_path: Path, monkeypatch: pytest.M
             out.write_bytes(b"rival")
 
     monkeypatch.setattr(fileio, "fault_hook", rival)
-    with pytest.raises(OutputError, match="o.png: exists; use --overwrite"):
+    with pytest.raises(OutputError, match="o.png: exists; use overwrite"):
         write_image(out, _image())
     assert out.read_bytes() == b"rival" and _no_temp_files(tmp_path)
     write_image(out, _image(), overwrite=True)

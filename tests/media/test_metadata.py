@@ -16,6 +16,7 @@ from srgan_cli.media import metadata
 from srgan_cli.media.decode import ImageData, read_image
 from srgan_cli.media.encode import write_image
 from srgan_cli.media.output_options import METADATA_HELP, QUALITY_HELP, check_quality
+from srgan_cli.messages import render
 
 XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF>caf\xc3\xa9</rdf:RDF></x:xmpmeta>'
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
@@ -310,7 +311,7 @@ def test_invalid_quality_refused_in_one_line(tmp_path: Path, bad: object) -> Non
     with pytest.raises(UsageError) as e:
         write_image(tmp_path / "o.jpg", img, quality=bad)  # type: ignore[arg-type]
     message = str(e.value)
-    assert "\n" not in message and "--quality" in message and "1 to 100" in message
+    assert "\n" not in message and "quality must be" in message and "1 to 100" in message
     assert os.listdir(tmp_path) == []
     with pytest.raises(UsageError):
         check_quality(bad)  # type: ignore[arg-type]
@@ -321,7 +322,7 @@ def test_check_quality_and_help_texts() -> None:
     assert check_quality(np.int64(100)) == 100  # type: ignore[arg-type]  # numpy ints accepted
     for word in ("JPEG", "WebP", "lossless", "PNG", "TIFF", "BMP", "95"):
         assert word in QUALITY_HELP
-    assert "288" in METADATA_HELP and "--strip-metadata" in METADATA_HELP
+    assert "288" in METADATA_HELP and "--strip-metadata" in render(METADATA_HELP, as_flags=True)
     assert "ICC" in METADATA_HELP
 
 

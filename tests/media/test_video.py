@@ -118,7 +118,7 @@ def test_codec_choice_and_options(tmp_path: Path) -> None:
     assert rec.codec in ("libvpx-vp9", "libvpx", "libsvtav1", "libaom-av1")
     with pytest.raises(UsageError, match="no such video encoder"):
         video.upscale_video(src, tmp_path / "o2.mkv", nearest_x2, 2, codec="nope264")
-    with pytest.raises(UsageError, match="pix-fmt"):
+    with pytest.raises(UsageError, match="pix_fmt rgb48be"):
         video.upscale_video(src, tmp_path / "o3.mkv", nearest_x2, 2, pix_fmt="rgb48be")
     rec = video.upscale_video(src, tmp_path / "o4.mkv", nearest_x2, 2, pix_fmt="yuv444p")
     assert rec.pix_fmt == "yuv444p"

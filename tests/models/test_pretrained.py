@@ -90,7 +90,7 @@ def test_unreachable_network_gives_the_one_line_error(
         vgg.load_vgg_features("vgg22")
     msg = str(info.value)
     assert vgg.VGG19_URL in msg and str(home / vgg.VGG19_FILE) in msg
-    assert "--vgg-weights" in msg and "download failed" in msg and "\n" not in msg
+    assert "(or pass vgg_weights)" in msg and "download failed" in msg and "\n" not in msg
 
 
 @pytest.mark.parametrize("how", ["flag", "env"])

@@ -209,7 +209,7 @@ def test_second_ctrl_c_inside_an_update_keeps_the_last_checkpoint(tmp_path: Path
         t.fit()
     saved = load_checkpoint(Path(cfg.run_dir) / "last.pt")
     assert saved["step"] == 2  # not the half-updated state of step 3
-    assert any("kept the last checkpoint" in m and "--resume auto" in m for m in logs)
+    assert any("kept the last checkpoint" in m and "(continue with resume auto)" in m for m in logs)
     # resuming from it gives the uninterrupted result
     full = _fit(_cfg(tmp_path, "full", steps=6, save_every=1, ema=0.5))
     part = _fit(_cfg(tmp_path, "r", steps=6, save_every=1, ema=0.5), resume="auto")

@@ -285,7 +285,7 @@ def test_a_signal_finishes_the_step_saves_a_checkpoint_and_interrupts(tmp_path: 
     assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 3
     assert "stop requested: finishing this step and saving a checkpoint" in logs
     assert f"interrupted at step 3; checkpoint saved to {tmp_path / 'run' / 'last.pt'} " \
-           "(continue with --resume auto)" in logs
+           "(continue with resume auto)" in logs
 
 
 # ----------------------------------------------------------------------------- validation, logs
