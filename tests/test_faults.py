@@ -60,7 +60,7 @@ from typing import Any
 import pytest
 import torch
 from faultlib import ForkServer, Result, enospc, temps
-from helpers import RunCli, noise_pngs, one_torch_thread
+from helpers import CliResult, RunCli, noise_pngs, one_torch_thread
 
 from srgan_cli.training.checkpoint import EMA_KEY
 from srgan_cli.training.checkpoint import load as load_checkpoint
@@ -253,6 +253,28 @@ def _eval_report(kind: str) -> Any:
     return setup
 
 
+def _download(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
+    """`srgan models pull` of a test catalogue's model from a loopback server."""
+    from loopback import catalogue_file, serving
+
+    body = (tmp / "0.png").read_bytes() if (tmp / "0.png").exists() else os.urandom(4096)
+    cache = tmp / "cache"
+
+    def action() -> CliResult:
+        env = {"SRGAN_MODEL_CACHE": str(cache), "SRGAN_OFFLINE": "", "SRGAN_MODEL_MIRROR": ""}
+        old = {k: os.environ.get(k) for k in (*env, "SRGAN_MODEL_CATALOGUE")}
+        with serving({"/tiny.pth": body}) as server:
+            os.environ.update(env, SRGAN_MODEL_CATALOGUE=str(catalogue_file(
+                tmp / "cat.json", server.url, {"tiny": ("tiny.pth", body)})))
+            try:
+                return cli(["models", "pull", "tiny"])
+            finally:
+                for k, v in old.items():
+                    os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+    return cache / "tiny.pth", action
+
+
 def _export(tmp: Path, trained: Path, cli: RunCli) -> tuple[Path, Any]:
     out = tmp / "model.safetensors"
     out.write_bytes(b"previous model")
@@ -340,6 +362,7 @@ SITES = [
     Site("srgan_cli/cli/eval_cmd.py", "report.json", 4, _eval_report("json")),
     Site("srgan_cli/cli/eval_cmd.py", "report.csv", 4, _eval_report("csv")),
     Site("srgan_cli/models/bundled.py", "model.safetensors", 4, _export),
+    Site("srgan_cli/models/download.py", "tiny.pth", 4, _download),
     Site("srgan_cli/models/onnx_export.py", "model.onnx", 4, _onnx),
     Site("srgan_cli/training/checkpoint.py", "last.pt", 8, _checkpoint, nth=2),
     Site("srgan_cli/training/runlog.py", "config.toml", 4, _config),
@@ -354,7 +377,7 @@ def test_every_atomic_write_call_site_is_listed() -> None:
     root = Path(__file__).resolve().parents[1]
     found = {}
     for path in sorted((root / "srgan_cli").rglob("*.py")):
-        n = len(re.findall(r"with atomic_write\(", path.read_text()))
+        n = len(re.findall(r"with \(?atomic_write\(", path.read_text()))
         if n:
             found[path.relative_to(root).as_posix()] = n
     listed = {s.source for s in SITES}

@@ -222,7 +222,7 @@ def test_a_run_folder_is_marked_by_its_lock_and_takes_its_resume(tmp_path: Path)
     assert (run / "config.toml").read_text().startswith(
         "# The resolved config of this run, written by srgan train")
     (run / "notes.txt").write_text("a note beside a run does not make the folder foreign")
-    with pytest.raises(CheckpointError, match="--resume auto"):  # a new run: as before
+    with pytest.raises(CheckpointError, match="resume auto"):  # a new run: as before
         Trainer(_cfg(tmp_path, steps=2), log=_quiet)
     Trainer(_cfg(tmp_path, steps=2), resume="auto", log=_quiet, show_progress=False).fit()
     assert ckpt.load(run / "last.pt")["step"] == 2
