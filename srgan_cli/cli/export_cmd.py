@@ -10,7 +10,10 @@ import typer
 
 from srgan_cli.cli.params import DataRoot, Device
 from srgan_cli.errors import UsageError
+from srgan_cli.fileio import check_target
 from srgan_cli.options import parse_device
+
+EXPORT_SUFFIXES = (".onnx", ".safetensors")  # what OUT may end in
 
 
 def _parse_card(items: list[str]) -> dict[str, object]:
@@ -88,6 +91,8 @@ def export(
     if out is None:
         raise UsageError("missing the model file to write: srgan export SOURCE OUT")
     parse_device(device, "--device")
+    check_target(out.expanduser(), overwrite=overwrite, kind="model file",
+                 suffixes=EXPORT_SUFFIXES)  # before any work; its message lists both
     if out.suffix.lower() == ".onnx":
         if measure:
             raise UsageError("--measure applies to .safetensors exports; score the ONNX file "

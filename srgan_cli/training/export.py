@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from srgan_cli import fileio
 from srgan_cli.errors import CheckpointError, UsageError
 from srgan_cli.models.srresnet import SRResNet
+from srgan_cli.options import check_float
 from srgan_cli.training import checkpoint as ckpt
 
 if TYPE_CHECKING:
@@ -173,9 +174,7 @@ def interpolate(
     from srgan_cli.models.bundled import save_model
     from srgan_cli.models.loading import load
 
-    if not 0.0 <= alpha <= 1.0:
-        raise UsageError(f"--alpha must be in [0, 1] (0: the first model, 1: the second), got "
-                         f"{alpha}")
+    check_float(alpha, "alpha", low=0, high=1, hint=" (0: the first model, 1: the second)")
     out = check_target(out, overwrite=overwrite)
     models = [load(str(spec)) for spec in (a, b)]
     nets = [getattr(m.implementation, "net", None) for m in models]
