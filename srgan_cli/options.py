@@ -131,15 +131,20 @@ def check_float(
     if value is None:
         return None
     if low_open and low == 0:
-        wanted = f"positive and at most {high:g}"
+        wanted = f"positive and at most {_number(high)}"
     else:
-        wanted = f"in {'(' if low_open else '['}{low:g}, {high:g}]"
+        wanted = f"in {'(' if low_open else '['}{_number(low)}, {_number(high)}]"
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool) \
         and math.isfinite(value) and (low < value if low_open else low <= value) \
         and value <= high
     if not ok:
         raise UsageError(f"{option(name)} must be {wanted}{hint}, got {value!r}")
     return float(value)
+
+
+def _number(x: float) -> str:
+    """'1,000,000' for 1e6, '0.5' for 0.5: a bound as a message shows it."""
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
 
 
 _SEPARATORS = tuple(dict.fromkeys(c for c in ("/", "\\", os.sep, os.altsep) if c))

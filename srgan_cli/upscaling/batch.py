@@ -54,7 +54,8 @@ if TYPE_CHECKING:
 
 
 ALPHA_UPSAMPLERS = ("bicubic", "model")
-MAX_OUTSCALE = 1000.0  # --outscale: beyond any real use, and far from float overflow
+MAX_OUTSCALE = 1e6  # --outscale: beyond any real use (the output size checks refuse far less),
+# and far from where sizes overflow
 
 
 @dataclass(frozen=True)

@@ -275,7 +275,8 @@ def plan_jobs(
     extension that is not a plain part of a file name."""
     check_name_part(suffix, "suffix")
     check_name_part(ext, "ext")
-    in_out = len(inputs) == 2 and output_dir is None and suffix is None and ext is None
+    in_out = (len(inputs) == 2 and output is None and output_dir is None and suffix is None
+              and ext is None)
     if any(t is not None and os.fspath(t) == STDIO
            for t in (output, output_dir, inputs[1] if in_out else None)):
         raise UsageError(f"{STDIO}: writing images to stdout is not supported; name the output "
