@@ -578,6 +578,16 @@ def test_an_output_written_meanwhile_is_a_skip(tmp_path: Path,
     assert result.exit_code == 0
     assert (out / "a.png").read_bytes() == (out / "b.png").read_bytes() == b"theirs"
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]  # no temp left
+    # an animation's output alike (its writer checks and publishes its own target)
+    from media_builders import make_animation
+
+    (tmp_path / "anim").mkdir()
+    make_animation(tmp_path / "anim" / "c.gif", "GIF")
+    jobs_c = plan_jobs([str(tmp_path / "anim")], output_dir=out, suffix="_big", ext=None,
+                       recursive=False, scale_label="x2")
+    (rec,) = run_jobs(jobs_c, WritesOutput(out / "c_big.gif"), UpscaleOptions()).records
+    assert (rec.status, rec.note) == ("skipped", f"{out / 'c_big.gif'} exists")
+    assert (out / "c_big.gif").read_bytes() == b"theirs"
     # the one output of IN OUT is refused when it appears, as when it was there before
     monkeypatch.setattr(fileio, "fault_hook", None)
     job = Job(tmp_path / "in" / "a.png", tmp_path / "new.png")
