@@ -78,6 +78,11 @@ class OutputError(SrganError):
     exit_code = 4
 
 
+class OutputExistsError(OutputError):
+    """The output exists and may not be replaced (no --overwrite): a batch that skips existing
+    outputs skips it, whenever it appeared."""
+
+
 class ModelError(SrganError):
     """A model file is missing, corrupt, unsafe, or of another architecture or scale."""
 

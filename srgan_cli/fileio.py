@@ -6,6 +6,8 @@
   ``overwrite`` the publish is no-clobber: of two writers racing for one name exactly one wins.
 - ``check_target``: the one "can I write here" check, run before any heavy work.
 - ``clean_stale_temps``: removes the temp files of writers that are gone (killed, crashed).
+- ``not_a_regular_file``: why a path to read is no regular file (a FIFO, a device, a symlink
+  loop ...), asked before anything opens it: opening a FIFO blocks until a writer comes.
 - ``find_subdir``: dataset folders are matched case-insensitively (DIV2K, Set5, LR_bicubic, X4).
 - ``torch_load_weights_only``: the one place pickles are read, always with ``weights_only=True``.
 
@@ -32,13 +34,14 @@ import os
 import re
 import secrets
 import socket
+import stat
 import sys
 import warnings
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
-from srgan_cli.errors import OutputError, SrganError
+from srgan_cli.errors import OutputError, OutputExistsError, SrganError
 from srgan_cli.messages import option, show_path
 
 DEFAULT_NAME_MAX = 255  # bytes; used where the file system does not say
@@ -191,7 +194,7 @@ def _publish(tmp: Path, final: Path, *, overwrite: bool) -> None:
             os.replace(tmp, final)
             return
     except FileExistsError:
-        raise OutputError(f"{show_path(final)}: exists; use {option('overwrite')}") from None
+        raise OutputExistsError(f"{show_path(final)}: exists; use {option('overwrite')}") from None
     with contextlib.suppress(OSError):
         os.unlink(tmp)
 
@@ -286,7 +289,7 @@ def check_target(
     if p.is_dir():
         raise OutputError(f"{shown}: is a directory, expected a {kind} file name")
     if not overwrite and os.path.lexists(p):
-        raise OutputError(f"{shown}: exists; use {option('overwrite')}")
+        raise OutputExistsError(f"{shown}: exists; use {option('overwrite')}")
     return p
 
 
@@ -335,6 +338,33 @@ def _alive(pid: int) -> bool:
 
 
 # --------------------------------------------------------------------------- reading
+
+
+_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def not_a_regular_file(path: str | Path) -> str | None:
+    """None when `path` is a regular file (symlinks followed); else why not, for a message:
+    "no such file", "symlink loop", "is a directory", "not a regular file (a FIFO)", ...
+
+    Asks the file system only (stat), so it never blocks on a FIFO or a device: call it
+    before opening a file to read."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "symlink loop"
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            return "no such file"
+        return f"cannot access ({e.strerror or e})"
+    if stat.S_ISREG(st.st_mode):
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        return "is a directory"
+    kind = next((name for test, name in _FILE_KINDS if test(st.st_mode)), "not a file")
+    return f"not a regular file ({kind})"
+
 
 
 def find_subdir(folder: Path | None, *names: str) -> Path | None:

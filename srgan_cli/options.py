@@ -1,10 +1,11 @@
 """The one options boundary: every value a user gives, parsed once into a typed value.
 
 Device names, precision names, byte sizes, tile / tile pad / batch size, metric names, output
-quality, and every environment flag the package reads each have one rule here. The commands
-(`srgan_cli.cli`) and the Python API call these before any work; an engine given a raw value
-calls the same function, so a value means the same thing wherever it enters. Whether a parsed
-device exists on this machine needs torch and is `devices.resolve_device`'s question.
+quality, numbers (finite and in range), parts of output file names, and every environment flag
+the package reads each have one rule here. The commands (`srgan_cli.cli`) and the Python API
+call these before any work; an engine given a raw value calls the same function, so a value
+means the same thing wherever it enters. Whether a parsed device exists on this machine needs
+torch and is `devices.resolve_device`'s question.
 
 Imports neither torch, numpy nor Pillow: `srgan --help` and `srgan models` stay fast.
 """
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from srgan_cli.errors import DeviceError, UnknownDeviceError, UsageError
-from srgan_cli.messages import option
+from srgan_cli.messages import escape, option
 
 # ----------------------------------------------------------------------------- device
 
@@ -117,6 +118,49 @@ def check_tiling(tile: int | None, pad: int | None, batch_size: int) -> None:
         raise UsageError(f"{option('tile_pad')} must be >= 0, got {pad}")
     if batch_size < 1:
         raise UsageError(f"{option('batch_size')} must be >= 1, got {batch_size}")
+
+
+# ----------------------------------------------------------------------------- numbers, names
+
+
+def check_float(
+    value: float | None, name: str, *, low: float, high: float, low_open: bool = False,
+    hint: str = "",
+) -> float | None:
+    """`value` as a float when it is None or a finite number from `low` (excluded with
+    `low_open`) to `high`; else a UsageError naming the option `name` (inf and nan never pass,
+    so no later arithmetic overflows). `hint` is added to the message."""
+    if value is None:
+        return None
+    if low_open and low == 0:
+        wanted = f"positive and at most {_number(high)}"
+    else:
+        wanted = f"in {'(' if low_open else '['}{_number(low)}, {_number(high)}]"
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) \
+        and math.isfinite(value) and (low < value if low_open else low <= value) \
+        and value <= high
+    if not ok:
+        raise UsageError(f"{option(name)} must be {wanted}{hint}, got {value!r}")
+    return float(value)
+
+
+def _number(x: float) -> str:
+    """'1,000,000' for 1e6, '0.5' for 0.5: a bound as a message shows it."""
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
+
+
+_SEPARATORS = tuple(dict.fromkeys(c for c in ("/", "\\", os.sep, os.altsep) if c))
+
+
+def check_name_part(text: str | None, name: str) -> str | None:
+    """`text`, a part of output file names (the option `name`: a suffix, an extension), when
+    it cannot take a name out of its folder: no path separator, NUL or '..'; else UsageError."""
+    if text is None:
+        return None
+    if any(c in text for c in _SEPARATORS) or "\0" in text or ".." in text:
+        raise UsageError(f"{option(name)} '{escape(text)}': must not hold a path separator, "
+                         "NUL or '..' (it becomes part of output file names)")
+    return text
 
 
 # ----------------------------------------------------------------------------- metrics, quality

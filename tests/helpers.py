@@ -1,12 +1,14 @@
 """Plain helpers shared by tests: small images (noise, smooth content, saving, folders of
 PNGs), random BatchNorm statistics, the environment of a child `srgan`, one torch thread, the
-umask, and types.
+umask, a FIFO that cannot hang a test (`fifo_watchdog`), and types.
 
 Fixtures live in `conftest.py`; builders of videos and animations in `media_builders.py`."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,6 +69,31 @@ def umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@contextmanager
+def fifo_watchdog(path: Path, after: float = 5.0) -> Iterator[None]:
+    """Make the FIFO `path`; from `after` seconds on, keep opening its write end so that code
+    which wrongly opens it for reading gets EOF instead of blocking: a test of code that must
+    never open a FIFO then fails on its assertions instead of hanging."""
+    os.mkfifo(path)
+    stop = threading.Event()
+
+    def release() -> None:
+        if stop.wait(after):
+            return
+        while not stop.is_set():
+            with contextlib.suppress(OSError):  # ENXIO: nobody is reading
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+            stop.wait(0.05)
+
+    thread = threading.Thread(target=release, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def random_bn_stats(net: nn.Module, spread: float = 0.3) -> None:

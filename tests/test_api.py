@@ -89,7 +89,7 @@ def test_errors_are_typed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         srgan_cli.upscale([[1, 2]], model="bicubic")  # type: ignore[type-var]
     with pytest.raises(UsageError, match="output_dir"):
         srgan_cli.upscale(random_pixels((4, 4, 3)), model="bicubic", output_dir="x")
-    with pytest.raises(UsageError, match="^outscale must be positive, got -1$"):
+    with pytest.raises(UsageError, match="outscale must be positive"):
         srgan_cli.upscale(random_pixels((4, 4, 3)), model="bicubic", outscale=-1)
 
 

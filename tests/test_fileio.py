@@ -316,3 +316,35 @@ def test_check_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fileio.os, "access", lambda p, m: False)
     with pytest.raises(OutputError, match="is not writable"):
         check_target(tmp_path / "ok.png", overwrite=False)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def test_not_a_regular_file_never_opens(tmp_path: Path) -> None:
+    """What a path to read is, from stat alone: a FIFO is named without being opened (the
+    watchdog would unblock an open after 5 s)."""
+    import socket
+
+    from helpers import fifo_watchdog
+
+    from srgan_cli.fileio import not_a_regular_file
+
+    (tmp_path / "f.png").write_bytes(b"x")
+    (tmp_path / "link.png").symlink_to(tmp_path / "f.png")
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    (tmp_path / "gone.png").symlink_to(tmp_path / "nowhere")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(tmp_path / "s.png"))
+        start = time.monotonic()
+        with fifo_watchdog(tmp_path / "p.png"):
+            got = {name: not_a_regular_file(tmp_path / name) for name in (
+                "f.png", "link.png", "loop.png", "gone.png", "missing.png", "p.png", "s.png")}
+            assert time.monotonic() - start < 4
+    assert got == {
+        "f.png": None, "link.png": None, "loop.png": "symlink loop", "gone.png": "no such file",
+        "missing.png": "no such file", "p.png": "not a regular file (a FIFO)",
+        "s.png": "not a regular file (a socket)"}
+    assert not_a_regular_file(tmp_path) == "is a directory"
+    assert not_a_regular_file("/dev/null") == "not a regular file (a character device)"
+    assert not_a_regular_file(tmp_path / "f.png" / "x") == "no such file"

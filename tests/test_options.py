@@ -12,8 +12,10 @@ from srgan_cli import options
 from srgan_cli.errors import DeviceError, UnknownDeviceError, UsageError
 from srgan_cli.options import (
     DeviceSpec,
+    check_float,
     check_memory_budget,
     check_metrics,
+    check_name_part,
     check_quality,
     check_tiling,
     parse_bytes,
@@ -111,6 +113,34 @@ def test_quality() -> None:
         with pytest.raises(UsageError) as e:
             check_quality(bad)  # type: ignore[arg-type]
         assert str(e.value) == f"quality must be a whole number from 1 to 100, got {bad!r}"
+
+
+def test_floats_are_finite_and_in_range() -> None:
+    assert check_float(None, "outscale", low=0, high=10, low_open=True) is None
+    assert check_float(10, "outscale", low=0, high=10, low_open=True) == 10.0
+    assert check_float(0, "alpha", low=0, high=1) == 0.0
+    for bad in (0, -1.0, 10.5, float("inf"), float("-inf"), float("nan"), True, "2"):
+        with pytest.raises(UsageError) as e:
+            check_float(bad, "outscale", low=0, high=10, low_open=True)  # type: ignore[arg-type]
+        assert str(e.value) == f"outscale must be positive and at most 10, got {bad!r}"
+    for bad in (-0.5, 1.5, float("nan"), float("inf")):
+        with pytest.raises(UsageError) as e:
+            check_float(bad, "alpha", low=0, high=1, hint=" (0: A, 1: B)")
+        assert str(e.value) == f"alpha must be in [0, 1] (0: A, 1: B), got {bad!r}"
+    with pytest.raises(UsageError, match=r"^x must be in \(-1, 1\], got -1$"):
+        check_float(-1, "x", low=-1, high=1, low_open=True)
+
+
+def test_name_parts_stay_in_their_folder() -> None:
+    assert check_name_part(None, "suffix") is None
+    for good in ("", "_x4", "-big", ".v2", "a.b"):
+        assert check_name_part(good, "suffix") == good
+    for bad in ("/x", "a/b", "a\\b", "..", "a..b", "/../..", "a\x00b"):
+        with pytest.raises(UsageError) as e:
+            check_name_part(bad, "suffix")
+        assert str(e.value).startswith("suffix '") and "\x00" not in str(e.value)
+        assert str(e.value).endswith(": must not hold a path separator, NUL or '..' (it "
+                                     "becomes part of output file names)")
 
 
 def test_offline_one_rule(monkeypatch: pytest.MonkeyPatch) -> None:

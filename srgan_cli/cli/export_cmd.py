@@ -10,9 +10,10 @@ import typer
 
 from srgan_cli.cli.params import DataRoot, Device
 from srgan_cli.errors import OutputError, UsageError
-from srgan_cli.fileio import show_path
-from srgan_cli.media.formats import ONNX_SUFFIX, SAFETENSORS_SUFFIX
+from srgan_cli.fileio import check_target
 from srgan_cli.options import parse_device
+
+EXPORT_SUFFIXES = (".onnx", ".safetensors")  # what OUT may end in
 
 
 def _parse_card(items: list[str]) -> dict[str, object]:
@@ -90,10 +91,9 @@ def export(
     if out is None:
         raise UsageError("missing the model file to write: srgan export SOURCE OUT")
     parse_device(device, "device")
-    if out.suffix.lower() not in (ONNX_SUFFIX, SAFETENSORS_SUFFIX):  # what the two paths write
-        raise OutputError(f"{show_path(out)}: the model file must end in {SAFETENSORS_SUFFIX} "
-                          f"or {ONNX_SUFFIX}")
-    if out.suffix.lower() == ONNX_SUFFIX:
+    check_target(out.expanduser(), overwrite=overwrite, kind="model file",
+                 suffixes=EXPORT_SUFFIXES)  # before any work; its message lists both
+    if out.suffix.lower() == ".onnx":
         if measure:
             raise UsageError("--measure applies to .safetensors exports; score the ONNX file "
                              "with srgan eval --model")
@@ -117,7 +117,6 @@ def _export_onnx(source: Path, out: Path, *, weights: str, extra: dict[str, obje
     import dataclasses
 
     from srgan_cli.cli.console import stdout_console
-    from srgan_cli.errors import OutputError
     from srgan_cli.models.loading import load, srresnet_descriptor
     from srgan_cli.models.onnx_export import export_onnx
     from srgan_cli.training.export import build

@@ -141,7 +141,8 @@ Inputs = Annotated[list[str], typer.Argument(
     "Exactly two paths, without -o, --suffix or --ext, mean IN OUT: upscale IN and write "
     "the new file OUT (its extension picks the format; missing folders are created), "
     "unless the second is an existing folder (then both are inputs) or an existing image "
-    "(refused: to replace a file use --output FILE --overwrite). Files that folders or "
+    "(refused: to replace a file use --output FILE --overwrite); a new folder written with a "
+    "trailing '/' (out/) is the output folder, as -o out. Files that folders or "
     "patterns find and that this run writes itself (photo_x4.png beside photo.png) are "
     "skipped.")]
 OutputFile = Annotated[str | None, typer.Option(

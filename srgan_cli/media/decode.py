@@ -37,6 +37,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageSequence, UnidentifiedImageError
 
 from srgan_cli.errors import InputImageError, SrganError
+from srgan_cli.fileio import not_a_regular_file
 from srgan_cli.media import formats as formats
 from srgan_cli.media import jpegscan, metadata
 from srgan_cli.media.image_data import ImageData
@@ -107,6 +108,8 @@ def read_uint8(
 def peek_size(path: str | Path) -> tuple[int, int] | None:
     """(height, width) from the header alone, EXIF orientation applied; None when the header
     does not read as a supported format (decoding it then fails with the full reason)."""
+    if not_a_regular_file(path) is not None:  # a FIFO would block the open
+        return None
     try:
         with Image.open(path, formats=formats.PIL_FORMATS) as im:
             w, h = im.size
@@ -124,6 +127,8 @@ def is_animated(path: str | Path) -> bool:
     """Whether `path` is a GIF, APNG or WebP of more than one frame, from its header (False for
     any other suffix and for a file that does not open)."""
     if Path(path).suffix.lower() not in formats.ANIMATION_SUFFIXES:
+        return False
+    if not_a_regular_file(path) is not None:  # a FIFO would block the open
         return False
     try:
         with Image.open(path) as im:
@@ -147,6 +152,9 @@ def read_frames(path: str | Path) -> Frames:
     (Pillow applies the format's disposal and blending when it seeks), with durations and the
     loop count; InputImageError for anything else or a file that does not decode."""
     p = Path(path)
+    problem = not_a_regular_file(p)  # before the open: a FIFO would block it
+    if problem is not None:
+        raise InputImageError(f"{show_path(p)}: {problem}")
     try:
         with Image.open(p) as im:
             fmt = im.format or ""
@@ -166,13 +174,11 @@ def read_frames(path: str | Path) -> Frames:
 
 def _check_input_file(p: Path) -> None:
     """Clear messages for the commonest ways a path is not a readable file."""
+    problem = not_a_regular_file(p)  # before any open: a FIFO would block it
+    if problem is not None:
+        extra = ", expected an image file" if problem == "is a directory" else ""
+        raise InputImageError(f"{show_path(p)}: {problem}{extra}")
     try:
-        if p.is_dir():
-            raise InputImageError(f"{show_path(p)}: is a directory, expected an image file")
-        if not p.exists():
-            raise InputImageError(f"{show_path(p)}: no such file")
-        if not p.is_file():
-            raise InputImageError(f"{show_path(p)}: not a regular file")
         if p.stat().st_size == 0:
             raise InputImageError(f"{show_path(p)}: empty file (0 bytes), not an image")
     except OSError as e:  # e.g. a parent folder without search permission

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from srgan_cli.errors import InputImageError, OutputError, UsageError
-from srgan_cli.fileio import atomic_write, check_target
+from srgan_cli.fileio import atomic_write, check_target, not_a_regular_file
 from srgan_cli.media.formats import VIDEO_FORMATS, VIDEO_SUFFIXES
 from srgan_cli.media.thread_pipeline import ThreadPipeline, Writer
 from srgan_cli.messages import one_line, option, show_path
@@ -173,8 +173,9 @@ class _DecodeEnd:
 def _open_input(path: Path) -> Any:
     import av
 
-    if not path.is_file():
-        raise InputImageError(f"{show_path(path)}: no such file")
+    problem = not_a_regular_file(path)  # before the open: a FIFO would block it
+    if problem is not None:
+        raise InputImageError(f"{show_path(path)}: {problem}")
     try:
         container = av.open(str(path), "r")
     except av.error.FFmpegError as e:

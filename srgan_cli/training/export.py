@@ -11,6 +11,7 @@ from srgan_cli.errors import CheckpointError, UsageError
 from srgan_cli.messages import option
 from srgan_cli.models.srresnet import SRResNet
 from srgan_cli.models.state_dicts import blend_states
+from srgan_cli.options import check_float
 from srgan_cli.training import checkpoint as ckpt
 
 WEIGHT_CHOICES = ("auto", "ema", "raw", "best")
@@ -142,9 +143,7 @@ def interpolate(
     from srgan_cli.models.bundled import save_model
     from srgan_cli.models.loading import load
 
-    if not 0.0 <= alpha <= 1.0:
-        raise UsageError(f"{option('alpha')} must be in [0, 1] (0: the first model, 1: the "
-                         f"second), got {alpha}")
+    check_float(alpha, "alpha", low=0, high=1, hint=" (0: the first model, 1: the second)")
     out = check_target(out, overwrite=overwrite)
     models = [load(str(spec)) for spec in (a, b)]
     nets = [getattr(m.implementation, "net", None) for m in models]

@@ -14,6 +14,7 @@ records in job order. A video or an animation is one `media_step` (its frames ov
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,14 +26,22 @@ from srgan_cli.errors import (
     EXIT_MIXED,
     BatchError,
     OutputError,
+    OutputExistsError,
     SrganError,
     StreamClosed,
     UsageError,
     internal_error_line,
     is_closed_stdout,
 )
-from srgan_cli.messages import option, show_path
-from srgan_cli.options import check_memory_budget, check_quality, check_tiling, debug
+from srgan_cli.messages import escape, option, show_path
+from srgan_cli.options import (
+    check_float,
+    check_memory_budget,
+    check_name_part,
+    check_quality,
+    check_tiling,
+    debug,
+)
 from srgan_cli.upscaling.media_jobs import FrameProgress, MediaInput, MediaResult
 from srgan_cli.upscaling.planning import DEFAULT_MAX_OUTPUT_PIXELS, Job
 
@@ -45,6 +54,8 @@ if TYPE_CHECKING:
 
 
 ALPHA_UPSAMPLERS = ("bicubic", "model")
+MAX_OUTSCALE = 1e6  # --outscale: beyond any real use (the output size checks refuse far less),
+# and far from where sizes overflow
 
 
 @dataclass(frozen=True)
@@ -89,8 +100,9 @@ class UpscaleOptions:
         if self.overwrite and self.skip_existing:
             raise UsageError(f"{option('overwrite')} and {option('skip_existing')} exclude each "
                              "other")
-        if self.outscale is not None and not self.outscale > 0:
-            raise UsageError(f"{option('outscale')} must be positive, got {self.outscale}")
+        check_float(self.outscale, "outscale", low=0, high=MAX_OUTSCALE, low_open=True)
+        check_name_part(self.suffix, "suffix")
+        check_name_part(self.ext, "ext")
         if self.max_pixels is not None and self.max_pixels < 0:
             raise UsageError(f"{option('max_pixels')} must be >= 0 (0 = no limit), got "
                              f"{self.max_pixels}")
@@ -133,6 +145,8 @@ class Record:
     warnings: list[str] = field(default_factory=list)  # notes on the input (damaged data, ...)
 
     def as_json(self) -> dict[str, Any]:
+        """The record as JSON values; the raw bytes of a name that is not UTF-8 (lone
+        surrogates, which strict JSON readers refuse) shown as ``\\xNN``, as on the terminal."""
         out: dict[str, Any] = {
             "input": self.input, "output": self.output, "input_size": self.input_size,
             "output_size": self.output_size, "seconds": round(self.seconds, 3),
@@ -142,7 +156,21 @@ class Record:
             from srgan_cli.upscaling.media_jobs import result_kind
 
             out[result_kind(self.media)] = self.media.as_record()
-        return out
+        return _without_surrogates(out)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_surrogates(value: Any) -> Any:
+    """`value` (JSON values) with each lone surrogate in its strings escaped by `escape`."""
+    if isinstance(value, str):
+        return _SURROGATE.sub(lambda m: escape(m.group()), value)
+    if isinstance(value, dict):
+        return {k: _without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_surrogates(v) for v in value]
+    return value
 
 
 @dataclass
@@ -236,6 +264,13 @@ def summary_line(result: BatchResult) -> str:
 # ----------------------------------------------------------------------------- one image
 
 
+def skips_existing(job: Job, options: UpscaleOptions) -> bool:
+    """Whether an output of `job` that exists is left alone and the job skipped: always with
+    --skip-existing, and without --overwrite for jobs a batch planned (so re-running a batch
+    redoes nothing); whether it existed at planning or appeared while the batch ran."""
+    return options.skip_existing or (job.keep_existing_output and not options.overwrite)
+
+
 def ready_output(job: Job, options: UpscaleOptions, *, check_output: bool = True) -> str | None:
     """Before any pixel is read: raise the job's planned error, or return why it is skipped,
     or create its output folder, check that the output may be written (`check_output` False:
@@ -251,8 +286,7 @@ def ready_output(job: Job, options: UpscaleOptions, *, check_output: bool = True
     if job.skip_reason is not None:
         return job.skip_reason
     assert job.output is not None
-    skip = options.skip_existing or (job.keep_existing_output and not options.overwrite)
-    if skip and job.output.exists() and not job.output.is_dir():
+    if skips_existing(job, options) and job.output.exists() and not job.output.is_dir():
         return f"{show_path(job.output)} exists"
     if job.make_folder:
         try:
@@ -265,11 +299,19 @@ def ready_output(job: Job, options: UpscaleOptions, *, check_output: bool = True
     return None
 
 
-def run_or_record_error(rec: Record, job: Job, step: Callable[[], Any]) -> Any:
+def run_or_record_error(rec: Record, job: Job, step: Callable[[], Any], *,
+                        skip_existing: bool = False) -> Any:
     """Run one step of `job` and return its result; or turn what it raises into an error
-    `rec` and return None (one broken image does not stop the batch)."""
+    `rec` and return None (one broken image does not stop the batch). With `skip_existing`
+    (`skips_existing`), an output found to exist when it is written (another process wrote
+    it since planning) makes `rec` a skip, as if it had been there from the start."""
     try:
         return step()
+    except OutputExistsError as e:
+        if skip_existing and job.output is not None:
+            rec.status, rec.note = "skipped", f"{show_path(job.output)} exists"
+        else:
+            rec.status, rec.error, rec.exit_code = "error", str(e), e.exit_code
     except SrganError as e:
         rec.status, rec.error, rec.exit_code = "error", str(e), e.exit_code
     except OSError as e:
@@ -308,7 +350,7 @@ def load_step(job: Job, options: UpscaleOptions) -> tuple[Record, ImageData | Me
         rec.warnings.extend(img.warnings)
         return img
 
-    img = run_or_record_error(rec, job, load)
+    img = run_or_record_error(rec, job, load, skip_existing=skips_existing(job, options))
     rec.seconds += time.perf_counter() - start
     return rec, img
 
@@ -355,7 +397,7 @@ def media_step(job: Job, rec: Record, media: MediaInput, upscaler: ImageUpscaler
         rec.input_size = [result.width, result.height]
         rec.output_size = [result.out_width, result.out_height]
 
-    run_or_record_error(rec, job, run)
+    run_or_record_error(rec, job, run, skip_existing=skips_existing(job, options))
     rec.tile, rec.tiling_exact = upscaler.tile, upscaler.tiling_exact
     rec.seconds += time.perf_counter() - start
 
@@ -373,7 +415,7 @@ def save_step(job: Job, rec: Record, result: ImageData, options: UpscaleOptions)
                     strip_metadata=options.strip_metadata)
         rec.output_size = list(result.size)
 
-    run_or_record_error(rec, job, save)
+    run_or_record_error(rec, job, save, skip_existing=skips_existing(job, options))
     rec.seconds += time.perf_counter() - start
 
 

@@ -5,8 +5,12 @@ output may replace an input: two existing images are never read as IN OUT, an ou
 another input of the batch is an error of its image, two inputs with one output path are an
 error of the second, and files that folders or patterns turn up which are outputs of this very
 batch (``a_x4.png`` beside ``a.png``) are skipped, so re-running a batch does not upscale its
-own results. Before any pixel is read, `check_output_sizes` refuses outputs too large for the
-limit or the memory (from the file headers alone).
+own results. Paths are compared as they will be used: an input by the file it reads (symlinks
+resolved), an output by where it is written (its folder resolved, its own name kept: a write
+replaces a symlink there, it never writes through it, see `fileio.atomic_write`). A named
+input must be a regular file (asked before anything opens it: a FIFO would block), and `-`
+(stdin, stdout) is refused. Before any pixel is read, `check_output_sizes` refuses outputs
+too large for the limit or the memory (from the file headers alone).
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from srgan_cli.errors import InputImageError, OutputError, SrganError, UsageError
+from srgan_cli.fileio import not_a_regular_file
 from srgan_cli.messages import option, show_path
+from srgan_cli.options import check_name_part
 
 GLOB_CHARS = "*?["
+STDIO = "-"  # the usual name of stdin / stdout, which upscale does not read or write
 DEFAULT_MAX_OUTPUT_PIXELS = 400_000_000  # --max-output-pixels: 400 MP (20000 x 20000)
 OUTPUT_BYTES_PER_PIXEL = 8  # the output array and the encoder's copy, RGBA 8 bit
 
@@ -82,21 +89,36 @@ def expand_inputs(specs: list[str], recursive: bool) -> list[Source | Job]:
                     f"{show_path(p)}: folder {where}has no images ({exts}){hint}")))
             for f in files:
                 add(Source(f, p))
-        elif p.exists() or not any(c in spec for c in GLOB_CHARS):
-            if not p.exists():
-                out.append(Job(p, error=InputImageError(f"{show_path(p)}: no such file")))
+        elif os.path.lexists(p) or not any(c in spec for c in GLOB_CHARS):
+            problem = not_a_regular_file(p)  # a FIFO, a device: refused before any open
+            if problem is not None:
+                out.append(Job(p, error=InputImageError(f"{show_path(p)}: {problem}")))
             else:
                 add(Source(p, named=True))
         else:
-            matches = sorted(glob.glob(os.path.expanduser(spec), recursive=recursive))
-            files = [Path(m) for m in matches
-                     if Path(m).is_file() and is_upscale_input(Path(m))]
+            files = [m for m in _pattern_files(spec, recursive) if is_upscale_input(m)]
             if not files:
                 out.append(Job(p, error=InputImageError(
                     f"{show_path(spec)}: no image files match")))
             for f in files:
                 add(Source(f))
     return out
+
+
+def _pattern_files(spec: str, recursive: bool) -> list[Path]:
+    """The regular files a glob pattern matches, sorted. With `recursive`, '**' does not enter
+    a symlinked folder below the pattern's fixed part, as a folder scan with --recursive does
+    not (the fixed part itself may hold symlinks the user named)."""
+    pattern = os.path.expanduser(spec)
+    files = [Path(m) for m in sorted(glob.glob(pattern, recursive=recursive))]
+    files = [m for m in files if not_a_regular_file(m) is None]
+    if recursive and "**" in pattern:
+        parts = Path(pattern).parts
+        fixed = next((i for i, part in enumerate(parts) if any(c in part for c in GLOB_CHARS)),
+                     len(parts))
+        files = [m for m in files
+                 if not any(d.is_symlink() for d in m.parents if len(d.parts) > fixed)]
+    return files
 
 
 def _is_image_file(p: Path) -> bool:
@@ -143,6 +165,12 @@ def output_for(src: Source, out_dir: Path | None, suffix: str, ext: str | None) 
     return out_dir / sub / name
 
 
+def written_path(path: Path) -> Path:
+    """Where a write to `path` lands: its folder resolved, its own name kept (a symlink there
+    is replaced, not written through), so two output links to one file are two outputs."""
+    return path.parent.resolve() / path.name
+
+
 def assign_outputs(
     items: list[Source | Job], output_dir: Path | None, suffix: str, ext: str | None
 ) -> list[Job]:
@@ -151,18 +179,20 @@ def assign_outputs(
     A file found by a folder or pattern that is this batch's output for another input is
     skipped (a chain left by earlier runs is skipped whole); an output that would replace its
     own input, that is another input, or that an earlier input already claimed, is an error of
-    its image. Paths are compared resolved."""
+    its image. An input is the file it reads (resolved) and its own path (`written_path`); an
+    output is where it is written (`written_path`)."""
     sources = [i for i in items if isinstance(i, Source)]  # distinct resolved paths
     planned = {src.path.resolve(): output_for(src, output_dir, suffix, ext) for src in sources}
-    producer = {out.resolve(): key for key, out in planned.items()}
+    producer = {written_path(out): key for key, out in planned.items()}
     paths = {src.path.resolve(): src.path for src in sources}
     skipped: dict[Path, Path] = {}  # found file -> the input whose output it is
     for src in sources:
         key = src.path.resolve()
-        maker = producer.get(key)
+        maker = producer.get(written_path(src.path)) or producer.get(key)
         if not src.named and maker is not None and maker != key:
             skipped[key] = maker
-    batch_inputs = {key for src in sources if (key := src.path.resolve()) not in skipped}
+    kept = [src for src in sources if src.path.resolve() not in skipped]
+    batch_inputs = {src.path.resolve() for src in kept} | {written_path(src.path) for src in kept}
     claimed: dict[Path, Path] = {}
     jobs: list[Job] = []
     for item in items:
@@ -177,8 +207,8 @@ def assign_outputs(
         out = planned[key]
         job = Job(item.path, out, make_folder=output_dir is not None,
                   keep_existing_output=True)
-        out_key = out.resolve()
-        if out_key == key:
+        out_key = written_path(out)
+        if out_key in (key, written_path(item.path)):
             job.error = OutputError(f"{show_path(item.path)}: the output would replace the "
                                     f"input; give {option('suffix')} or "
                                     f"{option('output_dir', 'DIR')}")
@@ -219,7 +249,7 @@ def _single_job(src: str, dst: str, form: str) -> Job:
     if isinstance(first, Job):
         return Job(first.input, out, first.error)
     job = Job(first.path, out, make_folder=True)
-    if out.resolve() == first.path.resolve():
+    if written_path(out) in (first.path.resolve(), written_path(first.path)):
         job.error = OutputError(f"{show_path(first.path)}: the output would replace the input; "
                                 f"give another OUT, {option('suffix')} or "
                                 f"{option('output_dir', 'DIR')}")
@@ -241,9 +271,22 @@ def plan_jobs(
     `output` (--output FILE) is the one output of one input; an existing folder, or a path
     written with a trailing slash, is taken as -o DIR instead. Two paths without -o, --suffix or
     --ext mean IN OUT when the second is neither a folder nor an existing image (two existing
-    images may be a pattern the shell expanded: refused, never overwritten). Otherwise outputs
-    go to -o DIR (created here), or beside the inputs with a suffix (default `_<scale_label>`),
-    by the rules of `assign_outputs`."""
+    images may be a pattern the shell expanded: refused, never overwritten); a second path
+    that does not exist and ends in '/' is the output folder (-o DIR). Otherwise outputs go to
+    -o DIR (created here), or beside the inputs with a suffix (default `_<scale_label>`), by
+    the rules of `assign_outputs`. UsageError for `-` (stdin, stdout) and for a suffix or an
+    extension that is not a plain part of a file name."""
+    check_name_part(suffix, "suffix")
+    check_name_part(ext, "ext")
+    in_out = (len(inputs) == 2 and output is None and output_dir is None and suffix is None
+              and ext is None)
+    if any(t is not None and os.fspath(t) == STDIO
+           for t in (output, output_dir, inputs[1] if in_out else None)):
+        raise UsageError(f"{STDIO}: writing images to stdout is not supported; name the output "
+                         f"file or folder (./{STDIO} for a file named '{STDIO}')")
+    if STDIO in inputs:
+        raise UsageError(f"{STDIO}: reading images from stdin is not supported; name the "
+                         f"files (./{STDIO} for a file named '{STDIO}')")
     ext = normalise_ext(ext)
     if output is not None and is_folder_arg(output):
         if output_dir is not None:
@@ -259,7 +302,7 @@ def plan_jobs(
             raise UsageError(f"{option('output', 'FILE')} takes one INPUT, got {len(inputs)}; "
                              f"use {option('output_dir', 'DIR')} for several images")
         return [_single_job(inputs[0], str(output), option("output"))]
-    if len(inputs) == 2 and output_dir is None and suffix is None and ext is None:
+    if in_out:
         src, dst = inputs
         second = Path(dst).expanduser()
         if _is_image_file(second):
@@ -268,7 +311,9 @@ def plan_jobs(
                              f"{option('output_dir', 'DIR')} or {option('suffix', 'TEXT')}; to "
                              f"replace {d} with the result of {show_path(src)}, use "
                              f"{option('output')} {d} {option('overwrite')}")
-        if not second.is_dir():
+        if dst.endswith(("/", os.sep)) and not os.path.lexists(second):
+            output_dir, inputs = second, [src]  # a new folder, written as one: -o DIR
+        elif not second.is_dir():
             return [_single_job(src, dst, "IN OUT")]
     if suffix is None:
         suffix = "" if output_dir is not None else f"_{scale_label}"

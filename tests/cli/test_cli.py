@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import child_env
+from helpers import RunCli, child_env
 from PIL import Image
 
 from srgan_cli.version import __version__
@@ -53,6 +53,13 @@ def test_unknown_command_is_a_usage_error() -> None:
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
     assert "frobnicate" in r.stderr
+
+
+def test_export_lists_every_model_suffix(tmp_path: Path, run_cli: RunCli) -> None:
+    code, _, err = run_cli(["export", "bicubic", str(tmp_path / "out.txt")])
+    assert code == 4 and err.count("\n") == 1, err
+    assert "out.txt: unknown output extension '.txt' (expected one of .onnx, .safetensors)" in err
+    assert not (tmp_path / "out.txt").exists()
 
 
 def test_bad_option_value_is_one_line_usage_error() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from helpers import child_env, random_bn_stats
+from helpers import child_env, fifo_watchdog, random_bn_stats
 from helpers import run_srgan as run
 from PIL import Image
 
@@ -133,7 +134,7 @@ def test_outscale_and_alpha(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         ("png", ["in.png", "out.png", "--overwrite", "--skip-existing"], UsageError.exit_code,
          "exclude each other"),
         ("png", ["in.png", "out.png", "--outscale", "-2"], UsageError.exit_code,
-         "--outscale must be positive"),
+         "outscale must be positive"),  # --outscale on the command line
         ("png", ["in.png", "out.png", "--tile", "-1", "-m", "nope.safetensors"],
          UsageError.exit_code, "--tile must be >= 0 (0 = whole image), got -1"),
         ("png", ["in.png", "out.png", "--batch-size", "0"], UsageError.exit_code,
@@ -145,6 +146,29 @@ def test_outscale_and_alpha(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
          "--ext gif: unknown output extension"),
         ("png", ["in.png", "in.png", "--suffix", "", "--overwrite", "-o", "."],
          OutputError.exit_code, "the output would replace the input"),
+        # name parts, numbers, stdin/stdout, file types: one line each (the flags show as
+        # --suffix, --outscale once the command line renders option names as flags)
+        ("png", ["in.png", "-o", "o", "--suffix", "/../../escaped"], UsageError.exit_code,
+         "suffix '/../../escaped': must not hold a path separator, NUL or '..'"),
+        ("png", ["in.png", "--suffix", "/../escaped", "--overwrite"], UsageError.exit_code,
+         "suffix '/../escaped': must not hold a path separator"),
+        ("png", ["in.png", "-o", "o", "--ext", "png/.."], UsageError.exit_code,
+         "ext 'png/..': must not hold a path separator"),
+        ("png", ["in.png", "out.png", "--outscale", "inf"], UsageError.exit_code,
+         "outscale must be positive and at most 1,000,000, got inf"),
+        ("png", ["in.png", "out.png", "-s", "nan"], UsageError.exit_code,
+         "outscale must be positive and at most 1,000,000, got nan"),
+        ("png", ["-", "out.png"], UsageError.exit_code,
+         "-: reading images from stdin is not supported"),
+        ("png", ["in.png", "-"], UsageError.exit_code,
+         "-: writing images to stdout is not supported"),
+        ("png", ["in.png", "--output", "-"], UsageError.exit_code,
+         "-: writing images to stdout is not supported"),
+        ("loop", ["in.png", "out.png"], InputImageError.exit_code, "in.png: symlink loop"),
+        ("fifo", ["in.png", "out.png"], InputImageError.exit_code,
+         "in.png: not a regular file (a FIFO)"),
+        ("fifo", ["in.png", "-o", "o"], InputImageError.exit_code,
+         "in.png: not a regular file (a FIFO)"),
     ],
 )
 def test_one_line_errors(
@@ -161,7 +185,11 @@ def test_one_line_errors(
         write_png(tmp_path / "in2.png")
     if setup == "png+garbage":
         (tmp_path / "bad.safetensors").write_bytes(os.urandom(100))
-    code, out, err = run(["upscale", *args], capsys)
+    if setup == "loop":
+        (tmp_path / "in.png").symlink_to("loop.png")
+        (tmp_path / "loop.png").symlink_to("in.png")
+    with fifo_watchdog(tmp_path / "in.png") if setup == "fifo" else contextlib.nullcontext():
+        code, out, err = run(["upscale", *args], capsys)
     lines = error_lines(err)
     assert code == exit_code, err
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], err
@@ -238,6 +266,18 @@ def test_json_records_name_the_flags_of_engine_errors(tmp_path: Path,
     assert code == OutputError.exit_code and [r["status"] for r in records] == ["error"] * 2
     assert records[0]["error"].endswith("give --suffix or -o DIR")
     assert "\x00" not in out + err and "\\u0000" not in out
+
+
+def test_json_names_that_are_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """Raw bytes of a name show as \\xNN in --json as on the terminal: no lone surrogates."""
+    name = os.fsdecode(b"a\xff.png")
+    write_png(tmp_path / name)
+    code, out, err = run(["upscale", name, "--json", "-m", "bicubic", "-s", "2"], capsys)
+    assert code == 0, err
+    assert "\\ud" not in out
+    (rec,) = [json.loads(line) for line in out.splitlines()]
+    assert rec["input"] == "a\\xff.png" and rec["output"] == "a\\xff_x2.png"
+    assert (tmp_path / os.fsdecode(b"a\xff_x2.png")).exists()
 
 
 @pytest.mark.slow
@@ -420,6 +460,25 @@ def test_ctrl_c_leaves_no_partial_file(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 # ----------------------------------------------------------------------------- paths
+
+
+def test_in_and_a_new_folder_written_with_a_slash(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """`IN newdir/` writes newdir/IN, as `--output newdir/` and `-o newdir` do."""
+    write_png(tmp_path / "in.png")
+    code, out, err = run(["upscale", "in.png", "new/", "-m", "bicubic", "-s", "2"], capsys)
+    assert code == 0, err
+    assert size_of(tmp_path / "new" / "in.png") == (32, 24)
+    assert out.startswith("in.png -> new/in.png  16x12 -> 32x24")
+
+
+def test_a_fifo_in_a_batch_fails_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    write_png(tmp_path / "b.png")
+    with fifo_watchdog(tmp_path / "a.png"):
+        code, out, err = run(["upscale", "a.png", "b.png", "-o", "o", "-m", "bicubic"], capsys)
+    assert code == InputImageError.exit_code, err
+    assert "error: a.png: not a regular file (a FIFO)" in err.splitlines()
+    assert (tmp_path / "o" / "b.png").exists() and "1 upscaled, 0 skipped, 1 failed" in out
 
 
 def test_in_out_creates_missing_folders(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

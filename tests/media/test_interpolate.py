@@ -65,8 +65,8 @@ def test_blend_refusals(tmp_path: Path, run_cli: RunCli) -> None:
     line = error(ModelError.exit_code, "--interpolate", str(a), str(wide), "--alpha", "0.5",
                  str(out))
     assert "not the same architecture" in line and "4 channels" in line and "8 channels" in line
-    for bad in ("1.5", "-0.1", "nan"):
-        assert "--alpha must be in [0, 1]" in error(
+    for bad in ("1.5", "-0.1", "nan", "inf"):
+        assert "alpha must be in [0, 1]" in error(  # --alpha on the command line
             UsageError.exit_code, "--interpolate", str(a), str(b), "--alpha", bad, str(out))
     assert "needs --alpha" in error(UsageError.exit_code, "--interpolate", str(a), str(b),
                                     str(out))

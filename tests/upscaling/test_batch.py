@@ -43,6 +43,7 @@ from srgan_cli.upscaling.upscaler import ProgressCb
 
 
 def write_png(path: Path, h: int = 6, w: int = 8, seed: int = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(path)
     return path
@@ -424,3 +425,232 @@ def test_an_interrupt_stops_the_threads_and_leaves_no_temp(tmp_path: Path) -> No
     assert written in (["i0.png"], ["i0.png", "i1.png"])
     assert [c for c in rep.calls if c[0] == "image_finished"] == [("image_finished", "ok")] * len(
         written)
+
+
+# ----------------------------------------------------------------------------- hostile inputs
+
+
+@pytest.mark.parametrize("suffix", ["/../../escaped", "a/b", "..", "x..y", "a\\b", "a\x00b"])
+def test_a_suffix_cannot_leave_the_output_folder(tmp_path: Path, suffix: str) -> None:
+    """A name part with a path separator, NUL or '..' is a usage error before any work."""
+    write_png(tmp_path / "in" / "a.png")
+    with pytest.raises(UsageError, match="suffix '.*': must not hold a path separator"):
+        UpscaleOptions(output_dir=tmp_path / "out", suffix=suffix)
+    for out_dir in (tmp_path / "out", None):
+        with pytest.raises(UsageError, match="must not hold a path separator"):
+            plan_jobs([str(tmp_path / "in")], output_dir=out_dir, suffix=suffix, ext=None,
+                      recursive=False, scale_label="x2")
+    with pytest.raises(UsageError, match="ext 'png/../x': must not hold"):
+        UpscaleOptions(ext="png/../x")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.png", "in"]  # nothing written
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), 1e7, 0.0, -2.0])
+def test_outscale_must_be_finite_and_in_range(value: float) -> None:
+    with pytest.raises(UsageError, match="outscale must be positive and at most 1,000,000, got"):
+        UpscaleOptions(outscale=value)
+    assert UpscaleOptions(outscale=1e6).outscale == 1e6
+
+
+def test_a_fifo_input_is_refused_before_any_open(tmp_path: Path) -> None:
+    """Named FIFOs (an image and an animation suffix) fail with exit 3 at planning, without
+    being opened (the watchdog would unblock a reader after 5 s); the batch goes on."""
+    import time
+
+    from helpers import fifo_watchdog
+
+    from srgan_cli.media.decode import is_animated, peek_size, read_frames, read_image
+    from srgan_cli.upscaling.planning import check_output_sizes
+
+    write_png(tmp_path / "a.png")
+    start = time.monotonic()
+    with fifo_watchdog(tmp_path / "f.png"), fifo_watchdog(tmp_path / "g.gif"):
+        jobs = plan_jobs([str(tmp_path / n) for n in ("f.png", "g.gif", "a.png")],
+                         output_dir=tmp_path / "out", suffix=None, ext=None, recursive=False,
+                         scale_label="x2")
+        check_output_sizes(jobs, 2, max_output_pixels=0)
+        result = run_jobs(jobs, Nearest(), UpscaleOptions())
+        assert peek_size(tmp_path / "f.png") is None and not is_animated(tmp_path / "g.gif")
+        for read in (read_image, read_frames):
+            with pytest.raises(InputImageError, match=r"not a regular file \(a FIFO\)"):
+                read(tmp_path / "g.gif")
+        assert time.monotonic() - start < 4, "a FIFO was opened"
+    f, g, a = result.records
+    for rec, name in ((f, "f.png"), (g, "g.gif")):
+        assert rec.status == "error" and rec.exit_code == InputImageError.exit_code
+        assert rec.error == f"{tmp_path / name}: not a regular file (a FIFO)"
+    assert a.status == "ok" and (tmp_path / "out" / "a.png").exists()
+
+
+def test_a_symlink_loop_is_named(tmp_path: Path) -> None:
+    (tmp_path / "x.png").symlink_to(tmp_path / "y.png")
+    (tmp_path / "y.png").symlink_to(tmp_path / "x.png")
+    (job,) = plan_jobs([str(tmp_path / "x.png")], output_dir=tmp_path / "out", suffix=None,
+                       ext=None, recursive=False, scale_label="x2")
+    assert str(job.error) == f"{tmp_path / 'x.png'}: symlink loop"
+
+
+@pytest.mark.parametrize(("inputs", "output", "output_dir", "message"), [
+    (["-"], None, "out", "-: reading images from stdin is not supported"),
+    (["a.png", "-"], None, None, "-: writing images to stdout is not supported"),
+    (["a.png"], "-", None, "-: writing images to stdout is not supported"),
+    (["a.png"], None, "-", "-: writing images to stdout is not supported"),
+])
+def test_stdin_and_stdout_are_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inputs: list[str], output: str | None,
+    output_dir: str | None, message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "a.png")
+    with pytest.raises(UsageError, match=message):
+        plan_jobs(inputs, output_dir=None if output_dir is None else Path(output_dir),
+                  suffix=None, ext=None, recursive=False, scale_label="x2", output=output)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+def test_in_and_a_new_folder_with_a_slash_means_output_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "a.png")
+    (job,) = plan_jobs(["a.png", "new/"], output_dir=None, suffix=None, ext=None,
+                       recursive=False, scale_label="x2")
+    assert job.output == Path("new/a.png") and job.error is None and (tmp_path / "new").is_dir()
+    (job,) = plan_jobs(["a.png", "b.png"], output_dir=None, suffix=None, ext=None,
+                       recursive=False, scale_label="x2")  # still IN OUT without the slash
+    assert job.output == Path("b.png")
+
+
+def test_a_recursive_pattern_does_not_follow_folder_links(tmp_path: Path) -> None:
+    """As a folder with --recursive does not: a link to a folder outside is not entered."""
+    from srgan_cli.media.discovery import upscale_inputs_in
+    from srgan_cli.upscaling.planning import expand_inputs
+
+    write_png(tmp_path / "in" / "sub" / "a.png")
+    write_png(tmp_path / "outside" / "b.png")
+    (tmp_path / "in" / "link").symlink_to(tmp_path / "outside")
+    by_folder = upscale_inputs_in(tmp_path / "in", recursive=True)
+    by_pattern = [s.path for s in expand_inputs([f"{tmp_path}/in/**/*.png"], recursive=True)
+                  if isinstance(s, Source)]
+    assert by_folder == by_pattern == [tmp_path / "in" / "sub" / "a.png"]
+    named = [s.path for s in expand_inputs([f"{tmp_path}/in/link/**/*.png"], recursive=True)
+             if isinstance(s, Source)]
+    assert named == [tmp_path / "in" / "link" / "b.png"]  # a link the pattern names is entered
+
+
+# ----------------------------------------------------------------------------- concurrent writers
+
+
+class WritesOutput(Nearest):
+    """Nearest x2 while another process writes `path` (before this batch encodes its own)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def upscale_image(self, img: ImageData, outscale: float | None = None,
+                      progress_cb: ProgressCb | None = None) -> ImageData:
+        self.path.write_bytes(b"theirs")
+        return super().upscale_image(img, outscale, progress_cb)
+
+
+def test_an_output_written_meanwhile_is_a_skip(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """An output that appears between planning and writing is skipped, as it would have been
+    had it been there at planning: when it appears before the encoder's check, and when it
+    appears just before the finished file is published."""
+    from srgan_cli import fileio
+
+    for name in ("a.png", "b.png"):
+        write_png(tmp_path / "in" / name)
+    out = tmp_path / "out"
+    jobs = plan_jobs([str(tmp_path / "in")], output_dir=out, suffix=None, ext=None,
+                     recursive=False, scale_label="x2")
+    assert [j.output for j in jobs] == [out / "a.png", out / "b.png"]
+
+    def publish_race(stage: str, tmp: Path) -> None:
+        final = out / tmp.name.split(".srg")[0].lstrip(".")
+        if stage == "publish" and final.name == "b.png":
+            final.write_bytes(b"theirs")
+
+    monkeypatch.setattr(fileio, "fault_hook", publish_race)
+    result = run_jobs(jobs, WritesOutput(out / "a.png"), UpscaleOptions())
+    assert [(r.status, r.note) for r in result.records] == [
+        ("skipped", f"{out / 'a.png'} exists"), ("skipped", f"{out / 'b.png'} exists")]
+    assert result.exit_code == 0
+    assert (out / "a.png").read_bytes() == (out / "b.png").read_bytes() == b"theirs"
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]  # no temp left
+    # an animation's output alike (its writer checks and publishes its own target)
+    from media_builders import make_animation
+
+    (tmp_path / "anim").mkdir()
+    make_animation(tmp_path / "anim" / "c.gif", "GIF")
+    jobs_c = plan_jobs([str(tmp_path / "anim")], output_dir=out, suffix="_big", ext=None,
+                       recursive=False, scale_label="x2")
+    (rec,) = run_jobs(jobs_c, WritesOutput(out / "c_big.gif"), UpscaleOptions()).records
+    assert (rec.status, rec.note) == ("skipped", f"{out / 'c_big.gif'} exists")
+    assert (out / "c_big.gif").read_bytes() == b"theirs"
+    # the one output of IN OUT is refused when it appears, as when it was there before
+    monkeypatch.setattr(fileio, "fault_hook", None)
+    job = Job(tmp_path / "in" / "a.png", tmp_path / "new.png")
+    (rec,) = run_jobs([job], WritesOutput(tmp_path / "new.png"), UpscaleOptions()).records
+    assert rec.status == "error" and rec.exit_code == OutputError.exit_code
+    assert rec.error is not None and "exists" in rec.error
+    # --overwrite replaces it
+    (out / "a.png").unlink()
+    (rec,) = run_jobs(jobs[:1], WritesOutput(out / "a.png"),
+                      UpscaleOptions(overwrite=True)).records
+    assert rec.status == "ok" and Image.open(out / "a.png").size == (16, 12)
+
+
+# ----------------------------------------------------------------------------- output symlinks
+
+
+def test_two_output_links_to_one_file_are_two_outputs(tmp_path: Path) -> None:
+    """A write replaces a symlink at the output path (it never writes through it), so two
+    output links to one file are two different outputs, not a collision."""
+    inp, out = tmp_path / "in", tmp_path / "out"
+    out.mkdir()
+    for name in ("a.png", "b.png"):
+        write_png(inp / name)
+        (out / name).symlink_to(tmp_path / "target.png")
+    (tmp_path / "target.png").write_bytes(b"target")
+    jobs = plan_jobs([str(inp)], output_dir=out, suffix=None, ext=None, recursive=False,
+                     scale_label="x2")
+    assert [(j.output, j.error) for j in jobs] == [(out / "a.png", None), (out / "b.png", None)]
+    result = run_jobs(jobs, Nearest(), UpscaleOptions())
+    assert [r.status for r in result.records] == ["skipped", "skipped"]
+    result = run_jobs(jobs, Nearest(), UpscaleOptions(overwrite=True))
+    assert [r.status for r in result.records] == ["ok", "ok"]
+    for name in ("a.png", "b.png"):
+        assert not (out / name).is_symlink() and Image.open(out / name).size == (16, 12)
+    assert (tmp_path / "target.png").read_bytes() == b"target"
+
+
+def test_collisions_compare_what_is_written(tmp_path: Path) -> None:
+    """An output that lands on an input (or on the file an input link reads) is still refused;
+    an output link to an input is replaced, so it is no collision."""
+    d = tmp_path
+    write_png(d / "a.png")
+    (d / "link.png").symlink_to(d / "a.png")
+    (same,) = assign_outputs([Source(d / "link.png", named=True)], None, "", None)
+    assert "the output would replace the input" in str(same.error)
+    (job,) = assign_outputs([Source(d / "a.png", named=True)], None, "_x2", ".png")
+    assert job.error is None
+    (d / "a_x2.png").symlink_to(d / "elsewhere.png")
+    (job,) = plan_jobs([str(d / "a.png")], output_dir=None, suffix=None, ext=None,
+                       recursive=False, scale_label="x2", output=d / "link.png")
+    assert job.error is None  # the link is replaced, a.png stays
+    with pytest.raises(UsageError, match="exists"):  # still not IN OUT over an existing image
+        plan_jobs([str(d / "a.png"), str(d / "link.png")], output_dir=None, suffix=None,
+                  ext=None, recursive=False, scale_label="x2")
+
+
+def test_json_records_hold_no_lone_surrogates() -> None:
+    """Raw bytes of a name that is not UTF-8 are shown as \\xNN, as on the terminal."""
+    import json
+
+    rec = Record("in/a\udcff.png", "out/a\udcff.png", "ok", warnings=["w\udce9"])
+    data = rec.as_json()
+    assert data["input"] == "in/a\\xff.png" and data["output"] == "out/a\\xff.png"
+    assert data["warnings"] == ["w\\xe9"]
+    json.dumps(data, ensure_ascii=False).encode("utf-8")  # strict UTF-8: no surrogates
