@@ -199,3 +199,13 @@ def no_color() -> bool:
 def cache_home() -> Path:
     """$XDG_CACHE_HOME, else ~/.cache."""
     return Path(os.environ.get(CACHE_HOME_ENV) or Path.home() / ".cache")
+
+
+SVT_LOG_ENV = "SVT_LOG"  # SVT-AV1's own log level (it prints to stderr, around FFmpeg's logs)
+
+
+def quiet_svt_av1() -> None:
+    """Keep the SVT-AV1 encoder to its errors (level 1) unless the user set $SVT_LOG: it prints a
+    banner and notes straight to stderr, which -q cannot otherwise reach. SVT reads the level
+    once, when its first encoder starts, so this runs before that."""
+    os.environ.setdefault(SVT_LOG_ENV, "1")
