@@ -208,6 +208,11 @@ def open_animation(
             count = int(getattr(im, "n_frames", 1))
             loop = im.info.get("loop")
     except UnidentifiedImageError:
+        head = _read_head(p, 16)
+        if head.startswith((b"GIF87a", b"GIF89a", formats.PNG_MAGIC)) or \
+                (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+            raise InputImageError(f"{show_path(p)}: unreadable animation (damaged header)") \
+                from None
         raise InputImageError(f"{show_path(p)}: not a GIF, APNG or WebP animation") from None
     except Exception as e:  # noqa: BLE001 - decoders raise anything on corrupt data
         raise InputImageError(f"{show_path(p)}: unreadable animation ({one_line(e)})") from e
