@@ -56,9 +56,8 @@ from srgan_cli.messages import one_line, option, show_path
 # changing `Image.MAX_IMAGE_PIXELS` does not change ours.
 DEFAULT_MAX_PIXELS: int = 1024 * 1024 * 1024 // 4 // 3
 _RAISE_LIMIT = f"raise it with {option('max_pixels')} N (0 = no limit)"
-# Pillow formats an animation can be (APNG is "PNG"); a header is peeked in any of these
-ANIMATION_PIL_FORMATS = ("GIF", "PNG", "WEBP")
-_PEEK_FORMATS = (*formats.PIL_FORMATS, "GIF")
+_ANIMATION_PIL_FORMATS = tuple(formats.ANIMATION_WRITE_SUFFIX)  # GIF, PNG (APNG), WEBP
+_PEEK_FORMATS = (*formats.PIL_FORMATS, "GIF")  # a still image or an animation's header
 
 
 # --------------------------------------------------------------------------- reading
@@ -141,13 +140,22 @@ def peek_size(path: str | Path) -> tuple[int, int] | None:
 def animation_format(path: str | Path) -> str | None:
     """"GIF", "PNG" (APNG) or "WEBP" when the file at `path` is an animation of more than one
     frame, from its content whatever its name; None for anything else (a still image, another
-    format, a file that does not open)."""
+    format, a file that does not open, anything but a regular file)."""
+    p = Path(path)
     try:
+        if not p.is_file() or not _animation_magic(_read_head(p, 16)):
+            return None  # most files: no Pillow, no lock
         # no Pillow size limit for the header: a bomb is still an animation, refused by ours
-        with _pillow_guard(None), Image.open(path, formats=ANIMATION_PIL_FORMATS) as im:
+        with _pillow_guard(None), Image.open(p, formats=_ANIMATION_PIL_FORMATS) as im:
             return im.format if getattr(im, "is_animated", False) else None
     except Exception:  # noqa: BLE001 - Pillow raises anything on a damaged header
         return None
+
+
+def _animation_magic(head: bytes) -> bool:
+    """Whether a file's first bytes are those of a GIF, PNG (APNG) or WebP."""
+    return head.startswith((b"GIF87a", b"GIF89a", formats.PNG_MAGIC)) or (
+        head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
 def is_animated(path: str | Path) -> bool:
@@ -203,14 +211,12 @@ def open_animation(
     p = Path(path)
     _check_input_file(p)
     try:
-        with _pillow_guard(None), Image.open(p, formats=ANIMATION_PIL_FORMATS) as im:
+        with _pillow_guard(None), Image.open(p, formats=_ANIMATION_PIL_FORMATS) as im:
             fmt, (w, h) = im.format or "", im.size
             count = int(getattr(im, "n_frames", 1))
             loop = im.info.get("loop")
     except UnidentifiedImageError:
-        head = _read_head(p, 16)
-        if head.startswith((b"GIF87a", b"GIF89a", formats.PNG_MAGIC)) or \
-                (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+        if _animation_magic(_read_head(p, 16)):
             raise InputImageError(f"{show_path(p)}: unreadable animation (damaged header)") \
                 from None
         raise InputImageError(f"{show_path(p)}: not a GIF, APNG or WebP animation") from None
