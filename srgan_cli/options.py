@@ -313,3 +313,13 @@ def dist_timeout() -> float:
     if not 0 < seconds < math.inf:
         raise UsageError(f"{DIST_TIMEOUT_ENV}={value!r}: expected a positive number of seconds")
     return seconds
+
+
+SVT_LOG_ENV = "SVT_LOG"  # SVT-AV1's own log level (it prints to stderr, around FFmpeg's logs)
+
+
+def quiet_svt_av1() -> None:
+    """Keep the SVT-AV1 encoder to its errors (level 1) unless the user set $SVT_LOG: it prints a
+    banner and notes straight to stderr, which -q cannot otherwise reach. SVT reads the level
+    once, when its first encoder starts, so this runs before that."""
+    os.environ.setdefault(SVT_LOG_ENV, "1")

@@ -137,3 +137,34 @@ def read_animation(path: Path) -> tuple[list[np.ndarray], list[int | None], int 
         fr = [(np.asarray(f.convert("RGBA")).copy(), f.info.get("duration"))
               for f in ImageSequence.Iterator(im)]
     return [f for f, _ in fr], [d for _, d in fr], loop
+
+
+def make_damaged_apng(path: Path) -> None:
+    """An APNG of 3 frames whose second frame control chunk (fcTL) declares a frame wider than
+    the canvas, its CRC made right: the header reads, the second frame does not decode."""
+    import io
+    import struct
+    import zlib
+
+    frames = [Image.fromarray(np.full((8, 8, 3), v, np.uint8)) for v in (10, 100, 200)]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="PNG", save_all=True, append_images=frames[1:], duration=50)
+    data = bytearray(buf.getvalue())
+    i = data.find(b"fcTL", data.find(b"fcTL") + 4)
+    data[i + 8:i + 12] = struct.pack(">I", 1000)  # width, after the sequence number
+    data[i + 30:i + 34] = struct.pack(">I", zlib.crc32(bytes(data[i:i + 30])))
+    path.write_bytes(bytes(data))
+
+
+def make_alpha_clip(path: Path, n: int = 3) -> None:
+    """A ProRes 4444 clip (.mov) whose frames carry alpha (half transparent)."""
+    c = av.open(str(path), "w")
+    v = c.add_stream("prores_ks", rate=25)
+    v.width, v.height, v.pix_fmt = W, H, "yuva444p10le"
+    for i in range(n):
+        rgba = np.dstack([pattern(i), np.full((H, W), 128, np.uint8)])
+        frame = av.VideoFrame.from_ndarray(rgba, format="rgba").reformat(format="yuva444p10le")
+        frame.pts = i
+        c.mux(v.encode(frame))
+    c.mux(v.encode())
+    c.close()

@@ -14,9 +14,16 @@ of each sample; TIFFs with `tifffile`. Damaged data (files cut short, JPEG scans
 see `jpegscan`) and animations or multi-page files are refused; ``allow_damaged`` accepts damaged
 data with a note in `ImageData.warnings`.
 
-Animations (GIF, APNG, animated WebP) are read by their own entry, `read_frames`: every frame as
-a full RGBA canvas; `is_animated` tells them from still images by the header. Names in messages
-go through `messages.show_path`.
+Animations (GIF, APNG, animated WebP) are read by their own entry, `open_animation`: the header
+first (canvas size and frame count, checked against `max_pixels` as frames x canvas before any
+pixel is decoded), then `Animation.frames` decodes one frame at a time, each a full RGBA canvas.
+`animation_format` tells animations from still images by their content, whatever the file's
+name. `peek_size` reads the size of a still image, an animation or a video from its header.
+
+Whatever a decoder raises on a damaged file becomes an `InputImageError`; metadata that cannot
+be carried is dropped with a note in `ImageData.warnings`, never an error. Pillow's warnings
+(corrupt EXIF, decompression bomb) are silenced here: what matters becomes a note or an error.
+Names in messages go through `messages.show_path`.
 """
 
 from __future__ import annotations
@@ -25,16 +32,18 @@ import contextlib
 import dataclasses
 import io
 import os
+import re
 import struct
 import threading
 import warnings
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageCms, ImageFile, ImageSequence, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
 from srgan_cli.errors import InputImageError, SrganError
 from srgan_cli.fileio import not_a_regular_file
@@ -42,11 +51,14 @@ from srgan_cli.media import formats as formats
 from srgan_cli.media import jpegscan, metadata
 from srgan_cli.media.image_data import ImageData
 from srgan_cli.media.pixels import gray_to_rgb
-from srgan_cli.messages import one_line, show_path
+from srgan_cli.messages import one_line, option, show_path
 
 # Pillow's own default limit (1024**3 // 4 // 3 pixels), fixed here so that code elsewhere
 # changing `Image.MAX_IMAGE_PIXELS` does not change ours.
 DEFAULT_MAX_PIXELS: int = 1024 * 1024 * 1024 // 4 // 3
+_RAISE_LIMIT = f"raise it with {option('max_pixels')} N (0 = no limit)"
+_ANIMATION_PIL_FORMATS = tuple(formats.ANIMATION_WRITE_SUFFIX)  # GIF, PNG (APNG), WEBP
+_PEEK_FORMATS = (*formats.PIL_FORMATS, "GIF")  # a still image or an animation's header
 
 
 # --------------------------------------------------------------------------- reading
@@ -106,70 +118,123 @@ def read_uint8(
 
 
 def peek_size(path: str | Path) -> tuple[int, int] | None:
-    """(height, width) from the header alone, EXIF orientation applied; None when the header
-    does not read as a supported format (decoding it then fails with the full reason)."""
+    """(height, width) from the header alone: of a still image (EXIF orientation applied), of an
+    animation's canvas (GIF included) or of a video's frames (`video.frame_size`); None when the
+    header does not read as one of those (decoding it then fails with the full reason)."""
     if not_a_regular_file(path) is not None:  # a FIFO would block the open
         return None
+    if Path(path).suffix.lower() in formats.VIDEO_SUFFIXES:
+        from srgan_cli.media.video import frame_size  # av: only when a video is asked about
+
+        return frame_size(path)
     try:
-        with Image.open(path, formats=formats.PIL_FORMATS) as im:
+        with _quiet_pillow(), Image.open(path, formats=_PEEK_FORMATS) as im:
             w, h = im.size
-            if im.format == "PNG" and "exif" not in im.info:
+            if im.format in ("PNG", "GIF") and "exif" not in im.info:
                 # Pillow would decode all the pixels to look for an eXIf chunk after them
                 orientation = 1
             else:
                 orientation = im.getexif().get(0x0112, 1)
-    except (OSError, ValueError, SyntaxError, EOFError, KeyError, Image.DecompressionBombError):
+    except Exception:
         return None
     return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
 
 
-def is_animated(path: str | Path) -> bool:
-    """Whether `path` is a GIF, APNG or WebP of more than one frame, from its header (False for
-    any other suffix and for a file that does not open)."""
-    if Path(path).suffix.lower() not in formats.ANIMATION_SUFFIXES:
-        return False
-    if not_a_regular_file(path) is not None:  # a FIFO would block the open
-        return False
-    try:
-        with Image.open(path) as im:
-            return bool(getattr(im, "is_animated", False))
-    except (OSError, UnidentifiedImageError, ValueError):
-        return False
-
-
-@dataclass
-class Frames:
-    """An animation as decoded: every frame a full HxWx4 uint8 RGBA canvas."""
-
-    frames: list[np.ndarray]
-    durations: list[int]  # milliseconds per frame
-    loop: int | None  # 0 = forever, None = play once (GIF without a loop extension)
-    format: str  # "GIF", "PNG" or "WEBP"
-
-
-def read_frames(path: str | Path) -> Frames:
-    """All frames of an animated GIF, APNG or WebP, each composited onto a full RGBA canvas
-    (Pillow applies the format's disposal and blending when it seeks), with durations and the
-    loop count; InputImageError for anything else or a file that does not decode."""
+def animation_format(path: str | Path) -> str | None:
+    """"GIF", "PNG" (APNG) or "WEBP" when the file at `path` is an animation of more than one
+    frame, from its content whatever its name; None for anything else (a still image, another
+    format, a file that does not open, anything but a regular file)."""
     p = Path(path)
     problem = not_a_regular_file(p)  # before the open: a FIFO would block it
     if problem is not None:
         raise InputImageError(f"{show_path(p)}: {problem}")
     try:
-        with Image.open(p) as im:
-            fmt = im.format or ""
-            if fmt not in ("GIF", "PNG", "WEBP"):
-                raise InputImageError(f"{show_path(p)}: not a GIF, APNG or WebP animation")
+        if not p.is_file() or not _animation_magic(_read_head(p, 16)):
+            return None  # most files: no Pillow, no lock
+        # no Pillow size limit for the header: a bomb is still an animation, refused by ours
+        with _pillow_guard(None), Image.open(p, formats=_ANIMATION_PIL_FORMATS) as im:
+            return im.format if getattr(im, "is_animated", False) else None
+    except Exception:
+        return None
+
+
+def _animation_magic(head: bytes) -> bool:
+    """Whether a file's first bytes are those of a GIF, PNG (APNG) or WebP."""
+    return head.startswith((b"GIF87a", b"GIF89a", formats.PNG_MAGIC)) or (
+        head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+
+
+def is_animated(path: str | Path) -> bool:
+    """Whether `path` is a GIF, APNG or WebP of more than one frame (`animation_format`)."""
+    return animation_format(path) is not None
+
+
+@dataclass(frozen=True)
+class Animation:
+    """An animated GIF, APNG or WebP as its header says (`open_animation`); `frames` decodes."""
+
+    path: Path
+    format: str  # "GIF", "PNG" or "WEBP"
+    width: int
+    height: int
+    frame_count: int
+    loop: int | None  # 0 = forever, None = play once (GIF without a loop extension)
+
+    def frames(self) -> Iterator[tuple[np.ndarray, int]]:
+        """Each frame as a full HxWx4 uint8 RGBA canvas (Pillow applies the format's disposal
+        and blending when it seeks) with its duration in milliseconds, decoded one at a time.
+        InputImageError for a frame that does not decode."""
+        p = self.path
+        try:
+            with _pillow_guard(None):
+                im = Image.open(p, formats=[self.format])
+        except Exception as e:
+            raise InputImageError(f"{show_path(p)}: unreadable animation ({one_line(e)})") from e
+        with im:
+            for i in range(self.frame_count):
+                try:
+                    with _pillow_guard(self.width * self.height):
+                        im.seek(i)
+                        rgba = np.asarray(im.convert("RGBA"))
+                        duration = int(im.info.get("duration", 100))
+                except MemoryError as e:
+                    raise InputImageError(f"{show_path(p)}: not enough memory to decode frame "
+                                          f"{i + 1}") from e
+                except Exception as e:
+                    raise InputImageError(
+                        f"{show_path(p)}: damaged animation: frame {i + 1} of "
+                        f"{self.frame_count} does not decode ({one_line(e)})") from e
+                yield rgba, duration
+
+
+def open_animation(
+    path: str | Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> Animation:
+    """The header of the animated GIF, APNG or WebP at `path` (whatever its name), nothing
+    decoded yet. InputImageError for anything else, a header that does not read, or an
+    animation whose frames hold more than `max_pixels` pixels in all (frames x canvas: the
+    decoder's work), checked before any frame is decoded; None lifts the limit."""
+    p = Path(path)
+    _check_input_file(p)
+    try:
+        with _pillow_guard(None), Image.open(p, formats=_ANIMATION_PIL_FORMATS) as im:
+            fmt, (w, h) = im.format or "", im.size
+            count = int(getattr(im, "n_frames", 1))
             loop = im.info.get("loop")
-            frames, durations = [], []
-            for frame in ImageSequence.Iterator(im):
-                frames.append(np.asarray(frame.convert("RGBA")))
-                durations.append(int(frame.info.get("duration", im.info.get("duration", 100))))
-    except (OSError, UnidentifiedImageError, ValueError, EOFError) as e:
+    except UnidentifiedImageError:
+        if _animation_magic(_read_head(p, 16)):
+            raise InputImageError(f"{show_path(p)}: unreadable animation (damaged header)") \
+                from None
+        raise InputImageError(f"{show_path(p)}: not a GIF, APNG or WebP animation") from None
+    except Exception as e:
         raise InputImageError(f"{show_path(p)}: unreadable animation ({one_line(e)})") from e
-    if not frames:
-        raise InputImageError(f"{show_path(p)}: no frames")
-    return Frames(frames, durations, None if loop is None else int(loop), fmt)
+    _check_size(p, w, h, max_pixels)
+    if max_pixels is not None and w * h * count > max_pixels:
+        raise InputImageError(
+            f"{show_path(p)}: animation is {count} frames of {w}x{h} = {w * h * count} "
+            f"pixels, over the limit of {max_pixels} (possible decompression bomb); "
+            f"{_RAISE_LIMIT}")
+    return Animation(p, fmt, w, h, count, None if loop is None else int(loop))
 
 
 def _check_input_file(p: Path) -> None:
@@ -216,6 +281,16 @@ _PIL_GLOBALS = _SharedLock()
 
 
 @contextlib.contextmanager
+def _quiet_pillow() -> Iterator[None]:
+    """Pillow's warnings silenced: decompression-bomb warnings (our own limit is checked) and
+    UserWarnings such as "Corrupt EXIF data" (what matters becomes a note or an error)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        yield
+
+
+@contextlib.contextmanager
 def _pillow_guard(max_pixels: int | None, *, load_truncated: bool = False) -> Iterator[None]:
     """Make Pillow refuse (or, with `load_truncated`, fill) truncated files and not refuse
     images `max_pixels` allows.
@@ -223,9 +298,7 @@ def _pillow_guard(max_pixels: int | None, *, load_truncated: bool = False) -> It
     Pillow's limits are process globals: decodes that agree with them run side by side; one
     that needs them changed waits for those, changes them, decodes alone and restores them.
     Our own size check runs before decoding regardless."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        warnings.simplefilter("ignore", UserWarning)  # e.g. "Corrupt EXIF data": noise here
+    with _quiet_pillow():
         with _PIL_GLOBALS.shared():
             current = Image.MAX_IMAGE_PIXELS
             too_strict = current is not None and (max_pixels is None or 2 * current < max_pixels)
@@ -249,15 +322,15 @@ def _check_size(p: Path, width: int, height: int, max_pixels: int | None) -> Non
     if max_pixels is not None and width * height > max_pixels:
         raise InputImageError(
             f"{show_path(p)}: image is {width}x{height} = {width * height} pixels, over the "
-            f"limit of {max_pixels} (possible decompression bomb)")
+            f"limit of {max_pixels} (possible decompression bomb); {_RAISE_LIMIT}")
 
 
 def _decode(p: Path, max_pixels: int | None, *, strict: bool = True) -> ImageData:
     Image.init()  # register every plugin: `formats=` raises KeyError for one not yet loaded (MPO)
     try:
         im = Image.open(p, formats=formats.PIL_FORMATS)
-    except Image.DecompressionBombError as e:
-        raise InputImageError(f"{show_path(p)}: image too large ({one_line(e)})") from e
+    except Image.DecompressionBombError as e:  # over twice Pillow's own limit, at open
+        raise _too_large(p, e, max_pixels) from None
     except UnidentifiedImageError:
         head = _read_head(p)
         if head[:4] in formats.TIFF_MAGIC:  # e.g. 16-bit gray+alpha, which Pillow cannot open
@@ -266,7 +339,7 @@ def _decode(p: Path, max_pixels: int | None, *, strict: bool = True) -> ImageDat
         if size is not None:
             _check_size(p, *size, max_pixels)
         _check_gif(p, head)
-        raise InputImageError(f"{show_path(p)}: not a PNG, JPEG, BMP, TIFF or WebP image") from None
+        raise InputImageError(f"{show_path(p)}: {_unrecognised(head)}") from None
     with im:
         _check_size(p, im.width, im.height, max_pixels)
         _check_single_frame(p, im.format or "", getattr(im, "n_frames", 1))
@@ -280,7 +353,7 @@ def _decode(p: Path, max_pixels: int | None, *, strict: bool = True) -> ImageDat
                 f"{show_path(p)}: cannot decode image (JPEG scan data ends early: the frame "
                 f"is {im.width}x{im.height} but the data does not cover it)")
         icc = im.info.get("icc_profile") or None
-        orientation = im.getexif().get(metadata.ORIENTATION)
+        orientation = _orientation(im)
         meta = _pillow_metadata(im)
         if png16 is not None:
             color, alpha, mode = _png16_pixels(p, im, *png16)
@@ -293,9 +366,25 @@ def _decode(p: Path, max_pixels: int | None, *, strict: bool = True) -> ImageDat
                      icc_profile=icc, source_mode=mode, **meta)
 
 
+def _orientation(im: Image.Image) -> int | None:
+    """The EXIF Orientation of an open image; None when it has none or its EXIF does not parse
+    (`_pillow_metadata` notes that)."""
+    try:
+        value = im.getexif().get(metadata.ORIENTATION)
+    except Exception:
+        return None
+    return value if isinstance(value, int) else None
+
+
 def _pillow_metadata(im: Image.Image) -> dict[str, Any]:
-    """ImageData's metadata fields (and warnings) from an open, loaded Pillow image."""
-    exif = im.getexif()
+    """ImageData's metadata fields (and warnings) from an open, loaded Pillow image; metadata
+    that does not parse is left out with a note in ``warnings``."""
+    xmp = metadata.xmp_bytes(im.info.get("xmp"))
+    try:
+        exif = im.getexif()
+    except Exception as e:
+        return {"xmp": xmp, "dpi": metadata.clean_dpi(im.info.get("dpi")),
+                "warnings": (f"EXIF not carried: cannot parse it ({one_line(e)})",)}
     if im.format in ("TIFF", "WEBP"):  # the TIFF's own tags; WebP has DPI only in its EXIF
         dpi = metadata.dpi_from_tags(exif)
     else:
@@ -305,7 +394,7 @@ def _pillow_metadata(im: Image.Image) -> dict[str, Any]:
     if unreadable:
         # Pillow skips what it cannot parse, with a warning we silence: say so in the record
         carried["warnings"] = ("EXIF not carried: cannot parse it (no readable tag)",)
-    return {"xmp": metadata.xmp_bytes(im.info.get("xmp")), "dpi": dpi, **carried}
+    return {"xmp": xmp, "dpi": dpi, **carried}
 
 
 def _carried_exif(exif: Image.Exif) -> dict[str, Any]:
@@ -363,7 +452,7 @@ def _pillow_pixels(
         g = np.asarray(im)
         if mode == "I" and g.size and (g.min() < 0 or g.max() > 65535):
             raise InputImageError(
-                f"{show_path(p)}: 32-bit integer image with values outside 0..65535 is not "
+                f"{show_path(p)}: {_integer_kind(im)} image with values outside 0..65535 is not "
                 "supported")
         g = g.astype(np.uint16)
         alpha = None
@@ -395,13 +484,24 @@ def from_pillow(im: Image.Image) -> ImageData:
     """An in-memory Pillow image as ImageData, converted as `read_image` converts a decoded file
     (modes, 16-bit gray, alpha and transparency, EXIF orientation applied, ICC, EXIF, XMP,
     DPI); for the Python API. InputImageError for modes it cannot hold (float, 32-bit)."""
-    orientation = im.getexif().get(metadata.ORIENTATION)
+    orientation = _orientation(im)
     color, alpha, gray, icc, mode = _pillow_pixels(
         Path("<image>"), im, im.info.get("icc_profile") or None)
     color = _orient(color, orientation)
     alpha = None if alpha is None else _orient(alpha, orientation)
     return ImageData(color=color, alpha=alpha, gray=gray, bit_depth=8 * color.dtype.itemsize,
                      icc_profile=icc, source_mode=mode, **_pillow_metadata(im))
+
+
+def _integer_kind(im: Image.Image) -> str:
+    """What Pillow's 32-bit "I" mode holds, for messages: "16-bit signed integer" for a TIFF of
+    int16 samples (its BitsPerSample and SampleFormat tags), else "32-bit integer"."""
+    tags = getattr(im, "tag_v2", None) or {}
+    bits, sample_format = tags.get(258, (32,)), tags.get(339, (1,))
+    bits = bits[0] if isinstance(bits, tuple) and bits else bits
+    sample_format = sample_format[0] if isinstance(sample_format, tuple) and sample_format \
+        else sample_format
+    return f"{bits}-bit {'signed ' if sample_format == 2 else ''}integer"
 
 
 def _cmyk_to_rgb(im: Image.Image, icc: bytes | None) -> Image.Image:
@@ -497,7 +597,10 @@ def _read_tiff16(p: Path, max_pixels: int | None, orientation: int | None) -> Im
     color = arr[..., :n_color]
     if photometric == 0:  # min-is-white
         color = 65535 - color
-    alpha = np.ascontiguousarray(arr[..., n_color]) if arr.shape[2] > n_color else None
+    # Pillow's rule for 8 bits, kept for 16: the first extra sample is alpha unless the file
+    # declares it unspecified data (ExtraSamples 0), which is dropped
+    has_alpha = arr.shape[2] > n_color and extra[:1] != (0,)
+    alpha = np.ascontiguousarray(arr[..., n_color]) if has_alpha else None
     if alpha is not None and extra[:1] == (1,):  # associated (premultiplied) alpha
         a = alpha.astype(np.float64)[..., None]
         color = np.where(a > 0, np.floor(color * 65535.0 / np.maximum(a, 1) + 0.5), 0)
@@ -538,15 +641,57 @@ def _header_size(head: bytes) -> tuple[int, int] | None:
     if head[:2] == b"BM" and len(head) >= 26:
         w, h = struct.unpack("<ii", head[18:26])
         return w, abs(h)
-    if head[:2] == b"\xff\xd8":
-        i = 2
-        while i + 9 <= len(head) and head[i] == 0xFF:
-            marker = head[i + 1]
-            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-                h, w = struct.unpack(">HH", head[i + 5:i + 9])
-                return w, h
-            i += 2 + struct.unpack(">H", head[i + 2:i + 4])[0]
+    frame = _jpeg_frame(head)
+    return None if frame is None else frame[:2]
+
+
+def _jpeg_frame(head: bytes) -> tuple[int, int, int] | None:
+    """(width, height, bits per sample) from the frame header (SOFn) of a JPEG's first bytes."""
+    if head[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 9 <= len(head) and head[i] == 0xFF:
+        marker = head[i + 1]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            h, w = struct.unpack(">HH", head[i + 5:i + 9])
+            return w, h, head[i + 4]
+        i += 2 + struct.unpack(">H", head[i + 2:i + 4])[0]
     return None
+
+
+def _unrecognised(head: bytes) -> str:
+    """Why a file Pillow did not open is refused, from its first bytes: what is wrong with a
+    PNG or JPEG header, else that the file is none of the formats read."""
+    if head.startswith(formats.PNG_MAGIC):
+        if len(head) < 33 or head[12:16] != b"IHDR":
+            return "damaged PNG (no IHDR chunk after the signature)"
+        if zlib.crc32(head[12:29]) != struct.unpack(">I", head[29:33])[0]:
+            return "damaged PNG (bad IHDR checksum)"
+        w, h, depth, color = struct.unpack(">IIBB", head[16:26])
+        return (f"damaged or unsupported PNG (IHDR: {w}x{h}, bit depth {depth}, colour type "
+                f"{color})")
+    frame = _jpeg_frame(head)
+    if frame is not None and frame[2] != 8:
+        return f"{frame[2]}-bit JPEG is not supported (8 bits per sample only)"
+    return "not a PNG, JPEG, BMP, TIFF or WebP image"
+
+
+def _too_large(p: Path, e: Image.DecompressionBombError, max_pixels: int | None
+               ) -> InputImageError:
+    """Our over-the-limit message for an image Pillow refused at open (its own limit is twice
+    ours): the size from the header where it reads, else the pixel count Pillow states."""
+    size = _header_size(_read_head(p))
+    if size is not None:
+        try:
+            _check_size(p, *size, max_pixels)
+        except InputImageError as ours:
+            return ours
+    stated = re.search(r"\((\d+) pixels\)", str(e))
+    if max_pixels is None or stated is None:
+        return InputImageError(f"{show_path(p)}: image too large ({one_line(e)})")
+    return InputImageError(
+        f"{show_path(p)}: image is {stated.group(1)} pixels, over the limit of {max_pixels} "
+        f"(possible decompression bomb); {_RAISE_LIMIT}")
 
 
 def _orient(a: np.ndarray, orientation: Any) -> np.ndarray:
@@ -564,6 +709,6 @@ def _orient(a: np.ndarray, orientation: Any) -> np.ndarray:
     return a if op is None else np.ascontiguousarray(op(a))
 
 __all__ = [
-    "DEFAULT_MAX_PIXELS", "Frames", "ImageData", "from_pillow", "is_animated", "peek_size",
-    "read_frames", "read_image", "read_uint8",
+    "DEFAULT_MAX_PIXELS", "Animation", "ImageData", "animation_format", "from_pillow",
+    "is_animated", "open_animation", "peek_size", "read_image", "read_uint8",
 ]

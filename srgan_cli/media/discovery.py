@@ -30,7 +30,13 @@ from typing import Literal
 
 from srgan_cli.errors import DatasetError
 from srgan_cli.fileio import find_subdir
-from srgan_cli.media.formats import ANIMATION_SUFFIXES, READ_EXTENSIONS, VIDEO_SUFFIXES
+from srgan_cli.media.formats import (
+    ANIMATION_FORMATS,
+    ANIMATION_SUFFIXES,
+    ANIMATION_WRITE_SUFFIX,
+    READ_EXTENSIONS,
+    VIDEO_SUFFIXES,
+)
 from srgan_cli.messages import option, show_path
 from srgan_cli.options import DATA_ENV, data_root_env
 
@@ -80,19 +86,42 @@ def images_in(folder: Path, *, recursive: bool = False) -> list[Path]:
 
 
 def input_kind(path: str | Path) -> InputKind | None:
-    """What kind of input the file at `path` is, from its suffix (any case) and, for a suffix
-    animations use, its header: "video" (a `VIDEO_SUFFIXES` name), "animation" (a GIF, APNG,
-    PNG or WebP of more than one frame), "image" (any other `READ_EXTENSIONS` name), or None:
-    not an input (a still GIF or APNG included, whose format the decoder does not read)."""
+    """What kind of input the file at `path` is, from its suffix (any case) and, for an image or
+    animation suffix, its content: "video" (a `VIDEO_SUFFIXES` name), "animation" (a GIF, APNG
+    or WebP of more than one frame, whatever image suffix it has: an animated GIF named .jpg
+    too), "image" (any other `READ_EXTENSIONS` name), or None: not an input (a still GIF or
+    APNG included, whose format the decoder does not read)."""
     suffix = Path(path).suffix.lower()
     if suffix in VIDEO_SUFFIXES:
         return "video"
-    if suffix in ANIMATION_SUFFIXES:
-        from srgan_cli.media.decode import is_animated  # Pillow: only when a file is asked about
-
-        if is_animated(path):
-            return "animation"
+    if _animation_format(path) is not None:
+        return "animation"
     return "image" if suffix in READ_EXTENSIONS else None
+
+
+def media_suffix(path: str | Path) -> str | None:
+    """The suffix the output of a video or animation at `path` takes, so that it is written as
+    the same kind of file: a video's own; an animation's own when it names the animation's
+    format, else that format's (an animated GIF named .jpg is written as .gif). None for
+    anything else (a still image's output suffix is the user's choice)."""
+    suffix = Path(path).suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return suffix
+    fmt = _animation_format(path)
+    if fmt is None:
+        return None
+    return suffix if ANIMATION_FORMATS.get(suffix) == fmt else ANIMATION_WRITE_SUFFIX[fmt]
+
+
+def _animation_format(path: str | Path) -> str | None:
+    """`decode.animation_format` for a name with an image or animation suffix (no other file
+    is opened)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in ANIMATION_SUFFIXES and suffix not in READ_EXTENSIONS:
+        return None
+    from srgan_cli.media.decode import animation_format  # Pillow: only when a file is asked about
+
+    return animation_format(path)
 
 
 def is_video_name(path: Path) -> bool:

@@ -3,7 +3,7 @@ format can hold.
 
 Suffixes are compared lower-cased. Pure data, no import beyond the standard library: `srgan
 --help`, `srgan models` and folder scans read it without numpy, Pillow or av. What kind of input
-a given file is (its suffix and, for a suffix animations use, its frame count) is
+a given file is (its suffix and, for an image or animation suffix, its content) is
 `discovery.input_kind`.
 """
 
@@ -19,9 +19,11 @@ READ_EXTENSIONS: frozenset[str] = frozenset(IMAGE_FORMATS)
 WRITE_EXTENSIONS: frozenset[str] = READ_EXTENSIONS
 
 # Animations: suffix -> Pillow format. A .png or .webp is an animation when it has more than one
-# frame, else a still image; .gif and .apng are inputs only when animated.
+# frame, else a still image; .gif and .apng are inputs only when animated. Any image suffix may
+# hold an animation (its content says): it is written with its format's suffix here.
 ANIMATION_FORMATS: dict[str, str] = {".gif": "GIF", ".png": "PNG", ".apng": "PNG", ".webp": "WEBP"}
 ANIMATION_SUFFIXES: frozenset[str] = frozenset(ANIMATION_FORMATS)
+ANIMATION_WRITE_SUFFIX: dict[str, str] = {"GIF": ".gif", "PNG": ".png", "WEBP": ".webp"}
 
 # Videos: suffix -> FFmpeg muxer name (the temp name has no useful suffix, so the format is
 # explicit).

@@ -43,14 +43,22 @@ _KEEP_IFD0 = TEXT_TAGS | {
 def source_exif(exif: Image.Exif) -> bytes | None:
     """The EXIF to carry from a decoded image (its file still open, for the sub-directories):
     descriptive main-directory tags and the Exif and GPS sub-directories, Orientation reset to
-    1. None when no tag is left. Malformed EXIF raises (the caller drops it with a note)."""
+    1. None when no tag is left.
+
+    The bytes are checked here the way writing reads them (`output_exif`, `text_tags`), so
+    that EXIF which cannot be carried fails on reading, where the caller drops it with a note,
+    never when the output is written. Malformed EXIF raises."""
     for tag in [t for t in exif if t not in _KEEP_IFD0]:
         del exif[tag]
     if not len(exif):
         return None
     if ORIENTATION in exif:
         exif[ORIENTATION] = 1
-    return _tobytes(exif)
+    exif.bigtiff = False  # EXIF is classic TIFF (a BigTIFF source's tags would not read back)
+    data = _tobytes(exif)
+    output_exif(data, (1, 1), None)
+    text_tags(data)
+    return data
 
 
 def output_exif(

@@ -15,6 +15,9 @@ partial file. A run cannot be resumed: an interrupted video starts again from it
 
 `iter_frames` streams a video's frames (`video_eval` scores a model on them). Bad input (no video
 stream, an undecodable or truncated stream, no frames) raises one-line InputImageError.
+Frames are upscaled as RGB: a source whose frames carry alpha gets a note in
+`VideoResult.warnings` that the output has none. SVT-AV1, which prints straight to stderr, is
+kept to its errors (`options.quiet_svt_av1`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from srgan_cli.fileio import atomic_write, check_target, not_a_regular_file
 from srgan_cli.media.formats import VIDEO_FORMATS, VIDEO_SUFFIXES
 from srgan_cli.media.thread_pipeline import ThreadPipeline, Writer
 from srgan_cli.messages import one_line, option, show_path
+from srgan_cli.options import quiet_svt_av1
 
 FrameFn = Callable[[list[np.ndarray]], list[np.ndarray]]
 """Upscale a batch of HxWx3 uint8 RGB frames; returns as many frames, each scale x larger."""
@@ -75,6 +79,7 @@ class VideoResult:
     frames_per_second: float = 0.0  # processing speed
     wait_decode: float = 0.0  # seconds the model waited on the decoder
     wait_encode: float = 0.0  # seconds the model waited on the encoder
+    warnings: list[str] = field(default_factory=list)  # what the output could not keep
 
     def as_record(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,22 +99,41 @@ def _has_encoder(name: str) -> bool:
 
 
 def choose_codec(output: Any, requested: str | None = None) -> str:
-    """The encoder for the open output container `output`: `requested` if this FFmpeg has it
-    and the format takes it (else UsageError), otherwise the first of CODEC_PREFERENCE that fits."""
-    supported = set(output.supported_codecs)
-    if requested is not None:
-        if not _has_encoder(requested):
-            raise UsageError(f"{option('codec')} {requested}: this FFmpeg has no such video "
-                             "encoder")
-        if supported and requested not in supported and _codec_id(requested) not in supported:
-            raise UsageError(f"{option('codec')} {requested}: a .{output.format.name} file "
-                             "cannot hold it")
+    """The encoder for the open output container `output`: `requested` if this FFmpeg has it as
+    a video encoder and the format takes it (else UsageError naming the ones that fit),
+    otherwise the first of CODEC_PREFERENCE that fits."""
+    import av
+
+    fits = _video_encoders(output)
+    if requested is None:
+        if fits:
+            return fits[0]
+        raise OutputError(f"no video encoder for a {output.format.name} file in this FFmpeg")
+    known = _has_encoder(requested)
+    kind = str(av.Codec(requested, "w").type) if known else ""
+    if not known:
+        why = "this FFmpeg has no such video encoder"
+    elif kind != "video":
+        article = "an" if kind[:1] in ("a", "e", "i", "o", "u") else "a"
+        why = f"{article} {kind} encoder, not a video one"
+    elif not _fits(output, requested):
+        why = f"a .{output.format.name} file cannot hold it"
+    else:
         return requested
-    for name in CODEC_PREFERENCE:
-        if _has_encoder(name) and (not supported or name in supported
-                                   or _codec_id(name) in supported):
-            return name
-    raise OutputError(f"no video encoder for a {output.format.name} file in this FFmpeg")
+    which = (f"video encoders for a .{output.format.name} file here: {', '.join(fits)}" if fits
+             else f"this FFmpeg has no video encoder for a .{output.format.name} file")
+    raise UsageError(f"{option('codec')} {requested}: {why}; {which}")
+
+
+def _fits(output: Any, encoder: str) -> bool:
+    """Whether the open output's format takes what `encoder` writes."""
+    supported = set(output.supported_codecs)
+    return not supported or encoder in supported or _codec_id(encoder) in supported
+
+
+def _video_encoders(output: Any) -> list[str]:
+    """The encoders of CODEC_PREFERENCE this FFmpeg has that the open output takes, in order."""
+    return [name for name in CODEC_PREFERENCE if _has_encoder(name) and _fits(output, name)]
 
 
 def _codec_id(encoder: str) -> str:
@@ -181,9 +205,44 @@ def _open_input(path: Path) -> Any:
     except av.error.FFmpegError as e:
         raise InputImageError(f"{show_path(path)}: not a readable video ({one_line(e)})") from e
     if not container.streams.video:
+        kinds = sorted({str(s.type) for s in container.streams})
         container.close()
-        raise InputImageError(f"{show_path(path)}: no video stream")
+        if not kinds:  # e.g. an mp4 whose index (moov) is cut off
+            raise InputImageError(f"{show_path(path)}: damaged or truncated video file (no "
+                                  "stream can be read from it)")
+        raise InputImageError(f"{show_path(path)}: no video stream (it holds "
+                              f"{' and '.join(kinds)} only)")
     return container
+
+
+def frame_size(path: str | Path) -> tuple[int, int] | None:
+    """(height, width) of the frames of the video at `path` from its container header, nothing
+    decoded; None when it does not open as a video (decoding it then says why)."""
+    import av
+
+    try:
+        with av.open(str(path), "r") as container:
+            if not container.streams.video:
+                return None
+            ctx = container.streams.video[0].codec_context
+            return (int(ctx.height), int(ctx.width)) if ctx.width and ctx.height else None
+    except Exception:
+        return None
+
+
+def _alpha_dropped(pix_fmt: str | None, written: str) -> str | None:
+    """The note for a source whose frames carry alpha (a pixel format of 2 or 4 components):
+    frames are upscaled as RGB, so the output written as `written` has none."""
+    import av
+
+    try:
+        components = len(av.VideoFormat(pix_fmt).components) if pix_fmt else 0
+    except ValueError:
+        return None
+    if components not in (2, 4):
+        return None
+    return (f"alpha not kept: the source's {pix_fmt} frames have an alpha channel; video frames "
+            f"are upscaled as RGB and written as {written} without it")
 
 
 def _matrix(frame: Any) -> list[int] | None:
@@ -336,6 +395,7 @@ class _Plan:
     pix_fmt: str
     crf: int | None
     copied: list[str]
+    warnings: list[str]
 
 
 def _setup_output(src: Path, inp: Any, out: Any, first: _Frame, size: tuple[int, int],
@@ -348,6 +408,8 @@ def _setup_output(src: Path, inp: Any, out: Any, first: _Frame, size: tuple[int,
     src_fmt = vin.codec_context.pix_fmt if vin.codec_context is not None else None
     fmt = _pick_pix_fmt(chosen, pix_fmt, src_fmt, size)
     rate = vin.average_rate or vin.guessed_rate or Fraction(25)
+    if chosen == "libsvtav1":
+        quiet_svt_av1()
     vout = out.add_stream(chosen, rate=rate, options=options)
     vout.width, vout.height = size[1], size[0]
     vout.pix_fmt = fmt
@@ -367,7 +429,8 @@ def _setup_output(src: Path, inp: Any, out: Any, first: _Frame, size: tuple[int,
     chapters = inp.chapters()
     if chapters:
         out.set_chapters(chapters)
-    return _Plan(chosen, fmt, crf_used, copied), vout, mapping
+    dropped = _alpha_dropped(src_fmt, fmt)
+    return _Plan(chosen, fmt, crf_used, copied, [dropped] if dropped else []), vout, mapping
 
 
 def upscale_video(
@@ -420,7 +483,7 @@ def upscale_video(
         fps=float(rate) if rate else None, duration=duration,
         rotation=first.rotation, copied_streams=plan.copied, seconds=seconds,
         frames_per_second=frames.frames_in / seconds if seconds > 0 else 0.0,
-        wait_decode=frames.wait_decode, wait_encode=frames.wait_encode)
+        wait_decode=frames.wait_decode, wait_encode=frames.wait_encode, warnings=plan.warnings)
 
 
 def _check_batch(out: list[np.ndarray], n: int, size: tuple[int, int]) -> None:

@@ -125,6 +125,8 @@ def from_state_dict(
     from srgan_cli.models import edsr, msrresnet
 
     shapes = shapes_of(state)
+    if not shapes:
+        raise ModelError(f"{where}: the file holds no tensors (an empty state dict), not a model")
     check_sane(shapes, where)
     if "head.weight" in shapes and any(k.startswith("upsampler.") for k in shapes):
         module, full_card = bundled.srresnet_from_state(state, dict(card), where)

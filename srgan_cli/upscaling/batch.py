@@ -382,7 +382,7 @@ def media_step(job: Job, rec: Record, media: MediaInput, upscaler: ImageUpscaler
                options: UpscaleOptions, progress: FrameProgress | None = None) -> None:
     """Decode, upscale and encode every frame of `media` (its own threads overlap them);
     the result or the failure goes into `rec`."""
-    from srgan_cli.upscaling.media_jobs import run_media
+    from srgan_cli.upscaling.media_jobs import media_warnings, run_media
 
     start = time.perf_counter()
     assert job.output is not None
@@ -392,8 +392,10 @@ def media_step(job: Job, rec: Record, media: MediaInput, upscaler: ImageUpscaler
         result = run_media(media, out, upscaler, outscale=options.outscale,
                            codec=options.codec, crf=options.crf, pix_fmt=options.pix_fmt,
                            quality=options.quality, overwrite=options.overwrite,
-                           progress=progress)
+                           progress=progress, max_pixels=options.pixel_limit,
+                           max_output_pixels=options.max_output_pixels)
         rec.media = result
+        rec.warnings.extend(media_warnings(result))
         rec.input_size = [result.width, result.height]
         rec.output_size = [result.out_width, result.out_height]
 

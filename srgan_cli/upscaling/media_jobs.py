@@ -75,10 +75,12 @@ def frame_function(upscaler: ImageUpscaler, outscale: float | None) -> FrameFn:
 def run_media(
     media: MediaInput, output: Path, upscaler: ImageUpscaler, *, outscale: float | None,
     codec: str | None, crf: int | None, pix_fmt: str | None, quality: int | None,
-    overwrite: bool, progress: FrameProgress | None = None,
+    overwrite: bool, progress: FrameProgress | None = None, max_pixels: int | None = None,
+    max_output_pixels: int = 0,
 ) -> MediaResult:
     """Upscale every frame of `media` into `output` (the batch's options: `codec`, `crf`,
-    `pix_fmt` for videos, `quality` for animations, None the default); what it did.
+    `pix_fmt` for videos, `quality`, `max_pixels` and `max_output_pixels` for animations, whose
+    frames are all held for the writer; None the default); what it did.
 
     Raises what `video.upscale_video` / `animation.upscale_animation` raise (one-line
     SrganErrors); an interrupt leaves no output."""
@@ -92,10 +94,18 @@ def run_media(
     from srgan_cli.media.animation import upscale_animation
 
     result = upscale_animation(media.path, output, fn, overwrite=overwrite,
-                               quality=95 if quality is None else quality)
+                               quality=95 if quality is None else quality, scale=scale,
+                               max_pixels=max_pixels, max_output_pixels=max_output_pixels)
     if progress is not None:
         progress(result.frames, result.frames)
     return result
+
+
+def media_warnings(result: MediaResult) -> list[str]:
+    """What the output could not keep, for the record: a video's alpha (animations keep it)."""
+    from srgan_cli.media.video import VideoResult
+
+    return list(result.warnings) if isinstance(result, VideoResult) else []
 
 
 def result_kind(result: MediaResult) -> MediaKind:

@@ -148,14 +148,15 @@ def normalise_ext(ext: str | None) -> str | None:
 def output_for(src: Source, out_dir: Path | None, suffix: str, ext: str | None) -> Path:
     """<out_dir or the input's folder>/<subfolders under the input root>/<stem><suffix><ext>.
 
-    A video, or an animated GIF or APNG, keeps its own suffix (`ext` is for still images): it
-    is written as the same kind of file."""
-    from srgan_cli.media.discovery import input_kind
+    A video or an animation is written as the same kind of file (`ext` is for still images):
+    its suffix is `discovery.media_suffix` (an animated GIF named .jpg gets .gif)."""
+    from srgan_cli.media.discovery import media_suffix
     from srgan_cli.media.formats import WRITE_EXTENSIONS
 
     own = src.path.suffix.lower()
-    if own not in WRITE_EXTENSIONS and input_kind(src.path) in ("video", "animation"):
-        ext = own  # no still image is written as .mp4, .gif or .apng
+    kept = media_suffix(src.path)
+    if kept is not None:
+        ext = kept
     elif ext is None:
         ext = own if own in WRITE_EXTENSIONS else ".png"
     name = f"{src.path.stem}{suffix}{ext}"

@@ -10,7 +10,7 @@ from media_builders import AH as H
 from media_builders import ANIMATION_DURATIONS as DURATIONS
 from media_builders import AW as W
 from media_builders import make_animation as make
-from media_builders import nearest_x2
+from media_builders import make_damaged_apng, nearest_x2
 from media_builders import read_animation as read
 from PIL import GifImagePlugin, Image
 
@@ -102,3 +102,74 @@ def test_bad_inputs_and_targets(tmp_path: Path) -> None:
     still = tmp_path / "still.png"
     Image.new("RGB", (4, 4)).save(still)
     assert not decode.is_animated(still) and not decode.is_animated(bad)
+
+
+def test_a_damaged_apng_frame_is_an_input_error(tmp_path: Path) -> None:
+    """Whatever the decoder raises on a damaged frame (Pillow: SyntaxError) is one line."""
+    src = tmp_path / "bad.png"
+    make_damaged_apng(src)
+    assert decode.animation_format(src) == "PNG"
+    with pytest.raises(InputImageError, match="bad.png: damaged animation: frame 2 of 3 does "
+                                              "not decode"):
+        animation.upscale_animation(src, tmp_path / "o.png", nearest_x2)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_frames_x_canvas_over_the_limit_is_refused_before_decoding(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An animation bomb (many large frames) is refused from its header, like a still image;
+    `max_pixels` None lifts the limit."""
+    src = tmp_path / "in.gif"
+    make(src, "GIF")  # 5 frames of W x H
+
+    def never(self: decode.Animation) -> None:
+        raise AssertionError("a frame was decoded")
+
+    with monkeypatch.context() as m:
+        m.setattr(decode.Animation, "frames", never)
+        with pytest.raises(InputImageError) as e:
+            animation.upscale_animation(src, tmp_path / "o.gif", nearest_x2,
+                                        max_pixels=5 * W * H - 1)
+    assert str(e.value).endswith(
+        f"in.gif: animation is 5 frames of {W}x{H} = {5 * W * H} pixels, over the limit of "
+        f"{5 * W * H - 1} (possible decompression bomb); raise it with max_pixels N (0 = no "
+        "limit)")
+    animation.upscale_animation(src, tmp_path / "o.gif", nearest_x2, max_pixels=5 * W * H)
+    animation.upscale_animation(src, tmp_path / "p.gif", nearest_x2, max_pixels=None)
+
+
+def test_output_frames_held_for_the_writer_are_bounded(tmp_path: Path) -> None:
+    src = tmp_path / "in.webp"
+    make(src, "WEBP")
+    total = 5 * (2 * W) * (2 * H)
+    with pytest.raises(OutputError, match=rf"the output would be 5 frames of {2 * W}x{2 * H} = "
+                                          rf"{total} pixels, .* above the limit of {total - 1}"):
+        animation.upscale_animation(src, tmp_path / "o.webp", nearest_x2, scale=2,
+                                    max_output_pixels=total - 1)
+    assert not (tmp_path / "o.webp").exists()
+    animation.upscale_animation(src, tmp_path / "o.webp", nearest_x2, scale=2,
+                                max_output_pixels=total)
+
+
+def test_frames_are_decoded_as_they_are_upscaled(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only one batch of decoded frames is held: the first batch is upscaled before the rest
+    is decoded."""
+    src = tmp_path / "in.png"
+    make(src, "PNG")
+    decoded: list[int] = []
+    seen_at_call: list[int] = []
+    frames = decode.Animation.frames
+
+    def counting(self: decode.Animation) -> object:
+        for item in frames(self):
+            decoded.append(1)
+            yield item
+
+    def fn(fr: list[np.ndarray]) -> list[np.ndarray]:
+        seen_at_call.append(len(decoded))
+        return nearest_x2(fr)
+
+    monkeypatch.setattr(decode.Animation, "frames", counting)
+    animation.upscale_animation(src, tmp_path / "o.png", fn, batch=2)
+    assert seen_at_call == [2, 4, 5]

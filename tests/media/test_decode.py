@@ -753,7 +753,8 @@ def test_peek_size_reads_the_header_with_orientation(tmp_path: Path) -> None:
     Image.fromarray(random_pixels((10, 20, 3))).save(tmp_path / "r.png", exif=exif)
     assert peek_size(tmp_path / "r.png") == (20, 10)
     assert peek_size(_save(random_pixels((10, 20, 3)), tmp_path / "p.jpg")) == (10, 20)
-    assert peek_size(_save(random_pixels((4, 4, 3)), tmp_path / "g.png", format="GIF")) is None
+    # a GIF (whatever its name) is read too: animations are checked against the output limit
+    assert peek_size(_save(random_pixels((4, 6, 3)), tmp_path / "g.png", format="GIF")) == (4, 6)
     (tmp_path / "t.png").write_text("not an image")
     assert peek_size(tmp_path / "t.png") is None
     assert peek_size(tmp_path / "missing.png") is None
@@ -947,3 +948,73 @@ def test_write_image_publish_is_no_clobber(tmp_path: Path, monkeypatch: pytest.M
     assert out.read_bytes() == b"rival" and _no_temp_files(tmp_path)
     write_image(out, _image(), overwrite=True)
     assert read_image(out).size == _image().size
+
+
+def test_peek_size_is_silent_on_corrupt_exif(tmp_path: Path) -> None:
+    """Pillow warns "Corrupt EXIF data" while reading the header: -q must stay quiet."""
+    import warnings
+
+    path = tmp_path / "e.jpg"
+    Image.fromarray(random_pixels((4, 6, 3))).save(
+        path, exif=b"Exif\0\0MM\0*\0\0\0\x08\xff\xff")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert peek_size(path) == (4, 6)
+    assert [str(w.message) for w in seen] == []
+
+
+# --------------------------------------------------------------------------- what is wrong, said
+
+
+def test_a_png_with_a_bad_ihdr_checksum_is_called_damaged(tmp_path: Path) -> None:
+    data = bytearray(_save(random_pixels((4, 4, 3)), tmp_path / "ok.png").read_bytes())
+    data[29] ^= 0xFF  # the IHDR CRC
+    (tmp_path / "bad.png").write_bytes(bytes(data))
+    with pytest.raises(InputImageError, match=r"bad\.png: damaged PNG \(bad IHDR checksum\)$"):
+        read_image(tmp_path / "bad.png")
+
+
+def test_a_12_bit_jpeg_is_named_as_such(tmp_path: Path) -> None:
+    data = bytearray(_save(random_pixels((4, 4, 3)), tmp_path / "ok.jpg").read_bytes())
+    sof = data.find(b"\xff\xc0")
+    data[sof + 1], data[sof + 4] = 0xC1, 12  # extended sequential, 12 bits per sample
+    (tmp_path / "deep.jpg").write_bytes(bytes(data))
+    with pytest.raises(InputImageError, match="deep.jpg: 12-bit JPEG is not supported"):
+        read_image(tmp_path / "deep.jpg")
+
+
+def test_an_int16_tiff_is_named_16_bit_signed(tmp_path: Path) -> None:
+    tifffile.imwrite(tmp_path / "s.tif", np.array([[-5, 7], [300, 2]], np.int16))
+    with pytest.raises(InputImageError, match="s.tif: 16-bit signed integer image") as e:
+        read_image(tmp_path / "s.tif")
+    assert "32-bit" not in str(e.value)
+
+
+def test_a_huge_bmp_header_gets_our_limit_and_the_option(tmp_path: Path) -> None:
+    """Pillow refuses over twice its own limit at open, with its own number: ours is shown."""
+    header = b"BM" + struct.pack("<IHHI", 154, 0, 0, 54) + struct.pack(
+        "<IiiHHIIiiII", 40, 60000, 60000, 1, 24, 0, 0, 0, 0, 0, 0)
+    (tmp_path / "big.bmp").write_bytes(header + bytes(100))
+    with pytest.raises(InputImageError) as e:
+        read_image(tmp_path / "big.bmp")
+    assert str(e.value).endswith(
+        f"big.bmp: image is 60000x60000 = 3600000000 pixels, over the limit of "
+        f"{DEFAULT_MAX_PIXELS} (possible decompression bomb); raise it with max_pixels N "
+        "(0 = no limit)")
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_unspecified_extra_tiff_samples_are_dropped_at_both_depths(tmp_path: Path,
+                                                                   bits: int) -> None:
+    """ExtraSamples 0 is data of no stated meaning, not alpha (Pillow's rule, also for 16 bits);
+    a first extra sample declared alpha (or with no ExtraSamples tag) is alpha."""
+    dtype = np.uint8 if bits == 8 else np.uint16
+    px = random_pixels((4, 6, 5), dtype)
+    tifffile.imwrite(tmp_path / "x.tif", px, photometric="rgb", planarconfig="contig",
+                     extrasamples=[0, 0])
+    img = read_image(tmp_path / "x.tif")
+    assert img.alpha is None and np.array_equal(img.color, px[..., :3]) and img.bit_depth == bits
+    tifffile.imwrite(tmp_path / "a.tif", px[..., :4], photometric="rgb", planarconfig="contig",
+                     extrasamples=[2])
+    img = read_image(tmp_path / "a.tif")
+    assert img.alpha is not None and np.array_equal(img.alpha, px[..., 3])

@@ -13,8 +13,8 @@ from PIL import Image
 
 from srgan_cli.errors import ModelError
 from srgan_cli.media import formats
-from srgan_cli.media.decode import is_animated, read_frames, read_image
-from srgan_cli.media.discovery import input_kind, is_upscale_input, is_video_name
+from srgan_cli.media.decode import is_animated, open_animation, read_image
+from srgan_cli.media.discovery import input_kind, is_upscale_input, is_video_name, media_suffix
 from srgan_cli.media.encode import SAVED_PNG_LEVEL, write_png
 from srgan_cli.models.loading import load
 
@@ -80,9 +80,10 @@ def test_animated_files_are_animations(tmp_path: Path, name: str, fmt: str) -> N
     path = tmp_path / name
     make_animation(path, fmt)
     assert input_kind(path) == "animation" and is_animated(path) and is_upscale_input(path)
-    frames = read_frames(path)
-    assert (frames.format, len(frames.frames)) == (fmt, 5)
-    assert frames.frames[0].shape == (12, 16, 4) and frames.frames[0].dtype == np.uint8
+    anim = open_animation(path)
+    frames = [f for f, _ in anim.frames()]
+    assert (anim.format, anim.frame_count, len(frames)) == (fmt, 5, 5)
+    assert frames[0].shape == (12, 16, 4) and frames[0].dtype == np.uint8
 
 
 def test_still_gif_and_apng_are_not_inputs(tmp_path: Path) -> None:
@@ -115,16 +116,16 @@ def test_loading_refuses_other_model_suffixes_naming_the_table(tmp_path: Path) -
         load(str(path))
 
 
-def test_read_frames_refuses_what_is_not_an_animation_format(tmp_path: Path) -> None:
+def test_open_animation_refuses_what_is_not_an_animation_format(tmp_path: Path) -> None:
     from srgan_cli.errors import InputImageError
 
     jpeg = tmp_path / "a.gif"
     Image.new("RGB", (4, 4)).save(jpeg, format="JPEG")
     with pytest.raises(InputImageError, match="not a GIF, APNG or WebP animation"):
-        read_frames(jpeg)
+        open_animation(jpeg)
     (tmp_path / "b.gif").write_bytes(b"GIF89a broken")
     with pytest.raises(InputImageError, match="unreadable animation"):
-        read_frames(tmp_path / "b.gif")
+        open_animation(tmp_path / "b.gif")
 
 
 @pytest.mark.parametrize("shape", [(5, 7), (5, 7, 3)])
@@ -145,3 +146,24 @@ def test_write_png_is_the_pillow_png_at_level_6(tmp_path: Path, shape: tuple[int
         write_png(tmp_path / "f.png", pixels.astype(np.float32))
     with pytest.raises(ValueError, match="uint8"):
         write_png(tmp_path / "rgba.png", np.zeros((2, 2, 4), np.uint8))
+
+
+@pytest.mark.parametrize("name,fmt,written", [
+    ("a.jpg", "GIF", ".gif"), ("a.png", "WEBP", ".webp"), ("a.webp", "PNG", ".png"),
+    ("a.tif", "GIF", ".gif"), ("a.gif", "GIF", ".gif"), ("a.apng", "PNG", ".apng")])
+def test_an_animation_is_known_by_its_content(tmp_path: Path, name: str, fmt: str,
+                                              written: str) -> None:
+    """As for stills, the bytes say what a file is: an animated GIF named .jpg is an animation,
+    written as .gif; a name that fits its format is kept."""
+    path = tmp_path / name
+    make_animation(path, fmt)
+    assert input_kind(path) == "animation" and media_suffix(path) == written
+    assert open_animation(path).format == fmt
+
+
+def test_media_suffix_of_videos_and_stills(tmp_path: Path) -> None:
+    assert media_suffix(tmp_path / "clip.MKV") == ".mkv"
+    still = tmp_path / "s.jpg"
+    Image.new("RGB", (4, 4)).save(still, format="GIF")
+    assert media_suffix(still) is None and input_kind(still) == "image"
+    assert media_suffix(tmp_path / "missing.png") is None

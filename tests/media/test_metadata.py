@@ -156,6 +156,41 @@ def test_malformed_exif_is_dropped_with_a_note(tmp_path: Path) -> None:
     assert any("EXIF not carried" in w for w in img.warnings)
 
 
+@pytest.mark.parametrize("ext", [".tif", ".png", ".jpg"])
+def test_bigtiff_exif_is_carried(tmp_path: Path, ext: str) -> None:
+    """A BigTIFF's tags come as BigTIFF EXIF, which Pillow cannot read back: carried as the
+    classic TIFF structure every format's EXIF is (it stopped writing with a struct error)."""
+    import tifffile
+
+    src = tmp_path / "big.tif"
+    tifffile.imwrite(src, random_pixels((8, 8, 3)), bigtiff=True, photometric="rgb",
+                     description="a caption", software="scanner 2")
+    img = read_image(src)
+    assert img.exif is not None and img.exif.startswith(b"Exif\0\0II*\0") and not img.warnings
+    out = tmp_path / f"out{ext}"
+    write_image(out, _x4(img))
+    with Image.open(out) as im:
+        assert im.getexif()[0x010E] == "a caption"
+
+
+def test_exif_that_writing_cannot_read_is_dropped_on_reading(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Metadata that cannot be carried is dropped with a note when read, never an error when
+    the output is written (whatever the parser raises)."""
+    src = tmp_path / "in.jpg"
+    Image.fromarray(random_pixels((8, 8, 3))).save(src, exif=_camera_exif())
+
+    def unreadable(exif: bytes) -> dict[int, bytes]:
+        raise struct.error("unpack requires a buffer of 8 bytes")
+
+    monkeypatch.setattr(metadata, "text_tags", unreadable)
+    img = read_image(src)
+    assert img.exif is None
+    assert img.warnings == ("EXIF not carried: cannot parse it (unpack requires a buffer of 8 "
+                            "bytes)",)
+    write_image(tmp_path / "out.tif", _x4(img))
+
+
 # --------------------------------------------------------------------------- XMP and DPI
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from media_builders import H, N, W, make_clip, nearest_x2, probe
+from media_builders import H, N, W, make_alpha_clip, make_clip, nearest_x2, probe
 
 from srgan_cli.errors import DatasetError, InputImageError, OutputError, UsageError
 from srgan_cli.evaluation import video_scores
@@ -190,7 +190,7 @@ def test_no_video_stream(tmp_path: Path) -> None:
     c.mux(a.encode(fr))
     c.mux(a.encode())
     c.close()
-    with pytest.raises(InputImageError, match="no video stream"):
+    with pytest.raises(InputImageError, match=r"no video stream \(it holds audio only\)"):
         video.upscale_video(p, tmp_path / "o.mkv", nearest_x2, 2)
 
 
@@ -286,3 +286,76 @@ def test_evaluate_too_small(tmp_path: Path) -> None:
     make_clip(p, audio=None, n=2, w=16, h=16)
     with pytest.raises(DatasetError, match="too small"):
         video_scores.evaluate_video(p, nearest_x2, 4)
+
+
+def test_an_audio_encoder_is_refused_naming_the_video_ones(tmp_path: Path) -> None:
+    """--codec aac (an audio encoder) made add_stream raise TypeError: a usage error now."""
+    src = tmp_path / "in.mp4"
+    make_clip(src, audio=None, n=2)
+    with pytest.raises(UsageError) as e:
+        video.upscale_video(src, tmp_path / "o.mp4", nearest_x2, 2, codec="aac")
+    assert str(e.value).startswith(
+        "codec aac: an audio encoder, not a video one; video encoders for a .mp4 file here: "
+        "libx264")
+    with pytest.raises(UsageError, match="codec nope264: this FFmpeg has no such video encoder; "
+                                         "video encoders for a .mp4 file here: libx264"):
+        video.upscale_video(src, tmp_path / "o.mp4", nearest_x2, 2, codec="nope264")
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_an_mp4_whose_index_is_cut_off_is_called_truncated(tmp_path: Path) -> None:
+    """Without faststart the index (moov) comes last: cut inside it, no stream can be read."""
+    p = tmp_path / "clip.mp4"
+    make_clip(p, audio=None, n=3)
+    data = p.read_bytes()
+    moov = data.find(b"moov")
+    assert moov > data.find(b"mdat") > 0
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[:moov + 40])
+    with pytest.raises(InputImageError, match=r"cut.mp4: damaged or truncated video file \(no "
+                                              r"stream can be read from it\)"):
+        video.upscale_video(cut, tmp_path / "o.mp4", nearest_x2, 2)
+
+
+def test_alpha_the_output_cannot_keep_is_a_warning(tmp_path: Path) -> None:
+    src = tmp_path / "alpha.mov"
+    make_alpha_clip(src)
+    rec = video.upscale_video(src, tmp_path / "o.mp4", nearest_x2, 2)
+    assert len(rec.warnings) == 1 and rec.warnings[0].startswith(
+        "alpha not kept: the source's yuva444p")
+    assert rec.warnings[0].endswith(f"written as {rec.pix_fmt} without it")
+    assert rec.as_record()["warnings"] == rec.warnings
+    plain = tmp_path / "plain.mp4"
+    make_clip(plain, audio=None, n=2)
+    assert video.upscale_video(plain, tmp_path / "p.mp4", nearest_x2, 2).warnings == []
+
+
+def test_frame_size_from_the_header(tmp_path: Path) -> None:
+    from srgan_cli.media.decode import peek_size
+
+    make_clip(tmp_path / "c.mkv", audio=None, n=2)
+    assert video.frame_size(tmp_path / "c.mkv") == (H, W)
+    assert peek_size(tmp_path / "c.mkv") == (H, W)
+    (tmp_path / "junk.mp4").write_bytes(b"not a video" * 10)
+    assert peek_size(tmp_path / "junk.mp4") is None
+
+
+@pytest.mark.slow
+def test_svt_av1_prints_nothing(tmp_path: Path) -> None:
+    """SVT-AV1 writes a banner straight to stderr, past -q and FFmpeg's log level: kept to its
+    errors (unless the user set SVT_LOG)."""
+    import subprocess
+    import sys
+
+    from helpers import child_env
+
+    make_clip(tmp_path / "c.mp4", audio=None, n=2)
+    env = child_env()
+    env.pop("SVT_LOG", None)
+    code = ("import sys; from srgan_cli.media import video; "
+            "video.upscale_video(sys.argv[1], sys.argv[2], lambda f: f, 1, codec='libsvtav1')")
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "c.mp4"),
+                          str(tmp_path / "o.webm")], capture_output=True, text=True, env=env,
+                         check=False)
+    assert run.returncode == 0 and (tmp_path / "o.webm").is_file(), run.stderr
+    assert run.stderr == ""

@@ -205,3 +205,12 @@ def test_bundled_name_and_our_safetensors(tmp_path: Path, monkeypatch: pytest.Mo
     (tmp_path / "x.bin").write_bytes(b"1")
     with pytest.raises(ModelError, match="unknown model file type '.bin'"):
         loading.load(str(tmp_path / "x.bin"))
+
+
+def test_an_empty_safetensors_file_says_it_holds_no_tensors(tmp_path: Path) -> None:
+    """It was "unknown layout: keys " with nothing after it."""
+    path = tmp_path / "empty.safetensors"
+    save_file({}, str(path))
+    with pytest.raises(ModelError) as e:
+        loading.load(str(path))
+    assert str(e.value) == f"{path}: the file holds no tensors (an empty state dict), not a model"

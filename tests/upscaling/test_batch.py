@@ -459,7 +459,7 @@ def test_a_fifo_input_is_refused_before_any_open(tmp_path: Path) -> None:
 
     from helpers import fifo_watchdog
 
-    from srgan_cli.media.decode import is_animated, peek_size, read_frames, read_image
+    from srgan_cli.media.decode import is_animated, open_animation, peek_size, read_image
     from srgan_cli.upscaling.planning import check_output_sizes
 
     write_png(tmp_path / "a.png")
@@ -471,7 +471,7 @@ def test_a_fifo_input_is_refused_before_any_open(tmp_path: Path) -> None:
         check_output_sizes(jobs, 2, max_output_pixels=0)
         result = run_jobs(jobs, Nearest(), UpscaleOptions())
         assert peek_size(tmp_path / "f.png") is None and not is_animated(tmp_path / "g.gif")
-        for read in (read_image, read_frames):
+        for read in (read_image, open_animation):
             with pytest.raises(InputImageError, match=r"not a regular file \(a FIFO\)"):
                 read(tmp_path / "g.gif")
         assert time.monotonic() - start < 4, "a FIFO was opened"

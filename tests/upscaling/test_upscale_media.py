@@ -9,8 +9,8 @@ import av
 import numpy as np
 import pytest
 from helpers import run_srgan as run
+from media_builders import AH, AW, N, make_alpha_clip, make_clip, make_damaged_apng, probe
 from media_builders import ANIMATION_DURATIONS as DURATIONS
-from media_builders import N, make_clip, probe
 from media_builders import make_animation as make
 from media_builders import read_animation as read
 from PIL import Image
@@ -129,7 +129,7 @@ def test_bad_videos_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     make_clip(tmp_path / "c.mp4", audio=None, n=2)
     code, _, err = run(["upscale", "c.mp4", "o.mp4", "--model", "bicubic", "--codec",
                         "nosuch"], capsys)
-    assert code == UsageError.exit_code and "--codec nosuch" in err
+    assert code == UsageError.exit_code and "codec nosuch: this FFmpeg has no such" in err
     code, _, err = run(["upscale", "c.mp4", "o.mp4", "--model", "bicubic", "--crf", "99"],
                        capsys)
     assert code == UsageError.exit_code and "--crf" in err
@@ -186,3 +186,88 @@ def test_progress_over_frames(tmp_path: Path) -> None:
     assert rep.seen and rep.seen[-1] == (N, N)
     with av.open(str(tmp_path / "c_x4.mp4")) as c:
         assert c.streams.video[0].codec_context.width == 128
+
+
+def test_animations_go_by_content_not_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                           ) -> None:
+    """An animated GIF named .jpg was refused as a still; an animated WebP named .png was
+    written as .png and refused (exit 4). Each is written as its own kind."""
+    make(tmp_path / "gif.jpg", "GIF")
+    make(tmp_path / "webp.png", "WEBP")
+    code, out, err = run(["upscale", "gif.jpg", "webp.png", "-o", "out", "--model", "bicubic",
+                          "-s", "2"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["gif.gif", "webp.webp"]
+    for name in ("gif.gif", "webp.webp"):
+        frames, durations, _ = read(tmp_path / "out" / name)
+        assert len(frames) == len(DURATIONS) and frames[0].shape == (2 * AH, 2 * AW, 4)
+
+
+def test_a_damaged_apng_is_an_input_error(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    make_damaged_apng(tmp_path / "bad.png")
+    code, _, err = run(["upscale", "bad.png", "-o", "out", "--model", "bicubic"], capsys)
+    assert code == InputImageError.exit_code
+    assert err.strip().splitlines() == [
+        "error: bad.png: damaged animation: frame 2 of 3 does not decode (APNG contains invalid "
+        "frames)"]
+
+
+def test_animation_limits_are_checked_before_decoding(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """--max-pixels bounds frames x canvas of the input, --max-output-pixels the upscaled
+    frames held for the writer (each was ignored for animations)."""
+    make(tmp_path / "a.gif", "GIF")  # 5 frames of AW x AH
+    frames = len(DURATIONS)
+    code, _, err = run(["upscale", "a.gif", "-o", "out", "--model", "bicubic",
+                        "--max-pixels", str(frames * AW * AH - 1)], capsys)
+    assert code == InputImageError.exit_code
+    assert f"animation is {frames} frames of {AW}x{AH}" in err and "max" in err
+    total = frames * (4 * AW) * (4 * AH)
+    code, _, err = run(["upscale", "a.gif", "-o", "out", "--model", "bicubic",
+                        "--max-output-pixels", str(total - 1)], capsys)
+    assert code == OutputError.exit_code
+    assert f"the output would be {frames} frames of {4 * AW}x{4 * AH} = {total} pixels" in err
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+    code, _, err = run(["upscale", "a.gif", "-o", "out", "--model", "bicubic",
+                        "--max-pixels", str(frames * AW * AH),
+                        "--max-output-pixels", str(total)], capsys)
+    assert code == 0, err
+
+
+@pytest.mark.slow
+def test_an_animation_bomb_is_refused_at_the_default_limit(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Many large frames (each under the limit, all far above it): refused from the header, at
+    once, never decoded into memory."""
+    frames = [Image.new("P", (2000, 2000), i) for i in range(25)]  # 100 MP, tiny when coded
+    frames[0].save(tmp_path / "bomb.gif", save_all=True, append_images=frames[1:],
+                   duration=10, loop=0)
+    del frames
+    code, _, err = run(["upscale", "bomb.gif", "-o", "out", "--model", "bicubic"], capsys)
+    assert code == InputImageError.exit_code
+    assert "animation is 25 frames of 2000x2000 = 100000000 pixels, over the limit" in err
+
+
+def test_max_output_pixels_reaches_videos(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    make_clip(tmp_path / "c.mp4", audio=None, n=2)
+    code, _, err = run(["upscale", "c.mp4", "-o", "out", "--model", "bicubic",
+                        "--max-output-pixels", "10000"], capsys)
+    assert code == OutputError.exit_code and "the output would be 128x96" in err
+
+
+@pytest.mark.slow
+def test_audio_codec_and_dropped_alpha(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                       ) -> None:
+    make_clip(tmp_path / "c.mp4", audio=None, n=2)
+    code, _, err = run(["upscale", "c.mp4", "o.mp4", "--model", "bicubic", "--codec", "aac"],
+                       capsys)
+    assert code == UsageError.exit_code
+    assert "codec aac: an audio encoder, not a video one; video encoders for a .mp4 file here: " \
+        "libx264" in err
+    make_alpha_clip(tmp_path / "a.mov")
+    code, out, err = run(["upscale", "a.mov", "b.mp4", "--model", "bicubic", "--json"], capsys)
+    assert code == 0, err
+    [note] = json.loads(out)["warnings"]
+    assert note.startswith("alpha not kept: the source's yuva444p")
