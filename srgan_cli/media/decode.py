@@ -145,11 +145,10 @@ def animation_format(path: str | Path) -> str | None:
     frame, from its content whatever its name; None for anything else (a still image, another
     format, a file that does not open, anything but a regular file)."""
     p = Path(path)
-    problem = not_a_regular_file(p)  # before the open: a FIFO would block it
-    if problem is not None:
-        raise InputImageError(f"{show_path(p)}: {problem}")
+    if not_a_regular_file(p) is not None:  # before the open: a FIFO would block it
+        return None
     try:
-        if not p.is_file() or not _animation_magic(_read_head(p, 16)):
+        if not _animation_magic(_read_head(p, 16)):
             return None  # most files: no Pillow, no lock
         # no Pillow size limit for the header: a bomb is still an animation, refused by ours
         with _pillow_guard(None), Image.open(p, formats=_ANIMATION_PIL_FORMATS) as im:
