@@ -1,7 +1,8 @@
 """A stop always saves: `srgan train --workers 2` hit by SIGINT, SIGTERM or SIGHUP sent to its
 whole process group (what a terminal, `timeout`, SLURM's scancel and systemd do) saves a
 checkpoint at the step reached and exits 130, and `--resume auto` continues bit for bit; a
-DataLoader worker killed on its own is one clear line, exit 9, the last checkpoint named."""
+DataLoader worker killed on its own is one clear line, exit 9, the last checkpoint named; one that
+dies while a stop is under way is part of the stop."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from helpers import assert_same_training_state, child_env, noise_pngs
 
 from srgan_cli.errors import TrainingError
@@ -166,3 +169,26 @@ def test_a_worker_killed_on_its_own_is_a_training_error_naming_the_checkpoint(
     assert saved == int(stopped[1]) or saved == int(stopped[1]) // 2 * 2, line
     assert f"the last good checkpoint step {saved} is kept at {run / 'last.pt'}" in line, line
     assert line.endswith("(continue with --resume auto)")
+
+
+def test_a_worker_that_dies_in_a_stop_is_part_of_the_stop(tmp_path: Path) -> None:
+    noise_pngs(tmp_path / "train", 2, (48, 44))
+    run = tmp_path / "run"
+    cfg = _cfg(tmp_path, "run", 100)
+    cfg.workers = 2
+    logs: list[str] = []
+    t = Trainer(cfg, log=logs.append)
+    real = t.train_step
+
+    def step(hr: torch.Tensor, lr_img: torch.Tensor) -> dict[str, torch.Tensor]:
+        if t.step == 2:  # in step 3, before its update: a stop is asked for, then a worker dies
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(_children(os.getpid())[0], signal.SIGKILL)
+            time.sleep(2)  # torch's SIGCHLD handler raises its RuntimeError in here
+        return real(hr, lr_img)
+
+    t.train_step = step  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        t.fit()
+    assert load_checkpoint(run / "last.pt")["step"] == 2
+    assert f"interrupted at step 2; checkpoint saved to {run / 'last.pt'}" in "\n".join(logs)

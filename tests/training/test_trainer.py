@@ -187,6 +187,24 @@ def test_fp16_with_a_grad_scaler_on_cpu(tmp_path: Path, stage: str) -> None:
     assert "scaler" in t.state() and t.state()["scaler"] is not None
 
 
+def test_the_loop_steps_through_train_batch(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench/gpu_check.py times `train_batch` on uint8 batches: the loop must make that very
+    call, on what its loader gives, or the check could drift from training again."""
+    noise_pngs(tmp_path / "train", 2, (40, 44))
+    seen: list[tuple[torch.dtype, str]] = []
+    real = Trainer.train_batch
+
+    def spy(self: Trainer, hr_u8: torch.Tensor, lr_u8: torch.Tensor) -> dict[str, float]:
+        seen.append((hr_u8.dtype, lr_u8.device.type))
+        return real(self, hr_u8, lr_u8)
+
+    monkeypatch.setattr(Trainer, "train_batch", spy)
+    t = Trainer(_cfg(tmp_path, steps=2, save_every=2, val_every=0), log=_quiet)
+    t.fit()
+    assert t.step == 2 and seen == [(torch.uint8, "cpu")] * 2
+
+
 def test_device_and_precision_checks(tmp_path: Path) -> None:
     assert Trainer(_cfg(tmp_path, amp="fp16"), log=_quiet).amp_dtype == torch.float16
     assert Trainer(_cfg(tmp_path, amp="auto"), log=_quiet).amp_dtype is None  # CPU: fp32
