@@ -257,9 +257,11 @@ class Trainer:
                 **self.stage.state(), "best_psnr": self.best_psnr, "rng": ckpt.rng_state()}
 
     def save_checkpoint(self) -> Path | None:
-        """last.pt of the run folder (main process; under DDP, sync the stage's buffers first)."""
+        """last.pt of the run folder (main process; under DDP, sync the stage's buffers first).
+        `saved_step` counts it once written: a save cut short is redone by a stop."""
+        path = self.checkpoints.save_last(self.state()) if self.dist.is_main else None
         self.saved_step = self.step
-        return self.checkpoints.save_last(self.state()) if self.dist.is_main else None
+        return path
 
     def make_loader(self) -> DataLoader:
         return build_loader(self.cfg, self.step, self.dist, self.device, self.log)

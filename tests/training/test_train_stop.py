@@ -164,9 +164,10 @@ def test_a_worker_killed_on_its_own_is_a_training_error_naming_the_checkpoint(
     assert f"a data loader worker (pid {workers[1]}) died (killed by SIGKILL)" in line
     # the state reached is saved, unless the death cut an update in half: then the periodic one
     saved = load_checkpoint(run / "last.pt")["step"]
-    stopped = re.search(r"training stopped at step (\d+): ", line)
-    assert stopped and int(stopped[1]) >= 3, line
-    assert saved == int(stopped[1]) or saved == int(stopped[1]) // 2 * 2, line
+    found = re.search(r"training stopped at step (\d+): ", line)
+    assert found and int(found[1]) >= 3, line
+    stopped = int(found[1])
+    assert saved == stopped or (saved % 2 == 0 and stopped - 2 <= saved < stopped), line
     assert f"the last good checkpoint step {saved} is kept at {run / 'last.pt'}" in line, line
     assert line.endswith("(continue with --resume auto)")
 
