@@ -70,7 +70,7 @@ PRECISION_HELP = (
     "else fp16; each only where the model allows it; else fp32), fp32, bf16, or fp16 (GPU "
     "only).")
 AMP_HELP = ("Mixed precision: auto (bf16, else fp16 + grad scaler, on CUDA; off on CPU), off, "
-            "bf16 (CPU or CUDA), fp16 (CUDA).")
+            "bf16, fp16 (+ grad scaler; made for CUDA, runs on the CPU too).")
 
 
 def parse_precision(spec: str) -> str:

@@ -1,6 +1,7 @@
 """Plain helpers shared by tests: small images (noise, smooth content, saving, folders of
 PNGs), random BatchNorm statistics, the environment of a child `srgan`, one torch thread, the
-umask, a FIFO that cannot hang a test (`fifo_watchdog`), and types.
+umask, a FIFO that cannot hang a test (`fifo_watchdog`), types, and the comparison of two
+training states.
 
 Fixtures live in `conftest.py`; builders of videos and animations in `media_builders.py`."""
 
@@ -153,3 +154,26 @@ def tiny_set5(root: Path, sizes: list[tuple[int, int]]) -> Path:
         save(root / "Set5" / "HR" / f"im{i}.png", hr)
         save(root / "Set5" / "LR_bicubic" / "X2" / f"im{i}x2.png", imresize(modcrop(hr, 2), 0.5))
     return root
+
+
+def assert_same_training_state(a: dict[str, Any], b: dict[str, Any]) -> None:
+    """Two training states (`Trainer.state()` or a loaded checkpoint) are bit for bit the same:
+    step, generator, EMA and discriminator weights, optimiser moments and learning rate (what
+    a resumed run must reproduce)."""
+    import torch
+
+    assert a["step"] == b["step"]
+    for part in ("generator", "ema", "discriminator"):
+        if a.get(part) is None:
+            assert b.get(part) is None
+            continue
+        assert a[part].keys() == b[part].keys()
+        for k in a[part]:
+            assert torch.equal(a[part][k], b[part][k]), f"{part}.{k} differs"
+    for opt in ("opt_g", "opt_d"):
+        if a.get(opt) is None:
+            continue
+        for i, sa in a[opt]["state"].items():
+            for k, v in sa.items():
+                assert torch.equal(torch.as_tensor(v), torch.as_tensor(b[opt]["state"][i][k]))
+        assert a[opt]["param_groups"][0]["lr"] == b[opt]["param_groups"][0]["lr"]

@@ -15,6 +15,7 @@ disjoint sample indices."""
 from __future__ import annotations
 
 import hashlib
+import signal
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from srgan_cli.media.discovery import ImagePair
 from srgan_cli.media.pixels import hwc_to_chw
 from srgan_cli.media.resize import imresize, modcrop
 from srgan_cli.options import cache_home
+from srgan_cli.signals import TERMINATING
 
 CACHE_VERSION = "1"
 
@@ -226,6 +228,11 @@ class StepBatchSampler(Sampler[list[int]]):
 
 
 def worker_init(worker_id: int) -> None:
-    """Per-worker seeding of torch/numpy globals (sampling itself is keyed by sample index)."""
+    """A DataLoader worker's start: it ignores SIGINT, SIGTERM and SIGHUP, so a signal sent to
+    the whole process group (Ctrl-C, `timeout`, SLURM, systemd) reaches only the main process,
+    which decides (`signals.stop_requests`: finish the step, save, stop) and then stops the
+    workers itself; torch/numpy globals seeded per worker (sampling is keyed by sample index)."""
+    for sig in (signal.SIGINT, *TERMINATING):
+        signal.signal(sig, signal.SIG_IGN)
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)

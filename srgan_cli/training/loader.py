@@ -3,9 +3,11 @@ pure function of the step (so a resumed run sees the batches the interrupted one
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -54,6 +56,64 @@ def build_loader(cfg: TrainConfig, start_step: int, dist: dist_utils.DistInfo,
         prefetch_factor=4 if workers > 0 else None,
         worker_init_fn=worker_init if workers > 0 else None,
     )
+
+
+class WorkerDied(Exception):
+    """A DataLoader worker process died (killed, or exited with an error) under the loop."""
+
+
+@contextlib.contextmanager
+def batches(loader: DataLoader) -> Iterator[Iterator[tuple[torch.Tensor, torch.Tensor]]]:
+    """Iterate `loader`. An error raised in the block while one of its worker processes lies
+    dead becomes WorkerDied (torch reports a dead worker in several ways: its own RuntimeError,
+    raised from its SIGCHLD handler anywhere in the main thread, or a ConnectionResetError
+    while fetching a batch the worker was sending). At the block's end the workers are stopped
+    at once, not whenever the iterator is collected, so the checkpoint saved after a stop is not
+    cut short by a late report of a worker's exit."""
+    it = iter(loader)
+    try:
+        yield it
+    except Exception as e:
+        death = _dead_worker(it)
+        if death is None:
+            raise
+        raise WorkerDied(death) from e
+    finally:
+        _stop_workers(it)
+
+
+def _stop_workers(it: object) -> None:
+    """Stop the worker processes of the iterator `it` (torch's shutdown, when it has any)."""
+    shutdown = getattr(it, "_shutdown_workers", None)
+    if shutdown is None:
+        return
+    try:
+        shutdown()
+    except RuntimeError:  # the others' exit woke torch's SIGCHLD check, which found the dead one
+        if _dead_worker(it, wait_s=0) is None:
+            raise
+
+
+def _dead_worker(it: object, wait_s: float = 0.5) -> str | None:
+    """"a data loader worker (pid N) died (killed by SIGKILL)" for the first worker process of
+    the iterator `it` found dead; None when all live. A worker whose pipe broke may not be
+    reaped yet: its state is polled for up to `wait_s`."""
+    workers = getattr(it, "_workers", [])
+    deadline = time.monotonic() + wait_s
+    while workers:
+        try:
+            for w in workers:
+                code = w.exitcode
+                if code:
+                    how = (f"killed by {signal.Signals(-code).name}" if code < 0
+                           else f"exit code {code}")
+                    return f"a data loader worker (pid {w.pid}) died ({how})"
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        except RuntimeError:  # torch's SIGCHLD handler, reporting the death waited for here
+            continue
+    return None
 
 
 def to_device(t: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:

@@ -5,7 +5,9 @@ The data stream is a pure function of the step, and every piece of state (models
 schedules, EMA, grad scaler, RNG, step) is in the checkpoint, so a resumed run continues exactly
 where the interrupted one stopped. SIGINT, SIGTERM and SIGHUP (`srgan_cli.signals.stop_requests`)
 stop the run after the step under way, with a checkpoint; a second signal stops it at once. The
-engine draws no progress bar itself: whoever runs it (the CLI) may pass one in."""
+DataLoader workers ignore those signals (the main process decides); a worker that dies anyway is
+part of the stop when one was requested, else a TrainingError after a checkpoint. The engine
+draws no progress bar itself: whoever runs it (the CLI) may pass one in."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import contextlib
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from functools import partial
 from pathlib import Path
@@ -32,7 +34,7 @@ from srgan_cli.training import checkpoint as ckpt
 from srgan_cli.training import distributed as dist_utils
 from srgan_cli.training.config import TrainConfig, as_dict
 from srgan_cli.training.footprint import check_fits
-from srgan_cli.training.loader import build_loader, to_device
+from srgan_cli.training.loader import WorkerDied, batches, build_loader, to_device
 from srgan_cli.training.runlock import check_run_folder, run_folder_lock
 from srgan_cli.training.runlog import RunLog
 from srgan_cli.training.stages import Losses, Stage, make_stage, resolve_amp
@@ -131,10 +133,16 @@ class Trainer:
         try:
             with stop_requests(self._stop_requested) as stop_request:
                 try:
-                    self._loop(loader, runlog, stop_request)
+                    with batches(loader) as stream:
+                        self._loop(stream, runlog, stop_request)
                 except KeyboardInterrupt:
                     self._save_on_interrupt()
                     raise
+                except WorkerDied as e:
+                    if stop_request.requested:  # a worker that died in the stop is part of it
+                        self._save_on_interrupt()
+                        raise KeyboardInterrupt(stop_request.signal) from None
+                    raise self._worker_died(str(e)) from e
         finally:
             runlog.close()
         return runlog.last
@@ -154,7 +162,8 @@ class Trainer:
             self.log(f"removed {len(removed)} temp file(s) left in {self.run_dir} by a killed "
                      f"run: {names}")
 
-    def _loop(self, loader: DataLoader, runlog: RunLog, stop_request: StopRequest) -> None:
+    def _loop(self, stream: Iterable[tuple[torch.Tensor, torch.Tensor]], runlog: RunLog,
+              stop_request: StopRequest) -> None:
         """for each step: batch -> stage.step -> log / validate / save -> signals."""
         cfg = self.cfg
         display: AbstractContextManager[Any] = (
@@ -167,8 +176,8 @@ class Trainer:
             if hasattr(bar, "console"):  # a live bar: record lines are printed above it
                 runlog.echo = partial(bar.console.print, markup=False, highlight=False)
             runlog.start(self.step)
-            for hr_u8, lr_u8 in loader:
-                values = self._count_step(hr_u8, lr_u8)
+            for hr_u8, lr_u8 in stream:
+                values = self.train_batch(hr_u8, lr_u8)
                 runlog.add(values)
                 if bar is not None:
                     bar.update(task, completed=self.step,
@@ -183,12 +192,11 @@ class Trainer:
                 if stop:
                     raise KeyboardInterrupt
 
-    def train_step(self, hr: torch.Tensor, lr_img: torch.Tensor) -> Losses:
-        """One optimisation step of the stage on a batch (float NCHW on the device)."""
-        return self.stage.step(hr, lr_img, self.step)
-
-    def _count_step(self, hr_u8: torch.Tensor, lr_u8: torch.Tensor) -> dict[str, float]:
-        """Train on one batch and count the step; the losses averaged over ranks.
+    def train_batch(self, hr_u8: torch.Tensor, lr_u8: torch.Tensor) -> dict[str, float]:
+        """One counted training step on a batch as the loader gives it (uint8 NCHW, HR and LR,
+        anywhere): moved to the device as float, the stage's step, the losses averaged over
+        ranks. The loop and `bench/gpu_check.py` both call this, so what the check runs is what
+        training runs.
 
         A non-finite loss stops the run before the step is counted or saved."""
         hr = to_device(hr_u8, self.device, self.cfg.channels_last)
@@ -205,6 +213,11 @@ class Trainer:
         self.step += 1
         self.stage.updating = False
         return values
+
+    def train_step(self, hr: torch.Tensor, lr_img: torch.Tensor) -> Losses:
+        """The stage's optimisation step on a float NCHW batch already on the device (the part
+        of `train_batch` after the upload; the step is not counted)."""
+        return self.stage.step(hr, lr_img, self.step)
 
     def _record(self, runlog: RunLog) -> dict[str, Any] | None:
         """The log record due at this step (losses every log_every, scores every val_every)."""
@@ -233,6 +246,15 @@ class Trainer:
         self.log(render(f"interrupted at step {self.step}; checkpoint saved to "
                         f"{self.checkpoints.last} (continue with {option('resume')} auto)"))
 
+    def _worker_died(self, death: str) -> TrainingError:
+        """A DataLoader worker died with no stop requested (killed by hand or by the OOM
+        killer): save the state reached unless an update was cut in half, and say where it is."""
+        if self.dist.is_main and not self.stage.updating and self.saved_step != self.step:
+            self.save_checkpoint()
+        hint = " (continue with --resume auto)" if self.checkpoints.last.is_file() else ""
+        return TrainingError(f"{death}; training stopped at step {self.step}: "
+                             f"{self.checkpoints.last_good()}{hint}")
+
     # ----- state, data, validation
     def state(self) -> dict[str, Any]:
         """Everything a resumed run needs, as a checkpoint stores it."""
@@ -240,9 +262,11 @@ class Trainer:
                 **self.stage.state(), "best_psnr": self.best_psnr, "rng": ckpt.rng_state()}
 
     def save_checkpoint(self) -> Path | None:
-        """last.pt of the run folder (main process; under DDP, sync the stage's buffers first)."""
+        """last.pt of the run folder (main process; under DDP, sync the stage's buffers first).
+        `saved_step` counts it once written: a save cut short is redone by a stop."""
+        path = self.checkpoints.save_last(self.state()) if self.dist.is_main else None
         self.saved_step = self.step
-        return self.checkpoints.save_last(self.state()) if self.dist.is_main else None
+        return path
 
     def make_loader(self) -> DataLoader:
         return build_loader(self.cfg, self.step, self.dist, self.device, self.log)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import torch
-from helpers import child_env, noise_pngs
+from helpers import assert_same_training_state, child_env, noise_pngs
 
 from srgan_cli.errors import CheckpointError
 from srgan_cli.models.vgg import random_vgg_features
@@ -76,24 +76,6 @@ def _losses(run: Path) -> list[tuple[int, float]]:
     return [(r["step"], r["loss"]) for r in _metrics(run)]
 
 
-def _assert_same_state(a: dict[str, Any], b: dict[str, Any]) -> None:
-    assert a["step"] == b["step"]
-    for part in ("generator", "ema", "discriminator"):
-        if a.get(part) is None:
-            assert b.get(part) is None
-            continue
-        assert a[part].keys() == b[part].keys()
-        for k in a[part]:
-            assert torch.equal(a[part][k], b[part][k]), f"{part}.{k} differs"
-    for opt in ("opt_g", "opt_d"):
-        if a.get(opt) is None:
-            continue
-        for i, sa in a[opt]["state"].items():
-            for k, v in sa.items():
-                assert torch.equal(torch.as_tensor(v), torch.as_tensor(b[opt]["state"][i][k]))
-        assert a[opt]["param_groups"][0]["lr"] == b[opt]["param_groups"][0]["lr"]
-
-
 @pytest.mark.slow
 def test_sigkill_then_resume_auto_is_bit_exact(tmp_path: Path) -> None:
     noise_pngs(tmp_path / "train", 2, (48, 44))
@@ -122,7 +104,7 @@ def test_sigkill_then_resume_auto_is_bit_exact(tmp_path: Path) -> None:
 
     a, b = load_checkpoint(tmp_path / "ref" / "last.pt"), load_checkpoint(killed / "last.pt")
     assert a["step"] == final
-    _assert_same_state(a, b)
+    assert_same_training_state(a, b)
     # the log has every step once (records past the checkpoint were redone), same losses
     assert _losses(killed) == _losses(tmp_path / "ref")
     assert [s for s, _ in _losses(killed)] == list(range(1, final + 1))
@@ -213,7 +195,7 @@ def test_second_ctrl_c_inside_an_update_keeps_the_last_checkpoint(tmp_path: Path
     # resuming from it gives the uninterrupted result
     full = _fit(_cfg(tmp_path, "full", steps=6, save_every=1, ema=0.5))
     part = _fit(_cfg(tmp_path, "r", steps=6, save_every=1, ema=0.5), resume="auto")
-    _assert_same_state(full.state(), part.state())
+    assert_same_training_state(full.state(), part.state())
 
 
 def test_unwritable_run_folder_is_a_one_line_output_error(tmp_path: Path) -> None:
@@ -234,7 +216,7 @@ def test_resume_in_process_matches_for_both_stages(tmp_path: Path) -> None:
     _interrupted_fit(_cfg(tmp_path, "b", **psnr), at_step=3)
     part = _fit(_cfg(tmp_path, "b", **psnr), resume="auto")
     assert part.step == 4
-    _assert_same_state(full.state(), part.state())
+    assert_same_training_state(full.state(), part.state())
     assert _losses(tmp_path / "a") == _losses(tmp_path / "b")
 
     vgg = random_vgg_features("vgg22")
@@ -243,7 +225,7 @@ def test_resume_in_process_matches_for_both_stages(tmp_path: Path) -> None:
     full = _fit(_cfg(tmp_path, "ga", **gan), vgg=vgg)
     _interrupted_fit(_cfg(tmp_path, "gb", **gan), at_step=2, vgg=vgg)
     part = _fit(_cfg(tmp_path, "gb", **gan), resume="auto", vgg=vgg)
-    _assert_same_state(full.state(), part.state())
+    assert_same_training_state(full.state(), part.state())
 
 
 def test_bad_checkpoints_are_checkpoint_errors(tmp_path: Path) -> None:

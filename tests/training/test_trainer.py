@@ -162,9 +162,51 @@ def test_bf16_on_cpu(tmp_path: Path) -> None:
     assert all(math.isfinite(v) for v in losses) and losses[-1] < losses[0]
 
 
+@pytest.mark.parametrize("stage", ["psnr", pytest.param("gan", marks=pytest.mark.slow)])
+def test_fp16_with_a_grad_scaler_on_cpu(tmp_path: Path, stage: str) -> None:
+    """The CPU runs training's fp16 path as a GPU does (autocast fp16, a CPU GradScaler), through
+    `train_batch`, the loop's call on a uint8 batch: what bench/gpu_check.py --cpu-smoke runs
+    (with VGG19 there; fp16 kernels are slow on a CPU, so the gan stage here uses content mse)."""
+    extra: dict[str, Any] = {}
+    if stage == "gan":
+        init = tmp_path / "init.safetensors"
+        save_model(SRResNet(4, 1, 8), init, {})
+        extra = {"stage": "gan", "init": str(init), "content_loss": "mse"}
+    t = Trainer(_cfg(tmp_path, amp="fp16", lr=1e-3, **extra), log=_quiet)
+    assert t.amp_dtype == torch.float16
+    assert t.scaler.is_enabled()
+    seen: list[torch.dtype] = []
+    t.generator.get_submodule("head").register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    hr, lr = _batch()
+    hr_u8, lr_u8 = (x.mul(255).round().to(torch.uint8) for x in (hr, lr))
+    values = [t.train_batch(hr_u8, lr_u8) for _ in range(3)]  # fp16 on a CPU: slow kernels
+    assert t.step == 3 and seen and all(d == torch.float16 for d in seen)
+    assert all(p.dtype == torch.float32 for p in t.generator.parameters())  # master weights
+    assert all(math.isfinite(v) for step in values for v in step.values())
+    assert t.scaler.get_scale() > 1  # the scaler is really on (it starts at 65536)
+    assert "scaler" in t.state() and t.state()["scaler"] is not None
+
+
+def test_the_loop_steps_through_train_batch(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench/gpu_check.py times `train_batch` on uint8 batches: the loop must make that very
+    call, on what its loader gives, or the check could drift from training again."""
+    noise_pngs(tmp_path / "train", 2, (40, 44))
+    seen: list[tuple[torch.dtype, str]] = []
+    real = Trainer.train_batch
+
+    def spy(self: Trainer, hr_u8: torch.Tensor, lr_u8: torch.Tensor) -> dict[str, float]:
+        seen.append((hr_u8.dtype, lr_u8.device.type))
+        return real(self, hr_u8, lr_u8)
+
+    monkeypatch.setattr(Trainer, "train_batch", spy)
+    t = Trainer(_cfg(tmp_path, steps=2, save_every=2, val_every=0), log=_quiet)
+    t.fit()
+    assert t.step == 2 and seen == [(torch.uint8, "cpu")] * 2
+
+
 def test_device_and_precision_checks(tmp_path: Path) -> None:
-    with pytest.raises(DeviceError, match="fp16"):
-        Trainer(_cfg(tmp_path, amp="fp16"), log=_quiet)
+    assert Trainer(_cfg(tmp_path, amp="fp16"), log=_quiet).amp_dtype == torch.float16
     assert Trainer(_cfg(tmp_path, amp="auto"), log=_quiet).amp_dtype is None  # CPU: fp32
     with pytest.raises(DeviceError, match="unknown device"):
         Trainer(_cfg(tmp_path, device="tpu9"), log=_quiet)
