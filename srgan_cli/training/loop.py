@@ -251,7 +251,8 @@ class Trainer:
         killer): save the state reached unless an update was cut in half, and say where it is."""
         if self.dist.is_main and not self.stage.updating and self.saved_step != self.step:
             self.save_checkpoint()
-        hint = " (continue with --resume auto)" if self.checkpoints.last.is_file() else ""
+        hint = (f" (continue with {option('resume')} auto)" if self.checkpoints.last.is_file()
+                else "")
         return TrainingError(f"{death}; training stopped at step {self.step}: "
                              f"{self.checkpoints.last_good()}{hint}")
 
