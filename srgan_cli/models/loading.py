@@ -43,6 +43,8 @@ if TYPE_CHECKING:  # the networks import torch when a file is loaded, not for "b
 # spandrel architectures whose networks are purely convolutional (plus pixel (un)shuffle and
 # nearest/bilinear upsampling): tiled output is exact with the radius from `conv_radius`.
 EXACT_SPANDREL = frozenset({"ESRGAN", "Compact"})
+# spandrel architectures whose call mixes the images of a batch up: run one image at a time
+SINGLE_IMAGE_SPANDREL = frozenset({"IPT", "SeemoRe"})
 PURPOSES = {"FaceSR": "a face-restoration model", "Restoration": "a restoration model (x1)",
             "Inpainting": "an inpainting model"}
 
@@ -209,6 +211,7 @@ def _spandrel(state: Mapping[str, torch.Tensor], *, name: str, source: str,
         size=SizeRequirements(multiple, req.minimum), tiling=tiling,
         card={**card, "architecture": arch, "scale": sd.scale, "tags": list(sd.tags),
               "loaded_by": "spandrel"},
-        source=source, implementation=TorchImplementation(net, call=call),
+        source=source, implementation=TorchImplementation(net, call=call,
+                                          single_image=arch in SINGLE_IMAGE_SPANDREL),
     )
 
