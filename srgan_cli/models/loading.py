@@ -168,6 +168,18 @@ def conv_radius(net: nn.Module, input_factor: int = 1) -> int:
     return (reach + 1) * input_factor
 
 
+def spandrel_call(arch: str, call: Any) -> Any:
+    """spandrel's per-architecture call (0.4.2: private `_call_fn`) in a picklable form (the ONNX
+    tracer gets the module in a child process): None for its default ``model(image)`` lambda."""
+    from srgan_cli.models.torch_impl import first_output
+
+    if arch == "MMRealSR":
+        return first_output
+    if call is None or getattr(call, "__qualname__", "").startswith("ImageModelDescriptor."):
+        return None
+    return call
+
+
 def _spandrel(state: Mapping[str, torch.Tensor], *, name: str, source: str,
               card: Mapping[str, Any], where: str) -> ModelDescriptor:
     from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
@@ -204,7 +216,7 @@ def _spandrel(state: Mapping[str, torch.Tensor], *, name: str, source: str,
         multiple = math.lcm(multiple, unshuffle)
     else:
         tiling = Tiling(False, max(DEFAULT_APPROX_PAD, req.multiple_of))
-    call = getattr(sd, "_call_fn", None)  # spandrel's per-architecture call (0.4.2: private)
+    call = spandrel_call(arch, getattr(sd, "_call_fn", None))
     return ModelDescriptor(
         name=name, architecture=arch, scale=sd.scale, in_channels=3, out_channels=3,
         parameters=parameter_count(net), precisions=frozenset(precisions),

@@ -91,6 +91,12 @@ def _to_nhwc(net: nn.Module) -> bool:
     return True
 
 
+def first_output(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The call of networks returning (image, extras) (spandrel's MMRealSR); picklable, unlike
+    spandrel's own lambda, so that the module reaches the ONNX tracer's child process."""
+    return net(x)[0]
+
+
 def parameter_count(net: nn.Module) -> int:
     """Number of weights in parameters (buffers such as BatchNorm statistics excluded)."""
     return sum(math.prod(p.shape) for p in net.parameters())
