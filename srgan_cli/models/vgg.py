@@ -16,7 +16,7 @@ from torch import nn
 
 from srgan_cli.errors import TrainingError
 from srgan_cli.fileio import torch_load_weights_only
-from srgan_cli.messages import one_line
+from srgan_cli.messages import one_line, option
 from srgan_cli.models import pretrained
 
 WEIGHTS = pretrained.VGG19  # read at call time: tests swap in a file of their own
@@ -44,7 +44,9 @@ def find_vgg19_weights(
             raise TrainingError(f"--vgg-weights {p}: file not found")
         return p
     return pretrained.fetch(WEIGHTS, error=TrainingError, purpose="for the perceptual loss",
-                            option="--vgg-weights PATH", no_download=offline)
+                            option="--vgg-weights PATH; or train stage gan without "
+                            f"VGG19 with {option('content_loss')} mse or l1",
+                            no_download=offline)
 
 
 class VGGFeatures(nn.Module):
