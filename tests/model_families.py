@@ -135,3 +135,88 @@ def families() -> dict[str, tuple[StateDict, Reference, str, bool]]:
         "compact": (compact.state_dict(), _direct(compact), "Compact", True),
         "swinir": (swin.state_dict(), _direct(swin), "SwinIR", False),
     }
+
+
+# spandrel's SR architectures beyond the three above: (module, class, tiny hyperparameters)
+# chosen so that spandrel detects the same architecture back from the state dict.
+SPANDREL_TINY: dict[str, tuple[str, str, dict[str, object]]] = {
+    "ATD": ("atd_arch", "ATD", dict(img_size=16, embed_dim=12, depths=(2,), num_heads=(2,),
+                                    window_size=4, category_size=16, num_tokens=8,
+                                    reducted_dim=2, upscale=2, upsampler="pixelshuffledirect")),
+    "AuraSR": ("aura_sr", "UnetUpsampler", dict(
+        dim=8, image_size=64, input_image_size=16, up_dim_mults=(1, 1, 1, 1, 1),
+        down_dim_mults=(1, 1, 1), attn_depths=(1, 1, 1, 1, 1),
+        full_attn=(False, False, False, False, True), mid_attn_depth=1, self_attn_dim_head=8,
+        self_attn_heads=2, resnet_block_groups=4, num_conv_kernels=2,
+        style_network=dict(dim_in=8, dim_out=32, depth=1))),
+    "CRAFT": ("CRAFT", "CRAFT", dict(window_size=8, embed_dim=12, depths=[1], num_heads=[2],
+                                     split_size_0=2, split_size_1=8, upscale=2)),
+    "DAT": ("DAT", "DAT", dict(img_size=16, embed_dim=16, split_size=[2, 4], depth=[2],
+                               num_heads=[2], upscale=2)),
+    "DCTLSA": ("dctlsa", "DCTLSA", dict(nf=10, num_modules=6, upscale=2, num_head=5)),
+    "DITN": ("DITN_Real", "DITN_Real", dict(dim=12, ITL_blocks=1, SAL_blocks=1, UFONE_blocks=1,
+                                            patch_size=8, upscale=2)),
+    "DRCT": ("drct_arch", "DRCT", dict(img_size=16, embed_dim=12, depths=(1,), num_heads=(2,),
+                                       window_size=4, upscale=2, upsampler="pixelshuffle", gc=8)),
+    "FDAT": ("fdat", "FDAT", dict(scale=2, embed_dim=12, num_groups=1, depth_per_group=2,
+                                  num_heads=2, window_size=4, mid_dim=8)),
+    "GRL": ("grl", "GRL", dict(img_size=16, embed_dim=12, upscale=2, upsampler="pixelshuffle",
+                               depths=[1], num_heads_window=[2], num_heads_stripe=[2],
+                               window_size=4, stripe_size=[4, 4], mlp_ratio=2.0)),
+    "HAT": ("HAT", "HAT", dict(img_size=16, embed_dim=12, depths=(1,), num_heads=(2,),
+                               window_size=4, compress_ratio=3, squeeze_factor=6, upscale=2,
+                               num_feat=8)),
+    "IPT": ("ipt", "IPT", dict(patch_size=12, n_feats=8, scale=[2], num_heads=12, num_layers=1)),
+    "MMRealSR": ("mmrealsr_arch", "MMRRDBNet_test", dict(
+        num_in_ch=3, num_out_ch=3, scale=4, num_feat=8, num_block=1, num_grow_ch=4,
+        num_feats=[8, 8, 8, 8], num_blocks=[1, 1, 1, 1])),
+    "MoESR": ("MoESR", "MoESR", dict(scale=2, dim=8, n_blocks=1, n_block=1, upsample_dim=8)),
+    "MoSR": ("mosr_arch", "MoSR", dict(upscale=2, n_block=1, dim=8)),
+    "OmniSR": ("OmniSR", "OmniSR", dict(num_feat=8, block_num=1, window_size=8, up_scale=2)),
+    "PLKSR": ("PLKSR", "PLKSR", dict(dim=8, n_blocks=1, upscaling_factor=2, kernel_size=5)),
+    "RCAN": ("rcan_arch", "RCAN", dict(scale=2, n_resgroups=1, n_resblocks=1, n_feats=16,
+                                       reduction=4)),
+    "RGT": ("rgt", "RGT", dict(img_size=16, embed_dim=12, depth=[1], num_heads=[2], upscale=2,
+                               split_size=[4, 4])),
+    "RealCUGAN": ("upcunet_v3", "UpCunet2x", {}),
+    "SAFMN": ("safmn", "SAFMN", dict(dim=8, n_blocks=1, upscaling_factor=2)),
+    "SPAN": ("span", "SPAN", dict(num_in_ch=3, num_out_ch=3, feature_channels=8, upscale=2)),
+    "SeemoRe": ("seemore_arch", "SeemoRe", dict(scale=2, embedding_dim=8, num_layers=1,
+                                                num_experts=2, img_range=1.0)),
+    "SwiftSRGAN": ("SwiftSRGAN", "Generator", dict(num_channels=8, num_blocks=1,
+                                                   upscale_factor=2)),
+    "Swin2SR": ("Swin2SR", "Swin2SR", dict(img_size=16, embed_dim=12, depths=[1], num_heads=[2],
+                                           window_size=4, upscale=2, upsampler="pixelshuffle")),
+}
+# the families whose forward pass takes seconds even tiny: their per-family tests are slow
+HEAVY = frozenset({"AuraSR", "GRL", "IPT", "RealCUGAN", "MMRealSR", "DRCT"})
+
+
+def spandrel_family(arch: str) -> tuple[StateDict, Reference, str, bool]:
+    """A tiny random-weight `arch` model as (state dict, spandrel's own call on it, id, exact).
+
+    The reference is spandrel's descriptor call (its padding to the size requirements and its
+    per-architecture call included), so it is what spandrel users get from the same file."""
+    import importlib
+
+    from spandrel import ImageModelDescriptor, ModelLoader
+
+    module, cls, kwargs = SPANDREL_TINY[arch]
+    net_cls = getattr(importlib.import_module(f"spandrel.architectures.{arch}.__arch.{module}"),
+                      cls)
+    torch.manual_seed(10)
+    net = net_cls(**kwargs).eval()
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    desc = ModelLoader().load_from_state_dict(state)
+    assert isinstance(desc, ImageModelDescriptor) and desc.architecture.id == arch
+    desc.eval()
+
+    def reference(x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return desc(x.clone())  # spandrel's RCAN scales its input in place
+    return state, reference, arch, False
+
+
+def all_sr_families() -> list[str]:
+    """Every family the tests cover: ours, the native ones, and each spandrel SR architecture."""
+    return sorted(families()) + sorted(SPANDREL_TINY)

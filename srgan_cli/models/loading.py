@@ -46,6 +46,8 @@ if TYPE_CHECKING:  # the networks import torch when a file is loaded, not for "b
 # spandrel architectures whose networks are purely convolutional (plus pixel (un)shuffle and
 # nearest/bilinear upsampling): tiled output is exact with the radius from `conv_radius`.
 EXACT_SPANDREL = frozenset({"ESRGAN", "Compact"})
+# spandrel architectures whose call mixes the images of a batch up: run one image at a time
+SINGLE_IMAGE_SPANDREL = frozenset({"IPT", "SeemoRe"})
 PURPOSES = {"FaceSR": "a face-restoration model", "Restoration": "a restoration model (x1)",
             "Inpainting": "an inpainting model"}
 
@@ -191,6 +193,18 @@ def conv_radius(net: nn.Module, input_factor: int = 1) -> int:
     return (reach + 1) * input_factor
 
 
+def spandrel_call(arch: str, call: Any) -> Any:
+    """spandrel's per-architecture call (0.4.2: private `_call_fn`) in a picklable form (the ONNX
+    tracer gets the module in a child process): None for its default ``model(image)`` lambda."""
+    from srgan_cli.models.torch_impl import first_output
+
+    if arch == "MMRealSR":
+        return first_output
+    if call is None or getattr(call, "__qualname__", "").startswith("ImageModelDescriptor."):
+        return None
+    return call
+
+
 def _spandrel(state: Mapping[str, torch.Tensor], *, name: str, source: str,
               card: Mapping[str, Any], where: str) -> ModelDescriptor:
     from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
@@ -227,13 +241,14 @@ def _spandrel(state: Mapping[str, torch.Tensor], *, name: str, source: str,
         multiple = math.lcm(multiple, unshuffle)
     else:
         tiling = Tiling(False, max(DEFAULT_APPROX_PAD, req.multiple_of))
-    call = getattr(sd, "_call_fn", None)  # spandrel's per-architecture call (0.4.2: private)
+    call = spandrel_call(arch, getattr(sd, "_call_fn", None))
     return ModelDescriptor(
         name=name, architecture=arch, scale=sd.scale, in_channels=3, out_channels=3,
         parameters=parameter_count(net), precisions=frozenset(precisions),
         size=SizeRequirements(multiple, req.minimum), tiling=tiling,
         card={**card, "architecture": arch, "scale": sd.scale, "tags": list(sd.tags),
               "loaded_by": "spandrel"},
-        source=source, implementation=TorchImplementation(net, call=call),
+        source=source, implementation=TorchImplementation(net, call=call,
+                                          single_image=arch in SINGLE_IMAGE_SPANDREL),
     )
 

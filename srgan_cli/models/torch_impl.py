@@ -39,12 +39,14 @@ class TorchImplementation:
     """A PyTorch module (CPU, fp32, eval) plus its range convention and inference preparation.
 
     `for_inference` (e.g. SRResNet's BatchNorm folding) is applied to a copy in `prepare`;
-    `call` replaces ``net(x)`` for modules that need a special call (some spandrel models)."""
+    `call` replaces ``net(x)`` for modules that need a special call (some spandrel models);
+    `single_image` runs a batch one image at a time."""
 
     net: nn.Module
     value_range: float = 1.0
     for_inference: Callable[[nn.Module], nn.Module] | None = None
     call: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None
+    single_image: bool = False  # the network mixes the images of a batch up (IPT, SeemoRe)
 
     def torch_module(self) -> nn.Module:
         return RangeScaled(self.net, self.value_range, self.call).eval()
@@ -52,15 +54,47 @@ class TorchImplementation:
     def prepare(self, device: torch.device, dtype: torch.dtype) -> Forward:
         net = self.for_inference(self.net) if self.for_inference else copy.deepcopy(self.net)
         net = net.eval().requires_grad_(False).to(device, dtype)
-        if device.type in ("cuda", "cpu"):  # NHWC convolutions: faster on both (oneDNN, cuDNN)
-            net = net.to(memory_format=torch.channels_last)
         module = RangeScaled(net, self.value_range, self.call)
+        # NHWC convolutions are faster on both (oneDNN, cuDNN), but not every architecture takes
+        # them (AuraSR has 5-D weights, IPT views its activations): the first call tells.
+        layout = ["untried" if device.type in ("cuda", "cpu") and _to_nhwc(net) else "nchw"]
 
         def forward(x: torch.Tensor) -> torch.Tensor:
+            if self.single_image and x.shape[0] > 1:
+                return torch.cat([forward(x[i : i + 1]) for i in range(x.shape[0])])
             with torch.inference_mode():
-                return module(x)
+                if layout[0] == "untried":
+                    try:
+                        y = module(x.clone(memory_format=torch.channels_last))
+                    except torch.OutOfMemoryError:
+                        raise
+                    except RuntimeError:  # not an architecture for NHWC: contiguous from now on
+                        net.to(memory_format=torch.contiguous_format)
+                        layout[0] = "nchw"
+                    else:
+                        layout[0] = "nhwc"
+                        return y
+                # a copy either way: some networks (spandrel's RCAN) scale their input in place
+                fmt = torch.channels_last if layout[0] == "nhwc" else torch.contiguous_format
+                return module(x.clone(memory_format=fmt))
 
         return forward
+
+
+def _to_nhwc(net: nn.Module) -> bool:
+    """Put `net`'s 4-D weights in channels-last order; False (left contiguous) when it refuses."""
+    try:
+        net.to(memory_format=torch.channels_last)
+    except RuntimeError:
+        net.to(memory_format=torch.contiguous_format)
+        return False
+    return True
+
+
+def first_output(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The call of networks returning (image, extras) (spandrel's MMRealSR); picklable, unlike
+    spandrel's own lambda, so that the module reaches the ONNX tracer's child process."""
+    return net(x)[0]
 
 
 def parameter_count(net: nn.Module) -> int:

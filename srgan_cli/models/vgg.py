@@ -43,7 +43,9 @@ def find_vgg19_weights(
         if not p.is_file():
             raise TrainingError(f"{option('vgg_weights')} {p}: file not found")
         return p
-    return pretrained.fetch(WEIGHTS, error=TrainingError, purpose="for the perceptual loss",
+    purpose = (f"for the perceptual loss (stage gan trains without VGG19 with "
+               f"{option('content_loss')} mse or l1)")
+    return pretrained.fetch(WEIGHTS, error=TrainingError, purpose=purpose,
                             option="vgg_weights", no_download=offline)
 
 

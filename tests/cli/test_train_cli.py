@@ -4,6 +4,7 @@ their exit code (config 7, dataset 6, training 9, device 10), never a traceback.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -144,6 +145,8 @@ def test_gan_offline_flag_forbids_the_vgg_download(
                        "--patch-size", "32",
                        "--cache-dir", str(tmp_path / "cache"), "--run-dir", str(tmp_path / "r"))
     assert VGG19_URL in line and "--vgg-weights" in line and "downloads are off" in line
+    # the option as a flag once the command line renders option() markers as flags
+    assert "stage gan trains without VGG19 with --content-loss mse or l1" in line
 
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import torch
-from model_families import families
+from model_families import HEAVY, SPANDREL_TINY, families, spandrel_family
 from safetensors.torch import save_file
 
 from srgan_cli.errors import ModelError
@@ -49,6 +49,24 @@ def test_family_loads_and_matches_the_architecture(tmp_path: Path, family: str, 
     y = d(x)
     assert y.shape == (1, 3, 17 * d.scale, 19 * d.scale)
     assert (to_uint8(y) - to_uint8(reference(x))).abs().max() <= 1
+
+
+@pytest.mark.parametrize("arch", [pytest.param(a, marks=pytest.mark.slow) if a in HEAVY else a
+                                  for a in sorted(SPANDREL_TINY)])
+def test_every_spandrel_sr_family_runs_like_spandrel(tmp_path: Path, arch: str) -> None:
+    """Each of spandrel's SR architectures loads and runs through `prepare` (channels-last
+    where the network takes it; IPT and AuraSR do not) on an odd non-square batch, as spandrel
+    itself computes it (one image at a time: spandrel's IPT and SeemoRe mix a batch up)."""
+    state, reference, _, _ = spandrel_family(arch)
+    d = loading.load(str(save(state, tmp_path / f"{arch}.safetensors", "")))
+    assert (d.architecture, d.card["loaded_by"]) == (arch, "spandrel")
+    side = max(d.size.min_size, 17)
+    x = torch.rand(2, 3, side, side + 4, generator=torch.Generator().manual_seed(1))
+    x = x.contiguous(memory_format=torch.channels_last)  # how the upscaler hands windows over
+    y = d.prepare("cpu", "fp32")(x)
+    assert y.shape == (2, 3, side * d.scale, (side + 4) * d.scale)
+    want = torch.cat([reference(x[i : i + 1].contiguous()) for i in range(2)])  # IPT: batch 1
+    assert (to_uint8(y) - to_uint8(want)).abs().max() <= 1
 
 
 def test_prepared_runner_keeps_the_descriptor_frozen(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import RunCli
-from model_families import families
+from model_families import families, spandrel_family
 
 from srgan_cli.errors import DeviceError, ModelError
 from srgan_cli.media.encode import write_png
@@ -159,3 +159,59 @@ def test_every_metadata_value_is_checked(tmp_path: Path, key: str, value: str, w
     path = resize_graph(tmp_path / "m.onnx", scales=(1, 1, 2, 2), meta={"scale": "2", key: value})
     with pytest.raises(ModelError, match=rf"m\.onnx: ONNX metadata {why}"):
         loading.load(str(path))
+
+
+# What the export of each family gives (tiny random weights; README's ONNX table): True when
+# the file is written, else the words the one-line refusal names.
+EXPORTS: dict[str, bool | str] = {
+    "srresnet": True, "msrresnet": True, "edsr_official": True, "edsr_basicsr": True,
+    "esrgan_old": True, "esrgan_new": True, "compact": True,
+    "swinir": "Reshape node is fixed to the traced size",
+    "ATD": "operator Sort", "AuraSR": "kernel of unknown shape",
+    "CRAFT": "LayerNormalization node is fixed", "DAT": "LayerNormalization node is fixed",
+    "DCTLSA": "Reshape node is fixed", "DITN": "Reshape node is fixed",
+    "DRCT": "differs from PyTorch", "FDAT": "Reshape node is fixed",
+    "GRL": "the tracer crashed (SIGSEGV)", "HAT": "Reshape node is fixed",
+    "IPT": "cannot be handed to the tracer", "MMRealSR": True, "MoESR": True, "MoSR": True,
+    "OmniSR": "Reshape node is fixed", "PLKSR": True, "RCAN": True,
+    "RGT": "LayerNormalization node is fixed", "RealCUGAN": "fixed to the traced size",
+    "SAFMN": "adaptive pooling", "SPAN": True, "SeemoRe": True, "SwiftSRGAN": True,
+    "Swin2SR": "Reshape node is fixed",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", sorted(EXPORTS))
+def test_every_family_exports_or_is_refused_in_one_line(tmp_path: Path, family: str) -> None:
+    """The tracer runs in a child: GRL's segfault is a refusal; a graph fixed to the traced
+    size fails on the two probe sizes instead of being written."""
+    from safetensors.torch import save_file
+
+    state = FAMILIES[family][0] if family in FAMILIES else spandrel_family(family)[0]
+    path = tmp_path / f"{family}.safetensors"
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    d = loading.load(str(path))
+    out = tmp_path / "m.onnx"
+    want = EXPORTS[family]
+    if want is True:
+        assert onnx_export.export_onnx(d, out) <= onnx_export.TOLERANCE
+        x = torch.rand(1, 3, 21, 19)  # yet another size than traced and probed
+        torch.testing.assert_close(loading.load(str(out))(x), d(x), atol=1e-4, rtol=0)
+    else:
+        with pytest.raises(ModelError) as info:
+            onnx_export.export_onnx(d, out)
+        text = str(info.value)
+        assert isinstance(want, str) and want in text and "\n" not in text and len(text) < 300
+        assert not out.exists()
+
+
+def test_probe_sizes_differ_from_the_trace_and_each_other(tmp_path: Path) -> None:
+    """OmniSR's minimum 16 used to round both probes to the traced 16x16."""
+    d = load_family(tmp_path, "swinir")  # minimum 16, multiple of 4
+    traced = onnx_export._side(d, onnx_export.TRACE_SIDE)
+    sizes = onnx_export.probe_sizes(d)
+    flat = {s for hw in sizes for s in hw}
+    assert traced not in flat and len(set(sizes)) == 2 and all(h != w for h, w in sizes)
+    assert all(s >= d.size.min_size and s % d.size.multiple_of == 0 for s in flat)
+    c = load_family(tmp_path, "compact")
+    assert all(h % 2 and w % 2 for h, w in onnx_export.probe_sizes(c))  # odd where allowed

@@ -101,6 +101,7 @@ def test_missing_weights_name_url_and_path(tmp_path: Path, monkeypatch: pytest.M
     assert VGG19_URL in msg
     assert str(tmp_path / "th" / "hub" / "checkpoints" / VGG19_FILE) in msg
     assert "(or pass vgg_weights)" in msg and "\n" not in msg
+    assert "stage gan trains without VGG19 with content_loss mse or l1" in msg
     with pytest.raises(TrainingError, match=r"vgg_weights .*nope\.pth: file not found"):
         load_vgg_features("vgg54", str(tmp_path / "nope.pth"))
 
