@@ -4,7 +4,6 @@ their exit code (config 7, dataset 6, training 9, device 10), never a traceback.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
