@@ -11,7 +11,12 @@ def doctor_command(
     as_json: bool = typer.Option(False, "--json", help="Print the findings as one JSON object."),
 ) -> None:
     """Show what srgan runs on: torch and device versions, GPUs, native bf16, threads, and
-    where the bundled weights, the VGG19 weights and the benchmark datasets were found."""
+    where the bundled weights, the VGG19 weights and the benchmark datasets were found.
+
+    Examples:
+    srgan doctor
+    srgan doctor --data-root ~/datasets
+    srgan doctor --json"""
     from srgan_cli.cli.doctor_report import gather, lines
 
     facts = gather()

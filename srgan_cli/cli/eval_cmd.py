@@ -11,8 +11,21 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from srgan_cli.cli.params import DataRoot, Device, Models, Offline, Precision, Tile, Tta
+from srgan_cli.cli.params import (
+    METRIC_OPTIONS,
+    DataRoot,
+    Device,
+    Models,
+    Offline,
+    Precision,
+    Tile,
+    Tta,
+    choice,
+    complete_dataset,
+    completer,
+)
 from srgan_cli.errors import BatchError, OutputError, UsageError
+from srgan_cli.media.discovery import DIV2K_SIZES
 from srgan_cli.messages import show_path
 from srgan_cli.options import (
     DEFAULT_METRICS,
@@ -240,19 +253,22 @@ def eval_command(
         None, "--dataset", "-d", help="set5, set14, b100 (bsd100), urban100, manga109, div2k, "
         "a folder (with HR/ and LR_bicubic/X<s>/, or plain HR images), or a video or folder "
         "of videos (each frame is HR; adds the temporal-consistency figure tPSNR). "
-        "Repeatable. (default: set5)", show_default=False, metavar="NAME|DIR|VIDEO"),
+        "Repeatable. (default: set5)", show_default=False, metavar="NAME|DIR|VIDEO",
+        autocompletion=complete_dataset),
     data_root: DataRoot = None,
     split: str = typer.Option("valid", "--split", help="DIV2K split: valid (0801-0900) or "
-                              "train (0001-0800)."),
+                              "train (0001-0800).", metavar="|".join(DIV2K_SIZES),
+                              parser=choice(tuple(DIV2K_SIZES)),
+                              autocompletion=completer(tuple(DIV2K_SIZES))),
     scale: int | None = typer.Option(
         None, "--scale", "-s", help="Upscaling factor (default: the model's, else 4).",
-        show_default=False),
+        show_default=False, metavar="N"),
     device: Device = "auto",
     precision: Precision = "fp32",
     tile: Tile = WHOLE_IMAGE,
     crop_border: int | None = typer.Option(
         None, "--crop-border", help="Pixels removed from each edge before scoring "
-        "(default: the scale).", show_default=False),
+        "(default: the scale).", show_default=False, metavar="N"),
     rgb: bool = typer.Option(False, "--rgb", help="Score all RGB channels instead of Y."),
     regenerate_lr: bool = typer.Option(
         False, "--regenerate-lr", help="Ignore shipped LR images; make LR from HR with MATLAB "
@@ -270,8 +286,10 @@ def eval_command(
     metric: list[str] | None = typer.Option(
         None, "--metric", help="psnr, ssim or lpips; repeat to choose the set shown (default: "
         "psnr and ssim). LPIPS needs torchvision's ImageNet backbone, downloaded on demand.",
-        show_default=False, metavar="NAME"),
-    lpips_net: str = typer.Option("alex", "--lpips-net", help="LPIPS backbone: alex or vgg."),
+        show_default=False, **METRIC_OPTIONS),
+    lpips_net: str = typer.Option("alex", "--lpips-net", help="LPIPS backbone: alex or vgg.",
+                                  metavar="alex|vgg", parser=choice(("alex", "vgg")),
+                                  autocompletion=completer(("alex", "vgg"))),
     offline: Offline = False,
     tta: Tta = False,
     report_dir: Path | None = typer.Option(
@@ -289,7 +307,14 @@ def eval_command(
         "score the one the authors publish and the difference (see 'srgan models NAME')."),
 ) -> None:
     """Score models with PSNR/SSIM (and LPIPS) by the standard SR protocol (Y channel, border =
-    scale; fp32 and whole images by default, so that scores compare with published ones)."""
+    scale; fp32 and whole images by default, so that scores compare with published ones).
+
+    Examples:
+    srgan eval
+    srgan eval -m srresnet_x4 -m bicubic -d set5 -d set14
+    srgan eval -m realesrgan-x4plus -d urban100 --metric lpips --compare-published
+    srgan eval -m model.safetensors -d my_photos/ --per-image --json scores.json
+    srgan eval -d set14 --report report/"""
     from srgan_cli.cli.console import progress
     from srgan_cli.evaluation import report, scoring
     from srgan_cli.models.bundled import default_model_spec

@@ -108,7 +108,14 @@ def models_command(
 
     Any listed name or file can be given to 'srgan upscale --model' and 'srgan eval --model'.
     Catalogue models are kept in $SRGAN_MODEL_CACHE (default: the user cache folder);
-    $SRGAN_MODEL_MIRROR serves them from a mirror, $SRGAN_MODEL_CATALOGUE adds a catalogue."""
+    $SRGAN_MODEL_MIRROR serves them from a mirror, $SRGAN_MODEL_CATALOGUE adds a catalogue.
+
+    Examples:
+    srgan models
+    srgan models --purpose anime -s 4
+    srgan models srresnet_x4
+    srgan models pull realesrgan-x4plus
+    srgan models verify --all"""
     from srgan_cli.cli import catalogue_cmd
 
     words = list(args or [])

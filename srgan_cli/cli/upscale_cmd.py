@@ -21,6 +21,7 @@ import typer
 
 from srgan_cli.cli.console import QUIET_OPTION
 from srgan_cli.cli.params import (
+    EXT_OPTIONS,
     MODEL_PANEL,
     DenoiseStrength,
     Device,
@@ -158,7 +159,7 @@ Suffix = Annotated[str | None, typer.Option(
     help="Appended to each output's file name before the extension. "
     "Default: none with -o DIR, '_x4' (the scale) beside the inputs.")]
 Ext = Annotated[str | None, typer.Option(
-    "--ext", metavar="EXT", show_default=False, rich_help_panel=_OUT,
+    "--ext", metavar="EXT", show_default=False, rich_help_panel=_OUT, **EXT_OPTIONS,
     help="Output format for several inputs: png, jpg, jpeg, bmp, tif, tiff or webp; auto "
     "(the default) keeps the input's own format.")]
 Quality = Annotated[int | None, typer.Option(
@@ -266,9 +267,14 @@ def upscale_command(
 ) -> None:
     """Upscale images, videos and animations with a super-resolution model.
 
-    Examples: 'srgan upscale photo.png photo_x4.png', 'srgan upscale clip.mp4 clip_x4.mp4',
-    'srgan upscale photo.png --output old_x4.png --overwrite', 'srgan upscale shots/ -o big/
-    --ext png', 'srgan upscale "*.jpg" -o out --model bicubic -s 2'. Videos (.mp4, .mov,
+    Examples:
+    srgan upscale photo.png photo_x4.png
+    srgan upscale clip.mp4 clip_x4.mp4
+    srgan upscale photo.png --output old_x4.png --overwrite
+    srgan upscale shots/ -o big/ --ext png
+    srgan upscale "*.jpg" -o out --model bicubic -s 2
+
+    Videos (.mp4, .mov,
     .mkv, .webm, .avi) and animated GIF/APNG/WebP come out as the same kind of file, every
     frame upscaled; an interrupted video starts again from its first frame. Real-ESRGAN
     spellings work too: -s/--outscale, -t/--tile, --tile_pad, --fp32, --ext auto,
