@@ -217,12 +217,13 @@ def _advance(bar: Any, task: Any, _score: ImageScore) -> None:
     bar.advance(task)
 
 
-def _print_results(results: list[EvalResult], per_image: bool, to_stderr: bool) -> None:
+def _print_results(results: list[EvalResult], per_image: bool, to_stderr: bool,
+                   wide: bool = False) -> None:
     from srgan_cli.cli.console import stderr_console, stdout_console
     from srgan_cli.evaluation import report
 
     console = stderr_console() if to_stderr else stdout_console()
-    header, rows = report.table_rows(results, per_image=per_image)
+    header, rows = report.table_rows(results, per_image=per_image, wide=wide)
     if console.is_terminal:
         console.print(report.rich_table(header, rows))
         console.print(report.protocol_line(results), style="dim")
@@ -258,7 +259,7 @@ def eval_command(
     data_root: DataRoot = None,
     split: str = typer.Option("valid", "--split", help="DIV2K split: valid (0801-0900) or "
                               "train (0001-0800).", metavar="|".join(DIV2K_SIZES),
-                              parser=choice(tuple(DIV2K_SIZES)),
+                              parser=choice(tuple(DIV2K_SIZES), "--split"),
                               autocompletion=completer(tuple(DIV2K_SIZES))),
     scale: int | None = typer.Option(
         None, "--scale", "-s", help="Upscaling factor (default: the model's, else 4).",
@@ -274,6 +275,9 @@ def eval_command(
         False, "--regenerate-lr", help="Ignore shipped LR images; make LR from HR with MATLAB "
         "bicubic."),
     per_image: bool = typer.Option(False, "--per-image", help="Show every image's scores."),
+    wide: bool = typer.Option(
+        False, "--wide", help="One row per dataset with the models side by side (a wide "
+        "terminal); default: one row per dataset and model, which fits 80 columns."),
     json_out: str | None = typer.Option(
         None, "--json", help="Write per-image and summary records as JSON to FILE ('-': stdout).",
         metavar="FILE"),
@@ -288,7 +292,7 @@ def eval_command(
         "psnr and ssim). LPIPS needs torchvision's ImageNet backbone, downloaded on demand.",
         show_default=False, **METRIC_OPTIONS),
     lpips_net: str = typer.Option("alex", "--lpips-net", help="LPIPS backbone: alex or vgg.",
-                                  metavar="alex|vgg", parser=choice(("alex", "vgg")),
+                                  metavar="alex|vgg", parser=choice(("alex", "vgg"), "--lpips-net"),
                                   autocompletion=completer(("alex", "vgg"))),
     offline: Offline = False,
     tta: Tta = False,
@@ -374,7 +378,7 @@ def eval_command(
                 datasets, [m.name for m in models], sr_dir, results), overwrite=overwrite)
 
     stdout_taken = "-" in (json_out, csv_out)
-    _print_results(results, per_image, to_stderr=stdout_taken)
+    _print_results(results, per_image, to_stderr=stdout_taken, wide=wide)
     if compare_published:
         _print_published(results, models, to_stderr=stdout_taken)
     if json_out is not None or csv_out is not None:

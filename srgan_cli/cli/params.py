@@ -7,14 +7,13 @@ meaning (and the help text of the values the training config shares) lives in `o
 from __future__ import annotations
 
 import glob
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from srgan_cli.errors import SrganError
+from srgan_cli.errors import SrganError, UsageError
 from srgan_cli.media.formats import WRITE_EXTENSIONS
 from srgan_cli.options import (
     DATA_ROOT_HELP,
@@ -56,25 +55,22 @@ def completer(values: Sequence[str]) -> Callable[[str], list[str]]:
     return complete
 
 
-def choice(values: Sequence[str]) -> Callable[[str], str]:
+def choice(values: Sequence[str], flag: str) -> Callable[[str], str]:
     """A typer `parser` taking one of `values` (any case, spaces ignored), lower-cased; anything
-    else is a usage error of the parser (exit 2) that lists them."""
+    else is a UsageError naming `flag` and the values (checked while parsing, exit 2)."""
     def parse(text: str) -> str:
         value = text.strip().lower()
         if value not in values:
-            raise typer.BadParameter(f"{text!r} is not one of {', '.join(values)}")
+            raise UsageError(f"{flag} {text!r}: must be one of {', '.join(values)}")
         return value
     return parse
 
 
 def checked_by(check: Callable[[str], object]) -> Callable[[str], str]:
     """A typer `parser` keeping the text when `check` (a parser of `options`) accepts it; its
-    error becomes the parser's usage error (exit 2), with its message."""
+    error (an SrganError, with its message and exit code) stops the parse."""
     def parse(text: str) -> str:
-        try:
-            check(text)
-        except SrganError as e:  # "--ext gif: unknown ...": click names the option already
-            raise typer.BadParameter(re.sub(r"^--[\w-]+ ", "", str(e))) from None
+        check(text)
         return text
     return parse
 
@@ -130,7 +126,7 @@ Models = Annotated[list[str] | None, typer.Option(
     "--model", "-m", metavar="NAME|PATH", help=MODEL_HELP + " Repeat to compare models side by "
     "side.", show_default=False, autocompletion=_complete_model, rich_help_panel=MODEL_PANEL)]
 Device = Annotated[str, typer.Option(
-    "--device", metavar=DEVICE_METAVAR, help=DEVICE_HELP, parser=checked_by(parse_device),
+    "--device", metavar=DEVICE_METAVAR, help=DEVICE_HELP, parser=checked_by(lambda t: parse_device(t, "--device")),
     autocompletion=complete_device, rich_help_panel=MODEL_PANEL)]
 Precision = Annotated[str, typer.Option(
     "--precision", metavar=PRECISION_METAVAR, help=PRECISION_HELP,

@@ -141,7 +141,7 @@ def test_outscale_and_alpha(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         ("png", [".", "out.png"], UsageError.exit_code, ". is a folder: IN OUT takes one image"),
         ("png+png", ["*.png", "out.png"], UsageError.exit_code,
          "*.png matches 2 images: IN OUT takes one image"),
-        ("png", ["in.png", "-o", "o", "--ext", "gif"], UsageError.exit_code,
+        ("png", ["in.png", "-o", "o", "--ext", "gif"], OutputError.exit_code,
          "--ext gif: unknown output extension"),
         ("png", ["in.png", "in.png", "--suffix", "", "--overwrite", "-o", "."],
          OutputError.exit_code, "the output would replace the input"),

@@ -312,6 +312,20 @@ def test_report_table_side_by_side() -> None:
     assert report.failure_message(_results()[:1]) is None
 
 
+def test_report_table_one_row_per_dataset_and_model() -> None:
+    header, rows = report.table_rows(_results(), wide=False)
+    assert header == ["dataset", "model", "PSNR", "SSIM", "s/img"]
+    assert rows == [["Set5 x4", "m1", "inf", "0.8000", "0.250"],
+                    ["Set5 x4", "m2", "31.50", "0.8000", "0.250"]]
+    header, rows = report.table_rows(_results(), per_image=True, wide=False)
+    assert header[:3] == ["dataset", "model", "image"]
+    assert [r[1:3] for r in rows] == [["m1", "x"], ["m1", "y"], ["m1", "mean"], ["m2", "x"],
+                                      ["m2", "y"], ["m2", "mean"]]
+    assert rows[4][3:] == ["failed", "failed", "0.100"]
+    text = report.text_table(header, rows).splitlines()
+    assert text[0].split() == header and max(map(len, text)) <= 80
+
+
 # ----------------------------------------------------------------------------- outputs
 
 
