@@ -9,7 +9,7 @@ from __future__ import annotations
 import glob
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -112,12 +112,14 @@ def _check_ext(text: str) -> str | None:
 
 
 EXT_CHOICES = ("auto", *sorted(e.lstrip(".") for e in WRITE_EXTENSIONS))
-EXT_OPTIONS = {"parser": checked_by(_check_ext), "autocompletion": completer(EXT_CHOICES)}
+EXT_OPTIONS: dict[str, Any] = {"parser": checked_by(_check_ext),
+                               "autocompletion": completer(EXT_CHOICES)}
 DEVICE_METAVAR = "auto|cpu|cuda[:N]|mps"
 PRECISION_METAVAR = "|".join(PRECISIONS)
 METRIC_METAVAR = "|".join(METRICS)
-METRIC_OPTIONS = {"metavar": METRIC_METAVAR, "parser": checked_by(lambda t: check_metrics([t])),
-                  "autocompletion": completer(METRICS)}
+METRIC_OPTIONS: dict[str, Any] = {"metavar": METRIC_METAVAR,
+                                  "parser": checked_by(lambda t: check_metrics([t])),
+                                  "autocompletion": completer(METRICS)}
 
 Model = Annotated[str | None, typer.Option(
     "--model", "-m", metavar="NAME|PATH", help=MODEL_HELP, show_default=False,
@@ -126,7 +128,8 @@ Models = Annotated[list[str] | None, typer.Option(
     "--model", "-m", metavar="NAME|PATH", help=MODEL_HELP + " Repeat to compare models side by "
     "side.", show_default=False, autocompletion=_complete_model, rich_help_panel=MODEL_PANEL)]
 Device = Annotated[str, typer.Option(
-    "--device", metavar=DEVICE_METAVAR, help=DEVICE_HELP, parser=checked_by(lambda t: parse_device(t, "--device")),
+    "--device", metavar=DEVICE_METAVAR, help=DEVICE_HELP,
+    parser=checked_by(lambda t: parse_device(t, "--device")),
     autocompletion=complete_device, rich_help_panel=MODEL_PANEL)]
 Precision = Annotated[str, typer.Option(
     "--precision", metavar=PRECISION_METAVAR, help=PRECISION_HELP,

@@ -67,7 +67,8 @@ def _option_for(name: str, hint: Any, default: Any) -> tuple[Any, Any]:
         shown.update(metavar="|".join(CHOICES[name]), parser=choice(CHOICES[name], flag),
                      autocompletion=completer(CHOICES[name]))
     elif name == "device":
-        shown.update(parser=checked_by(lambda t: parse_device(t, flag)), autocompletion=complete_device)
+        shown.update(parser=checked_by(lambda t: parse_device(t, flag)),
+                     autocompletion=complete_device)
     if name in _METAVARS:
         shown["metavar"] = _METAVARS[name]
     if get_origin(hint) is list:
