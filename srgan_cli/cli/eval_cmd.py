@@ -232,6 +232,16 @@ def _print_results(results: list[EvalResult], per_image: bool, to_stderr: bool,
         console.print(report.protocol_line(results), markup=False)
 
 
+def _say(text: str, to_stderr: bool) -> None:
+    """A status line ('wrote ...') on stdout, or on stderr when stdout carries --json/--csv -."""
+    from srgan_cli.cli.console import is_quiet, say, stderr_console
+
+    if to_stderr and not is_quiet():
+        stderr_console().print(text, markup=False, highlight=False)
+    elif not to_stderr:
+        say(text)
+
+
 def _print_published(results: list[EvalResult], models: list[ModelDescriptor],
                      to_stderr: bool) -> None:
     """--compare-published: measured vs published, per catalogue model and dataset."""
@@ -372,15 +382,18 @@ def eval_command(
                     ))
                     bar.remove_task(task)
             results += _score_videos(bar, video_sets, models, protocol, device, max_frames)
+        index = None
         if report_dir is not None:
             from srgan_cli.evaluation import report_html
-            report_html.write(report_dir, results, report_html.items_from_saved(
+            index = report_html.write(report_dir, results, report_html.items_from_saved(
                 datasets, [m.name for m in models], sr_dir, results), overwrite=overwrite)
 
     stdout_taken = "-" in (json_out, csv_out)
     _print_results(results, per_image, to_stderr=stdout_taken, wide=wide)
     if compare_published:
         _print_published(results, models, to_stderr=stdout_taken)
+    if index is not None:
+        _say(f"wrote {show_path(index)}", to_stderr=stdout_taken)
     if json_out is not None or csv_out is not None:
         versions = report.versions()
         if json_out is not None:

@@ -274,7 +274,7 @@ def dataset_label(name: str, scale: int, results: Sequence[EvalResult]) -> str:
     return f"{name} x{scale} ({r.images_found}{of} images: partial)"
 
 
-def _left_columns(header: Sequence[str]) -> int:
+def label_columns(header: Sequence[str]) -> int:
     """Label columns (dataset, model, image) are left-aligned, numbers right-aligned."""
     labels = ("dataset", "model", "image")
     return next((i for i, h in enumerate(header) if h not in labels), len(header))
@@ -283,7 +283,7 @@ def _left_columns(header: Sequence[str]) -> int:
 def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A plain aligned table (no box drawing), for pipes and files."""
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
-    n_left = _left_columns(header)
+    n_left = label_columns(header)
 
     def line(cells: Sequence[str]) -> str:
         parts = [str(c).ljust(w) if i < n_left else str(c).rjust(w)
@@ -296,7 +296,7 @@ def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def rich_table(header: Sequence[str], rows: Sequence[Sequence[str]], title: str = "") -> Table:
     """The same table for a terminal."""
     table = Table(title=title or None)
-    n_left = _left_columns(header)
+    n_left = label_columns(header)
     for i, name in enumerate(header):  # a long label wraps; a number never does
         table.add_column(name, justify="left" if i < n_left else "right",
                          no_wrap=i >= n_left, overflow="fold")

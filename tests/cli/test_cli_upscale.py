@@ -127,7 +127,7 @@ def test_outscale_and_alpha(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         ("png+garbage", ["in.png", "out.png", "-m", "bad.safetensors"], ModelError.exit_code,
          "not a valid safetensors file"),
         ("png", ["in.png", "out.png", "--device", "tpu"], UsageError.exit_code,
-         "unknown device 'tpu'"),
+         "--device 'tpu': unknown device"),
         ("png", ["in.png", "out.png", "--precision", "fp16", "--device", "cpu"],
          DeviceError.exit_code, "fp16 is not supported on the CPU"),
         ("png", ["in.png", "out.png", "--overwrite", "--skip-existing"], UsageError.exit_code,

@@ -48,8 +48,9 @@ def test_bicubic_table_and_json(root: Path, tmp_path: Path,
                            "--data-root", str(root), "--json", str(out_json)])
     assert code == 0, err
     expected = evaluate(predictor(bicubic(2)), open_dataset("set5", 2, data_root=root), scale=2)
-    header = out.splitlines()[0].split()
-    assert header[:2] == ["dataset", "bicubic"] and "\x1b" not in out
+    header, row = (line.split() for line in out.splitlines()[:2])
+    assert header == ["dataset", "model", "PSNR", "SSIM", "s/img"] and "\x1b" not in out
+    assert row[:2] == ["Set5", "x2"] and "bicubic" in row
     assert f"{expected.mean_psnr:.2f}" in out and f"{expected.mean_ssim:.4f}" in out
     doc = json.loads(out_json.read_text())
     assert set(doc["versions"]) == {"srgan-cli", "torch", "numpy", "scikit-image"}
@@ -87,7 +88,7 @@ def test_two_models_side_by_side_and_saved_images(root: Path, tmp_path: Path,
     model = _tiny_model(tmp_path / "tiny_x2.safetensors", 2)
     saved = tmp_path / "sr"
     code, out, err = run_cli(["eval", "-m", "bicubic", "-m", str(model), "--device", "cpu",
-                           "--data-root", str(root), "--save-images", str(saved)])
+                           "--data-root", str(root), "--save-images", str(saved), "--wide"])
     assert code == 0, err
     header = out.splitlines()[0]
     assert "bicubic PSNR" in header and "tiny_x2 PSNR" in header and "Set5 x2" in out
