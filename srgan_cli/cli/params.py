@@ -122,11 +122,12 @@ METRIC_OPTIONS: dict[str, Any] = {"metavar": METRIC_METAVAR,
                                   "autocompletion": completer(METRICS)}
 
 Model = Annotated[str | None, typer.Option(
-    "--model", "-m", metavar="NAME|PATH", help=MODEL_HELP, show_default=False,
+    "--model", "-m", "-n", metavar="NAME|PATH", help=MODEL_HELP, show_default=False,
     autocompletion=_complete_model, rich_help_panel=MODEL_PANEL)]
 Models = Annotated[list[str] | None, typer.Option(
-    "--model", "-m", metavar="NAME|PATH", help=MODEL_HELP + " Repeat to compare models side by "
-    "side.", show_default=False, autocompletion=_complete_model, rich_help_panel=MODEL_PANEL)]
+    "--model", "-m", "-n", metavar="NAME|PATH",
+    help=MODEL_HELP + " Repeat to compare models side by side.", show_default=False,
+    autocompletion=_complete_model, rich_help_panel=MODEL_PANEL)]
 Device = Annotated[str, typer.Option(
     "--device", metavar=DEVICE_METAVAR, help=DEVICE_HELP,
     parser=checked_by(lambda t: parse_device(t, "--device")),
@@ -135,6 +136,9 @@ Precision = Annotated[str, typer.Option(
     "--precision", metavar=PRECISION_METAVAR, help=PRECISION_HELP,
     parser=checked_by(parse_precision), autocompletion=completer(PRECISIONS),
     rich_help_panel=MODEL_PANEL)]
+GpuId = Annotated[int | None, typer.Option(
+    "--gpu-id", "-g", metavar="N", show_default=False, rich_help_panel=MODEL_PANEL,
+    help="Real-ESRGAN's GPU index: the same as --device cuda:N.")]
 Tile = Annotated[int | None, typer.Option(
     "--tile", "-t", metavar="N", help=TILE_HELP, rich_help_panel=MODEL_PANEL)]
 Tta = Annotated[bool, typer.Option("--tta", help=TTA_HELP, rich_help_panel=MODEL_PANEL)]

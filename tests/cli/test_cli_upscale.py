@@ -663,3 +663,42 @@ def test_memory_budget(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
         code, _, err = run(["upscale", str(src), "x.png", "-m", str(model), "--memory-budget",
                             bad], capsys)
         assert code == UsageError.exit_code and "--memory-budget" in err, err
+
+
+# ----------------------------------------------------------------------------- Real-ESRGAN flags
+
+
+def test_realesrgan_spellings(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """-i INPUT, -n NAME, -o FILE (one input) and -o DIR, --pre_pad accepted with a note."""
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "in.png")
+    code, _, err = run(["upscale", "-i", "in.png", "-n", "bicubic", "-o", "one.png"], capsys)
+    assert code == 0 and Image.open(tmp_path / "one.png").size == (64, 48), err
+    code, _, err = run(["upscale", "-i", "in.png", "-n", "bicubic", "-o", "dir", "-s", "2",
+                        "--pre_pad", "10"], capsys)
+    assert code == 0 and Image.open(tmp_path / "dir" / "in.png").size == (32, 24), err
+    assert "note: --pre_pad is ignored" in err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["in.png", "--face_enhance"], "--face_enhance: srgan does not restore faces; run GFPGAN"),
+    (["in.png", "-g", "1", "--device", "cpu"], "--gpu-id 1 contradicts --device cpu"),
+    (["-n", "bicubic"], "give an INPUT (or -i INPUT)"),
+])
+def test_realesrgan_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                             monkeypatch: pytest.MonkeyPatch, args: list[str],
+                             message: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "in.png")
+    code, _, err = run(["upscale", *args], capsys)
+    assert code == UsageError.exit_code and err.startswith(f"error: {message}"), err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_gpu_index_means_that_cuda_device() -> None:
+    from srgan_cli.cli import upscale_cmd
+
+    assert upscale_cmd._realesrgan_flags(["a"], "auto", 2, None, False, True) == "cuda:2"
+    assert upscale_cmd._realesrgan_flags(["a"], "cuda:2", 2, None, False, True) == "cuda:2"
+    assert upscale_cmd._realesrgan_flags(["a"], "cpu", None, None, False, True) == "cpu"
