@@ -12,6 +12,7 @@ their current image, whose output is either complete or not there at all.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 from srgan_cli.media.thread_pipeline import ThreadPipeline, Writer
 from srgan_cli.messages import show_path
 from srgan_cli.signals import deferred_interrupts
+from srgan_cli.upscaling import provenance
 from srgan_cli.upscaling.batch import (
     BatchResult,
     Record,
@@ -238,6 +240,10 @@ def run_batch(
     reporter = reporter or Reporter()
     if upscaler is None:
         upscaler = load_upscaler(options, reporter)
+    model = getattr(upscaler, "model", None)  # a test's fake upscaler has none
+    if options.made_by is None and model is not None:
+        options = dataclasses.replace(options, made_by=provenance.of(
+            model, options.outscale, options.tta, options.alpha_upsampler))
     label = scale_label(options.outscale if options.outscale else upscaler.scale)
     jobs = plan_jobs(list(inputs), output_dir=options.output_dir, suffix=options.suffix,
                      ext=options.ext, recursive=options.recursive, scale_label=label,

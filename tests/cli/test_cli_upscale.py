@@ -21,6 +21,7 @@ from srgan_cli.errors import DeviceError, InputImageError, ModelError, OutputErr
 from srgan_cli.media.resize import imresize
 from srgan_cli.models.bundled import DEFAULT_MODEL, save_model
 from srgan_cli.models.srresnet import SRResNet
+from srgan_cli.version import __version__ as _version
 
 pytestmark = pytest.mark.usefixtures("in_tmp_without_weights")
 
@@ -702,3 +703,65 @@ def test_gpu_index_means_that_cuda_device() -> None:
     assert upscale_cmd._realesrgan_flags(["a"], "auto", 2, None, False, True) == "cuda:2"
     assert upscale_cmd._realesrgan_flags(["a"], "cuda:2", 2, None, False, True) == "cuda:2"
     assert upscale_cmd._realesrgan_flags(["a"], "cpu", None, None, False, True) == "cpu"
+
+
+# ----------------------------------------------------------------------------- provenance
+
+
+def _software(path: Path) -> str | None:
+    with Image.open(path) as im:
+        value = im.getexif().get(0x0131)
+    return None if value is None else str(value)
+
+
+@pytest.mark.parametrize("ext", ["png", "jpg", "webp", "tif"])
+def test_outputs_record_the_model_and_another_model_does_not_skip(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        ext: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "in.png")
+    out = tmp_path / "o" / f"in.{ext}"
+    base = ["upscale", "in.png", "-o", "o", "--ext", ext, "-m", "bicubic"]
+    code, stdout, err = run([*base, "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(stdout)["model"] == {"name": "bicubic", "sha256": None}
+    assert _software(out) == f"srgan-cli {_version} (model bicubic; x4)"
+    code, stdout, err = run(base, capsys)  # the same model: skipped as before
+    assert code == 0 and "skipped" in stdout, err
+    code, stdout, err = run([*base, "-s", "2"], capsys)  # other options: refused, kept
+    assert code == OutputError.exit_code, err
+    assert "made by another model or options (model bicubic; x4); use " in err
+    assert Image.open(out).size == (64, 48)
+    code, _, err = run([*base, "-s", "2", "--skip-existing"], capsys)  # asked to keep it
+    assert code == 0 and Image.open(out).size == (64, 48), err
+    code, _, err = run([*base, "-s", "2", "--overwrite"], capsys)
+    assert code == 0 and Image.open(out).size == (32, 24), err
+    assert _software(out) == f"srgan-cli {_version} (model bicubic; x2)"
+
+
+def test_stripped_outputs_carry_no_model_and_are_kept(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "in.png")
+    base = ["upscale", "in.png", "-o", "o", "-m", "bicubic", "--strip-metadata"]
+    assert run(base, capsys)[0] == 0 and _software(tmp_path / "o" / "in.png") is None
+    code, stdout, _ = run([*base, "-s", "2"], capsys)  # nothing says who made it: kept
+    assert code == 0 and "skipped" in stdout
+
+
+def test_a_model_file_is_recorded_with_its_hash(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "in.png")
+    model = tmp_path / "tiny.safetensors"
+    save_model(SRResNet(scale=2, num_blocks=1, channels=4), model, {"note": "test"})
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    code, stdout, err = run(["upscale", "in.png", "-o", "o", "-m", str(model), "--json",
+                             "--device", "cpu"], capsys)
+    assert code == 0, err
+    assert json.loads(stdout)["model"] == {"name": "tiny", "sha256": digest}
+    assert f"(model tiny sha256:{digest[:16]}; x2)" in str(_software(tmp_path / "o" / "in.png"))
