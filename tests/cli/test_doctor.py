@@ -49,3 +49,13 @@ def test_cli_lines_say_not_found(capsys: pytest.CaptureFixture[str], tmp_path: P
     out = capsys.readouterr().out
     assert "datasets: Set5=not found" in out
     assert all(":" in line for line in out.splitlines())
+
+
+def test_cli_data_root_option(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "given" / "Set14").mkdir(parents=True)
+    monkeypatch.setenv("SRGAN_DATA", str(tmp_path / "env"))  # --data-root comes first
+    main(["doctor", "--json", "--data-root", str(tmp_path / "given")])
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["data_root"] == str(tmp_path / "given") and facts["data_root_exists"]
+    assert facts["datasets"]["Set14"] == str(tmp_path / "given" / "Set14")
