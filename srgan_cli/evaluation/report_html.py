@@ -99,6 +99,8 @@ def _fmt(metric: str, x: float) -> str:
         metric](x)
 
 
+# f-strings with html.escape, not jinja2: one small page, and jinja2 is torch's dependency,
+# not ours; every value goes through html.escape (tests/evaluation check the page).
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], cls: str) -> str:
     """An HTML table whose label columns (`report.label_columns`), header included, are
     left-aligned and the numbers right-aligned."""

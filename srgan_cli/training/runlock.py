@@ -2,8 +2,8 @@
 a run uses the folder, so two trainings never interleave metrics.jsonl or overwrite each other's
 last.pt.
 
-The lock is ``flock``: the kernel releases it when its process dies, so a lock file left by a
-killed run never blocks the next one. Where ``fcntl`` does not exist (Windows) nothing is locked."""
+The lock is `filelock`'s (flock on POSIX, LockFileEx on Windows): the system releases it when
+its process dies, so a lock file left by a killed run never blocks the next one."""
 
 from __future__ import annotations
 
@@ -21,38 +21,32 @@ LOCK = ".lock"
 def run_folder_lock(run_dir: Path) -> Iterator[None]:
     """Hold the run folder's lock for the body; CheckpointError "run folder X is in use by
     process N" when another live process holds it."""
-    try:
-        import fcntl
-    except ImportError:  # no flock on this platform
-        yield
-        return
+    from filelock import FileLock, Timeout
+
+    path = run_dir / LOCK
+    lock = FileLock(path, timeout=0)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        lock.acquire()
+    except Timeout:
+        raise CheckpointError(
+            f"run folder {run_dir} is in use by process {_owner(path)}: wait for it to end, "
+            "or choose another --run-dir"
+        ) from None
     except OSError as e:
         raise OutputError(f"run folder {run_dir}: cannot write ({e.strerror or e})") from e
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise CheckpointError(
-                f"run folder {run_dir} is in use by process {_owner(fd)}: wait for it to end, "
-                "or choose another --run-dir"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        with contextlib.suppress(OSError):  # the PID is for the message of a second run only
+            path.write_text(f"{os.getpid()}\n", encoding="ascii")
+        yield
     finally:
-        os.close(fd)
+        lock.release()
 
 
-def _owner(fd: int) -> str:
+def _owner(path: Path) -> str:
     """The PID written in the lock file ("unknown" when it cannot be read)."""
     try:
-        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        text = path.read_text(encoding="ascii", errors="replace").strip()
     except OSError:
         return "unknown"
     return text if text.isdigit() else "unknown"
