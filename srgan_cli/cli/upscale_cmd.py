@@ -395,11 +395,15 @@ def _upscale(inputs: list[str], options: UpscaleOptions, *, json_out: bool, quie
     BatchError (one line, the failures' exit code) if any image failed."""
     from contextlib import nullcontext
 
-    from srgan_cli.cli.console import live_progress
+    from srgan_cli.cli.console import live_progress, stderr_console
 
     live = live_progress() if sys.stderr.isatty() and not quiet else None
     reporter = _TerminalReporter(json_out=json_out, quiet=quiet, live=live)
-    upscaler = load_upscaler(options, reporter, model=model)
+    name = model.name if model is not None else options.model or "the default model"
+    loading = nullcontext() if live is None else stderr_console().status(
+        f"loading {name} ...", spinner="dots")
+    with loading:  # torch and the weights take seconds: say so meanwhile
+        upscaler = load_upscaler(options, reporter, model=model)
     with live if live is not None else nullcontext():
         result = run_batch(inputs, options, reporter, upscaler=upscaler)
     reporter.summary()

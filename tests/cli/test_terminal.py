@@ -163,3 +163,13 @@ def test_train_says_when_it_validates(tmp_path: Path, columns: int) -> None:
     notes = [line for line in _lines(raw) if "validating on" in line]
     assert any("psnr stage  validating on Set5 (step 1)" in line for line in notes), raw
     assert all(len(line) <= columns for line in notes), raw
+
+
+@pytest.mark.slow
+def test_a_status_line_while_the_model_loads(tmp_path: Path) -> None:
+    names = images(tmp_path, 1)
+    code, raw = run_in_pty(["upscale", *names, "-o", "out", "-m", "bicubic"], tmp_path)
+    assert code == 0 and "loading bicubic ..." in ANSI.sub("", raw), raw
+    visible = [seg for seg in _lines(raw) if seg.strip()]
+    assert not any("loading" in seg for seg in visible[visible.index(next(
+        seg for seg in visible if seg.startswith("i0.png -> out/i0.png"))):]), raw
