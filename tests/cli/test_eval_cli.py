@@ -169,8 +169,8 @@ def test_unreadable_image_is_a_failed_image_not_the_end(tmp_path: Path,
     assert err.startswith("error: 2 images failed: bicubic/mixed/im1: ")
     assert "tiny_x2/mixed/im1: " in err and "im1.png: cannot read image" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    rows = [line.split() for line in out.splitlines()[1:3]]  # the table is still printed
-    assert [r[:3] for r in rows] == [["mixed", "x2", "bicubic"], ["mixed", "x2", "tiny_x2"]]
+    table = [line.split() for line in out.splitlines()[1:3]]  # the table is still printed
+    assert [r[:3] for r in table] == [["mixed", "x2", "bicubic"], ["mixed", "x2", "tiny_x2"]]
     doc = json.loads(out_json.read_text())
     assert [(s["model"], s["images"], s["failed"]) for s in doc["summary"]] == [
         ("bicubic", 3, 1), ("tiny_x2", 3, 1)]
