@@ -57,6 +57,15 @@ _LIMITS = "Limits"
 _VIDEO = "Videos"
 
 
+def remaining_seconds(done: int, total: int | None, elapsed: float) -> float | None:
+    """A video's time left at its average rate since it started (start-up included, so never
+    the optimistic guess a burst of frames gives); None until a frame is done or with no
+    frame count."""
+    if total is None or done <= 0 or elapsed <= 0:
+        return None
+    return max(0, total - done) * elapsed / done
+
+
 class _TerminalReporter(Reporter):
     """Prints a batch: through the live display's console while it is shown (never to another
     stream that is the same terminal), plain lines otherwise."""
@@ -92,7 +101,7 @@ class _TerminalReporter(Reporter):
         if self.live is not None:
             from rich.markup import escape
 
-            self.live.reset(self.image, total=None, visible=True,
+            self.live.reset(self.image, total=None, visible=True, eta=None,
                             description=escape(show_path(job.input.name)))
         self.started_at = time.perf_counter()
 
@@ -108,6 +117,7 @@ class _TerminalReporter(Reporter):
             elapsed = time.perf_counter() - self.started_at
             fps = f"  {done / elapsed:.1f} fps" if elapsed > 0 else ""
             self.live.update(self.image, completed=done, total=total,
+                             eta=remaining_seconds(done, total, elapsed),
                              description=escape(show_path(job.input.name)) + fps)
 
     def image_finished(self, record: Record) -> None:

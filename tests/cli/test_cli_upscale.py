@@ -765,3 +765,16 @@ def test_a_model_file_is_recorded_with_its_hash(tmp_path: Path,
     assert code == 0, err
     assert json.loads(stdout)["model"] == {"name": "tiny", "sha256": digest}
     assert f"(model tiny sha256:{digest[:16]}; x2)" in str(_software(tmp_path / "o" / "in.png"))
+
+
+def test_video_eta_is_the_average_rate_since_it_started() -> None:
+    """8% done after 20 s leaves about 230 s, whatever the last burst of frames suggests."""
+    from srgan_cli.cli.console import live_progress
+    from srgan_cli.cli.upscale_cmd import remaining_seconds
+
+    assert remaining_seconds(8, 100, 20.0) == pytest.approx(230.0)
+    assert remaining_seconds(0, 100, 20.0) is None and remaining_seconds(5, None, 1.0) is None
+    bar = live_progress()
+    task = bar.add_task("clip.mp4", total=100, completed=8, eta=230.0)
+    column = bar.columns[-1]
+    assert str(column(bar.tasks[task])) == "0:03:50"  # type: ignore[operator]
