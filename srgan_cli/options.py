@@ -89,6 +89,7 @@ WHOLE_IMAGE = 0  # the tile size that means "no tiling": the whole image is one 
 _BYTES = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(?:i?b)?\s*")
 
 
+# Hand-written: no dependency parses sizes such as "1.5GiB" (humanfriendly is not installed).
 def parse_bytes(text: str) -> int:
     """"2G", "1.5GiB", "512M", "800000" -> bytes (K/M/G/T are powers of 1024); UsageError."""
     m = _BYTES.fullmatch(text.lower())

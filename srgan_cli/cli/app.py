@@ -15,6 +15,7 @@ from typing import Any
 import typer
 
 from srgan_cli import options
+from srgan_cli.cli import help_format
 from srgan_cli.cli.console import QUIET_OPTION, reset_quiet, stderr_console
 from srgan_cli.errors import (
     EXIT_BROKEN_PIPE,
@@ -27,6 +28,8 @@ from srgan_cli.errors import (
 )
 from srgan_cli.messages import options_as_flags
 from srgan_cli.version import __version__
+
+help_format.install()
 
 app = typer.Typer(
     name="srgan",

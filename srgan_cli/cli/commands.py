@@ -61,9 +61,15 @@ def pipe_safe(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def register_all(app: typer.Typer) -> None:
-    """Register every subcommand module; each gets -q/--quiet and `pipe_safe`."""
+    """Register every subcommand module; each gets -q/--quiet, `pipe_safe` and its help text
+    laid out for the terminal (`help_format.command_help`)."""
+    from srgan_cli.cli.help_format import command_help
+
     for name in COMMAND_MODULES:
         importlib.import_module(f"srgan_cli.cli.{name}_cmd").register(app)
     for info in app.registered_commands:
         if info.callback is not None:
             info.callback = pipe_safe(with_quiet(info.callback))
+            doc = info.help or info.callback.__doc__
+            if doc:
+                info.help = command_help(doc, rich=app.rich_markup_mode == "rich")

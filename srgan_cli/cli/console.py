@@ -134,6 +134,22 @@ def progress(enabled: bool | None = None, *extra_columns: Any) -> Iterator[Any]:
         yield bar
 
 
+class _Remaining(TimeRemainingColumn):
+    """rich's remaining time, or the task's own `eta` field (seconds) when it gives one: a
+    video's from its average rate since it started, which rich's recent-speed estimate is not
+    while frames come in bursts."""
+
+    def render(self, task: Any) -> Any:
+        eta = task.fields.get("eta")
+        if eta is None or task.finished:
+            return super().render(task)
+        from rich.text import Text
+
+        minutes, seconds = divmod(int(eta + 0.5), 60)
+        hours, minutes = divmod(minutes, 60)
+        return Text(f"{hours}:{minutes:02d}:{seconds:02d}", style="progress.remaining")
+
+
 def live_progress() -> Progress:
     """The one live display of a batch on stderr (a terminal): description, bar, percent,
     elapsed and remaining time. It takes no stdout or stderr writes over: print above it with
@@ -143,7 +159,7 @@ def live_progress() -> Progress:
         BarColumn(),
         TaskProgressColumn(),
         TimeElapsedColumn(),
-        TimeRemainingColumn(),
+        _Remaining(),
         console=stderr_console(),
         transient=True,
         redirect_stdout=False,

@@ -7,6 +7,8 @@ changes anything, and every probe that fails is reported as a finding instead of
 from __future__ import annotations
 
 import platform
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from srgan_cli import hardware
@@ -53,11 +55,11 @@ def _weights_facts() -> dict[str, Any]:
     }
 
 
-def _data_facts() -> dict[str, Any]:
+def _data_facts(data_root: Path | None = None) -> dict[str, Any]:
     from srgan_cli.fileio import find_subdir
     from srgan_cli.media import discovery
 
-    root = discovery.resolve_data_root(None)
+    root = discovery.resolve_data_root(data_root)
     found: dict[str, str | None] = {}
     for names in discovery.BENCHMARKS.values():
         if names[0] not in found:
@@ -76,8 +78,9 @@ def _safely(section: str, probe: Any) -> dict[str, Any]:
         return {f"{section}_error": internal_error_line(e).removeprefix("internal error: ")}
 
 
-def gather() -> dict[str, Any]:
-    """Every fact `srgan doctor` reports, JSON-ready."""
+def gather(data_root: Path | None = None) -> dict[str, Any]:
+    """Every fact `srgan doctor` reports, JSON-ready; datasets are looked for under
+    `data_root` (None: $SRGAN_DATA, else ./data, as eval and train do)."""
     model, flags = hardware.cpu_info()
     facts: dict[str, Any] = {
         "srgan_cli": __version__,
@@ -90,7 +93,7 @@ def gather() -> dict[str, Any]:
         "offline": offline(),
     }
     for section, probe in (("torch", _torch_facts), ("weights", _weights_facts),
-                           ("data", _data_facts)):
+                           ("data", partial(_data_facts, data_root))):
         facts.update(_safely(section, probe))
     return facts
 

@@ -11,8 +11,21 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from srgan_cli.cli.params import DataRoot, Device, Models, Offline, Precision, Tile, Tta
+from srgan_cli.cli.params import (
+    METRIC_OPTIONS,
+    DataRoot,
+    Device,
+    Models,
+    Offline,
+    Precision,
+    Tile,
+    Tta,
+    choice,
+    complete_dataset,
+    completer,
+)
 from srgan_cli.errors import BatchError, OutputError, UsageError
+from srgan_cli.media.discovery import DIV2K_SIZES
 from srgan_cli.messages import show_path
 from srgan_cli.options import (
     DEFAULT_METRICS,
@@ -204,18 +217,29 @@ def _advance(bar: Any, task: Any, _score: ImageScore) -> None:
     bar.advance(task)
 
 
-def _print_results(results: list[EvalResult], per_image: bool, to_stderr: bool) -> None:
+def _print_results(results: list[EvalResult], per_image: bool, to_stderr: bool,
+                   wide: bool = False) -> None:
     from srgan_cli.cli.console import stderr_console, stdout_console
     from srgan_cli.evaluation import report
 
     console = stderr_console() if to_stderr else stdout_console()
-    header, rows = report.table_rows(results, per_image=per_image)
+    header, rows = report.table_rows(results, per_image=per_image, wide=wide)
     if console.is_terminal:
         console.print(report.rich_table(header, rows))
         console.print(report.protocol_line(results), style="dim")
     else:
         console.print(report.text_table(header, rows), end="", markup=False)
         console.print(report.protocol_line(results), markup=False)
+
+
+def _say(text: str, to_stderr: bool) -> None:
+    """A status line ('wrote ...') on stdout, or on stderr when stdout carries --json/--csv -."""
+    from srgan_cli.cli.console import is_quiet, say, stderr_console
+
+    if to_stderr and not is_quiet():
+        stderr_console().print(text, markup=False, highlight=False)
+    elif not to_stderr:
+        say(text)
 
 
 def _print_published(results: list[EvalResult], models: list[ModelDescriptor],
@@ -240,24 +264,30 @@ def eval_command(
         None, "--dataset", "-d", help="set5, set14, b100 (bsd100), urban100, manga109, div2k, "
         "a folder (with HR/ and LR_bicubic/X<s>/, or plain HR images), or a video or folder "
         "of videos (each frame is HR; adds the temporal-consistency figure tPSNR). "
-        "Repeatable. (default: set5)", show_default=False, metavar="NAME|DIR|VIDEO"),
+        "Repeatable. (default: set5)", show_default=False, metavar="NAME|DIR|VIDEO",
+        autocompletion=complete_dataset),
     data_root: DataRoot = None,
     split: str = typer.Option("valid", "--split", help="DIV2K split: valid (0801-0900) or "
-                              "train (0001-0800)."),
+                              "train (0001-0800).", metavar="|".join(DIV2K_SIZES),
+                              parser=choice(tuple(DIV2K_SIZES), "--split"),
+                              autocompletion=completer(tuple(DIV2K_SIZES))),
     scale: int | None = typer.Option(
         None, "--scale", "-s", help="Upscaling factor (default: the model's, else 4).",
-        show_default=False),
+        show_default=False, metavar="N"),
     device: Device = "auto",
     precision: Precision = "fp32",
     tile: Tile = WHOLE_IMAGE,
     crop_border: int | None = typer.Option(
         None, "--crop-border", help="Pixels removed from each edge before scoring "
-        "(default: the scale).", show_default=False),
+        "(default: the scale).", show_default=False, metavar="N"),
     rgb: bool = typer.Option(False, "--rgb", help="Score all RGB channels instead of Y."),
     regenerate_lr: bool = typer.Option(
         False, "--regenerate-lr", help="Ignore shipped LR images; make LR from HR with MATLAB "
         "bicubic."),
     per_image: bool = typer.Option(False, "--per-image", help="Show every image's scores."),
+    wide: bool = typer.Option(
+        False, "--wide", help="One row per dataset with the models side by side (a wide "
+        "terminal); default: one row per dataset and model, which fits 80 columns."),
     json_out: str | None = typer.Option(
         None, "--json", help="Write per-image and summary records as JSON to FILE ('-': stdout).",
         metavar="FILE"),
@@ -270,8 +300,10 @@ def eval_command(
     metric: list[str] | None = typer.Option(
         None, "--metric", help="psnr, ssim or lpips; repeat to choose the set shown (default: "
         "psnr and ssim). LPIPS needs torchvision's ImageNet backbone, downloaded on demand.",
-        show_default=False, metavar="NAME"),
-    lpips_net: str = typer.Option("alex", "--lpips-net", help="LPIPS backbone: alex or vgg."),
+        show_default=False, **METRIC_OPTIONS),
+    lpips_net: str = typer.Option("alex", "--lpips-net", help="LPIPS backbone: alex or vgg.",
+                                  metavar="alex|vgg", parser=choice(("alex", "vgg"), "--lpips-net"),
+                                  autocompletion=completer(("alex", "vgg"))),
     offline: Offline = False,
     tta: Tta = False,
     report_dir: Path | None = typer.Option(
@@ -289,7 +321,14 @@ def eval_command(
         "score the one the authors publish and the difference (see 'srgan models NAME')."),
 ) -> None:
     """Score models with PSNR/SSIM (and LPIPS) by the standard SR protocol (Y channel, border =
-    scale; fp32 and whole images by default, so that scores compare with published ones)."""
+    scale; fp32 and whole images by default, so that scores compare with published ones).
+
+    Examples:
+    srgan eval
+    srgan eval -m srresnet_x4 -m bicubic -d set5 -d set14
+    srgan eval -m realesrgan-x4plus -d urban100 --metric lpips --compare-published
+    srgan eval -m model.safetensors -d my_photos/ --per-image --json scores.json
+    srgan eval -d set14 --report report/"""
     from srgan_cli.cli.console import progress
     from srgan_cli.evaluation import report, scoring
     from srgan_cli.models.bundled import default_model_spec
@@ -343,15 +382,18 @@ def eval_command(
                     ))
                     bar.remove_task(task)
             results += _score_videos(bar, video_sets, models, protocol, device, max_frames)
+        index = None
         if report_dir is not None:
             from srgan_cli.evaluation import report_html
-            report_html.write(report_dir, results, report_html.items_from_saved(
+            index = report_html.write(report_dir, results, report_html.items_from_saved(
                 datasets, [m.name for m in models], sr_dir, results), overwrite=overwrite)
 
     stdout_taken = "-" in (json_out, csv_out)
-    _print_results(results, per_image, to_stderr=stdout_taken)
+    _print_results(results, per_image, to_stderr=stdout_taken, wide=wide)
     if compare_published:
         _print_published(results, models, to_stderr=stdout_taken)
+    if index is not None:
+        _say(f"wrote {show_path(index)}", to_stderr=stdout_taken)
     if json_out is not None or csv_out is not None:
         versions = report.versions()
         if json_out is not None:

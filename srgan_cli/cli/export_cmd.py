@@ -77,7 +77,13 @@ def export(
         show_default=False),
 ) -> None:
     """Export a trained generator (or a blend of two models) as a model file that `srgan
-    upscale --model` reads."""
+    upscale --model` reads.
+
+    Examples:
+    srgan export runs/train my_x4.safetensors
+    srgan export runs/train my_x4.safetensors --measure set5 --card author=me
+    srgan export realesrgan-x4plus realesrgan.onnx
+    srgan export --interpolate psnr.safetensors gan.safetensors --alpha 0.8 blend.safetensors"""
     from srgan_cli.cli.console import stdout_console
     from srgan_cli.training.export import export as do_export
 

@@ -4,14 +4,13 @@ catalogue's actions (pull, rm, verify) are in `catalogue_cmd`."""
 from __future__ import annotations
 
 import json
+import textwrap
 from typing import Any
 
 import typer
 
 from srgan_cli.cli.params import Offline
 from srgan_cli.errors import UsageError
-
-CARD_SHOWN = 3  # free card fields shown per model in the table (all of them with --json)
 
 
 def _free_fields(card: dict[str, Any]) -> dict[str, Any]:
@@ -20,9 +19,9 @@ def _free_fields(card: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in card.items() if k not in STRUCTURAL_KEYS}
 
 
-def _short(value: Any, width: int = 40) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _text(value: Any) -> str:
+    """A card value whole: a string as it is, anything else as compact JSON."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
 def model_rows() -> list[dict[str, Any]]:
@@ -54,18 +53,16 @@ def _cells(row: dict[str, Any]) -> list[str]:
         arch, details = "bicubic", "built-in MATLAB bicubic (x4 by default)"
     else:
         arch = f"SRResNet {row['num_blocks']}x{row['channels']}"
-        free = list(_free_fields(row["card"]).items())
-        details = "  ".join(f"{k}={_short(v)}" for k, v in free[:CARD_SHOWN])
-        if len(free) > CARD_SHOWN:
-            details += f"  (+{len(free) - CARD_SHOWN} more, see --json)"
+        details = "  ".join(f"{k}={_text(v)}" for k, v in _free_fields(row["card"]).items())
     name = row["name"] + (" (default)" if row["default"] else "")
     scale = f"x{row['scale']}" if row["scale"] else "any"
     size = f"{row['size_bytes'] / 1e6:.1f} MB" if row["size_bytes"] else "-"
     return [name, scale, arch, size, details]
 
 
-def describe_lines(summary: dict[str, Any]) -> list[str]:
-    """`srgan models MODEL` as text: architecture, scale, parameters, tiling, precisions, card."""
+def describe_lines(summary: dict[str, Any], width: int | None = None) -> list[str]:
+    """`srgan models MODEL` as text: architecture, scale, parameters, tiling, precisions, card;
+    each card value whole, wrapped to `width` columns under its start (None: not wrapped)."""
     tiling = summary["tiling"]
     size = f"multiple of {summary['multiple_of']}" if summary["multiple_of"] > 1 else "any"
     if summary["min_size"]:
@@ -81,7 +78,13 @@ def describe_lines(summary: dict[str, Any]) -> list[str]:
         f"input size:   {size}",
     ]
     card = {k: v for k, v in summary["card"].items() if k not in ("architecture", "scale")}
-    lines += [f"card.{k}: {_short(v, 60)}" for k, v in card.items()]
+    for k, v in card.items():
+        head = f"card.{k}: "
+        if width is None:
+            lines.append(head + _text(v))
+            continue
+        lines += textwrap.wrap(_text(v), width=max(width, len(head) + 20), initial_indent=head,
+                               subsequent_indent=" " * len(head), break_on_hyphens=False)
     return lines
 
 
@@ -108,7 +111,14 @@ def models_command(
 
     Any listed name or file can be given to 'srgan upscale --model' and 'srgan eval --model'.
     Catalogue models are kept in $SRGAN_MODEL_CACHE (default: the user cache folder);
-    $SRGAN_MODEL_MIRROR serves them from a mirror, $SRGAN_MODEL_CATALOGUE adds a catalogue."""
+    $SRGAN_MODEL_MIRROR serves them from a mirror, $SRGAN_MODEL_CATALOGUE adds a catalogue.
+
+    Examples:
+    srgan models
+    srgan models --purpose anime -s 4
+    srgan models srresnet_x4
+    srgan models pull realesrgan-x4plus
+    srgan models verify --all"""
     from srgan_cli.cli import catalogue_cmd
 
     words = list(args or [])
@@ -139,7 +149,11 @@ def _describe(model: str, *, json_out: bool, offline: bool) -> None:
     if json_out:
         print(json.dumps(summary, indent=2, sort_keys=True, default=str))
     else:
-        for line in describe_lines(summary):
+        from srgan_cli.cli.console import stdout_console
+
+        console = stdout_console()
+        width = console.width if console.is_terminal else None
+        for line in describe_lines(summary, width):
             print(line)
 
 

@@ -19,7 +19,11 @@ def sample(
                                        "(cropped to a multiple of --shrink) here."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files."),
 ) -> None:
-    """Write a sample low-resolution image to try `srgan upscale` and `srgan eval` on."""
+    """Write a sample low-resolution image to try `srgan upscale` and `srgan eval` on.
+
+    Examples:
+    srgan sample lr.png
+    srgan sample lr.png --name coffee --shrink 2 --hr-out hr.png"""
     from srgan_cli.cli.console import say
     from srgan_cli.media.decode import ImageData
     from srgan_cli.media.encode import write_image

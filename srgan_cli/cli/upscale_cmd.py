@@ -11,6 +11,7 @@ stdout (the summary then goes to stderr); with -q only errors (and --json record
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -21,9 +22,11 @@ import typer
 
 from srgan_cli.cli.console import QUIET_OPTION
 from srgan_cli.cli.params import (
+    EXT_OPTIONS,
     MODEL_PANEL,
     DenoiseStrength,
     Device,
+    GpuId,
     Model,
     Offline,
     Precision,
@@ -52,6 +55,15 @@ if TYPE_CHECKING:
 _OUT = "Output"
 _LIMITS = "Limits"
 _VIDEO = "Videos"
+
+
+def remaining_seconds(done: int, total: int | None, elapsed: float) -> float | None:
+    """A video's time left at its average rate since it started (start-up included, so never
+    the optimistic guess a burst of frames gives); None until a frame is done or with no
+    frame count."""
+    if total is None or done <= 0 or elapsed <= 0:
+        return None
+    return max(0, total - done) * elapsed / done
 
 
 class _TerminalReporter(Reporter):
@@ -89,7 +101,7 @@ class _TerminalReporter(Reporter):
         if self.live is not None:
             from rich.markup import escape
 
-            self.live.reset(self.image, total=None, visible=True,
+            self.live.reset(self.image, total=None, visible=True, eta=None,
                             description=escape(show_path(job.input.name)))
         self.started_at = time.perf_counter()
 
@@ -105,6 +117,7 @@ class _TerminalReporter(Reporter):
             elapsed = time.perf_counter() - self.started_at
             fps = f"  {done / elapsed:.1f} fps" if elapsed > 0 else ""
             self.live.update(self.image, completed=done, total=total,
+                             eta=remaining_seconds(done, total, elapsed),
                              description=escape(show_path(job.input.name)) + fps)
 
     def image_finished(self, record: Record) -> None:
@@ -135,7 +148,7 @@ class _TerminalReporter(Reporter):
 
 
 # Options of `srgan upscale` only; those it shares with other commands are in `params`.
-Inputs = Annotated[list[str], typer.Argument(
+Inputs = Annotated[list[str] | None, typer.Argument(
     metavar="INPUT... | IN OUT", show_default=False,
     help="Images, folders of images and glob patterns ('photos/*.jpg', quoted or not). "
     "Exactly two paths, without -o, --suffix or --ext, mean IN OUT: upscale IN and write "
@@ -145,6 +158,11 @@ Inputs = Annotated[list[str], typer.Argument(
     "trailing '/' (out/) is the output folder, as -o out. Files that folders or "
     "patterns find and that this run writes itself (photo_x4.png beside photo.png) are "
     "skipped.")]
+InputOption = Annotated[list[str] | None, typer.Option(
+    "--input", "-i", metavar="INPUT", show_default=False,
+    help="Real-ESRGAN's -i: an input, as if given as INPUT (repeatable).")]
+PrePad = Annotated[int | None, typer.Option("--pre_pad", "--pre-pad", hidden=True)]
+FaceEnhance = Annotated[bool, typer.Option("--face_enhance", "--face-enhance", hidden=True)]
 OutputFile = Annotated[str | None, typer.Option(
     "--output", "-O", metavar="FILE|DIR", show_default=False, rich_help_panel=_OUT,
     help="Write the result of the one INPUT to FILE (its extension picks the format); an "
@@ -153,13 +171,15 @@ OutputFile = Annotated[str | None, typer.Option(
 OutputDir = Annotated[Path | None, typer.Option(
     "--output-dir", "-o", metavar="DIR", show_default=False, rich_help_panel=_OUT,
     help="Write the results into DIR (created if needed; subfolders of a --recursive "
-    "folder input are mirrored). Without -o, results go beside their inputs.")]
+    "folder input are mirrored). Without -o, results go beside their inputs. A name with an "
+    "image or video extension that is not an existing folder (-o out.png) means --output "
+    "FILE.")]
 Suffix = Annotated[str | None, typer.Option(
     "--suffix", metavar="TEXT", show_default=False, rich_help_panel=_OUT,
     help="Appended to each output's file name before the extension. "
     "Default: none with -o DIR, '_x4' (the scale) beside the inputs.")]
 Ext = Annotated[str | None, typer.Option(
-    "--ext", metavar="EXT", show_default=False, rich_help_panel=_OUT,
+    "--ext", metavar="EXT", show_default=False, rich_help_panel=_OUT, **EXT_OPTIONS,
     help="Output format for several inputs: png, jpg, jpeg, bmp, tif, tiff or webp; auto "
     "(the default) keeps the input's own format.")]
 Quality = Annotated[int | None, typer.Option(
@@ -232,7 +252,8 @@ JsonOut = Annotated[bool, typer.Option(
 
 
 def upscale_command(
-    inputs: Inputs,
+    inputs: Inputs = None,
+    input_option: InputOption = None,
     output: OutputFile = None,
     output_dir: OutputDir = None,
     suffix: Suffix = None,
@@ -248,8 +269,11 @@ def upscale_command(
     outscale: Outscale = None,
     alpha_upsampler: AlphaUpsampler = "bicubic",
     device: Device = "auto",
+    gpu_id: GpuId = None,
     precision: Precision = "auto",
     fp32: Fp32 = False,
+    pre_pad: PrePad = None,
+    face_enhance: FaceEnhance = False,
     tile: Tile = None,
     tile_pad: TilePad = None,
     tile_pad_alias: TilePadAlias = None,
@@ -267,14 +291,21 @@ def upscale_command(
 ) -> None:
     """Upscale images, videos and animations with a super-resolution model.
 
-    Examples: 'srgan upscale photo.png photo_x4.png', 'srgan upscale clip.mp4 clip_x4.mp4',
-    'srgan upscale photo.png --output old_x4.png --overwrite', 'srgan upscale shots/ -o big/
-    --ext png', 'srgan upscale "*.jpg" -o out --model bicubic -s 2'. Videos (.mp4, .mov,
-    .mkv, .webm, .avi) and animated GIF/APNG/WebP come out as the same kind of file, every
-    frame upscaled; an interrupted video starts again from its first frame. Real-ESRGAN
-    spellings work too: -s/--outscale, -t/--tile, --tile_pad, --fp32, --ext auto,
-    --alpha-upsampler. Exit codes: 0 all done (outputs that exist are skipped), 2 usage,
-    3 input image, 4 output, 5 model, 10 device, 130 interrupted
+    Examples:
+    srgan upscale photo.png photo_x4.png
+    srgan upscale clip.mp4 clip_x4.mp4
+    srgan upscale photo.png --output old_x4.png --overwrite
+    srgan upscale shots/ -o big/ --ext png
+    srgan upscale "*.jpg" -o out --model bicubic -s 2
+    srgan upscale -i inputs -o results -n realesr-general-x4v3 -dn 0.5 -s 3.5 -g 0
+
+    Videos (.mp4, .mov, .mkv, .webm, .avi) and animated GIF/APNG/WebP come out as the same
+    kind of file, every frame upscaled; an interrupted video starts again from its first
+    frame. Real-ESRGAN spellings work too: -i/--input, -o DIR, -n NAME, -s/--outscale, -dn,
+    -g N, -t/--tile, --tile_pad, --fp32, --ext auto, --alpha-upsampler (--pre_pad is accepted
+    and ignored; --face_enhance is refused with what to use instead). Exit codes: 0 all done
+    (outputs that exist are skipped), 2 usage, 3 input image, 4 output, 5 model, 10 device,
+    130 interrupted
     (Ctrl-C, SIGTERM or SIGHUP; no partial file is left), 141 stdout closed by its reader;
     a batch whose failures have different causes exits with 1.
     """
@@ -287,6 +318,11 @@ def upscale_command(
                 raise UsageError(f"--fp32 contradicts --precision {precision}")
             if tile_pad_alias is not None and tile_pad not in (None, tile_pad_alias):
                 raise UsageError("--tile_pad and --tile-pad differ; give one")
+            inputs = [*(inputs or []), *(input_option or [])]
+            device = _realesrgan_flags(inputs, device, gpu_id, pre_pad, face_enhance,
+                                       quiet or is_quiet())
+            if output is None and output_dir is not None and _names_a_file(output_dir):
+                output, output_dir = str(output_dir), None  # -o out.png: --output out.png
             budget = None if memory_budget is None else parse_bytes(memory_budget)
             options = UpscaleOptions(
                 output=output, output_dir=output_dir, suffix=suffix,
@@ -307,6 +343,40 @@ def upscale_command(
         # file that atomic_write has already removed; flush the --json records written so far.
         sys.stdout.flush()
         raise
+
+
+def _realesrgan_flags(inputs: list[str], device: str, gpu_id: int | None,
+                      pre_pad: int | None, face_enhance: bool, quiet: bool) -> str:
+    """The device after Real-ESRGAN's -g; UsageError for no input, --face_enhance or a -g that
+    contradicts --device; a note that --pre_pad is ignored."""
+    if face_enhance:
+        raise UsageError("--face_enhance: srgan does not restore faces; run GFPGAN or "
+                         "CodeFormer on the upscaled image instead")
+    if not inputs:
+        raise UsageError("give an INPUT (or -i INPUT): an image, a folder or a pattern")
+    if pre_pad is not None and not quiet:
+        from srgan_cli.cli.console import stderr_console
+
+        stderr_console().print("note: --pre_pad is ignored: the model runs on the image as it "
+                               "is (tiles take their context from --tile-pad)", markup=False,
+                               highlight=False)
+    if gpu_id is None:
+        return device
+    if gpu_id < 0:
+        raise UsageError(f"--gpu-id must be >= 0, got {gpu_id}")
+    if device.strip().lower() not in ("auto", f"cuda:{gpu_id}"):
+        raise UsageError(f"--gpu-id {gpu_id} contradicts --device {device}")
+    return f"cuda:{gpu_id}"
+
+
+def _names_a_file(path: Path) -> bool:
+    """-o PATH names an output file rather than a folder: an image, animation or video
+    extension, not an existing folder, not ending in a separator."""
+    from srgan_cli.media.formats import VIDEO_SUFFIXES, WRITE_EXTENSIONS
+
+    text = str(path)
+    return (not text.endswith(("/", os.sep)) and not path.is_dir()
+            and path.suffix.lower() in WRITE_EXTENSIONS | set(VIDEO_SUFFIXES))
 
 
 def _catalogue_model(model: str | None, denoise_strength: float | None, offline: bool
@@ -336,11 +406,15 @@ def _upscale(inputs: list[str], options: UpscaleOptions, *, json_out: bool, quie
     BatchError (one line, the failures' exit code) if any image failed."""
     from contextlib import nullcontext
 
-    from srgan_cli.cli.console import live_progress
+    from srgan_cli.cli.console import live_progress, stderr_console
 
     live = live_progress() if sys.stderr.isatty() and not quiet else None
     reporter = _TerminalReporter(json_out=json_out, quiet=quiet, live=live)
-    upscaler = load_upscaler(options, reporter, model=model)
+    name = model.name if model is not None else options.model or "the default model"
+    loading = nullcontext() if live is None else stderr_console().status(
+        f"loading {name} ...", spinner="dots")
+    with loading:  # torch and the weights take seconds: say so meanwhile
+        upscaler = load_upscaler(options, reporter, model=model)
     with live if live is not None else nullcontext():
         result = run_batch(inputs, options, reporter, upscaler=upscaler)
     reporter.summary()

@@ -196,9 +196,10 @@ def fmt_seconds(x: float) -> str:
 
 
 def table_rows(
-    results: Sequence[EvalResult], per_image: bool = False
+    results: Sequence[EvalResult], per_image: bool = False, *, wide: bool = True
 ) -> tuple[list[str], list[list[str]]]:
-    """Header and rows: one row per dataset (or per image plus a mean row), models side by side.
+    """Header and rows. Wide: one row per dataset (or per image plus a mean row), models side by
+    side; else one row per (dataset, model) (`long_rows`), which fits 80 columns.
 
     Each model has a column per metric asked for (PSNR and SSIM by default, LPIPS) and seconds
     per image; a failed image shows "failed". When a dataset is videos, each model also has a
@@ -209,6 +210,8 @@ def table_rows(
     by_key = {(r.model, r.dataset, r.scale): r for r in results}
     metrics = list(dict.fromkeys(m for r in results for m in r.metrics))
     temporal = any(r.videos for r in results)
+    if not wide:
+        return long_rows(results, per_image, metrics, temporal)
     header = ["dataset"] + (["image"] if per_image else [])
     for m in models:
         header += [f"{m} {_COLUMNS[k][0]}" for k in metrics] + [f"{m} s/img"]
@@ -236,6 +239,26 @@ def table_rows(
     return header, rows
 
 
+def long_rows(results: Sequence[EvalResult], per_image: bool, metrics: Sequence[str],
+              temporal: bool) -> tuple[list[str], list[list[str]]]:
+    """One row per (dataset, model), in the order scored (per image: each image, then the
+    mean): dataset, model, [image,] a column per metric, s/img[, tPSNR]."""
+    header = ["dataset", "model"] + (["image"] if per_image else [])
+    header += [_COLUMNS[k][0] for k in metrics] + ["s/img"] + (["tPSNR"] if temporal else [])
+    rows: list[list[str]] = []
+    for r in results:
+        label = dataset_label(r.dataset, r.scale, [x for x in results if (x.dataset, x.scale)
+                                                   == (r.dataset, r.scale)])
+        scores: list[tuple[str, ImageScore | EvalResult]] = [
+            (s.name, s) for s in r.images] if per_image else []
+        for name, x in [*scores, ("mean", r)]:
+            row = [label, r.model] + ([name] if per_image else []) + _cells(metrics, x)
+            if temporal:
+                row.append(fmt_tpsnr(x.temporal_psnr))
+            rows.append(row)
+    return header, rows
+
+
 def fmt_tpsnr(x: float | None) -> str:
     """The temporal PSNR cell: "-" for an image dataset or a one-frame video."""
     return "-" if x is None else fmt_psnr(x)
@@ -252,15 +275,16 @@ def dataset_label(name: str, scale: int, results: Sequence[EvalResult]) -> str:
     return f"{name} x{scale} ({r.images_found}{of} images: partial)"
 
 
-def _left_columns(header: Sequence[str]) -> int:
-    """Label columns (dataset, image) are left-aligned, numbers right-aligned."""
-    return 2 if len(header) > 1 and header[1] == "image" else 1
+def label_columns(header: Sequence[str]) -> int:
+    """Label columns (dataset, model, image) are left-aligned, numbers right-aligned."""
+    labels = ("dataset", "model", "image")
+    return next((i for i, h in enumerate(header) if h not in labels), len(header))
 
 
 def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A plain aligned table (no box drawing), for pipes and files."""
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
-    n_left = _left_columns(header)
+    n_left = label_columns(header)
 
     def line(cells: Sequence[str]) -> str:
         parts = [str(c).ljust(w) if i < n_left else str(c).rjust(w)
@@ -273,9 +297,10 @@ def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def rich_table(header: Sequence[str], rows: Sequence[Sequence[str]], title: str = "") -> Table:
     """The same table for a terminal."""
     table = Table(title=title or None)
-    n_left = _left_columns(header)
-    for i, name in enumerate(header):
-        table.add_column(name, justify="left" if i < n_left else "right", no_wrap=True)
+    n_left = label_columns(header)
+    for i, name in enumerate(header):  # a long label wraps; a number never does
+        table.add_column(name, justify="left" if i < n_left else "right",
+                         no_wrap=i >= n_left, overflow="fold")
     for r in rows:
         table.add_row(*r)
     return table

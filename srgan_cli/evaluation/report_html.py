@@ -102,9 +102,19 @@ def _fmt(metric: str, x: float) -> str:
         metric](x)
 
 
+# f-strings with html.escape, not jinja2: one small page, and jinja2 is torch's dependency,
+# not ours; every value goes through html.escape (tests/evaluation check the page).
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], cls: str) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>"
+    """An HTML table whose label columns (`report.label_columns`), header included, are
+    left-aligned and the numbers right-aligned."""
+    n_left = report.label_columns(header)
+
+    def cell(tag: str, i: int, text: str) -> str:
+        align = ' class="l"' if i < n_left else ""
+        return f"<{tag}{align}>{html.escape(str(text))}</{tag}>"
+
+    head = "".join(cell("th", i, h) for i, h in enumerate(header))
+    body = "".join("<tr>" + "".join(cell("td", i, c) for i, c in enumerate(r)) + "</tr>"
                    for r in rows)
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
@@ -123,23 +133,32 @@ def per_image_rows(results: Sequence[EvalResult]) -> tuple[list[str], list[list[
 
 
 _CSS = """
-body{font:14px system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}
+body{font:14px system-ui,sans-serif;margin:1.5em auto;padding:0 1.5em;max-width:1400px;
+color:#222;background:#fafafa}
 table{border-collapse:collapse;margin:.5em 0 1.5em}
 th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
-th:first-child,td:first-child,td:nth-child(2){text-align:left}
-table.per-image td:nth-child(3){text-align:left}
+th.l,td.l{text-align:left}
 table.sortable th{cursor:pointer;background:#eee}
-figure{display:inline-block;margin:0 6px 6px 0;text-align:center}
-figure img{width:192px;height:192px;image-rendering:pixelated;border:1px solid #999}
+.crops{display:flex;flex-wrap:wrap;gap:6px}
+figure{margin:0;text-align:center}
+figure img{width:256px;height:256px;image-rendering:pixelated;border:1px solid #999}
 figcaption{font-size:12px}
-.slider{position:relative;display:inline-block;max-width:100%}
-.slider img{display:block;max-width:100%}
-.slider .after{position:absolute;top:0;left:0;overflow:hidden;height:100%;width:50%}
-.slider .after img{max-width:none}
+.slider{max-width:100%;width:1024px}
+.slider .frame{position:relative;line-height:0}
+.slider img{display:block;width:100%;image-rendering:pixelated}
+.slider img.before{position:absolute;top:0;left:0;height:100%;clip-path:inset(0 50% 0 0)}
+.slider .divider{position:absolute;top:0;bottom:0;left:50%;width:2px;margin-left:-1px;
+background:#fff;box-shadow:0 0 0 1px rgba(0,0,0,.5)}
+.slider .tag{position:absolute;top:6px;padding:2px 6px;font-size:12px;line-height:1.4;
+background:rgba(0,0,0,.6);color:#fff;border-radius:3px}
+.slider .tag.left{left:6px}
+.slider .tag.right{right:6px}
 .slider input{width:100%}
 section{margin-bottom:2em}
 """
 
+# The slider: the model's image ("after") fills the frame; bicubic ("before") lies over it,
+# clipped to the left of the divider (where the range input says), as its label says.
 _JS = """
 document.querySelectorAll('table.sortable').forEach(function(t){
   t.querySelectorAll('th').forEach(function(th,i){
@@ -151,14 +170,15 @@ document.querySelectorAll('table.sortable').forEach(function(t){
         var r=(isNaN(p)||isNaN(q))?a.localeCompare(c):p-q;return asc?r:-r;});
       rows.forEach(function(r){b.appendChild(r);});});});});
 document.querySelectorAll('.slider').forEach(function(s){
-  var after=s.querySelector('.after'),input=s.querySelector('input');
-  var inner=after.querySelector('img'),base=s.querySelector('img.before');
-  function fit(){inner.style.width=base.clientWidth+'px';}
-  function move(){after.style.width=input.value+'%';}
-  base.addEventListener('load',fit);window.addEventListener('resize',fit);fit();
+  var before=s.querySelector('img.before'),after=s.querySelector('img.after');
+  var line=s.querySelector('.divider'),input=s.querySelector('input');
+  var tag=s.querySelector('.tag.right');
+  function move(){before.style.clipPath='inset(0 '+(100-input.value)+'% 0 0)';
+    line.style.left=input.value+'%';}
   input.addEventListener('input',move);move();
   var pick=s.parentNode.querySelector('select');
-  if(pick){pick.addEventListener('change',function(){inner.src=pick.value;});}
+  if(pick){pick.addEventListener('change',function(){
+    after.src=pick.value;tag.textContent=pick.options[pick.selectedIndex].text;});}
 });
 """
 
@@ -190,11 +210,14 @@ def _image_section(item: ReportImage, key: str, folder: Path) -> str:
         f'<section class="image"><h3>{html.escape(title)}</h3>'
         f"<p>Crop at ({left}, {top}), {size}x{size} px, where the models differ most.</p>"
         f'<div class="crops">{"".join(figures)}</div>'
-        f"<p>Before (bicubic, left) / after: <select>{''.join(options)}</select></p>"
-        f'<div class="slider"><img class="before" src="{rel}/0.png" alt="bicubic">'
-        f'<div class="after"><img src="{rel}/1.png" alt="after"></div>'
-        f'<input type="range" min="0" max="100" value="50" aria-label="before/after"></div>'
-        "</section>"
+        f"<p>Before (bicubic, left) / after (right): <select>{''.join(options)}</select></p>"
+        f'<div class="slider"><div class="frame">'
+        f'<img class="after" src="{rel}/1.png" alt="after">'
+        f'<img class="before" src="{rel}/0.png" alt="bicubic"><div class="divider"></div>'
+        f'<span class="tag left">{BICUBIC}</span>'
+        f'<span class="tag right">{html.escape(shown[1][0] if len(shown) > 1 else HR)}</span>'
+        f'</div><input type="range" min="0" max="100" value="50" aria-label="before/after">'
+        "</div></section>"
     )
 
 

@@ -527,6 +527,8 @@ def _png16_rawmodes(im: ImageFile.ImageFile) -> tuple[str, int] | None:
     return formats.PNG_16BIT_RAWMODES.get(raw)  # type: ignore[arg-type]
 
 
+# Kept: imageio (with scikit-image) reads a 16-bit RGB PNG as uint8 (measured); no codec
+# that keeps 16 bits (OpenCV, pypng) is a dependency, so Pillow's decoder is run twice.
 def _png16_pixels(
     p: Path, hi_im: Image.Image, low_rawmode: str, channels: int
 ) -> tuple[np.ndarray, np.ndarray | None, str]:
@@ -693,6 +695,7 @@ def _too_large(p: Path, e: Image.DecompressionBombError, max_pixels: int | None
         f"(possible decompression bomb); {_RAISE_LIMIT}")
 
 
+# Not ImageOps.exif_transpose: it takes a PIL Image, and 16-bit RGB(A) has no Pillow mode.
 def _orient(a: np.ndarray, orientation: Any) -> np.ndarray:
     """Apply an EXIF orientation (1..8) the way `ImageOps.exif_transpose` does."""
     ops = {

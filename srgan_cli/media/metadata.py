@@ -81,6 +81,15 @@ def output_exif(
     return _tobytes(ex)
 
 
+def with_tag(exif: bytes | None, tag: int, text: str) -> bytes:
+    """`exif` (None: none yet) with the main-directory text `tag` set to `text`."""
+    ex = Image.Exif()
+    if exif is not None:
+        ex.load(exif)
+    ex[tag] = text
+    return _tobytes(ex)
+
+
 def text_tags(exif: bytes) -> dict[int, bytes]:
     """The `TEXT_TAGS` of `exif` that hold text, as their bytes, for formats that store them as
     their own tags (TIFF)."""

@@ -8,6 +8,8 @@ import torch
 from torch import nn
 
 
+# Not torch.optim.swa_utils.AveragedModel: its state_dict adds 'n_averaged' and a 'module.'
+# prefix (checkpoints and exports hold the generator's own keys) and it has no decay warm-up.
 class EMA:
     """Exponential moving average of a module's weights and BatchNorm statistics.
 

@@ -179,10 +179,17 @@ class Trainer:
             for hr_u8, lr_u8 in stream:
                 values = self.train_batch(hr_u8, lr_u8)
                 runlog.add(values)
+                shown = f"{label}  loss {values['loss']:.4g}"
+                validating = bar is not None and self._validation_due()
                 if bar is not None:
-                    bar.update(task, completed=self.step,
-                               description=f"{label}  loss {values['loss']:.4g}")
+                    bar.update(task, completed=self.step, description=shown)
+                    if validating:  # the bar stands still meanwhile: say why
+                        bar.update(task, description=f"{label}  validating on "
+                                   f"{Path(self.cfg.val_data).name} (step {self.step})")
+                        getattr(bar, "refresh", lambda: None)()
                 record = self._record(runlog)
+                if validating:
+                    bar.update(task, description=shown)
                 if record is not None:
                     runlog.write(record)
                 stop = dist_utils.any_across(stop_request.requested, self.dist, self.device)
@@ -225,12 +232,19 @@ class Trainer:
         record = None
         if self.step % cfg.log_every == 0 or self.step == cfg.steps:
             record = runlog.summary(self.step, self.stage.lr)
-        if cfg.val_every and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
+        if self._validation_due():
             scores = self.validate()
             if scores:
                 record = record or {"step": self.step}
                 record.update(scores)
         return record
+
+    def _validation_due(self) -> bool:
+        """Whether this step validates (every val_every steps and at the last, with val_data,
+        in the main process)."""
+        cfg = self.cfg
+        return bool(cfg.val_every and cfg.val_data and self.dist.is_main
+                    and (self.step % cfg.val_every == 0 or self.step == cfg.steps))
 
     def _save_on_interrupt(self) -> None:
         """Ctrl-C / SIGTERM: save the state unless an update was cut in half (then keep the last

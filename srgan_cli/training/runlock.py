@@ -9,7 +9,8 @@ nothing is locked.
 The lock file is also what marks a run folder as a run's own (`check_run_folder`): a run writes
 config.toml and metrics.jsonl there, so it starts only in a folder that is new, empty, or marked,
 never in one whose files a user wrote (their config.toml would be replaced, their log appended
-to)."""
+to). Not `filelock`: it opens the lock file with O_TRUNC, which would erase the owner's PID (the
+run folder's mark and the "in use by process N" of a second run) whenever another run tries it."""
 
 from __future__ import annotations
 

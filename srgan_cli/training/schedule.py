@@ -10,6 +10,8 @@ if TYPE_CHECKING:
     from srgan_cli.training.config import TrainConfig
 
 
+# Closed-form factors for torch's LambdaLR, not its CosineAnnealingLR/MultiStepLR/SequentialLR:
+# those update recursively from their own state (a resume must replay it) and have no 'halve'.
 def lr_factor(
     step: int,
     total: int,

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
     from srgan_cli.media.decode import ImageData
     from srgan_cli.models.descriptor import ModelDescriptor
+    from srgan_cli.upscaling.provenance import Provenance
     from srgan_cli.upscaling.upscaler import ImageUpscaler, ProgressCb, Upscaler
 
 
@@ -95,6 +96,7 @@ class UpscaleOptions:
     strip_metadata: bool = False  # drop EXIF, XMP and DPI (ICC stays)
     allow_damaged: bool = False  # accept damaged input; the note goes into the record
     memory_budget: int | None = None  # bytes of activations for the automatic tile
+    made_by: Provenance | None = None  # set by run_batch: the model and options of the run
 
     def __post_init__(self) -> None:
         if self.overwrite and self.skip_existing:
@@ -143,6 +145,7 @@ class Record:
     tiling_exact: bool | None = None  # False: tiled approximately (a windowed model)
     media: MediaResult | None = None  # a video's or animation's own result (codec, frames)
     warnings: list[str] = field(default_factory=list)  # notes on the input (damaged data, ...)
+    model: dict[str, Any] | None = None  # the model of the run: name and sha256 (provenance)
 
     def as_json(self) -> dict[str, Any]:
         """The record as JSON values; the raw bytes of a name that is not UTF-8 (lone
@@ -152,6 +155,8 @@ class Record:
             "output_size": self.output_size, "seconds": round(self.seconds, 3),
             "status": self.status, "error": self.error, "tile": self.tile,
             "tiling_exact": self.tiling_exact, "warnings": list(self.warnings)}
+        if self.model is not None:
+            out["model"] = self.model
         if self.media is not None:  # image records stay as they were
             from srgan_cli.upscaling.media_jobs import result_kind
 
@@ -287,6 +292,10 @@ def ready_output(job: Job, options: UpscaleOptions, *, check_output: bool = True
         return job.skip_reason
     assert job.output is not None
     if skips_existing(job, options) and job.output.exists() and not job.output.is_dir():
+        if not options.skip_existing and options.made_by is not None:
+            from srgan_cli.upscaling.provenance import check_same_maker
+
+            check_same_maker(job.output, options.made_by)  # another model's output: refused
         return f"{show_path(job.output)} exists"
     if job.make_folder:
         try:
@@ -335,6 +344,7 @@ def load_step(job: Job, options: UpscaleOptions) -> tuple[Record, ImageData | Me
 
     start = time.perf_counter()
     rec = Record(str(job.input), None if job.output is None else str(job.output), "ok")
+    rec.model = None if options.made_by is None else options.made_by.as_json()
 
     def load() -> ImageData | MediaInput | None:
         kind = media_kind(job.input) if job.error is None and job.skip_reason is None else None
@@ -413,7 +423,12 @@ def save_step(job: Job, rec: Record, result: ImageData, options: UpscaleOptions)
     out = job.output
 
     def save() -> None:
-        write_image(out, result, overwrite=options.overwrite, quality=options.quality,
+        img = result
+        if options.made_by is not None and not options.strip_metadata:
+            from srgan_cli.upscaling.provenance import stamped
+
+            img = stamped(result, options.made_by)
+        write_image(out, img, overwrite=options.overwrite, quality=options.quality,
                     strip_metadata=options.strip_metadata)
         rec.output_size = list(result.size)
 

@@ -12,6 +12,7 @@ their current image, whose output is either complete or not there at all.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 from srgan_cli.media.thread_pipeline import ThreadPipeline, Writer
 from srgan_cli.messages import show_path
 from srgan_cli.signals import deferred_interrupts
+from srgan_cli.upscaling import provenance
 from srgan_cli.upscaling.batch import (
     BatchResult,
     Record,
@@ -44,13 +46,15 @@ Finished = tuple[int, Record, "ImageData"]  # job index, record, the model's res
 
 
 class _ReporterInJobOrder:
-    """Passes reporter calls on in job order while jobs overlap (called from one thread).
+    """Passes reporter calls on in job order while jobs overlap (from the model's thread and the
+    writer's, one at a time: `lock`).
 
     Calls for a job wait until every earlier job's `image_finished` has been passed on; of its
     progress calls only the last one waits."""
 
     def __init__(self, reporter: Reporter, jobs: Sequence[Job]) -> None:
         self.reporter, self.jobs = reporter, jobs
+        self.lock = threading.RLock()
         self.cursor = 0  # the first job whose record has not been passed on
         self.started: set[int] = set()
         self.progress: dict[int, tuple[int, int | None, bool]] = {}
@@ -69,7 +73,7 @@ class _ReporterInJobOrder:
         self._flush()
 
     def _flush(self) -> None:
-        with deferred_interrupts():  # a line is printed and counted whole, or not at all
+        with self.lock, deferred_interrupts():  # a line is printed and counted whole, or not
             self._pass_on()
 
     def _pass_on(self) -> None:
@@ -94,7 +98,9 @@ class _BatchRun:
     """One run of `run_jobs`: a reader and a writer thread around the model in this thread.
 
     Finished records go into `records` from whichever thread finished them (under `lock`), so
-    an interrupt in this thread loses none; `report_finished` passes them on in job order."""
+    an interrupt in this thread loses none; `report_finished` passes them on in job order, from
+    the writer thread as soon as a file is renamed into place (its line and --json record then
+    come out while the model works on the next image)."""
 
     def __init__(self, jobs: Sequence[Job], upscaler: ImageUpscaler, options: UpscaleOptions,
                  reporter: Reporter) -> None:
@@ -115,6 +121,7 @@ class _BatchRun:
         for k, rec, img in results:
             save_step(self.jobs[k], rec, img, self.options)
             self._done(k, rec)
+            self.report_finished()
 
     def _done(self, k: int, rec: Record) -> None:
         with self.lock:
@@ -122,12 +129,13 @@ class _BatchRun:
 
     def report_finished(self) -> None:
         """Pass on the records finished so far, in job order."""
-        with self.lock:
-            new = sorted(self.records.keys() - self.reported)
-        with deferred_interrupts():
-            for k in new:
-                self.reported.add(k)
-                self.order.finish(k, self.records[k])
+        with self.order.lock:  # one thread at a time passes records on
+            with self.lock:
+                new = sorted(self.records.keys() - self.reported)
+            with deferred_interrupts():
+                for k in new:
+                    self.reported.add(k)
+                    self.order.finish(k, self.records[k])
 
     def _media(self, k: int, rec: Record, media: MediaInput) -> None:
         """A video or animation, whole, in this thread (it overlaps its own frames)."""
@@ -238,6 +246,10 @@ def run_batch(
     reporter = reporter or Reporter()
     if upscaler is None:
         upscaler = load_upscaler(options, reporter)
+    model = getattr(upscaler, "model", None)  # a test's fake upscaler has none
+    if options.made_by is None and model is not None:
+        options = dataclasses.replace(options, made_by=provenance.of(
+            model, options.outscale, options.tta, options.alpha_upsampler))
     label = scale_label(options.outscale if options.outscale else upscaler.scale)
     jobs = plan_jobs(list(inputs), output_dir=options.output_dir, suffix=options.suffix,
                      ext=options.ext, recursive=options.recursive, scale_label=label,

@@ -22,6 +22,7 @@ from srgan_cli.errors import DeviceError, InputImageError, ModelError, OutputErr
 from srgan_cli.media.resize import imresize
 from srgan_cli.models.bundled import DEFAULT_MODEL, save_model
 from srgan_cli.models.srresnet import SRResNet
+from srgan_cli.version import __version__ as _version
 
 pytestmark = pytest.mark.usefixtures("in_tmp_without_weights")
 
@@ -128,7 +129,7 @@ def test_outscale_and_alpha(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         ("png+garbage", ["in.png", "out.png", "-m", "bad.safetensors"], ModelError.exit_code,
          "not a valid safetensors file"),
         ("png", ["in.png", "out.png", "--device", "tpu"], UsageError.exit_code,
-         "unknown device 'tpu'"),
+         "--device 'tpu': unknown device"),
         ("png", ["in.png", "out.png", "--precision", "fp16", "--device", "cpu"],
          DeviceError.exit_code, "fp16 is not supported on the CPU"),
         ("png", ["in.png", "out.png", "--overwrite", "--skip-existing"], UsageError.exit_code,
@@ -736,3 +737,117 @@ def test_memory_budget(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
         code, _, err = run(["upscale", str(src), "x.png", "-m", str(model), "--memory-budget",
                             bad], capsys)
         assert code == UsageError.exit_code and "--memory-budget" in err, err
+
+
+# ----------------------------------------------------------------------------- Real-ESRGAN flags
+
+
+def test_realesrgan_spellings(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """-i INPUT, -n NAME, -o FILE (one input) and -o DIR, --pre_pad accepted with a note."""
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "in.png")
+    code, _, err = run(["upscale", "-i", "in.png", "-n", "bicubic", "-o", "one.png"], capsys)
+    assert code == 0 and Image.open(tmp_path / "one.png").size == (64, 48), err
+    code, _, err = run(["upscale", "-i", "in.png", "-n", "bicubic", "-o", "dir", "-s", "2",
+                        "--pre_pad", "10"], capsys)
+    assert code == 0 and Image.open(tmp_path / "dir" / "in.png").size == (32, 24), err
+    assert "note: --pre_pad is ignored" in err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["in.png", "--face_enhance"], "--face_enhance: srgan does not restore faces; run GFPGAN"),
+    (["in.png", "-g", "1", "--device", "cpu"], "--gpu-id 1 contradicts --device cpu"),
+    (["-n", "bicubic"], "give an INPUT (or -i INPUT)"),
+])
+def test_realesrgan_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                             monkeypatch: pytest.MonkeyPatch, args: list[str],
+                             message: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "in.png")
+    code, _, err = run(["upscale", *args], capsys)
+    assert code == UsageError.exit_code and err.startswith(f"error: {message}"), err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_gpu_index_means_that_cuda_device() -> None:
+    from srgan_cli.cli import upscale_cmd
+
+    assert upscale_cmd._realesrgan_flags(["a"], "auto", 2, None, False, True) == "cuda:2"
+    assert upscale_cmd._realesrgan_flags(["a"], "cuda:2", 2, None, False, True) == "cuda:2"
+    assert upscale_cmd._realesrgan_flags(["a"], "cpu", None, None, False, True) == "cpu"
+
+
+# ----------------------------------------------------------------------------- provenance
+
+
+def _software(path: Path) -> str | None:
+    with Image.open(path) as im:
+        value = im.getexif().get(0x0131)
+    return None if value is None else str(value)
+
+
+@pytest.mark.parametrize("ext", ["png", "jpg", "webp", "tif"])
+def test_outputs_record_the_model_and_another_model_does_not_skip(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        ext: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "in.png")
+    out = tmp_path / "o" / f"in.{ext}"
+    base = ["upscale", "in.png", "-o", "o", "--ext", ext, "-m", "bicubic"]
+    code, stdout, err = run([*base, "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(stdout)["model"] == {"name": "bicubic", "sha256": None}
+    assert _software(out) == f"srgan-cli {_version} (model bicubic; x4)"
+    code, stdout, err = run(base, capsys)  # the same model: skipped as before
+    assert code == 0 and "skipped" in stdout, err
+    code, stdout, err = run([*base, "-s", "2"], capsys)  # other options: refused, kept
+    assert code == OutputError.exit_code, err
+    assert "made by another model or options (model bicubic; x4); use " in err
+    assert Image.open(out).size == (64, 48)
+    code, _, err = run([*base, "-s", "2", "--skip-existing"], capsys)  # asked to keep it
+    assert code == 0 and Image.open(out).size == (64, 48), err
+    code, _, err = run([*base, "-s", "2", "--overwrite"], capsys)
+    assert code == 0 and Image.open(out).size == (32, 24), err
+    assert _software(out) == f"srgan-cli {_version} (model bicubic; x2)"
+
+
+def test_stripped_outputs_carry_no_model_and_are_kept(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "in.png")
+    base = ["upscale", "in.png", "-o", "o", "-m", "bicubic", "--strip-metadata"]
+    assert run(base, capsys)[0] == 0 and _software(tmp_path / "o" / "in.png") is None
+    code, stdout, _ = run([*base, "-s", "2"], capsys)  # nothing says who made it: kept
+    assert code == 0 and "skipped" in stdout
+
+
+def test_a_model_file_is_recorded_with_its_hash(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "in.png")
+    model = tmp_path / "tiny.safetensors"
+    save_model(SRResNet(scale=2, num_blocks=1, channels=4), model, {"note": "test"})
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    code, stdout, err = run(["upscale", "in.png", "-o", "o", "-m", str(model), "--json",
+                             "--device", "cpu"], capsys)
+    assert code == 0, err
+    assert json.loads(stdout)["model"] == {"name": "tiny", "sha256": digest}
+    assert f"(model tiny sha256:{digest[:16]}; x2)" in str(_software(tmp_path / "o" / "in.png"))
+
+
+def test_video_eta_is_the_average_rate_since_it_started() -> None:
+    """8% done after 20 s leaves about 230 s, whatever the last burst of frames suggests."""
+    from srgan_cli.cli.console import live_progress
+    from srgan_cli.cli.upscale_cmd import remaining_seconds
+
+    assert remaining_seconds(8, 100, 20.0) == pytest.approx(230.0)
+    assert remaining_seconds(0, 100, 20.0) is None and remaining_seconds(5, None, 1.0) is None
+    bar = live_progress()
+    task = bar.add_task("clip.mp4", total=100, completed=8, eta=230.0)
+    column = bar.columns[-1]
+    assert str(column(bar.tasks[task])) == "0:03:50"  # type: ignore[operator]

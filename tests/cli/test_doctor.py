@@ -74,3 +74,13 @@ def test_doctor_says_offline_exactly_when_downloads_are_off(
     assert downloads_off == (asked == [])
     assert doctor.gather()["offline"] is downloads_off
     assert f"offline: {downloads_off}" in doctor.lines(doctor.gather())
+
+
+def test_cli_data_root_option(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "given" / "Set14").mkdir(parents=True)
+    monkeypatch.setenv("SRGAN_DATA", str(tmp_path / "env"))  # --data-root comes first
+    main(["doctor", "--json", "--data-root", str(tmp_path / "given")])
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["data_root"] == str(tmp_path / "given") and facts["data_root_exists"]
+    assert facts["datasets"]["Set14"] == str(tmp_path / "given" / "Set14")

@@ -48,8 +48,9 @@ def test_bicubic_table_and_json(root: Path, tmp_path: Path,
                            "--data-root", str(root), "--json", str(out_json)])
     assert code == 0, err
     expected = evaluate(predictor(bicubic(2)), open_dataset("set5", 2, data_root=root), scale=2)
-    header = out.splitlines()[0].split()
-    assert header[:2] == ["dataset", "bicubic"] and "\x1b" not in out
+    header, row = (line.split() for line in out.splitlines()[:2])
+    assert header == ["dataset", "model", "PSNR", "SSIM", "s/img"] and "\x1b" not in out
+    assert row[:2] == ["Set5", "x2"] and "bicubic" in row
     assert f"{expected.mean_psnr:.2f}" in out and f"{expected.mean_ssim:.4f}" in out
     doc = json.loads(out_json.read_text())
     assert set(doc["versions"]) == {"srgan-cli", "torch", "numpy", "scikit-image"}
@@ -87,7 +88,7 @@ def test_two_models_side_by_side_and_saved_images(root: Path, tmp_path: Path,
     model = _tiny_model(tmp_path / "tiny_x2.safetensors", 2)
     saved = tmp_path / "sr"
     code, out, err = run_cli(["eval", "-m", "bicubic", "-m", str(model), "--device", "cpu",
-                           "--data-root", str(root), "--save-images", str(saved)])
+                           "--data-root", str(root), "--save-images", str(saved), "--wide"])
     assert code == 0, err
     header = out.splitlines()[0]
     assert "bicubic PSNR" in header and "tiny_x2 PSNR" in header and "Set5 x2" in out
@@ -168,7 +169,8 @@ def test_unreadable_image_is_a_failed_image_not_the_end(tmp_path: Path,
     assert err.startswith("error: 2 images failed: bicubic/mixed/im1: ")
     assert "tiny_x2/mixed/im1: " in err and "im1.png: cannot read image" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    assert "bicubic PSNR" in out and "tiny_x2 PSNR" in out  # the table is still printed
+    table = [line.split() for line in out.splitlines()[1:3]]  # the table is still printed
+    assert [r[:3] for r in table] == [["mixed", "x2", "bicubic"], ["mixed", "x2", "tiny_x2"]]
     doc = json.loads(out_json.read_text())
     assert [(s["model"], s["images"], s["failed"]) for s in doc["summary"]] == [
         ("bicubic", 3, 1), ("tiny_x2", 3, 1)]
@@ -230,7 +232,8 @@ def test_default_model_is_bicubic_without_weights(root: Path,
                                                   run_cli: RunCli) -> None:
     code, out, err = run_cli(["eval", "--data-root", str(root), "--regenerate-lr"])
     assert code == 0, err  # no --scale: bicubic defaults to x4
-    assert "bicubic PSNR" in out and "Set5 x4" in out
+    assert out.splitlines()[0].split()[:3] == ["dataset", "model", "PSNR"], out
+    assert "Set5 x4" in out and "bicubic" in out.splitlines()[1]
 
 
 @pytest.mark.parametrize(
@@ -310,6 +313,20 @@ def test_report_table_side_by_side() -> None:
     assert text.splitlines()[0].startswith("dataset  image") and len(text.splitlines()) == 4
     assert report.failure_message(_results()) == "1 image failed: m2/Set5/y: Boom: no"
     assert report.failure_message(_results()[:1]) is None
+
+
+def test_report_table_one_row_per_dataset_and_model() -> None:
+    header, rows = report.table_rows(_results(), wide=False)
+    assert header == ["dataset", "model", "PSNR", "SSIM", "s/img"]
+    assert rows == [["Set5 x4", "m1", "inf", "0.8000", "0.250"],
+                    ["Set5 x4", "m2", "31.50", "0.8000", "0.250"]]
+    header, rows = report.table_rows(_results(), per_image=True, wide=False)
+    assert header[:3] == ["dataset", "model", "image"]
+    assert [r[1:3] for r in rows] == [["m1", "x"], ["m1", "y"], ["m1", "mean"], ["m2", "x"],
+                                      ["m2", "y"], ["m2", "mean"]]
+    assert rows[4][3:] == ["failed", "failed", "0.100"]
+    text = report.text_table(header, rows).splitlines()
+    assert text[0].split() == header and max(map(len, text)) <= 80
 
 
 # ----------------------------------------------------------------------------- outputs

@@ -80,3 +80,43 @@ def test_source_checkout_uses_the_top_level_weights(monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("SRGAN_WEIGHTS_DIR", raising=False)
     assert bundled.weights_dir() == ROOT / "weights"
     assert bundled.bundled_path("srresnet_x4").is_file()
+
+
+def _make_recipe(target: str) -> list[str]:
+    """The command lines of a Makefile target."""
+    lines = (ROOT / "Makefile").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
+    recipe = []
+    for line in lines[start + 1:]:
+        if not line.startswith("\t"):
+            break
+        recipe.append(line.strip())
+    return recipe
+
+
+def test_make_test_prints_the_pytest_summary() -> None:
+    """pytest's summary shows at one -q and hides at two: addopts and make give one in all."""
+    import shlex
+    import tomllib
+
+    addopts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"][
+        "ini_options"]["addopts"]
+    for target in ("test", "test-fast"):
+        (command,) = [c for c in _make_recipe(target) if c.startswith("$(PYTEST)")]
+        words = shlex.split(addopts) + shlex.split(command)
+        assert words.count("-q") + 2 * words.count("-qq") <= 1, (target, command)
+
+
+def test_license_is_an_spdx_expression() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT"  # a table is deprecated by setuptools (warns)
+
+
+def test_torch_index_is_optional_and_installed_first() -> None:
+    recipe = _make_recipe("$(VENV)/.installed")
+    torch_line = next(i for i, c in enumerate(recipe) if "TORCH_INDEX" in c)
+    package_line = next(i for i, c in enumerate(recipe) if "-e '.[dev]'" in c)
+    assert torch_line < package_line and recipe[torch_line].startswith("$(if $(TORCH_INDEX),")
+    assert "TORCH_INDEX ?=\n" in (ROOT / "Makefile").read_text()

@@ -4,6 +4,7 @@ their exit code (config 7, dataset 6, training 9, device 10), never a traceback.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -205,3 +206,18 @@ def test_a_folder_of_the_users_files_is_no_run_folder(tmp_path: Path,
         assert line.endswith(("with --run-dir", "with run_dir")), line
     assert conf.read_text() == text
     assert (mine / "metrics.jsonl").read_text() == '{"step": 1, "mine": true}\n'
+
+
+def test_val_every_without_val_data_is_refused(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Validating on nothing says so before any training (the default 1000 stays quiet)."""
+    line = _main_error(capsys, ConfigError.exit_code, "--val-every", "20", "--run-dir",
+                       str(tmp_path / "r"), "--device", "cpu")
+    # the option names show as flags once the CLI renders them so (messages.options_as_flags)
+    assert re.search(r"val[-_]every 20 scores the generator on (--)?val[-_]data, which is not "
+                     r"given", line), line
+    conf = tmp_path / "c.toml"
+    conf.write_text("val_every = 5\n")
+    line = _main_error(capsys, ConfigError.exit_code, "--config", str(conf), "--run-dir",
+                       str(tmp_path / "r"))
+    assert re.search(r"val[-_]every 5 scores", line), line

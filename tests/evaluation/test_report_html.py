@@ -58,10 +58,11 @@ def data(tmp_path: Path, no_bundled_weights: None) -> Path:
     return tiny_set5(tmp_path / "data", [(48, 56)] * 3)
 
 
-def _report(run_cli: RunCli, data: Path, model: Path, out: Path) -> None:
-    code, _, err = run_cli(["eval", "--model", "bicubic", "--model", str(model), "--scale", "2",
-                            "--data-root", str(data), "--report", str(out)])
+def _report(run_cli: RunCli, data: Path, model: Path, out: Path) -> str:
+    code, stdout, err = run_cli(["eval", "--model", "bicubic", "--model", str(model), "--scale",
+                                 "2", "--data-root", str(data), "--report", str(out)])
     assert code == 0, err
+    return stdout
 
 
 @pytest.mark.slow
@@ -69,7 +70,8 @@ def test_report_folder(data: Path, tmp_path: Path, run_cli: RunCli,
                        tiny_model_file: TinyModelFile, one_thread: None) -> None:
     model = tiny_model_file(scale=2)
     out = tmp_path / "report"
-    _report(run_cli, data, model, out)
+    stdout = _report(run_cli, data, model, out)
+    assert stdout.splitlines()[-1] == f"wrote {out / 'index.html'}"
     page = (out / "index.html").read_text()
     srcs = re.findall(r'(?:src|option value)="([^"]+)"', page)  # slider choices too
     assert srcs and all((out / s).is_file() for s in srcs)  # every image is in the folder
@@ -108,6 +110,50 @@ def test_report_in_headless_chromium(data: Path, tmp_path: Path, run_cli: RunCli
                    capture_output=True, timeout=120, cwd=tmp_path)
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
     assert pixels.std() > 10 and (pixels < 128).mean() > 0.01  # text and images, not blank
+
+
+def _two_colour_report(tmp_path: Path) -> Path:
+    """A report of one image whose bicubic is black and whose model output is white."""
+    from srgan_cli.evaluation.evaluate import EvalResult, ImageScore
+    from srgan_cli.evaluation.report_html import ReportImage, write
+
+    black, white = np.zeros((64, 64, 3), np.uint8), np.full((64, 64, 3), 255, np.uint8)
+    item = ReportImage("Set5", 2, "im0", np.full((64, 64, 3), 128, np.uint8),
+                       np.zeros((32, 32, 3), np.uint8), {"bicubic": black, "m": white})
+    results = [EvalResult(m, "Set5", 2, 2, True, [ImageScore("im0", 30.0, 0.9, 0.1)], 30.0,
+                          0.9, 0.1) for m in ("bicubic", "m")]
+    return write(tmp_path / "report", results, [item])
+
+
+def test_report_tables_align_headers_with_their_columns(tmp_path: Path) -> None:
+    page = _two_colour_report(tmp_path).read_text()
+    per_image = page[page.index('<table class="sortable per-image">'):]
+    per_image = per_image[:per_image.index("</table>")]
+    heads = re.findall(r"<th( class=\"l\")?>([^<]*)</th>", per_image)
+    assert [(h, bool(c)) for c, h in heads] == [("dataset", True), ("image", True),
+                                                ("model", True), ("PSNR", False),
+                                                ("SSIM", False)]
+    first_row = re.findall(r"<td( class=\"l\")?>", per_image)[:5]
+    assert [bool(c) for c in first_row] == [True, True, True, False, False]
+    assert "Before (bicubic, left)" in page and '<span class="tag left">bicubic</span>' in page
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                    reason="headless Chromium not installed (apt-get install chromium)")
+def test_slider_left_half_is_what_its_label_says(tmp_path: Path) -> None:
+    """The label says bicubic (black here) is on the left; the model (white) on the right."""
+    index = _two_colour_report(tmp_path)
+    probe = index.parent / "probe.html"
+    only_slider = ("<style>body *{visibility:hidden}.slider,.slider *{visibility:visible}"
+                   ".slider{position:fixed;top:0;left:0;width:400px}.tag{display:none}</style>")
+    probe.write_text(index.read_text().replace("</head>", only_slider + "</head>"))
+    shot = tmp_path / "slider.png"
+    subprocess.run([CHROMIUM, *CHROME_FLAGS, "--window-size=600,600", f"--screenshot={shot}",
+                    probe.as_uri()], capture_output=True, timeout=120, cwd=tmp_path)
+    pixels = np.asarray(Image.open(shot).convert("L"))
+    assert pixels[200, 100] < 30, "the left half is not bicubic"
+    assert pixels[200, 300] > 225, "the right half is not the model"
+    assert pixels[200, 199] > 225 and pixels[200, 190] < 30  # the white divider at 50%
 
 
 def test_report_never_shows_an_sr_file_of_a_failed_image(data: Path, tmp_path: Path) -> None:

@@ -654,3 +654,46 @@ def test_json_records_hold_no_lone_surrogates() -> None:
     assert data["input"] == "in/a\\xff.png" and data["output"] == "out/a\\xff.png"
     assert data["warnings"] == ["w\\xe9"]
     json.dumps(data, ensure_ascii=False).encode("utf-8")  # strict UTF-8: no surrogates
+
+
+def test_a_result_is_reported_while_the_model_works_on_the_next(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first image's line comes out when its file is in place, not after the second
+    image's model run: its encoding is slow, and the fake model holds the second image until
+    it has seen that line."""
+    import threading
+    import time
+
+    from srgan_cli.upscaling import pipeline
+
+    real_save = pipeline.save_step
+
+    def slow_save(job: Job, rec: Record, img: ImageData, options: UpscaleOptions) -> None:
+        time.sleep(0.5)  # still encoding when the model starts on the next image
+        real_save(job, rec, img, options)
+
+    monkeypatch.setattr(pipeline, "save_step", slow_save)
+
+    names = [write_png(tmp_path / f"{i}.png", seed=i).name for i in range(2)]
+    first_reported = threading.Event()
+
+    class Waits(Nearest):
+        calls = 0
+
+        def upscale_image(self, img: ImageData, outscale: float | None = None,
+                          progress_cb: ProgressCb | None = None) -> ImageData:
+            Waits.calls += 1
+            if Waits.calls == 2:
+                seen.append(first_reported.wait(timeout=5))
+            return super().upscale_image(img, outscale, None)
+
+    class Tells(Recorder):
+        def image_finished(self, record: Record) -> None:
+            super().image_finished(record)
+            first_reported.set()
+
+    seen: list[bool] = []
+    result = run_batch([str(tmp_path / n) for n in names],
+                       UpscaleOptions(output_dir=tmp_path / "out"), Tells(), upscaler=Waits())
+    assert [r.status for r in result.records] == ["ok", "ok"]
+    assert seen == [True]
