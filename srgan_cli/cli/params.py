@@ -130,7 +130,7 @@ Models = Annotated[list[str] | None, typer.Option(
     autocompletion=_complete_model, rich_help_panel=MODEL_PANEL)]
 Device = Annotated[str, typer.Option(
     "--device", metavar=DEVICE_METAVAR, help=DEVICE_HELP,
-    parser=checked_by(lambda t: parse_device(t, "--device")),
+    parser=checked_by(lambda t: parse_device(t, "device")),
     autocompletion=complete_device, rich_help_panel=MODEL_PANEL)]
 Precision = Annotated[str, typer.Option(
     "--precision", metavar=PRECISION_METAVAR, help=PRECISION_HELP,

@@ -64,7 +64,7 @@ def _option_for(name: str, hint: Any, default: Any) -> tuple[Any, Any]:
         shown.update(metavar="|".join(CHOICES[name]), parser=choice(CHOICES[name], flag),
                      autocompletion=completer(CHOICES[name]))
     elif name == "device":
-        shown.update(parser=checked_by(lambda t: parse_device(t, flag)),
+        shown.update(parser=checked_by(lambda t: parse_device(t, name)),
                      autocompletion=complete_device)
     if name in _METAVARS:
         shown["metavar"] = _METAVARS[name]

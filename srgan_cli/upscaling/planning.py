@@ -138,6 +138,7 @@ def normalise_ext(ext: str | None) -> str | None:
         return None
     from srgan_cli.media.formats import WRITE_EXTENSIONS
 
+    check_name_part(ext, "ext")  # a path in it is a usage error before it is an unknown suffix
     e = "." + ext.lower().lstrip(".")
     if e not in WRITE_EXTENSIONS:
         raise OutputError(f"{option('ext')} {ext}: unknown output extension (expected one of "
