@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from srgan_cli.cli.params import DataRoot, Device, Models, Offline, Precision, Tile, Tta
+from srgan_cli.distributed import from_env
 from srgan_cli.errors import BatchError, OutputError, UsageError
 from srgan_cli.messages import show_path
 from srgan_cli.options import (
@@ -69,6 +70,8 @@ def _check_outputs(json_out: str | None, csv_out: str | None, save_images: Path 
                    report_dir: Path | None, overwrite: bool) -> None:
     """The output targets that need no model or dataset, checked before any work (UsageError,
     OutputError): an existing one needs --overwrite; no two outputs may overlap."""
+    if report_dir is not None and from_env().enabled:
+        raise UsageError("--report is written by one process: run it without torchrun")
     if json_out == "-" and csv_out == "-":
         raise UsageError("--json - and --csv - cannot both write to stdout")
     if json_out not in (None, "-") and csv_out not in (None, "-") and (
@@ -194,7 +197,7 @@ def _score_videos(bar: Any, video_sets: dict[str, list[Path]], models: list[Mode
             task = bar.add_task(f"{m.name} {label} x{m.scale}", total=len(videos))
             results.append(scoring.score_videos(
                 m, label, videos, protocol, device=device, max_frames=max_frames,
-                on_video=partial(_advance, bar, task)))
+                on_video=partial(_advance, bar, task), shared=True))
             bar.remove_task(task)
     return results
 
@@ -303,6 +306,7 @@ def eval_command(
         raise UsageError(f"--crop-border must be >= 0, got {crop_border}")
     check_tiling(tile, None, 1)
     _check_outputs(json_out, csv_out, save_images, report_dir, overwrite)
+    ranks = from_env()  # under torchrun the images are shared; rank 0 prints and writes
     video_sets = _video_sets(dataset or ["set5"], save_images, report_dir, max_frames)
 
     specs = list(dict.fromkeys(model or [default_model_spec()]))
@@ -332,14 +336,14 @@ def eval_command(
             assert sr_root is not None
             return _sr_dir(sr_root, model_name, ds_name, scale)
 
-        with progress() as bar:
+        with progress(None if ranks.is_main else False) as bar:
             for ds in datasets:
                 for m in models:
                     task = bar.add_task(f"{m.name} {ds.name} x{scale}", total=len(ds))
                     results.append(scoring.score(
                         m, ds, protocol, device=device,
                         save_dir=None if sr_root is None else sr_dir(m.name, ds.name),
-                        on_image=partial(_advance, bar, task), lpips=lpips,
+                        on_image=partial(_advance, bar, task), lpips=lpips, shared=True,
                     ))
                     bar.remove_task(task)
             results += _score_videos(bar, video_sets, models, protocol, device, max_frames)
@@ -348,6 +352,8 @@ def eval_command(
             report_html.write(report_dir, results, report_html.items_from_saved(
                 datasets, [m.name for m in models], sr_dir, results), overwrite=overwrite)
 
+    if not ranks.is_main:
+        return
     stdout_taken = "-" in (json_out, csv_out)
     _print_results(results, per_image, to_stderr=stdout_taken)
     if compare_published:

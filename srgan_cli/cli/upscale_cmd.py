@@ -337,8 +337,10 @@ def _upscale(inputs: list[str], options: UpscaleOptions, *, json_out: bool, quie
     from contextlib import nullcontext
 
     from srgan_cli.cli.console import live_progress
+    from srgan_cli.distributed import from_env
 
-    live = live_progress() if sys.stderr.isatty() and not quiet else None
+    # under torchrun only rank 0 shows anything: the records of every process, at the end
+    live = live_progress() if sys.stderr.isatty() and not quiet and from_env().is_main else None
     reporter = _TerminalReporter(json_out=json_out, quiet=quiet, live=live)
     upscaler = load_upscaler(options, reporter, model=model)
     with live if live is not None else nullcontext():

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from srgan_cli import distributed as dist_utils
 from srgan_cli.options import parse_device
-from srgan_cli.training import distributed as dist_utils
 from srgan_cli.training.config import resolve
 
 if TYPE_CHECKING:
