@@ -24,6 +24,7 @@ from srgan_cli.cli.params import (
     complete_dataset,
     completer,
 )
+from srgan_cli.distributed import from_env
 from srgan_cli.errors import BatchError, OutputError, UsageError
 from srgan_cli.media.discovery import DIV2K_SIZES
 from srgan_cli.messages import show_path
@@ -82,6 +83,8 @@ def _check_outputs(json_out: str | None, csv_out: str | None, save_images: Path 
                    report_dir: Path | None, overwrite: bool) -> None:
     """The output targets that need no model or dataset, checked before any work (UsageError,
     OutputError): an existing one needs --overwrite; no two outputs may overlap."""
+    if report_dir is not None and from_env().enabled:
+        raise UsageError("--report is written by one process: run it without torchrun")
     if json_out == "-" and csv_out == "-":
         raise UsageError("--json - and --csv - cannot both write to stdout")
     if json_out not in (None, "-") and csv_out not in (None, "-") and (
@@ -207,7 +210,7 @@ def _score_videos(bar: Any, video_sets: dict[str, list[Path]], models: list[Mode
             task = bar.add_task(f"{m.name} {label} x{m.scale}", total=len(videos))
             results.append(scoring.score_videos(
                 m, label, videos, protocol, device=device, max_frames=max_frames,
-                on_video=partial(_advance, bar, task)))
+                on_video=partial(_advance, bar, task), shared=True))
             bar.remove_task(task)
     return results
 
@@ -256,6 +259,29 @@ def _print_published(results: list[EvalResult], models: list[ModelDescriptor],
             entry, r.dataset, r.scale, r.mean_psnr, r.mean_ssim)
         lines.append(line or f"{r.model} {r.dataset} x{r.scale}: no published score")
     print("\n".join(lines), file=sys.stderr if to_stderr else sys.stdout, flush=True)
+
+
+def _check_values(lpips_net: str, crop_border: int | None, tile: int | None) -> None:
+    """Usage errors for values no parser checked, before any work."""
+    if lpips_net not in ("alex", "vgg"):
+        raise UsageError(f"--lpips-net {lpips_net!r}: expected alex or vgg")
+    if crop_border is not None and crop_border < 0:
+        raise UsageError(f"--crop-border must be >= 0, got {crop_border}")
+    check_tiling(tile, None, 1)
+
+
+def _write_reports(results: list[Any], json_out: str | None, csv_out: str | None,
+                   overwrite: bool) -> None:
+    """The --json and --csv files (or stdout for '-'), each written whole."""
+    from srgan_cli.evaluation import report
+
+    if json_out is None and csv_out is None:
+        return
+    versions = report.versions()
+    if json_out is not None:
+        _write_text_atomic(json_out, report.to_json(results, versions), overwrite=overwrite)
+    if csv_out is not None:
+        _write_text_atomic(csv_out, report.to_csv(results, versions), overwrite=overwrite)
 
 
 def eval_command(
@@ -336,12 +362,9 @@ def eval_command(
     parse_device(device, "device")
     precision = parse_precision(precision)
     metrics = check_metrics(metric or DEFAULT_METRICS)
-    if lpips_net not in ("alex", "vgg"):
-        raise UsageError(f"--lpips-net {lpips_net!r}: expected alex or vgg")
-    if crop_border is not None and crop_border < 0:
-        raise UsageError(f"--crop-border must be >= 0, got {crop_border}")
-    check_tiling(tile, None, 1)
+    _check_values(lpips_net, crop_border, tile)
     _check_outputs(json_out, csv_out, save_images, report_dir, overwrite)
+    ranks = from_env()  # under torchrun the images are shared; rank 0 prints and writes
     video_sets = _video_sets(dataset or ["set5"], save_images, report_dir, max_frames)
 
     specs = list(dict.fromkeys(model or [default_model_spec()]))
@@ -371,14 +394,14 @@ def eval_command(
             assert sr_root is not None
             return _sr_dir(sr_root, model_name, ds_name, scale)
 
-        with progress() as bar:
+        with progress(None if ranks.is_main else False) as bar:
             for ds in datasets:
                 for m in models:
                     task = bar.add_task(f"{m.name} {ds.name} x{scale}", total=len(ds))
                     results.append(scoring.score(
                         m, ds, protocol, device=device,
                         save_dir=None if sr_root is None else sr_dir(m.name, ds.name),
-                        on_image=partial(_advance, bar, task), lpips=lpips,
+                        on_image=partial(_advance, bar, task), lpips=lpips, shared=True,
                     ))
                     bar.remove_task(task)
             results += _score_videos(bar, video_sets, models, protocol, device, max_frames)
@@ -388,18 +411,15 @@ def eval_command(
             index = report_html.write(report_dir, results, report_html.items_from_saved(
                 datasets, [m.name for m in models], sr_dir, results), overwrite=overwrite)
 
+    if not ranks.is_main:
+        return
     stdout_taken = "-" in (json_out, csv_out)
     _print_results(results, per_image, to_stderr=stdout_taken, wide=wide)
     if compare_published:
         _print_published(results, models, to_stderr=stdout_taken)
     if index is not None:
         _say(f"wrote {show_path(index)}", to_stderr=stdout_taken)
-    if json_out is not None or csv_out is not None:
-        versions = report.versions()
-        if json_out is not None:
-            _write_text_atomic(json_out, report.to_json(results, versions), overwrite=overwrite)
-        if csv_out is not None:
-            _write_text_atomic(csv_out, report.to_csv(results, versions), overwrite=overwrite)
+    _write_reports(results, json_out, csv_out, overwrite)
     failure = report.failure_message(results)
     if failure is not None:
         raise BatchError(failure, report.failure_exit_code(results))

@@ -407,8 +407,10 @@ def _upscale(inputs: list[str], options: UpscaleOptions, *, json_out: bool, quie
     from contextlib import nullcontext
 
     from srgan_cli.cli.console import live_progress, stderr_console
+    from srgan_cli.distributed import from_env
 
-    live = live_progress() if sys.stderr.isatty() and not quiet else None
+    # under torchrun only rank 0 shows anything: the records of every process, at the end
+    live = live_progress() if sys.stderr.isatty() and not quiet and from_env().is_main else None
     reporter = _TerminalReporter(json_out=json_out, quiet=quiet, live=live)
     name = model.name if model is not None else options.model or "the default model"
     loading = nullcontext() if live is None else stderr_console().status(

@@ -16,7 +16,7 @@ fails to decode later (an InputImageError) is reported per image by
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -101,6 +101,14 @@ class BenchmarkDataset:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def subset(self, indices: Sequence[int]) -> BenchmarkDataset:
+        """The images at `indices`, in that order, under this dataset's name, scale and expected
+        count (one process's share under torchrun: `distributed.shard`)."""
+        sizes = self._hr_sizes
+        return BenchmarkDataset(self.name, self.scale, self.root,
+                                [self._entries[i] for i in indices], self.lr_dir, self.expected,
+                                None if sizes is None else [sizes[i] for i in indices])
 
     @property
     def names(self) -> list[str]:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from srgan_cli.distributed import unshard
 from srgan_cli.errors import EXIT_MIXED, OutputError, SrganError
 from srgan_cli.evaluation.datasets import BenchmarkDataset, LoadFailure, Sample
 from srgan_cli.evaluation.metrics import SSIM_WINDOW, psnr_ssim, rgb_to_gray, to_uint8
@@ -281,7 +282,30 @@ def evaluate_videos(
             on_video(score)
     result = summarize(scores, model=model_name, dataset=dataset_name, scale=scale,
                        crop_border=scale, y_channel=True)
+    _add_video_means(result)
+    return result
+
+
+def _add_video_means(result: EvalResult) -> None:
+    """Mark `result` as scores of videos and add the mean of their temporal_psnr."""
     result.videos = True
-    temporal = [s.temporal_psnr for s in scores if s.ok and s.temporal_psnr is not None]
+    temporal = [s.temporal_psnr for s in result.images if s.ok and s.temporal_psnr is not None]
     result.temporal_psnr = _mean(temporal) if temporal else None
+
+
+def merged(parts: Sequence[EvalResult], dataset: object = None) -> EvalResult:
+    """One result from the shares that several processes scored (`distributed.shard` of one
+    dataset, `parts` in rank order): the images back in the dataset's order and the means
+    computed from them by `summarize`, so that they are bit for bit those of one process.
+    `dataset` (the whole one) says how many images a known set expects."""
+    first = parts[0]
+    images = unshard([p.images for p in parts])
+    result = summarize(images, model=first.model, dataset=first.dataset, scale=first.scale,
+                       crop_border=first.crop_border, y_channel=first.y_channel,
+                       metrics=first.metrics)
+    if first.videos:
+        _add_video_means(result)
+    else:
+        result.images_expected, result.partial = completeness(dataset, len(images))
+    result.lpips_net, result.tta = first.lpips_net, first.tta
     return result

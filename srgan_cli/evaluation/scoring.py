@@ -1,7 +1,7 @@
 """The one scoring path: a model (anything `--model` gives, bicubic included) on a dataset, by a
 protocol. `srgan eval`, training validation and `export --measure` all call `score`, so the three
 give the same numbers for the same weights; `evaluation.evaluate` does the per-image metrics and
-means."""
+means. `srgan eval` under torchrun shares the images among the processes (`shared`)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from srgan_cli import distributed
 from srgan_cli.errors import DatasetError, SrganError, UsageError
 from srgan_cli.messages import option
 from srgan_cli.options import check_metrics
@@ -88,14 +89,18 @@ def score(
     save_dir: Path | None = None,
     on_image: Callable[[ImageScore], None] | None = None,
     lpips: Lpips | None = None,
+    shared: bool = False,
 ) -> EvalResult:
     """Score `model` on `dataset` (an opened dataset, or a spec opened at the model's scale).
 
     A failed image is recorded in the result, not raised; ``save_dir`` receives the SR images as
     scored, ``on_image`` is called after each image. When the protocol asks for LPIPS, `lpips`
-    is used (pass one to share it between calls), else it is loaded here."""
+    is used (pass one to share it between calls), else it is loaded here. With `shared`, under
+    torchrun, each process scores its share of the images on its own device and every process
+    returns the whole result (`evaluate.merged`: the means of one process, bit for bit);
+    collective then, so every process must make the same calls."""
     from srgan_cli.evaluation.datasets import open_dataset
-    from srgan_cli.evaluation.evaluate import evaluate
+    from srgan_cli.evaluation.evaluate import evaluate, merged
 
     check_metrics(protocol.metrics)
     if "lpips" in protocol.metrics and lpips is None:
@@ -104,13 +109,18 @@ def score(
         lpips = load_lpips(protocol.lpips_net)
     ds = open_dataset(dataset, model.scale, data_root=data_root) if isinstance(
         dataset, str) else dataset
+    info = distributed.from_env() if shared else distributed.DistInfo()
+    distributed.init(info)  # every process has checked its outputs before any writes
     result = evaluate(
-        predictor(model, protocol, device), ds, scale=model.scale,
-        crop_border=protocol.crop_border,
+        predictor(model, protocol, str(distributed.rank_device(device, info))),
+        ds.subset(distributed.shard(range(len(ds)), info)) if info.enabled else ds,
+        scale=model.scale, crop_border=protocol.crop_border,
         y_channel=protocol.y_channel, model_name=model.name, dataset_name=ds.name,
         save_dir=save_dir, on_image=on_image,
         lpips=lpips if "lpips" in protocol.metrics else None,
     )
+    if info.enabled:
+        result = merged(distributed.gather_all(result, info), ds)
     result.metrics = protocol.metrics
     result.lpips_net = protocol.lpips_net if "lpips" in protocol.metrics else ""
     result.tta = protocol.tta
@@ -126,10 +136,12 @@ def score_videos(
     device: str = "auto",
     max_frames: int | None = None,
     on_video: Callable[[ImageScore], None] | None = None,
+    shared: bool = False,
 ) -> EvalResult:
     """Score `model` on videos, each frame as HR, by the standard protocol (Y, border = scale;
-    `protocol` gives precision and tile): per-video and mean PSNR/SSIM and temporal_psnr."""
-    from srgan_cli.evaluation.evaluate import evaluate_videos
+    `protocol` gives precision and tile): per-video and mean PSNR/SSIM and temporal_psnr.
+    `shared`: the videos shared among torchrun's processes, as `score` shares images."""
+    from srgan_cli.evaluation.evaluate import evaluate_videos, merged
     from srgan_cli.upscaling.upscaler import Upscaler
 
     if (protocol.crop_border not in (None, model.scale) or not protocol.y_channel
@@ -137,14 +149,19 @@ def score_videos(
         raise UsageError(f"videos are scored by the standard protocol only: "
                          f"{option('y_channel')}, {option('crop_border')} and "
                          f"{option('metrics')} lpips apply to image datasets")
-    up = Upscaler(model, device=device, precision=protocol.precision, tile=protocol.tile,
-                  tta=protocol.tta)
+    info = distributed.from_env() if shared else distributed.DistInfo()
+    up = Upscaler(model, device=distributed.rank_device(device, info),
+                  precision=protocol.precision, tile=protocol.tile, tta=protocol.tta)
 
     def upscale_frames(frames: list[np.ndarray]) -> list[np.ndarray]:
         return [up.upscale_array(f) for f in frames]
 
-    result = evaluate_videos(upscale_frames, videos, scale=model.scale, max_frames=max_frames,
+    distributed.init(info)
+    result = evaluate_videos(upscale_frames, distributed.shard(videos, info),
+                             scale=model.scale, max_frames=max_frames,
                              model_name=model.name, dataset_name=name, on_video=on_video)
+    if info.enabled:
+        result = merged(distributed.gather_all(result, info))
     result.metrics = protocol.metrics
     result.tta = protocol.tta
     return result

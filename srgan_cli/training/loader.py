@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from srgan_cli import distributed as dist_utils
 from srgan_cli.media.discovery import gather_sources
-from srgan_cli.training import distributed as dist_utils
 from srgan_cli.training.config import TrainConfig
 from srgan_cli.training.data import (
     PatchDataset,

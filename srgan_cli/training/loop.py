@@ -25,13 +25,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from srgan_cli import distributed as dist_utils
 from srgan_cli.devices import resolve_device
 from srgan_cli.errors import DatasetError, TrainingError
 from srgan_cli.messages import option, render
 from srgan_cli.models.vgg import VGGFeatures
 from srgan_cli.signals import StopRequest, stop_requests
 from srgan_cli.training import checkpoint as ckpt
-from srgan_cli.training import distributed as dist_utils
 from srgan_cli.training.config import TrainConfig, as_dict
 from srgan_cli.training.footprint import check_fits
 from srgan_cli.training.loader import WorkerDied, batches, build_loader, to_device
@@ -350,9 +350,8 @@ def _check_readable(dataset: Any) -> None:
 
 def _setup_device(cfg: TrainConfig, dist: dist_utils.DistInfo) -> torch.device:
     """The training device (this rank's GPU under torchrun), the process group, determinism."""
-    device = resolve_device(cfg.device)
+    device = resolve_device(dist_utils.rank_device(cfg.device, dist))
     if dist.enabled and device.type == "cuda":
-        device = torch.device("cuda", dist.local_rank)
         torch.cuda.set_device(device)
     check_fits(cfg, device)  # before any network is allocated or any rank waits for another
     dist_utils.init(dist, device)

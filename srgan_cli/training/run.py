@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from srgan_cli import distributed as dist_utils
 from srgan_cli.errors import ConfigError
 from srgan_cli.messages import option
 from srgan_cli.options import parse_device
-from srgan_cli.training import distributed as dist_utils
 from srgan_cli.training.config import load_toml, resolve
 
 if TYPE_CHECKING:

@@ -18,13 +18,13 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from srgan_cli import distributed as dist_utils
 from srgan_cli.devices import DTYPES, choose_precision
 from srgan_cli.errors import CheckpointError, TrainingError
 from srgan_cli.models.discriminator import Discriminator
 from srgan_cli.models.srresnet import SRResNet
 from srgan_cli.models.vgg import VGGFeatures, load_vgg_features
 from srgan_cli.training import checkpoint as ckpt
-from srgan_cli.training import distributed as dist_utils
 from srgan_cli.training.config import TrainConfig
 from srgan_cli.training.ema import EMA
 from srgan_cli.training.losses import ContentLoss, adversarial_loss, pixel_loss

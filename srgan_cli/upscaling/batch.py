@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from srgan_cli import distributed
 from srgan_cli.errors import (
     EXIT_INTERNAL,
     EXIT_MIXED,
@@ -450,6 +451,7 @@ def load_upscaler(options: UpscaleOptions, reporter: Reporter | None = None, *,
             reporter.note(f"note: the default model {DEFAULT_MODEL} is not installed; using "
                           "bicubic")
         model = load(spec)
-    return Upscaler(model, device=options.device, precision=options.precision,
+    device = distributed.rank_device(options.device, distributed.from_env())  # torchrun: own GPU
+    return Upscaler(model, device=device, precision=options.precision,
                     tile=options.tile, tile_pad=options.tile_pad, batch_size=options.batch_size,
                     memory_budget=options.memory_budget, tta=options.tta)

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
+from srgan_cli import distributed
+from srgan_cli.errors import UsageError
 from srgan_cli.media.thread_pipeline import ThreadPipeline, Writer
 from srgan_cli.messages import show_path
 from srgan_cli.signals import deferred_interrupts
@@ -256,5 +259,44 @@ def run_batch(
                      output=options.output)
     check_output_sizes(jobs, options.outscale or upscaler.scale,
                        max_output_pixels=options.max_output_pixels)
-    clean_stale_temps(jobs, reporter)
+    info = distributed.from_env()
+    clean_stale_temps(jobs, reporter if info.is_main else Reporter())
+    if info.enabled:
+        return run_shared(jobs, upscaler, options, reporter, info)
     return run_jobs(jobs, upscaler, options, reporter)
+
+
+def run_shared(jobs: Sequence[Job], upscaler: ImageUpscaler, options: UpscaleOptions,
+               reporter: Reporter, info: distributed.DistInfo) -> BatchResult:
+    """Run this process's share of `jobs` (planned alike by every process under torchrun; job i
+    is run by process i % world_size) and gather every record to rank 0.
+
+    Rank 0 then tells `reporter` the whole batch, in job order, once all are done, and returns
+    every record (its exit code is the batch's); the other processes tell it nothing and return
+    an empty result. Plans that differ between processes (inputs that are not the same files
+    everywhere) are a UsageError on every process before any image is read."""
+    start = time.perf_counter()
+    distributed.init(info)  # every process has planned (and read its folders) before any writes
+    digest = hashlib.sha256(repr([(str(j.input), str(j.output), j.skip_reason, str(j.error))
+                                  for j in jobs]).encode("utf-8", "surrogateescape")).hexdigest()
+    if len(set(distributed.gather_all(digest, info))) > 1:
+        raise UsageError(f"the {info.world_size} processes planned different jobs: every "
+                         "process must see the same input files")
+    if info.is_main:
+        reporter.note(f"{len(jobs)} job(s) shared among {info.world_size} processes; the results "
+                      "come when all are done")
+    mine = run_jobs(distributed.shard(jobs, info), upscaler, options)
+    parts = distributed.gather_to_main(
+        (mine.records, mine.model_seconds, mine.wait_seconds), info)
+    if parts is None:
+        return BatchResult()
+    result = BatchResult(distributed.unshard([records for records, _, _ in parts]))
+    result.model_seconds = sum(model for _, model, _ in parts)
+    result.wait_seconds = sum(wait for _, _, wait in parts)
+    reporter.batch_started(jobs)
+    for job, rec in zip(jobs, result.records, strict=True):
+        reporter.image_started(job)
+        reporter.image_finished(rec)
+    result.seconds = time.perf_counter() - start
+    reporter.batch_finished(result)
+    return result

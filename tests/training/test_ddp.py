@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent(
     """
     import json, os, sys
     import torch
-    from srgan_cli.training import distributed as dist_utils
+    from srgan_cli import distributed as dist_utils
     from srgan_cli.training.config import TrainConfig
     from srgan_cli.training.loop import Trainer
 
@@ -132,8 +132,8 @@ PEER = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}
 def test_leftover_torchrun_variables_are_one_usage_line(
     monkeypatch: pytest.MonkeyPatch, env: dict[str, str], why: str,
 ) -> None:
+    from srgan_cli.distributed import from_env
     from srgan_cli.errors import UsageError
-    from srgan_cli.training.distributed import from_env
 
     for name in TORCHRUN:
         monkeypatch.delenv(name, raising=False)
@@ -145,11 +145,11 @@ def test_leftover_torchrun_variables_are_one_usage_line(
     shown = ", ".join(f"{k}={v!r}" for k, v in sorted(env.items(), key=lambda kv:
                                                        TORCHRUN.index(kv[0])))
     assert msg == (f"torchrun variables {shown}: {why}; launch with torchrun, or unset them to "
-                   "train in one process")
+                   "run in one process")
 
 
 def test_torchrun_variables_that_fit_together(monkeypatch: pytest.MonkeyPatch) -> None:
-    from srgan_cli.training.distributed import DistInfo, from_env
+    from srgan_cli.distributed import DistInfo, from_env
 
     for name in TORCHRUN:
         monkeypatch.delenv(name, raising=False)

@@ -1,26 +1,35 @@
-"""torchrun / DDP helpers: detect the launch, initialise the process group, reduce scalars.
+"""torchrun: detect the launch, meet the other processes, share work and gather results.
 
+Training (DDP), `srgan upscale` and `srgan eval` all run under torchrun through this module.
 torchrun's variables (WORLD_SIZE, RANK, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) are checked
 before anything waits on them: malformed or inconsistent ones (leftovers in a shell, say) are a
 UsageError naming them. The processes then wait for each other at most `options.dist_timeout`
-seconds ($SRGAN_DIST_TIMEOUT), not forever; collectives keep torch's own timeout."""
+seconds ($SRGAN_DIST_TIMEOUT), not forever; collectives keep torch's own timeout.
+Imports no torch until a process group is needed (`srgan eval --model bicubic` starts fast).
+
+Work is shared by index: of N planned items, process `rank` takes those i with
+i % world_size == rank (`shard`); every process plans the same list, so none needs to be sent."""
 
 from __future__ import annotations
 
+import atexit
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-
-import torch
-import torch.distributed as dist
-from torch import nn
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from srgan_cli.errors import UsageError
 from srgan_cli.messages import one_line
 from srgan_cli.options import DIST_TIMEOUT_ENV, dist_timeout
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+T = TypeVar("T")
 TORCHRUN_VARS = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
-_ONE_PROCESS = "launch with torchrun, or unset them to train in one process"
+_ONE_PROCESS = "launch with torchrun, or unset them to run in one process"
 
 
 @dataclass(frozen=True)
@@ -80,13 +89,37 @@ def _bad(env: dict[str, str | None], why: str) -> UsageError:
     return UsageError(f"torchrun variables {shown}: {why}; {_ONE_PROCESS}")
 
 
-def init(info: DistInfo, device: torch.device) -> None:
-    """Start the process group: NCCL on CUDA, gloo otherwise. The processes meet through
-    torchrun's variables (env://) and wait for each other at most `options.dist_timeout()`
-    seconds: UsageError, naming the variables and $SRGAN_DIST_TIMEOUT, when some never come."""
+@overload
+def rank_device(spec: str, info: DistInfo) -> str: ...
+@overload
+def rank_device(spec: torch.device, info: DistInfo) -> str | torch.device: ...
+@overload
+def rank_device(spec: str | torch.device, info: DistInfo) -> str | torch.device: ...
+def rank_device(spec: str | torch.device, info: DistInfo) -> str | torch.device:
+    """The device this process runs on: under torchrun, a CUDA device spec (or "auto" on a
+    machine with CUDA) means this process's own GPU, cuda:LOCAL_RANK; anything else as given."""
+    if not info.enabled:
+        return spec
+    from srgan_cli.devices import resolve_device
+
+    if resolve_device(str(spec)).type != "cuda":
+        return spec
+    local = f"cuda:{info.local_rank}"
+    resolve_device(local)  # DeviceError when this machine has fewer GPUs than processes
+    return local
+
+
+def init(info: DistInfo, device: torch.device | None = None) -> None:
+    """Start the process group: NCCL for tensors on CUDA, gloo otherwise (`device` None: only
+    Python objects are exchanged, on the CPU). The processes meet through torchrun's variables
+    (env://) and wait for each other at most `options.dist_timeout()` seconds: UsageError,
+    naming the variables and $SRGAN_DIST_TIMEOUT, when some never come. Meeting is also a
+    barrier: no process goes on before all have arrived."""
+    import torch.distributed as dist
+
     if not info.enabled or dist.is_initialized():
         return
-    backend = "nccl" if device.type == "cuda" else "gloo"
+    backend = "nccl" if device is not None and device.type == "cuda" else "gloo"
     seconds = dist_timeout()
     try:
         store, _, _ = next(dist.rendezvous("env://", info.rank, info.world_size,
@@ -102,17 +135,58 @@ def init(info: DistInfo, device: torch.device) -> None:
     store.set_timeout(dist.constants.default_pg_timeout)  # collectives: torch's own timeout
     dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world_size,
                             store=store)
+    atexit.register(shutdown)  # a command that shares work leaves the group on its way out
 
 
 def shutdown() -> None:
+    import torch.distributed as dist
+
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def shard(items: Sequence[T], info: DistInfo) -> list[T]:
+    """This process's share of `items`: those at i % world_size == rank (all of them in a
+    single process). Every process must pass the same list."""
+    return list(items[info.rank::info.world_size])
+
+
+def unshard(parts: Sequence[Sequence[T]]) -> list[T]:
+    """The items `shard` split, back in their order, from every process's share (rank order)."""
+    total = sum(len(p) for p in parts)
+    world = len(parts)
+    return [parts[i % world][i // world] for i in range(total)]
+
+
+def gather_to_main(obj: Any, info: DistInfo) -> list[Any] | None:
+    """Every process's `obj`, in rank order, on rank 0 (None elsewhere); [obj] in a single
+    process. Collective: every process must call it (the process group started by `init`)."""
+    if not info.enabled:
+        return [obj]
+    import torch.distributed as dist
+
+    out: list[Any] | None = [None] * info.world_size if info.is_main else None
+    dist.gather_object(obj, out, dst=0)
+    return out
+
+
+def gather_all(obj: Any, info: DistInfo) -> list[Any]:
+    """Every process's `obj`, in rank order, on every process; [obj] in a single process."""
+    if not info.enabled:
+        return [obj]
+    import torch.distributed as dist
+
+    out: list[Any] = [None] * info.world_size
+    dist.all_gather_object(out, obj)
+    return out
 
 
 def mean_across(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
     """Average a tensor over ranks (identity in a single process)."""
     if not info.enabled:
         return t
+    import torch.distributed as dist
+
     t = t.clone()
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t / info.world_size
@@ -122,6 +196,9 @@ def any_across(flag: bool, info: DistInfo, device: torch.device) -> bool:
     """True if `flag` is set on any rank (all ranks get the same answer)."""
     if not info.enabled:
         return flag
+    import torch
+    import torch.distributed as dist
+
     t = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item() > 0)
@@ -134,6 +211,8 @@ def average_buffers(module: nn.Module | None, info: DistInfo) -> None:
     batch; averaging them (collective: every rank must call it) leaves all replicas equal."""
     if module is None or not info.enabled:
         return
+    import torch.distributed as dist
+
     for b in module.buffers():
         if b.is_floating_point():
             dist.all_reduce(b, op=dist.ReduceOp.SUM)
@@ -142,4 +221,6 @@ def average_buffers(module: nn.Module | None, info: DistInfo) -> None:
 
 def barrier(info: DistInfo) -> None:
     if info.enabled:
+        import torch.distributed as dist
+
         dist.barrier()
