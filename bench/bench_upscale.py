@@ -13,11 +13,11 @@ of each is kept. Variants:
 - ours: `Upscaler` in fp32/bf16, untiled (tile 0), 256-px exact tiles, and the default memory
   budget (auto), plus "bf16 unbanded": the same without the banded lean forward
   (`models/srresnet_infer.py`), the previous prepared model.
-Also measures, in this run, the CPU's throughput on a 3x3 64->64 conv (channels_last, fp32 and
-bf16, a 256x256 map) and counts the model's FLOPs (2 x multiply-adds of every conv for the
-crop), and prints the share of that conv throughput each variant reaches on the useful work,
-both in CPU time (a fair measure on a CPU shared with other jobs: wall time would count their
-share too).
+Also measures, in this run, the CPU's peak on a 3x3 64->64 conv (channels_last, fp32 and bf16,
+the best of 128^2, 256^2 and the crop's size: `bench_conv_peak.peak`) and counts the model's
+FLOPs (2 x multiply-adds of every conv for the crop), and prints the share of that peak each
+variant reaches on the useful work, in CPU time (a fair measure on a CPU shared with other jobs:
+wall time would count their share too).
 Output differences (max grey levels, PSNR) are against the plain fp32 output, both uint8.
 """
 
@@ -36,6 +36,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_conv_peak import peak as conv_peak  # noqa: E402 - the sibling script, one peak
 
 VARIANTS = ("plain", "realesrganer", "ours fp32 untiled", "ours fp32 tile 256", "ours fp32 auto",
             "ours bf16 untiled", "ours bf16 tile 256", "ours bf16 auto", "ours bf16 unbanded")
@@ -120,20 +123,6 @@ def child(variant: str, src: Path, dst: Path) -> None:
     print(json.dumps({"seconds": seconds, "cpu": cpu, "rss_mb": rss}))
 
 
-def conv_gflops(dtype: torch.dtype, side: int = 256, repeats: int = 5) -> float:
-    """Best GFLOP per CPU second of a 3x3 64->64 channels_last conv on a `side`^2 map."""
-    conv = nn.Conv2d(64, 64, 3, padding=1).to(dtype, memory_format=torch.channels_last)
-    x = torch.rand(1, 64, side, side).to(dtype).contiguous(memory_format=torch.channels_last)
-    best = float("inf")
-    with torch.inference_mode():
-        conv(x)
-        for _ in range(repeats):
-            t = time.process_time()
-            conv(x)
-            best = min(best, time.process_time() - t)
-    return 2 * 64 * 64 * 9 * side * side / best / 1e9
-
-
 def model_flops(net: nn.Module, h: int, w: int) -> int:
     """2 x the multiply-adds of every convolution of `net` on an h x w input."""
     total = [0]
@@ -183,9 +172,9 @@ def main() -> None:
     best: dict[str, dict[str, float]] = {}
     peaks: dict[str, float] = {}
     for _ in range(args.rounds):
-        peaks.setdefault("fp32", 0.0)
-        peaks["fp32"] = max(peaks["fp32"], conv_gflops(torch.float32))
-        peaks["bf16"] = max(peaks.get("bf16", 0.0), conv_gflops(torch.bfloat16))
+        sides = tuple(sorted({128, 256, args.size}))
+        for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+            peaks[name] = max(peaks.get(name, 0.0), conv_peak(dtype, sides, rounds=1))
         for v in variants:
             cmd = [sys.executable, __file__, "--child", v, "--src", str(src),
                    "--dst", str(work / f"{VARIANTS.index(v)}.npy")]
