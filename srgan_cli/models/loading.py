@@ -34,6 +34,8 @@ from srgan_cli.models.descriptor import (
 from srgan_cli.models.state_dicts import check_sane, key_summary, shapes_of
 
 if TYPE_CHECKING:  # the networks import torch when a file is loaded, not for "bicubic"
+    from pathlib import Path
+
     import torch
     from torch import nn
 
@@ -59,19 +61,15 @@ def load(spec: str, *, scale: int | None = None) -> ModelDescriptor:
     path, name, source = bundled.resolve_spec(spec)
     suffix = path.suffix.lower()
     kind = MODEL_FORMATS.get(suffix)
-    if kind == "onnx":
+    if kind in ("safetensors", "pickle"):
+        from srgan_cli.models.torch_impl import one_thread
+
+        with one_thread():  # ~hundreds of tiny tensor ops (see `one_thread`)
+            descriptor = _load_state_dict_file(path, kind, name, source)
+    elif kind == "onnx":
         from srgan_cli.models.onnx_runtime import load_onnx
 
         descriptor = load_onnx(path, name, source)
-    elif kind == "safetensors":
-        _, shapes = bundled.read_safetensors_header(path)
-        check_sane(shapes, str(path))  # before reading a single tensor
-        state, card = bundled.load_safetensors(path)
-        descriptor = from_state_dict(bundled.strip_wrapper_prefixes(state), name=name,
-                                     source=source, card=card, where=str(path))
-    elif kind == "pickle":
-        descriptor = from_state_dict(bundled.load_pickle(path), name=name, source=source, card={},
-                                     where=str(path))
     else:
         raise ModelError(
             f"{path}: unknown model file type {suffix or '(none)'!r}, expected "
@@ -79,6 +77,17 @@ def load(spec: str, *, scale: int | None = None) -> ModelDescriptor:
     if scale is not None and scale != descriptor.scale:
         raise ModelError(f"{name}: model is x{descriptor.scale}, but x{scale} was asked")
     return descriptor
+
+
+def _load_state_dict_file(path: Path, kind: str, name: str, source: str) -> ModelDescriptor:
+    if kind == "safetensors":
+        _, shapes = bundled.read_safetensors_header(path)
+        check_sane(shapes, str(path))  # before reading a single tensor
+        state, card = bundled.load_safetensors(path)
+        return from_state_dict(bundled.strip_wrapper_prefixes(state), name=name, source=source,
+                               card=card, where=str(path))
+    return from_state_dict(bundled.load_pickle(path), name=name, source=source, card={},
+                           where=str(path))
 
 
 def load_srresnet(spec: str, *, scale: int | None = None) -> SRResNet:

@@ -8,13 +8,32 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from srgan_cli.models.descriptor import Forward
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Torch on one intra-op thread inside the block, the caller's count restored after.
+
+    Loading and preparing a model (state dict copies, BatchNorm folding, dtype and layout
+    changes) is ~500 tiny ops: on a thread pool each pays a barrier, 1-2 CPU-s on a busy 2-core
+    machine against ~0.1 on one thread."""
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class RangeScaled(nn.Module):
@@ -50,10 +69,11 @@ class TorchImplementation:
         return RangeScaled(self.net, self.value_range, self.call).eval()
 
     def prepare(self, device: torch.device, dtype: torch.dtype) -> Forward:
-        net = self.for_inference(self.net) if self.for_inference else copy.deepcopy(self.net)
-        net = net.eval().requires_grad_(False).to(device, dtype)
-        if device.type in ("cuda", "cpu"):  # NHWC convolutions: faster on both (oneDNN, cuDNN)
-            net = net.to(memory_format=torch.channels_last)
+        with one_thread():  # tiny ops (see `one_thread`)
+            net = self.for_inference(self.net) if self.for_inference else copy.deepcopy(self.net)
+            net = net.eval().requires_grad_(False).to(device, dtype)
+            if device.type in ("cuda", "cpu"):  # NHWC convolutions: faster (oneDNN, cuDNN)
+                net = net.to(memory_format=torch.channels_last)
         module = RangeScaled(net, self.value_range, self.call)
 
         def forward(x: torch.Tensor) -> torch.Tensor:
