@@ -162,6 +162,18 @@ def test_bf16_on_cpu(tmp_path: Path) -> None:
     assert all(math.isfinite(v) for v in losses) and losses[-1] < losses[0]
 
 
+def test_amp_auto_is_bf16_on_a_native_bf16_cpu(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """As upscale's `--precision auto`: one policy (`devices.choose_precision`)."""
+    from srgan_cli.devices import choose_precision
+
+    monkeypatch.setenv("SRGAN_CPU_BF16", "1")
+    assert choose_precision("auto", torch.device("cpu"), training=True) == "bf16"
+    assert Trainer(_cfg(tmp_path, amp="auto"), log=_quiet).amp_dtype == torch.bfloat16
+    monkeypatch.setenv("SRGAN_CPU_BF16", "0")
+    assert choose_precision("auto", torch.device("cpu"), training=True) == "fp32"
+
+
 def test_device_and_precision_checks(tmp_path: Path) -> None:
     with pytest.raises(DeviceError, match="fp16"):
         Trainer(_cfg(tmp_path, amp="fp16"), log=_quiet)
