@@ -52,11 +52,11 @@ def choose_precision(spec: str, device: torch.device,
     policy of inference and of training's mixed precision.
 
     "auto": on CUDA bf16 where the device supports it, else fp16; on a CPU that computes bf16
-    natively (`hardware.native_bf16`) bf16, for inference and training; fp32 elsewhere; each
-    only where `allowed` (the model's precisions) has it. An explicit name is checked against
-    the device (DeviceError): for inference fp16 is refused on the CPU and bf16 on a CUDA
-    device without it; for training fp16 needs CUDA. Whether a model runs in an explicit name
-    is the descriptor's check."""
+    natively (`hardware.native_bf16`) bf16, for inference and training's mixed precision
+    alike; fp32 elsewhere; each only where `allowed` (the model's
+    precisions) has it. An explicit name is checked against the device (DeviceError): for
+    inference fp16 is refused on the CPU and bf16 on a CUDA device without it; for training
+    fp16 needs CUDA. Whether a model runs in an explicit name is the descriptor's check."""
     s = parse_precision(spec)
     if s == "auto":
         return next((p for p in _auto_order(device, training) if p in allowed), "fp32")
