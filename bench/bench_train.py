@@ -1,5 +1,7 @@
 """CPU training speed of the default x4 networks, fp32 vs bf16, and the loader: cache vs decoding.
 
+0. ``Trainer.train_step`` with `--amp auto` (bf16 on a native-bf16 CPU) against a plain bf16
+   PyTorch loop on the same batch, interleaved, per step.
 1. Seconds per optimisation step and samples/s of ``Trainer.train_step`` for the default SRResNet
    (16 blocks, 64 channels) at batch 16 of 96 px HR crops: stage psnr in fp32 and bf16, and stage
    gan (random-weight VGG19 features, speed does not depend on weights) in fp32 and bf16. One
@@ -10,7 +12,8 @@
 
 Every variant is timed in the same run, so the ratios are comparable even when absolute numbers
 move with the machine's load. Run: .venv/bin/python bench/bench_train.py [--steps 3] [--crops 200]
-[--threads N] (on a machine shared with other jobs, --threads 1 avoids thread-barrier stalls).
+[--rounds 3] [--threads N] [--compare-only] (on a machine shared with other jobs, --threads 1
+avoids thread-barrier stalls; --compare-only runs part 0 alone).
 """
 
 from __future__ import annotations
@@ -68,6 +71,42 @@ def time_steps(stage: str, amp: str, batch: int, patch: int, steps: int, work: P
     return elapsed
 
 
+def plain_vs_ours(batch: int, patch: int, steps: int, rounds: int, work: Path
+                  ) -> tuple[float, float, str]:
+    """Best-of-`rounds` mean s/step of ``Trainer.train_step`` (stage psnr, `--amp auto`) and of
+    the plain bf16 loop a user writes by hand (same SRResNet, Adam, MSE, channels_last, bf16
+    autocast), interleaved on the same batch; and the precision auto chose."""
+    from srgan_cli.models.srresnet import SRResNet
+
+    cfg = TrainConfig(stage="psnr", amp="auto", device="cpu", batch_size=batch, patch_size=patch,
+                      scale=SCALE, run_dir=str(work / "ours_auto"))
+    cfg.validate()
+    ours = Trainer(cfg, log=lambda m: None)
+    chosen = "fp32" if ours.amp_dtype is None else str(ours.amp_dtype).removeprefix("torch.")
+    net = SRResNet(scale=SCALE).to(memory_format=torch.channels_last).train()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    hr, lr = _batch(batch, patch)
+
+    def plain_step() -> None:
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = torch.nn.functional.mse_loss(net(lr).float(), hr)
+        loss.backward()
+        opt.step()
+
+    runs = {"ours": lambda: ours.train_step(hr, lr), "plain": plain_step}
+    best = dict.fromkeys(runs, float("inf"))
+    for f in runs.values():
+        f()  # warm-up
+    for _ in range(rounds):
+        for name, f in runs.items():
+            start = time.perf_counter()
+            for _ in range(steps):
+                f()
+            best[name] = min(best[name], (time.perf_counter() - start) / steps)
+    return best["ours"], best["plain"], chosen
+
+
 def _images(n: int, work: Path) -> list[Path]:
     root = os.environ.get("SRGAN_TEST_DATA")
     if root and (Path(root) / "DIV2K" / "DIV2K_train_HR").is_dir():
@@ -118,6 +157,8 @@ def bench_loader(crops: int, n_images: int, patch: int, work: Path) -> dict[str,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=3, help="timed psnr steps per precision")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds, ours vs plain")
+    ap.add_argument("--compare-only", action="store_true", help="ours vs the plain loop only")
     ap.add_argument("--gan-steps", type=int, default=1, help="timed gan steps per precision")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--patch", type=int, default=96)
@@ -135,6 +176,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         vgg = random_vgg_features("vgg54")
+        ours, plain, chosen = plain_vs_ours(args.batch, args.patch, args.steps, args.rounds, work)
+        print(f"\nTrainer.train_step (psnr, --amp auto = {chosen}) {ours:.3f} s/step vs a plain "
+              f"bf16 loop {plain:.3f} s/step: {plain / ours:.2f}x (best of {args.rounds} "
+              f"interleaved rounds of {args.steps} steps; data loading not included)")
+        if args.compare_only:
+            return
         rows = []
         for stage, steps in (("psnr", args.steps), ("gan", args.gan_steps)):
             base = None

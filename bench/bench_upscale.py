@@ -12,12 +12,13 @@ of each is kept. Variants:
   unfused NCHW module; re-implemented here, the package is not needed), approximate tiles;
 - ours: `Upscaler` in fp32/bf16, untiled (tile 0), 256-px exact tiles, and the default memory
   budget (auto), plus "bf16 unbanded": the same without the banded lean forward
-  (`models/srresnet_infer.py`), the previous prepared model.
-Also measures, in this run, the CPU's throughput on a 3x3 64->64 conv (channels_last, fp32 and
-bf16, a 256x256 map) and counts the model's FLOPs (2 x multiply-adds of every conv for the
-crop), and prints the share of that conv throughput each variant reaches on the useful work,
-both in CPU time (a fair measure on a CPU shared with other jobs: wall time would count their
-share too).
+  (`models/srresnet_infer.py`), the previous prepared model, and "unfused": untiled without
+  oneDNN's fused conv + PReLU / residual add (`models/fused_conv.py`), the plain in-place ops.
+Also measures, in this run, the CPU's peak on a 3x3 64->64 conv (channels_last, fp32 and bf16,
+the best of 128^2, 256^2 and the crop's size: `bench_conv_peak.peak`) and counts the model's
+FLOPs (2 x multiply-adds of every conv for the crop), and prints the share of that peak each
+variant reaches on the useful work, in CPU time (a fair measure on a CPU shared with other jobs:
+wall time would count their share too).
 Output differences (max grey levels, PSNR) are against the plain fp32 output, both uint8.
 """
 
@@ -37,8 +38,12 @@ import numpy as np
 import torch
 from torch import nn
 
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_conv_peak import peak as conv_peak
+
 VARIANTS = ("plain", "realesrganer", "ours fp32 untiled", "ours fp32 tile 256", "ours fp32 auto",
-            "ours bf16 untiled", "ours bf16 tile 256", "ours bf16 auto", "ours bf16 unbanded")
+            "ours bf16 untiled", "ours bf16 tile 256", "ours bf16 auto", "ours bf16 unbanded",
+            "ours fp32 unfused", "ours bf16 unfused")
 
 
 def _plain_net() -> nn.Module:
@@ -96,6 +101,10 @@ def _runner(variant: str):  # a closure over the prepared variant
     from srgan_cli.models.torch_impl import TorchImplementation
     from srgan_cli.upscaling.upscaler import Upscaler
 
+    if variant.endswith("unfused"):
+        from srgan_cli.models import fused_conv
+
+        fused_conv.pointwise_ops = lambda: None  # type: ignore[assignment]
     model = load("srresnet_x4")
     precision = "bf16" if "bf16" in variant else "fp32"
     if variant.endswith("unbanded"):
@@ -118,20 +127,6 @@ def child(variant: str, src: Path, dst: Path) -> None:
     np.save(dst, out)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "cpu": cpu, "rss_mb": rss}))
-
-
-def conv_gflops(dtype: torch.dtype, side: int = 256, repeats: int = 5) -> float:
-    """Best GFLOP per CPU second of a 3x3 64->64 channels_last conv on a `side`^2 map."""
-    conv = nn.Conv2d(64, 64, 3, padding=1).to(dtype, memory_format=torch.channels_last)
-    x = torch.rand(1, 64, side, side).to(dtype).contiguous(memory_format=torch.channels_last)
-    best = float("inf")
-    with torch.inference_mode():
-        conv(x)
-        for _ in range(repeats):
-            t = time.process_time()
-            conv(x)
-            best = min(best, time.process_time() - t)
-    return 2 * 64 * 64 * 9 * side * side / best / 1e9
 
 
 def model_flops(net: nn.Module, h: int, w: int) -> int:
@@ -183,9 +178,9 @@ def main() -> None:
     best: dict[str, dict[str, float]] = {}
     peaks: dict[str, float] = {}
     for _ in range(args.rounds):
-        peaks.setdefault("fp32", 0.0)
-        peaks["fp32"] = max(peaks["fp32"], conv_gflops(torch.float32))
-        peaks["bf16"] = max(peaks.get("bf16", 0.0), conv_gflops(torch.bfloat16))
+        sides = tuple(sorted({128, 256, args.size}))
+        for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+            peaks[name] = max(peaks.get(name, 0.0), conv_peak(dtype, sides, rounds=1))
         for v in variants:
             cmd = [sys.executable, __file__, "--child", v, "--src", str(src),
                    "--dst", str(work / f"{VARIANTS.index(v)}.npy")]
@@ -219,6 +214,13 @@ def main() -> None:
         print(f"{v:22s} {r['seconds']:7.2f} {out_mp / r['seconds']:6.3f} "
               f"{plain_s / r['seconds']:7.2f}x {r['cpu']:7.2f} {plain_cpu / r['cpu']:7.2f}x "
               f"{r['rss_mb']:7.0f} {diff:9d} {psnr(out, plain_out):8.1f} {share:5.0f}%")
+    for v in variants:  # the fused conv + PReLU / residual add against the plain ops
+        if v.endswith("unfused") and v.replace("unfused", "untiled") in best:
+            fused = np.load(work / f"{VARIANTS.index(v.replace('unfused', 'untiled'))}.npy")
+            plain_ops = np.load(work / f"{VARIANTS.index(v)}.npy")
+            print(f"{v.replace('unfused', 'untiled')} vs {v}: max |diff| "
+                  f"{np.abs(fused.astype(int) - plain_ops.astype(int)).max()}, CPU "
+                  f"{best[v]['cpu'] / best[v.replace('unfused', 'untiled')]['cpu']:.2f}x")
     if "ours bf16 unbanded" in best:  # the banded lean forward against the previous one
         prev = np.load(work / f"{VARIANTS.index('ours bf16 unbanded')}.npy").astype(int)
         for v in variants:

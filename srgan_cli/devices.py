@@ -54,8 +54,8 @@ def choose_precision(spec: str, device: torch.device,
     policy of inference and of training's mixed precision.
 
     "auto": on CUDA bf16 where the device supports it, else fp16; on a CPU that computes bf16
-    natively (`hardware.native_bf16`) bf16 for inference, while training's mixed precision
-    stays off there ("fp32"); fp32 elsewhere; each only where `allowed` (the model's
+    natively (`hardware.native_bf16`) bf16, for inference and training's mixed precision
+    alike; fp32 elsewhere; each only where `allowed` (the model's
     precisions) has it. An explicit name is checked against the device (DeviceError): for
     inference fp16 is refused on the CPU and bf16 on a CUDA device without it. Training takes
     an explicit name on any device: autocast runs fp16 on the CPU too, with a grad scaler of
@@ -79,7 +79,7 @@ def _auto_order(device: torch.device, training: bool) -> tuple[str, ...]:
     """What "auto" tries on `device`, fastest first (fp32, the fallback, not listed)."""
     if device.type == "cuda":
         return ("bf16", "fp16") if torch.cuda.is_bf16_supported() else ("fp16",)
-    if device.type == "cpu" and not training:
+    if device.type == "cpu":  # inference and training alike
         from srgan_cli.hardware import native_bf16
 
         return ("bf16",) if native_bf16() else ()

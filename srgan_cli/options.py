@@ -69,8 +69,9 @@ PRECISION_HELP = (
     "auto (bf16 on a CPU with native bf16, AVX512-BF16 or AMX; on CUDA bf16 where supported, "
     "else fp16; each only where the model allows it; else fp32), fp32, bf16, or fp16 (GPU "
     "only).")
-AMP_HELP = ("Mixed precision: auto (bf16, else fp16 + grad scaler, on CUDA; off on CPU), off, "
-            "bf16, fp16 (+ grad scaler; made for CUDA, runs on the CPU too).")
+AMP_HELP = ("Mixed precision: auto (bf16, else fp16 + grad scaler, on CUDA; bf16 on a CPU that "
+            "computes it natively, else off), off, bf16, fp16 (+ grad scaler; made for CUDA, "
+            "runs on the CPU too).")
 
 
 def parse_precision(spec: str) -> str:

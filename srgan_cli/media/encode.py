@@ -3,8 +3,9 @@ output checks; the decoder is `decode`, the value both share `image_data.ImageDa
 
 Writes atomically in the format of the output's extension (`fileio.atomic_write`: a hidden
 temp file, published only once complete and never over an existing file without
-``overwrite``), keeping what the format can hold: gray, alpha, 16-bit depth (PNG by a small
-encoder here, TIFF by `tifffile`, as Pillow writes neither) and the ICC profile. Metadata is
+``overwrite``), keeping what the format can hold: gray, alpha, 16-bit depth (TIFF by
+`tifffile`, as Pillow writes neither; PNG of any depth by a small streaming encoder here, which
+never copies the whole image) and the ICC profile. Metadata is
 kept unless ``strip_metadata`` (`metadata` holds the rules): EXIF (Orientation 1, pixel-size
 tags set to the new size, no thumbnail), XMP, and DPI scaled with the pixel size so that the
 physical size stays the same (`ImageData.replace`: 72 dpi at x4 -> 288 dpi). What each output
@@ -86,8 +87,9 @@ def write_image(
             f"{show_path(p)}: {w}x{h} is too large for {fmt} (at most {limit} px a side)")
     pixels, icc = _pixels_for(fmt, image)
     meta = _Metadata() if strip_metadata else _metadata_for(fmt, image)
-    if pixels.dtype == np.uint16 and fmt == "PNG":
-        _write(p, overwrite, lambda tmp: _write_png16(tmp, pixels, icc, meta))
+    if fmt == "PNG":  # 8 and 16 bits, streamed (`_write_png_rows`)
+        level = 6 if pixels.dtype == np.uint16 else PNG_COMPRESS_LEVEL
+        _write(p, overwrite, lambda tmp: _write_png_rows(tmp, pixels, icc, meta, level))
     elif pixels.dtype == np.uint16:
         _write(p, overwrite, lambda tmp: _write_tiff16(tmp, pixels, icc, meta))
     else:
@@ -237,28 +239,36 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
 
 
-def _write_png16(tmp: Path, pixels: np.ndarray, icc: bytes | None,
-                 meta: _Metadata = _Metadata(), rows_per_block: int = 256) -> None:
-    """A 16-bit PNG (gray, gray+alpha, RGB or RGBA), Sub-filtered, zlib level 6, with the
-    chunks Pillow writes for the same metadata (iCCP, pHYs, eXIf, iTXt XMP)."""
+def _write_png_rows(tmp: Path, pixels: np.ndarray, icc: bytes | None,
+                    meta: _Metadata = _Metadata(), level: int = 6,
+                    rows_per_block: int = 256) -> None:
+    """An 8- or 16-bit PNG (gray, gray+alpha, RGB or RGBA) streamed through zlib a block of
+    rows at a time, Sub-filtered, at zlib `level`, with the chunks Pillow writes for the same
+    metadata (iCCP, pHYs, eXIf, iTXt XMP). Pillow (8-bit) first copies the whole image into its
+    own 4-byte-per-pixel buffer: for a 16000x12000 output that copy, not the model, sets the
+    peak memory; here only a block of rows is ever copied."""
     h, w, c = pixels.shape
     color_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
-    bpp = 2 * c
-    comp = zlib.compressobj(6)
+    depth = 8 * pixels.dtype.itemsize
+    bpp = pixels.dtype.itemsize * c
+    comp = zlib.compressobj(level)
     with open(tmp, "wb") as f:
         f.write(formats.PNG_MAGIC)
-        f.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, color_type, 0, 0, 0)))
+        f.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, color_type, 0, 0, 0)))
         if icc is not None:
             f.write(_png_chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(icc)))
         for kind, data in _png_metadata_chunks(meta):
             f.write(_png_chunk(kind, data))
         for y in range(0, h, rows_per_block):
-            raw = pixels[y:y + rows_per_block].astype(">u2").reshape(-1, w * c).view(np.uint8)
+            block = pixels[y:y + rows_per_block]
+            if depth == 16:
+                block = block.astype(">u2")
+            raw = np.ascontiguousarray(block).reshape(-1, w * c).view(np.uint8)
             rows = np.empty((raw.shape[0], 1 + raw.shape[1]), np.uint8)
             rows[:, 0] = 1  # filter type Sub: byte minus the same byte of the previous pixel
             rows[:, 1:1 + bpp] = raw[:, :bpp]
-            rows[:, 1 + bpp:] = raw[:, bpp:] - raw[:, :-bpp]
-            data = comp.compress(rows.tobytes())
+            np.subtract(raw[:, bpp:], raw[:, :-bpp], out=rows[:, 1 + bpp:])
+            data = comp.compress(rows.data)
             if data:
                 f.write(_png_chunk(b"IDAT", data))
         f.write(_png_chunk(b"IDAT", comp.flush()))

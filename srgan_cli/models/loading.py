@@ -37,6 +37,8 @@ from srgan_cli.models.descriptor import (
 from srgan_cli.models.state_dicts import check_sane, key_summary, shapes_of
 
 if TYPE_CHECKING:  # the networks import torch when a file is loaded, not for "bicubic"
+    from pathlib import Path
+
     import torch
     from torch import nn
 
@@ -66,19 +68,15 @@ def load(spec: str, *, scale: int | None = None, no_download: bool = False) -> M
     path, name, source, card = _resolve(spec, no_download)
     suffix = path.suffix.lower()
     kind = MODEL_FORMATS.get(suffix)
-    if kind == "onnx":
+    if kind in ("safetensors", "pickle"):
+        from srgan_cli.models.torch_impl import one_thread
+
+        with one_thread():  # ~hundreds of tiny tensor ops (see `one_thread`)
+            descriptor = _load_state_dict_file(path, kind, name, source, card)
+    elif kind == "onnx":
         from srgan_cli.models.onnx_runtime import load_onnx
 
         descriptor = load_onnx(path, name, source)
-    elif kind == "safetensors":
-        _, shapes = bundled.read_safetensors_header(path)
-        check_sane(shapes, str(path))  # before reading a single tensor
-        state, file_card = bundled.load_safetensors(path)
-        descriptor = from_state_dict(bundled.strip_wrapper_prefixes(state), name=name,
-                                     source=source, card={**file_card, **card}, where=str(path))
-    elif kind == "pickle":
-        descriptor = from_state_dict(bundled.load_pickle(path), name=name, source=source,
-                                     card=card, where=str(path))
     else:
         raise ModelError(
             f"{path}: unknown model file type {suffix or '(none)'!r}, expected "
@@ -104,6 +102,20 @@ def _resolve(spec: str, no_download: bool) -> tuple[Path, str, str, dict[str, An
             raise ModelError(f"{e}; {hint}") from None
     path = catalogue.fetch(entry, no_download=no_download)
     return path, entry.name, f"catalogue:{entry.name}", entry.card()
+
+
+def _load_state_dict_file(path: Path, kind: str, name: str, source: str,
+                          card: dict[str, Any]) -> ModelDescriptor:
+    """A safetensors or pickle file's state dict -> descriptor (`card`: fields of the
+    catalogue entry, over the file's own card)."""
+    if kind == "safetensors":
+        _, shapes = bundled.read_safetensors_header(path)
+        check_sane(shapes, str(path))  # before reading a single tensor
+        state, file_card = bundled.load_safetensors(path)
+        return from_state_dict(bundled.strip_wrapper_prefixes(state), name=name, source=source,
+                               card={**file_card, **card}, where=str(path))
+    return from_state_dict(bundled.load_pickle(path), name=name, source=source, card=card,
+                           where=str(path))
 
 
 def load_srresnet(spec: str, *, scale: int | None = None) -> SRResNet:

@@ -10,8 +10,10 @@ padding, an inner edge has enough real rows, so the output equals the unbanded f
 (tests: bit-identical in float32). Peak activation memory falls several-fold for a few rows of
 extra compute per band.
 
-PReLUs with one parameter (every one in SRResNet) run as in-place leaky ReLUs, and the single-
-parameter activation commutes with the pixel shuffle, so it runs before it on the conv output.
+PReLUs with one parameter (every one in SRResNet) run as leaky ReLUs fused into their conv, and
+each residual add into the conv before it (oneDNN post-ops, `fused_conv`; plain in-place ops
+where they cannot run); the single-parameter activation commutes with the pixel shuffle, so it
+runs before it on the conv output.
 The 9x9 tail (3 output channels: oneDNN runs it at a fraction of a 3x3 conv's throughput, a third
 of the bf16 forward) runs instead on the last stage's unshuffled r^2 C channels at the coarse
 resolution, as an equal conv with r^2 x 3 outputs and a ceil(9 / r)-ish kernel (`coarse_tail`),
@@ -25,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srgan_cli.models.fused_conv import conv_add, conv_leaky_relu
 from srgan_cli.models.srresnet import ResidualBlock, SRResNet, fold_batchnorm, upsample_factors
 
 BANDS = 4  # the upsampler runs on about 1/BANDS of the rows at a time ...
@@ -111,14 +114,29 @@ def for_inference(net: nn.Module) -> nn.Module:
     return LeanSRResNet(folded) if isinstance(folded, SRResNet) else folded
 
 
+def _conv_act(conv: nn.Module, act: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """act(conv(x)): one fused oneDNN call for a single-slope PReLU where it runs."""
+    if _single_slope(act) and isinstance(conv, nn.Conv2d):
+        return conv_leaky_relu(conv, x, float(act.weight))  # type: ignore[arg-type]
+    return _act_(act, conv(x))
+
+
 def _trunk(net: SRResNet, x: torch.Tensor) -> torch.Tensor:
-    """Head + residual blocks + body conv + long skip at LR (BN already folded or identity)."""
-    head = _act_(net.head_act, net.head(x))
+    """Head + residual blocks + body conv + long skip at LR; with BN folded, each block is two
+    fused calls (conv + PReLU, conv + residual add in place: `fused_conv`)."""
+    head = _conv_act(net.head, net.head_act, x)
     y = head
     for block in net.body:
         assert isinstance(block, ResidualBlock)
-        t = block.bn2(block.conv2(_act_(block.act, block.bn1(block.conv1(y)))))
-        y = t.add_(y)
+        if isinstance(block.bn1, nn.Identity) and isinstance(block.bn2, nn.Identity):
+            t = _conv_act(block.conv1, block.act, y)
+            y = conv_add(block.conv2, t, y, inplace=y is not head)
+        else:
+            t = block.bn2(block.conv2(_act_(block.act, block.bn1(block.conv1(y)))))
+            y = t.add_(y)
+        del t
+    if isinstance(net.body_bn, nn.Identity):
+        return conv_add(net.body_conv, y, head, inplace=True)
     body = net.body_bn(net.body_conv(y))
     del y
     return body.add_(head)
@@ -132,15 +150,14 @@ def _upsample_band(net: SRResNet, feat: torch.Tensor, top: int, rows: int,
     factors = upsample_factors(net.scale)
     for i, (stage, factor, margin) in enumerate(zip(net.upsampler, factors, margins[1:],
                                                     strict=True)):
-        y = stage.conv(y)
-        if _single_slope(stage.act):  # commutes with the shuffle: on the conv output, in place
-            y = _act_(stage.act, y)
+        if _single_slope(stage.act):  # commutes with the shuffle: on the conv output, fused
+            y = _conv_act(stage.conv, stage.act, y)
             if tail is not None and i == len(factors) - 1:
                 y = F.pixel_shuffle(tail(y), factor)
                 return y[:, :, top * factor: (top + rows) * factor]
             y = F.pixel_shuffle(y, factor)
         else:
-            y = stage.act(F.pixel_shuffle(y, factor))
+            y = stage.act(F.pixel_shuffle(stage.conv(y), factor))
         top, rows = top * factor, rows * factor
         a, b = max(0, top - margin), min(y.shape[-2], top + rows + margin)
         y, top = y[:, :, a:b], top - a

@@ -8,13 +8,32 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from srgan_cli.models.descriptor import Forward
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Torch on one intra-op thread inside the block, the caller's count restored after.
+
+    Loading and preparing a model (state dict copies, BatchNorm folding, dtype and layout
+    changes) is ~500 tiny ops: on a thread pool each pays a barrier, 1-2 CPU-s on a busy 2-core
+    machine against ~0.1 on one thread."""
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class RangeScaled(nn.Module):
@@ -52,12 +71,14 @@ class TorchImplementation:
         return RangeScaled(self.net, self.value_range, self.call).eval()
 
     def prepare(self, device: torch.device, dtype: torch.dtype) -> Forward:
-        net = self.for_inference(self.net) if self.for_inference else copy.deepcopy(self.net)
-        net = net.eval().requires_grad_(False).to(device, dtype)
+        with one_thread():  # tiny ops (see `one_thread`)
+            net = self.for_inference(self.net) if self.for_inference else copy.deepcopy(self.net)
+            net = net.eval().requires_grad_(False).to(device, dtype)
+            nhwc = device.type in ("cuda", "cpu") and _to_nhwc(net)
         module = RangeScaled(net, self.value_range, self.call)
         # NHWC convolutions are faster on both (oneDNN, cuDNN), but not every architecture takes
         # them (AuraSR has 5-D weights, IPT views its activations): the first call tells.
-        layout = ["untried" if device.type in ("cuda", "cpu") and _to_nhwc(net) else "nchw"]
+        layout = ["untried" if nhwc else "nchw"]
 
         def forward(x: torch.Tensor) -> torch.Tensor:
             if self.single_image and x.shape[0] > 1:

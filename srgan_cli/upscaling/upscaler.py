@@ -28,6 +28,7 @@ from srgan_cli.media.resize import imresize
 from srgan_cli.messages import option
 from srgan_cli.models.descriptor import ModelDescriptor
 from srgan_cli.options import WHOLE_IMAGE, check_memory_budget, check_tiling
+from srgan_cli.upscaling.allocator import keep_freed_memory
 from srgan_cli.upscaling.tiling import (
     core_size,
     round_up,
@@ -252,6 +253,8 @@ class Upscaler:
         self.auto_tile = tile is None
         self.memory_budget = (default_memory_budget(self.device) if memory_budget is None
                               else memory_budget)
+        if self.device.type == "cpu":  # no mmap/munmap of every large tensor, band and tile
+            keep_freed_memory(self.memory_budget)
         self.bytes_per_pixel = bytes_per_pixel(model, self.dtype) if self.auto_tile else 0
         self.tile = WHOLE_IMAGE if tile is None else round_up(tile, self.multiple)
         self.tiles = 0

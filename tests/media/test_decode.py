@@ -320,8 +320,31 @@ def test_16bit_png_multi_block_rows(tmp_path: Path) -> None:
                     source_mode="RGB;16")
     out = tmp_path / "o.png"
     with atomic_write(out) as tmp:
-        encode._write_png16(tmp, a, None, rows_per_block=7)
+        encode._write_png_rows(tmp, a, None, rows_per_block=7)
     np.testing.assert_array_equal(read_image(out).color, img.color)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_8bit_png_is_streamed_and_decodes_to_the_same_pixels(
+        tmp_path: Path, channels: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No whole-image copy (Pillow's `fromarray` is never called) and the very same pixels and
+    metadata back, over several blocks of rows."""
+    monkeypatch.setattr(encode.Image, "fromarray", None)  # Pillow's whole-image copy
+    monkeypatch.setattr(encode._write_png_rows, "__defaults__", (encode._Metadata(), 6, 7))
+    a = random_pixels((40, 9, channels), seed=channels)
+    gray = channels <= 2
+    color = np.repeat(a[..., :1], 3, axis=2) if gray else a[..., :3]
+    img = ImageData(color=color, alpha=a[..., -1] if channels in (2, 4) else None, gray=gray,
+                    bit_depth=8, icc_profile=None, source_mode="L", dpi=(72.0, 72.0),
+                    xmp=b"<x:xmpmeta>t</x:xmpmeta>")
+    out = tmp_path / "o.png"
+    write_image(out, img)
+    with Image.open(out) as im:
+        im.load()
+        decoded = np.asarray(im)
+        assert im.info["dpi"] == pytest.approx((72, 72), abs=0.01)
+        assert im.info["XML:com.adobe.xmp"] == "<x:xmpmeta>t</x:xmpmeta>"
+    np.testing.assert_array_equal(decoded.reshape(a.shape), a)
 
 
 def test_16bit_to_8bit_formats_round(tmp_path: Path) -> None:
@@ -438,15 +461,15 @@ def _image(seed: int = 0) -> ImageData:
                      bit_depth=8, icc_profile=None, source_mode="RGB")
 
 
-def _failing_save(self: Image.Image, fp: str | os.PathLike[str], format: str | None = None,
-                  **kw: object) -> None:
+def _failing_png(fp: Path, *args: object) -> None:
+    """The PNG encoder running out of disk after some bytes."""
     with open(fp, "wb") as f:
         f.write(b"\x89PNG partial bytes")
     raise OSError("No space left on device")
 
 
 def test_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Image.Image, "save", _failing_save)
+    monkeypatch.setattr(encode, "_write_png_rows", _failing_png)
     out = tmp_path / "new.png"
     with pytest.raises(OutputError, match="No space left"):
         write_image(out, _image())
@@ -458,7 +481,7 @@ def test_failed_overwrite_keeps_old_bytes(tmp_path: Path, monkeypatch: pytest.Mo
     out = tmp_path / "old.png"
     write_image(out, _image(1))
     before = out.read_bytes()
-    monkeypatch.setattr(Image.Image, "save", _failing_save)
+    monkeypatch.setattr(encode, "_write_png_rows", _failing_png)
     with pytest.raises(OutputError):
         write_image(out, _image(2), overwrite=True)
     assert out.read_bytes() == before

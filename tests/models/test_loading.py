@@ -232,3 +232,31 @@ def test_an_empty_safetensors_file_says_it_holds_no_tensors(tmp_path: Path) -> N
     with pytest.raises(ModelError) as e:
         loading.load(str(path))
     assert str(e.value) == f"{path}: the file holds no tensors (an empty state dict), not a model"
+
+
+def test_loading_and_preparing_run_on_one_thread_then_restore_the_count(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """~500 tiny ops: on the thread pool each pays a barrier (bench/bench_prepare.py)."""
+    from srgan_cli.models import bundled, srresnet_infer, torch_impl
+
+    seen: list[int] = []
+
+    def spy(fn: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            seen.append(torch.get_num_threads())
+            return fn(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(bundled, "srresnet_from_state", spy(bundled.srresnet_from_state))
+    monkeypatch.setattr(srresnet_infer, "coarse_tail", spy(srresnet_infer.coarse_tail))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        loading.load("srresnet_x4").prepare("cpu", "fp32")
+        assert seen == [1, 1]  # loading, then preparing
+        assert torch.get_num_threads() == 2
+        with pytest.raises(ValueError), torch_impl.one_thread():
+            raise ValueError
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)

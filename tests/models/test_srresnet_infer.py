@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from srgan_cli.models import srresnet_infer
+from srgan_cli.models import fused_conv, srresnet_infer
 from srgan_cli.models.loading import load, srresnet_descriptor
 from srgan_cli.models.srresnet import SRResNet, fold_batchnorm
 from srgan_cli.models.srresnet_infer import (
@@ -61,12 +61,18 @@ def test_band_margins_are_the_exact_halo() -> None:
     assert band_rows(10_000) == -(-10_000 // srresnet_infer.BANDS)
 
 
-@pytest.mark.usefixtures("many_bands")
+@pytest.fixture
+def unfused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on a torch build without oneDNN's fused conv ops: the plain ops run instead."""
+    monkeypatch.setattr(fused_conv, "pointwise_ops", lambda: None)
+
+
+@pytest.mark.usefixtures("many_bands", "unfused")
 @pytest.mark.parametrize("scale", [2, 3, 4, 8])
 @pytest.mark.parametrize("size", [(37, 23), (5, 9), (2, 3), (41, 40)])
 def test_lean_forward_is_bit_identical_in_float32(scale: int, size: tuple[int, int]) -> None:
-    """channels_last (as prepared): exactly equal; NCHW within float rounding of the conv
-    algorithm oneDNN picks per shape."""
+    """Unfused, channels_last (as prepared): exactly equal; NCHW within float rounding of the
+    conv algorithm oneDNN picks per shape."""
     net = folded(scale)
     x = torch.rand(1, 3, *size)
     with torch.inference_mode():
@@ -81,17 +87,69 @@ def test_lean_forward_is_bit_identical_in_float32(scale: int, size: tuple[int, i
     assert torch.allclose(lean, plain, atol=1e-6, rtol=0)
 
 
+def grey(y: torch.Tensor) -> torch.Tensor:
+    return (y.float().clamp(0, 1) * 255).round()
+
+
 @pytest.mark.usefixtures("many_bands")
 def test_lean_forward_bf16_within_one_grey_level() -> None:
     net = folded(4, channels=16).to(torch.bfloat16).to(memory_format=torch.channels_last)
     x = torch.rand(2, 3, 33, 29).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
         plain, lean = net(x), lean_forward(net, x)
-
-    def grey(y: torch.Tensor) -> torch.Tensor:
-        return (y.float().clamp(0, 1) * 255).round()
-
     assert (grey(plain) - grey(lean)).abs().max() <= 1
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fused_forward_matches_the_plain_ops_and_bands_exactly(
+        dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fused oneDNN calls run (this torch has them) and give the unfused lean forward's
+    output to float rounding (fp32) or 1 grey level (bf16); banding stays bit-identical."""
+    net = folded(4, channels=16).to(dtype).to(memory_format=torch.channels_last)
+    x = torch.rand(1, 3, 41, 30).to(dtype).contiguous(memory_format=torch.channels_last)
+    calls: list[str] = []
+    ops = fused_conv.pointwise_ops()
+    assert ops is not None
+
+    def counted(i: int):
+        def call(*args: object) -> torch.Tensor:
+            calls.append(str(i))
+            return ops[i](*args)
+        return call
+
+    with torch.inference_mode():
+        monkeypatch.setattr(fused_conv, "pointwise_ops", lambda: (counted(0), counted(1),
+                                                                  counted(2)))
+        fused = lean_forward(net, x)
+        trunk, upsampling = calls[:6], calls[6:]
+        monkeypatch.setattr(srresnet_infer, "MIN_BAND_ROWS", 3)
+        monkeypatch.setattr(srresnet_infer, "BANDS", 6)
+        banded = lean_forward(net, x)
+        monkeypatch.setattr(fused_conv, "pointwise_ops", lambda: None)
+        plain_ops = lean_forward(net, x)
+    # head + act; per block conv1 + act, conv2 + add (in place but into the head); body + skip
+    assert trunk == ["0", "0", "1", "0", "2", "2"]
+    assert upsampling == ["0", "0"] * 2  # 2 stages in each of 2 bands (41 rows, 32 a band)
+    assert torch.equal(fused, banded)
+    if dtype == torch.float32:
+        assert torch.allclose(fused, plain_ops, atol=1e-6, rtol=0)
+    assert (grey(fused) - grey(plain_ops)).abs().max() <= 1
+
+
+def test_fused_conv_falls_back_where_it_cannot_run() -> None:
+    """float64, autograd on, a missing op: the plain conv + activation / add, same values."""
+    conv = nn.Conv2d(4, 4, 3, padding=1).double()
+    x, r = torch.rand(1, 4, 9, 7, dtype=torch.float64), torch.rand(1, 4, 9, 7,
+                                                                   dtype=torch.float64)
+    assert not fused_conv.fusable(conv, x)
+    with torch.no_grad():
+        assert torch.equal(fused_conv.conv_leaky_relu(conv, x, 0.2),
+                           torch.nn.functional.leaky_relu(conv(x), 0.2))
+        assert torch.equal(fused_conv.conv_add(conv, x, r), conv(x) + r)
+    conv32, x32 = conv.float(), x.float()
+    assert not fused_conv.fusable(conv32, x32)  # autograd on
+    with torch.inference_mode():
+        assert fused_conv.fusable(conv32, x32)
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4, 8])

@@ -205,6 +205,18 @@ def test_the_loop_steps_through_train_batch(tmp_path: Path,
     assert t.step == 2 and seen == [(torch.uint8, "cpu")] * 2
 
 
+def test_amp_auto_is_bf16_on_a_native_bf16_cpu(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """As upscale's `--precision auto`: one policy (`devices.choose_precision`)."""
+    from srgan_cli.devices import choose_precision
+
+    monkeypatch.setenv("SRGAN_CPU_BF16", "1")
+    assert choose_precision("auto", torch.device("cpu"), training=True) == "bf16"
+    assert Trainer(_cfg(tmp_path, amp="auto"), log=_quiet).amp_dtype == torch.bfloat16
+    monkeypatch.setenv("SRGAN_CPU_BF16", "0")
+    assert choose_precision("auto", torch.device("cpu"), training=True) == "fp32"
+
+
 def test_device_and_precision_checks(tmp_path: Path) -> None:
     assert Trainer(_cfg(tmp_path, amp="fp16"), log=_quiet).amp_dtype == torch.float16
     assert Trainer(_cfg(tmp_path, amp="auto"), log=_quiet).amp_dtype is None  # CPU: fp32
