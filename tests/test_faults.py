@@ -464,20 +464,22 @@ def _race_specs(tmp_path: Path, match: str, steps: bool = False) -> list[dict[st
                                        "go": str(tmp_path / "go")}} for i in range(2)]
 
 
-def _one_wins(results: list[tuple[int, str, str]], out: Path, expected: list[bytes]) -> None:
-    """Exactly one writer exits 0 and its bytes are in `out`; the other says "exists"."""
+def _one_wins(results: list[tuple[int, str, str]], out: Path, expected: list[bytes],
+              option: str = "--overwrite") -> None:
+    """Exactly one writer exits 0 and its bytes are in `out`; the other says "exists" (naming
+    the option as the command line does, or by its Python name for an API caller)."""
     codes = [code for code, _, _ in results]
     assert sorted(codes) == [0, 4], results
     winner, loser = codes.index(0), codes.index(4)
     err = results[loser][2]
-    assert f"{out.name}: exists; use --overwrite" in err and "Traceback" not in err, err
+    assert f"{out.name}: exists; use {option}" in err and "Traceback" not in err, err
     assert out.read_bytes() == expected[winner]
     assert temps(out.parent) == []
 
 
 @pytest.mark.slow
 def test_two_processes_write_one_image_one_wins(tmp_path: Path) -> None:
-    """imaging.write_image in two processes, both held just before publishing the same name."""
+    """media.encode.write_image in two processes, both held just before publishing the same name."""
     from faultlib import paused_pair
 
     src = noise_pngs(tmp_path / "in", 2, (8, 8))
@@ -493,7 +495,7 @@ def test_two_processes_write_one_image_one_wins(tmp_path: Path) -> None:
         write_image(tmp_path / f"e{i}.png", read_image(src / f"{i}.png"))
         expected.append((tmp_path / f"e{i}.png").read_bytes())
     assert expected[0] != expected[1]
-    _one_wins(results, out, expected)
+    _one_wins(results, out, expected, option="overwrite")  # the Python API's name
 
 
 @pytest.mark.slow
