@@ -45,7 +45,7 @@ class ImageScore:
     error: str | None = None
     lpips: float = math.nan
     frames: int | None = None  # a video: the frames scored
-    temporal_psnr: float | None = None  # a video: `video_eval.evaluate_video`'s flicker figure
+    temporal_psnr: float | None = None  # a video: `video_scores.evaluate_video`'s flicker figure
     error_code: int = EXIT_MIXED
 
     @property
@@ -261,7 +261,7 @@ def evaluate_videos(
     dataset_name: str = "",
     on_video: Callable[[ImageScore], None] | None = None,
 ) -> EvalResult:
-    """Score `upscale_frames` on each video as HR (`video_eval.evaluate_video`: MATLAB bicubic LR,
+    """Score `upscale_frames` on each video as HR (`video_scores.evaluate_video`: MATLAB bicubic LR,
     Y channel, `scale` px border, at most `max_frames` frames each); one ImageScore per video
     (its frame means, frame count and temporal_psnr) and their means. A bad video is recorded
     as failed, with its one-line error, and the others are still scored."""

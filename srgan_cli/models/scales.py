@@ -1,5 +1,5 @@
 """SRResNet's supported scales and their upsampling stages, without torch: `srgan models` and
-the model-file checks in `zoo` describe a file from its header alone."""
+the model-file checks in `bundled` describe a file from its header alone."""
 
 from __future__ import annotations
 

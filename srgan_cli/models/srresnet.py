@@ -1,7 +1,7 @@
 """The SRGAN generator, SRResNet (Ledig et al., CVPR 2017, fig. 4).
 
 Input and output are float RGB in [0, 1], NCHW. State-dict key names are part of our file format
-(``models/zoo.py`` infers blocks, channels and scale from them), so do not rename modules.
+(``models/bundled.py`` infers blocks, channels and scale from them), so do not rename modules.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Training data: decode the HR (and LR) images once into a cache, sample aligned patches.
 
-The images come from `discovery.gather_sources` and are decoded by `imaging.read_uint8` (every
+The images come from `discovery.gather_sources` and are decoded by `decode.read_uint8` (every
 guard of the one decoder; gray replicated to RGB, alpha dropped, 16-bit rounded).
 
 Decoding a 2K PNG for every crop is far too slow, so each image is decoded once (HR cropped to a

@@ -69,7 +69,7 @@ class UpscaleOptions:
     default, 0 no limit. `max_output_pixels` bounds each output (0 = no limit, memory still
     checked); `alpha_upsampler` is "bicubic" (MATLAB bicubic) or "model" (alpha replicated to
     three channels through the model, as Real-ESRGAN does). `quality` and `strip_metadata` go
-    to `imaging.write_image`, `allow_damaged` to `imaging.read_image`, `memory_budget` (bytes;
+    to `encode.write_image`, `allow_damaged` to `decode.read_image`, `memory_budget` (bytes;
     None: the device's default) to the Upscaler's automatic tile choice."""
 
     output: str | Path | None = None  # --output FILE (or DIR: as -o DIR) of the one input

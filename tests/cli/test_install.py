@@ -1,6 +1,6 @@
 """An install always finds its model: the bundled weights ship as package data
 (`srgan_cli/weights`, mapped from the top-level weights/ folder in pyproject.toml) and
-`models.zoo.weights_dir` finds them with importlib.resources, in a wheel installed with
+`models.bundled.weights_dir` finds them with importlib.resources, in a wheel installed with
 `pip install --target` as in any other install."""
 
 from __future__ import annotations

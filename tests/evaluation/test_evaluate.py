@@ -1,4 +1,4 @@
-"""evaluation.py (`evaluate`) with plain predictor callables on tiny in-memory samples."""
+"""evaluation/evaluate.py (`evaluate`) with plain predictor callables on tiny in-memory samples."""
 
 from __future__ import annotations
 
