@@ -1,7 +1,7 @@
 """Typed errors: raised where a bad input is detected, turned into one line + exit code in cli.
 
-The exit codes that belong to no error class live here too, so the CLI (cli/app.py) and the batch engine share
-them."""
+The exit codes that belong to no error class live here too, so the CLI (cli/app.py) and the
+batch engine share them."""
 
 from __future__ import annotations
 

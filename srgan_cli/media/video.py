@@ -13,8 +13,9 @@ bounded whatever the length of the video. The output is written under a temp nam
 published only when complete (`fileio.atomic_write`), so Ctrl-C, SIGTERM or an error leaves no
 partial file. A run cannot be resumed: an interrupted video starts again from its first frame.
 
-`iter_frames` streams a video's frames (`evaluation.video_scores` scores a model on them). Bad input (no video
-stream, an undecodable or truncated stream, no frames) raises one-line InputImageError.
+`iter_frames` streams a video's frames (`evaluation.video_scores` scores a model on them). Bad
+input (no video stream, an undecodable or truncated stream, no frames) raises one-line
+InputImageError.
 Frames are upscaled as RGB: a source whose frames carry alpha gets a note in
 `VideoResult.warnings` that the output has none. SVT-AV1, which prints straight to stderr, is
 kept to its errors (`options.quiet_svt_av1`).
