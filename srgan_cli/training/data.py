@@ -102,7 +102,7 @@ def build_cache(
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise DatasetError(f"cache folder {cache_dir}: cannot create ({e.strerror or e})") from e
+        raise OutputError(f"cache folder {cache_dir}: cannot create ({e.strerror or e})") from e
     entries: list[CachedPair] = []
     for src in sources:
         try:

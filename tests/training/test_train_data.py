@@ -333,3 +333,15 @@ def test_loader_with_workers_matches_single_process(tmp_path: Path) -> None:
     for (h0, l0), (h2, l2) in zip(ref, got, strict=True):
         assert h0.shape == (3, 3, 16, 16) and l0.shape == (3, 3, 8, 8) and h0.dtype == torch.uint8
         assert torch.equal(h0, h2) and torch.equal(l0, l2)
+
+
+def test_a_cache_folder_that_cannot_be_made_is_an_output_error(tmp_path: Path) -> None:
+    """The cache is something the tool writes: exit 4 (an output), not 6 (a bad dataset)."""
+    from srgan_cli.errors import OutputError
+
+    (tmp_path / "file").write_text("not a folder")
+    save(tmp_path / "hr" / "a.png", noise(64, 64, 0))
+    sources = gather_sources([str(tmp_path / "hr")], [], 4)
+    with pytest.raises(OutputError, match="cache folder .*: cannot create") as info:
+        build_cache(sources, 4, 32, tmp_path / "file" / "cache")
+    assert info.value.exit_code == 4
