@@ -440,7 +440,7 @@ def test_ctrl_c_leaves_no_partial_file(tmp_path: Path, capsys: pytest.CaptureFix
     from srgan_cli.media import encode
     write_png(tmp_path / "a.png")
     write_png(tmp_path / "b.png", seed=1)
-    real = encode._write_pillow
+    real = encode._write_png_rows  # every PNG is written through it (streamed rows)
     calls = {"n": 0}
 
     def write_then_interrupt(tmp: Path, *args: Any, **kwargs: Any) -> None:
@@ -450,7 +450,7 @@ def test_ctrl_c_leaves_no_partial_file(tmp_path: Path, capsys: pytest.CaptureFix
             raise KeyboardInterrupt
         real(tmp, *args, **kwargs)
 
-    monkeypatch.setattr(encode, "_write_pillow", write_then_interrupt)
+    monkeypatch.setattr(encode, "_write_png_rows", write_then_interrupt)
     args = ["a.png", "b.png", "-o", "out"] if batch else ["a.png", "out.png"]
     code, _, err = run(["upscale", *args, "-m", "bicubic"], capsys)
     assert code == 130
