@@ -114,10 +114,12 @@ def init(info: DistInfo, device: torch.device | None = None) -> None:
     Python objects are exchanged, on the CPU). The processes meet through torchrun's variables
     (env://) and wait for each other at most `options.dist_timeout()` seconds: UsageError,
     naming the variables and $SRGAN_DIST_TIMEOUT, when some never come. Meeting is also a
-    barrier: no process goes on before all have arrived."""
+    barrier: no process goes on before all have arrived. One process: nothing (and no torch)."""
+    if not info.enabled:
+        return
     import torch.distributed as dist
 
-    if not info.enabled or dist.is_initialized():
+    if dist.is_initialized():
         return
     backend = "nccl" if device is not None and device.type == "cuda" else "gloo"
     seconds = dist_timeout()

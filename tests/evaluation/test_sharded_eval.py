@@ -69,7 +69,7 @@ def test_torchrun_eval_equals_one_process_bit_for_bit(tmp_path: Path, run_cli: R
     assert res.returncode != 0, res.stderr[-3000:]  # torchrun: some process failed
     assert res.stderr.count("error: 1 image failed: bicubic/ds/im5") == 1, res.stderr[-3000:]
     assert re.search(r"rank\s*: 0 .*\n\s*exitcode\s*: 3 ", res.stderr), res.stderr[-3000:]
-    assert res.stdout.count("bicubic PSNR") == 1  # one table, from rank 0
+    assert res.stdout.count("PSNR/SSIM on Y") == 1  # one table, from rank 0
     one = json.loads((tmp_path / "one.json").read_text())
     two = json.loads((tmp_path / "two.json").read_text())
     assert _without_times(two) == _without_times(one)
