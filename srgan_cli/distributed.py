@@ -123,9 +123,9 @@ def init(info: DistInfo, device: torch.device | None = None) -> None:
         return
     backend = "nccl" if device is not None and device.type == "cuda" else "gloo"
     seconds = dist_timeout()
-    try:
-        store, _, _ = next(dist.rendezvous("env://", info.rank, info.world_size,
-                                           timeout=timedelta(seconds=seconds)))
+    try:  # the timeout bounds the meeting (torch's env:// rendezvous) and each exchange
+        dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world_size,
+                                timeout=timedelta(seconds=seconds))
     except (dist.DistError, RuntimeError, ValueError) as e:
         where = f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}"
         raise UsageError(
@@ -134,9 +134,6 @@ def init(info: DistInfo, device: torch.device | None = None) -> None:
             f"({one_line(e, limit=200, first_line=True)}); start every process with torchrun, "
             f"unset WORLD_SIZE and RANK to train in one process, or raise "
             f"{DIST_TIMEOUT_ENV}") from e
-    store.set_timeout(dist.constants.default_pg_timeout)  # collectives: torch's own timeout
-    dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world_size,
-                            store=store)
     atexit.register(shutdown)  # a command that shares work leaves the group on its way out
 
 

@@ -207,8 +207,8 @@ CACHE_HOME_ENV = "XDG_CACHE_HOME"  # base of the decoded-image cache (else ~/.ca
 MODEL_CACHE_ENV = "SRGAN_MODEL_CACHE"  # folder of the catalogue models fetched by name
 MODEL_MIRROR_ENV = "SRGAN_MODEL_MIRROR"  # base URL (or folder) serving the catalogue's files
 MODEL_CATALOGUE_ENV = "SRGAN_MODEL_CATALOGUE"  # a user catalogue file adding/overriding entries
-DIST_TIMEOUT_ENV = "SRGAN_DIST_TIMEOUT"  # seconds DDP processes wait for each other to join
-DEFAULT_DIST_TIMEOUT = 300.0
+DIST_TIMEOUT_ENV = "SRGAN_DIST_TIMEOUT"  # seconds processes wait for each other (start, exchanges)
+DEFAULT_DIST_TIMEOUT = 1800.0  # torch's own default for gloo and NCCL collectives
 
 
 OFFLINE_HELP = ("Never download weights (catalogue models, VGG19 of stage gan, LPIPS "
