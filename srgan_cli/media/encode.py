@@ -41,9 +41,10 @@ from srgan_cli.errors import OutputError, SrganError
 from srgan_cli.fileio import atomic_write, check_target
 from srgan_cli.media import formats as formats
 from srgan_cli.media import metadata
-from srgan_cli.media.output_options import DEFAULT_QUALITY, PNG_COMPRESS_LEVEL, check_quality
+from srgan_cli.media.output_options import DEFAULT_QUALITY, PNG_COMPRESS_LEVEL
 from srgan_cli.media.pixels import to_uint8
 from srgan_cli.messages import one_line, show_path
+from srgan_cli.options import check_quality
 
 if TYPE_CHECKING:
     from srgan_cli.media.image_data import ImageData

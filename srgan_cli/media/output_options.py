@@ -2,15 +2,13 @@
 
 Kept free of heavy imports (no numpy, Pillow or torch) so that `srgan --help` can show the
 help without loading the codecs; `media.encode` applies them when it writes. The quality check
-is `options.check_quality` (re-exported here for the encoder)."""
+is `options.check_quality`."""
 
 from __future__ import annotations
 
 from srgan_cli.messages import option
-from srgan_cli.options import check_quality
 
-__all__ = ["DEFAULT_QUALITY", "METADATA_HELP", "PNG_COMPRESS_LEVEL", "QUALITY_HELP",
-           "check_quality"]
+__all__ = ["DEFAULT_QUALITY", "METADATA_HELP", "PNG_COMPRESS_LEVEL", "QUALITY_HELP"]
 
 DEFAULT_QUALITY: int = 95
 # zlib level of 8-bit PNGs: 1, OpenCV's default (what Real-ESRGAN's outputs use): about 4x faster

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from srgan_cli import messages
 from srgan_cli.errors import SrganError
-from srgan_cli.options import OFFLINE_ENV, offline  # noqa: F401  (OFFLINE_ENV: tests)
+from srgan_cli.options import offline
 
 _HASH = re.compile(r"-([a-f0-9]+)\.")  # torch.hub.HASH_REGEX: the sha256 prefix in a file name
 BASE_URL = "https://download.pytorch.org/models/"

@@ -16,6 +16,7 @@ import torch
 from helpers import RunCli, tiny_set5
 from PIL import Image, ImageFilter
 
+from srgan_cli import options
 from srgan_cli.errors import ModelError, UsageError
 from srgan_cli.evaluation import perceptual
 from srgan_cli.models import pretrained
@@ -36,7 +37,7 @@ def alexnet_body() -> bytes:
 def served(alexnet_body: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """An empty torchvision cache and a network that serves the random AlexNet."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    monkeypatch.delenv(pretrained.OFFLINE_ENV, raising=False)
+    monkeypatch.delenv(options.OFFLINE_ENV, raising=False)
     weights = fake_download.hash_named("AlexNet ImageNet weights", "alexnet-owt", alexnet_body)
     monkeypatch.setitem(perceptual.BACKBONES, "alex", weights)
     return fake_download.serve(monkeypatch, alexnet_body)
@@ -81,7 +82,7 @@ def test_lpips_uses_the_packages_calibrated_layers(served: list[str]) -> None:
 
 
 def test_lpips_offline_without_backbone(served: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(pretrained.OFFLINE_ENV, "1")
+    monkeypatch.setenv(options.OFFLINE_ENV, "1")
     with pytest.raises(ModelError, match="downloads are off") as info:
         perceptual.load_lpips("alex")
     assert perceptual.BACKBONES["alex"].url in str(info.value) and served == []

@@ -15,8 +15,9 @@ from srgan_cli.errors import UsageError
 from srgan_cli.media import metadata
 from srgan_cli.media.decode import ImageData, read_image
 from srgan_cli.media.encode import write_image
-from srgan_cli.media.output_options import METADATA_HELP, QUALITY_HELP, check_quality
+from srgan_cli.media.output_options import METADATA_HELP, QUALITY_HELP
 from srgan_cli.messages import render
+from srgan_cli.options import check_quality
 
 XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF>caf\xc3\xa9</rdf:RDF></x:xmpmeta>'
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()

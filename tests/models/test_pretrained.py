@@ -14,6 +14,7 @@ import pytest
 import torch
 from fake_download import hash_named, state_bytes
 
+from srgan_cli import options
 from srgan_cli.errors import TrainingError
 from srgan_cli.models import pretrained, vgg
 
@@ -30,7 +31,7 @@ def _vgg22_file() -> tuple[bytes, dict[str, torch.Tensor]]:
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty torchvision cache, downloads allowed."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    monkeypatch.delenv(pretrained.OFFLINE_ENV, raising=False)
+    monkeypatch.delenv(options.OFFLINE_ENV, raising=False)
     return tmp_path / "torch_home" / "hub" / "checkpoints"
 
 
@@ -99,7 +100,7 @@ def test_offline_forbids_any_download(
 ) -> None:
     asked = serve(b"never read")
     if how == "env":
-        monkeypatch.setenv(pretrained.OFFLINE_ENV, "1")
+        monkeypatch.setenv(options.OFFLINE_ENV, "1")
     with pytest.raises(TrainingError, match="downloads are off") as info:
         vgg.load_vgg_features("vgg22", offline=how == "flag")
     assert vgg.VGG19_URL in str(info.value)
@@ -108,9 +109,9 @@ def test_offline_forbids_any_download(
 
 def test_offline_env_values(monkeypatch: pytest.MonkeyPatch) -> None:
     for value, off in (("", False), ("0", False), ("1", True), ("yes", True)):
-        monkeypatch.setenv(pretrained.OFFLINE_ENV, value)
+        monkeypatch.setenv(options.OFFLINE_ENV, value)
         assert pretrained.offline() is off
-    monkeypatch.delenv(pretrained.OFFLINE_ENV)
+    monkeypatch.delenv(options.OFFLINE_ENV)
     assert pretrained.offline() is False and pretrained.offline(True) is True
 
 
